@@ -1,0 +1,39 @@
+"""The one exception hierarchy of SimDPS Studio.
+
+Every error meant for the user derives from :class:`SimDPSError`; its message is a single line that
+the CLI prints after ``error:`` and the GUI shows in a dialog. ``exit_code`` is the CLI's status.
+"""
+
+
+class SimDPSError(Exception):
+    """Base class for every error SimDPS Studio raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(SimDPSError):
+    """Bad arguments or unusable input: unreadable audio, invalid gap, bad output path."""
+
+    exit_code = 2
+
+
+class NotAvailableError(InputError):
+    """A requested feature or engine does not exist (yet) in this installation."""
+
+
+class ProjectError(InputError):
+    """A project file that cannot be used (corrupt, or its source audio changed)."""
+
+
+class ModelError(InputError):
+    """A model checkpoint that is missing, corrupt or does not match its configuration."""
+
+
+class NoCandidateError(InputError):
+    """No valid candidate position exists for a gap."""
+
+
+class CancelledError(SimDPSError):
+    """Long work stopped because the user cancelled it."""
+
+    exit_code = 1

@@ -1,0 +1,268 @@
+"""Audio and Gap: the sample-exact value types everything else passes around.
+
+Samples are kept in the source's native dtype so that a written file reproduces every untouched
+sample bit for bit; :meth:`Audio.to_float` gives the float32 view the DSP works on. Time is on the
+last axis: ``samples`` has shape ``(channels, n_samples)``. Positions are integer sample indices;
+seconds appear only at the edges (CLI, GUI, reports).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simdps_studio.core.errors import InputError
+
+#: Full-scale value of each native integer dtype (soundfile's convention: left-aligned PCM).
+_FULL_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}
+
+#: Shortest gap the session accepts, in seconds (one millisecond).
+MIN_GAP_S = 0.001
+
+
+def native_dtype_for_subtype(subtype: str) -> np.dtype:
+    """Numpy dtype that holds every sample of a soundfile ``subtype`` losslessly.
+
+    Parameters
+    ----------
+    subtype : str
+        A libsndfile subtype name, e.g. ``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``.
+
+    Returns
+    -------
+    numpy.dtype
+        ``int16`` for 8/16-bit PCM, ``int32`` for 20/24/32-bit PCM, ``float64`` for DOUBLE and
+        ``float32`` for everything else (float and lossy codecs).
+    """
+    s = subtype.upper()
+    if s in {"PCM_S8", "PCM_U8", "PCM_16", "ALAC_16", "DPCM_8", "DPCM_16"}:
+        return np.dtype(np.int16)
+    if s in {"PCM_24", "PCM_32", "ALAC_20", "ALAC_24", "ALAC_32"}:
+        return np.dtype(np.int32)
+    if s == "DOUBLE":
+        return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+def bits_for_subtype(subtype: str) -> int | None:
+    """Integer bit depth of a PCM subtype (``None`` for float or lossy subtypes)."""
+    s = subtype.upper()
+    for prefix in ("PCM_", "ALAC_", "DPCM_"):
+        if s.startswith(prefix):
+            tail = s[len(prefix) :].lstrip("SU")
+            if tail.isdigit():
+                return int(tail)
+    return None
+
+
+def float_to_native(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Convert float samples in [-1, 1) to ``dtype`` by rounding and clipping (no dither).
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (..., n_samples)
+        Float samples.
+    dtype : numpy.dtype
+        Target native dtype.
+
+    Returns
+    -------
+    numpy.ndarray, same shape as ``x``
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return np.asarray(x, dtype=dtype)
+    scale = _FULL_SCALE[dtype]
+    info = np.iinfo(dtype)
+    y = np.rint(np.asarray(x, dtype=np.float64) * scale)
+    return np.clip(y, info.min, info.max).astype(dtype)
+
+
+def native_to_float(x: np.ndarray) -> np.ndarray:
+    """Convert native samples to float32 in [-1, 1) (float input is only cast)."""
+    if x.dtype.kind == "f":
+        return x.astype(np.float32, copy=False)
+    return (x.astype(np.float32) * np.float32(1.0 / _FULL_SCALE[x.dtype])).astype(
+        np.float32, copy=False
+    )
+
+
+@dataclass(eq=False)
+class Audio:
+    """A recording in its native sample format.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray, shape (channels, n_samples)
+        Samples in the native dtype of ``subtype`` (see :func:`native_dtype_for_subtype`).
+    sr : int
+        Sample rate in Hz.
+    subtype : str
+        libsndfile subtype of the source (``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``, ...).
+    format : str
+        libsndfile container format of the source (``"WAV"``, ``"FLAC"``, ...).
+    """
+
+    samples: np.ndarray
+    sr: int
+    subtype: str = "FLOAT"
+    format: str = "WAV"
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.samples.ndim != 2:
+            raise InputError(f"audio must have shape (channels, n_samples), got {self.samples.shape}")
+        if self.sr <= 0:
+            raise InputError(f"sample rate must be positive, got {self.sr}")
+
+    @classmethod
+    def from_float(
+        cls, x: np.ndarray, sr: int, *, subtype: str = "FLOAT", format: str = "WAV"
+    ) -> Audio:
+        """Build an Audio from float samples, quantising to ``subtype``'s native dtype.
+
+        Parameters
+        ----------
+        x : numpy.ndarray, shape (n_samples,) or (channels, n_samples)
+        sr : int
+        """
+        x = np.atleast_2d(np.asarray(x))
+        return cls(float_to_native(x, native_dtype_for_subtype(subtype)), int(sr), subtype, format)
+
+    @property
+    def channels(self) -> int:
+        """Number of channels."""
+        return int(self.samples.shape[0])
+
+    @property
+    def n_samples(self) -> int:
+        """Number of sample frames."""
+        return int(self.samples.shape[1])
+
+    @property
+    def duration_s(self) -> float:
+        """Duration in seconds."""
+        return self.n_samples / self.sr
+
+    def to_float(self, start_sample: int = 0, end_sample: int | None = None) -> np.ndarray:
+        """Float32 copy of ``[start_sample, end_sample)``, shape (channels, n)."""
+        return native_to_float(self.samples[:, start_sample:end_sample])
+
+    def mono_float(self, start_sample: int = 0, end_sample: int | None = None) -> np.ndarray:
+        """Float32 mean of all channels over ``[start_sample, end_sample)``, shape (n,)."""
+        return self.to_float(start_sample, end_sample).mean(axis=0, dtype=np.float32)
+
+
+def parse_time_s(text: str) -> float:
+    """Parse ``"12.5"``, ``"1:02.25"`` (mm:ss.sss) or ``"1:02:03.5"`` into seconds.
+
+    Raises
+    ------
+    InputError
+        If ``text`` is not a non-negative time.
+    """
+    parts = text.strip().split(":")
+    try:
+        if not 1 <= len(parts) <= 3 or any(p.strip() == "" for p in parts):
+            raise ValueError
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise InputError(f"not a time: {text!r} (use seconds like 12.5 or mm:ss.sss)") from None
+    if any(not math.isfinite(v) or v < 0 for v in values) or any(v >= 60 for v in values[1:]):
+        raise InputError(f"not a valid time: {text!r}")
+    seconds = 0.0
+    for v in values:
+        seconds = seconds * 60 + v
+    return seconds
+
+
+@dataclass(frozen=True, order=True)
+class Gap:
+    """A damaged region ``[start_sample, end_sample)`` of a recording.
+
+    Parameters
+    ----------
+    start_sample : int
+        First missing sample.
+    end_sample : int
+        One past the last missing sample.
+    """
+
+    start_sample: int
+    end_sample: int
+
+    @property
+    def length(self) -> int:
+        """Length in samples."""
+        return self.end_sample - self.start_sample
+
+    def duration_s(self, sr: int) -> float:
+        """Length in seconds at sample rate ``sr``."""
+        return self.length / sr
+
+    def start_s(self, sr: int) -> float:
+        """Start time in seconds."""
+        return self.start_sample / sr
+
+    def end_s(self, sr: int) -> float:
+        """End time in seconds."""
+        return self.end_sample / sr
+
+    @classmethod
+    def from_seconds(cls, start_s: float, end_s: float, sr: int) -> Gap:
+        """Gap from times in seconds, rounded to the nearest sample."""
+        return cls(int(round(start_s * sr)), int(round(end_s * sr)))
+
+    @classmethod
+    def parse(cls, text: str, sr: int) -> Gap:
+        """Parse ``"A:B"`` with times in seconds (``12.5:14.5``) or mm:ss.sss (``0:12.5-0:14.5``).
+
+        The separator between the two times is ``:`` for plain seconds; when the times themselves
+        use ``mm:ss`` write them as ``A-B`` or ``A..B``.
+        """
+        t = text.strip()
+        for sep in ("..", "-"):
+            if sep in t:
+                a, _, b = t.partition(sep)
+                break
+        else:
+            parts = t.split(":")
+            if len(parts) == 2:
+                a, b = parts
+            elif len(parts) == 4:  # mm:ss:mm:ss
+                a, b = ":".join(parts[:2]), ":".join(parts[2:])
+            else:
+                raise InputError(f"not a gap: {text!r} (use START:END in seconds, e.g. 12.5:14.5)")
+        return cls.from_seconds(parse_time_s(a), parse_time_s(b), sr)
+
+    def validate(self, n_samples: int, sr: int, *, min_length_s: float = MIN_GAP_S) -> Gap:
+        """Return ``self`` if it lies inside a track of ``n_samples``, else raise InputError."""
+        if self.end_sample <= self.start_sample:
+            kind = "zero-length" if self.end_sample == self.start_sample else "reversed"
+            raise InputError(f"gap {self.describe(sr)} is {kind}")
+        if self.start_sample < 0 or self.end_sample > n_samples:
+            raise InputError(
+                f"gap {self.describe(sr)} lies outside the track (0 to {n_samples / sr:.3f} s)"
+            )
+        if self.length < max(1, round(min_length_s * sr)):
+            raise InputError(f"gap {self.describe(sr)} is shorter than {min_length_s * 1000:g} ms")
+        return self
+
+    def overlaps(self, other: Gap) -> bool:
+        """Whether the two gaps share at least one sample."""
+        return self.start_sample < other.end_sample and other.start_sample < self.end_sample
+
+    def describe(self, sr: int) -> str:
+        """Human-readable ``"12.500–14.500 s"``."""
+        return f"{self.start_sample / sr:.3f}–{self.end_sample / sr:.3f} s"
+
+
+def validate_gaps(gaps: list[Gap], n_samples: int, sr: int) -> list[Gap]:
+    """Validate every gap and check that no two overlap; return them sorted by start."""
+    ordered = sorted(g.validate(n_samples, sr) for g in gaps)
+    for a, b in zip(ordered, ordered[1:]):
+        if a.overlaps(b):
+            raise InputError(f"gaps {a.describe(sr)} and {b.describe(sr)} overlap")
+    return ordered
