@@ -8,6 +8,7 @@ seconds appear only at the edges (CLI, GUI, reports).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -113,7 +114,9 @@ class Audio:
 
     def __post_init__(self) -> None:
         if self.samples.ndim != 2:
-            raise InputError(f"audio must have shape (channels, n_samples), got {self.samples.shape}")
+            raise InputError(
+                f"audio must have shape (channels, n_samples), got {self.samples.shape}"
+            )
         if self.sr <= 0:
             raise InputError(f"sample rate must be positive, got {self.sr}")
 
@@ -213,7 +216,7 @@ class Gap:
     @classmethod
     def from_seconds(cls, start_s: float, end_s: float, sr: int) -> Gap:
         """Gap from times in seconds, rounded to the nearest sample."""
-        return cls(int(round(start_s * sr)), int(round(end_s * sr)))
+        return cls(round(start_s * sr), round(end_s * sr))
 
     @classmethod
     def parse(cls, text: str, sr: int) -> Gap:
@@ -262,7 +265,7 @@ class Gap:
 def validate_gaps(gaps: list[Gap], n_samples: int, sr: int) -> list[Gap]:
     """Validate every gap and check that no two overlap; return them sorted by start."""
     ordered = sorted(g.validate(n_samples, sr) for g in gaps)
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in itertools.pairwise(ordered):
         if a.overlaps(b):
             raise InputError(f"gaps {a.describe(sr)} and {b.describe(sr)} overlap")
     return ordered

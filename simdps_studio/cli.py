@@ -1,0 +1,433 @@
+"""Headless command-line interface (DESIGN.md section 5). Imports everything except ``gui``.
+
+Exit status: 0 on success, 2 for bad arguments or unusable input (one line ``error: ...`` on stderr,
+no traceback, no partial output file), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from simdps_studio import __version__
+from simdps_studio.core.errors import CancelledError, InputError, SimDPSError
+from simdps_studio.core.types import Gap, validate_gaps
+
+COMMANDS = ("repair", "candidates", "detect", "train", "model", "data")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one ``error:`` line (exit 2) instead of usage text."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise InputError(message)
+
+
+def _progress_bar(desc: str):
+    """A tqdm progress callback on an interactive stderr, else a silent one."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, desc=desc, unit="%", leave=False, file=sys.stderr)
+
+    def progress(fraction: float, message: str = "") -> None:
+        bar.n = round(100 * fraction, 1)
+        if message:
+            bar.set_postfix_str(message, refresh=False)
+        bar.refresh()
+
+    return progress, bar.close
+
+
+def _gaps(texts: Sequence[str], sr: int, n_samples: int) -> list[Gap]:
+    return validate_gaps([Gap.parse(t, sr) for t in texts], n_samples, sr)
+
+
+def _load(path: str):
+    from simdps_studio.audio.io import load
+
+    return load(Path(path))
+
+
+def _print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=1, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+# ----------------------------------------------------------------------------- repair
+
+
+def _load_corpus(folder: str | None) -> tuple:
+    if not folder:
+        return ()
+    from simdps_studio.audio.io import load
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"--corpus is not a folder: {folder}")
+    suffixes = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes)
+    if not files:
+        raise InputError(f"--corpus folder has no audio files: {folder}")
+    return tuple(load(p) for p in files)
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from simdps_studio.session.document import Session
+    from simdps_studio.session.engines import RepairRequest, make_repairs, resolve_omega
+    from simdps_studio.session.render import check_output_path, export, output_format
+
+    out = check_output_path(args.output, args.input)
+    if args.omega.lower() != "auto":
+        resolve_omega(args.omega, None)  # fail on a bad value before any work
+    if args.steps < 1 or args.takes < 1:
+        raise InputError("--steps and --takes must be at least 1")
+    session = Session.open(args.input)
+    audio = session.audio
+    output_format(out, audio)  # an unwritable format fails now, not after the repair
+    gaps = _gaps(args.gap, audio.sr, audio.n_samples)
+    guide = None
+    if args.guide:
+        guide = _load(args.guide)
+        if guide.sr != audio.sr:
+            from simdps_studio.audio.dsp import resample
+
+            guide_x = resample(guide.to_float(), guide.sr, audio.sr)
+        else:
+            guide_x = guide.to_float()
+        guide = guide_x
+    request = RepairRequest(
+        method=args.method,
+        omega=args.omega,
+        omega_y=args.omega_y,
+        steps=args.steps,
+        takes=args.takes,
+        seed=args.seed,
+        candidate_rank=args.candidate,
+        guide=guide,
+        model=args.model,
+        device=args.device,
+        draft=args.draft,
+        corpus=_load_corpus(args.corpus),
+    )
+    for g in gaps:
+        session.add_gap(g)
+    report = []
+    progress, close = _progress_bar("repair")
+    try:
+        for i, g in enumerate(gaps):
+
+            def gap_progress(f: float, m: str = "", i: int = i) -> None:
+                if progress:
+                    progress((i + f) / len(gaps), m)
+
+            repairs = make_repairs(
+                audio, g, request, other_gaps=[o for o in gaps if o != g], progress=gap_progress
+            )
+            session.set_repair(repairs[0])  # the first take is exported; all are reported
+            for r in repairs:
+                report.append(_report_entry(r, audio.sr))
+    finally:
+        close()
+    record = export(session, out)
+    if not record["null_test_outside_spans"]:
+        raise SimDPSError("internal error: samples outside the repaired spans changed")
+    if args.report:
+        Path(args.report).write_text(
+            json.dumps({"input": args.input, "output": str(out), "gaps": report}, indent=1),
+            encoding="utf-8",
+        )
+    methods = ", ".join(sorted({e["method"] for e in report}))
+    print(f"repaired {len(gaps)} gap(s) with {methods} -> {out}")
+    return 0
+
+
+def _report_entry(repair, sr: int) -> dict[str, Any]:
+    p = repair.params
+    cand = p.get("candidate") or {}
+    return {
+        "gap_s": [repair.gap.start_sample / sr, repair.gap.end_sample / sr],
+        "method": repair.method,
+        "candidate_start_sample": cand.get("start_sample"),
+        "candidate_start_s": cand.get("start_s"),
+        "candidate_cost": cand.get("cost"),
+        "omega": p.get("omega"),
+        "omega_y": p.get("omega_y"),
+        "steps": p.get("steps"),
+        "seed": p.get("seed"),
+        "take": p.get("take", 1),
+        "model": p.get("model"),
+        "device": p.get("device"),
+        "seconds": p.get("seconds"),
+        "span_samples": [repair.span_start_sample, repair.span_end_sample],
+    }
+
+
+# ----------------------------------------------------------------------------- candidates / detect
+
+
+def cmd_candidates(args: argparse.Namespace) -> int:
+    from simdps_studio.session.engines import find_candidates
+
+    audio = _load(args.input)
+    gaps = _gaps(args.gap, audio.sr, audio.n_samples)
+    if args.top < 1:
+        raise InputError("--top must be at least 1")
+    corpus = _load_corpus(args.corpus)
+    result = []
+    for g in gaps:
+        others = [o for o in gaps if o != g]
+        cands = find_candidates(audio, g, other_gaps=others, top_k=args.top, corpus=corpus)
+        result.append(
+            {
+                "gap_s": [g.start_s(audio.sr), g.end_s(audio.sr)],
+                "candidates": [c.to_dict() for c in cands],
+            }
+        )
+    if args.json:
+        _print_json(result if len(result) > 1 else result[0])
+    else:
+        for entry in result:
+            a, b = entry["gap_s"]
+            print(f"gap {a:.3f}–{b:.3f} s")
+            print("  rank  start_s     score   cost     gain_db")
+            for c in entry["candidates"]:
+                print(
+                    f"  {c['rank']:>4}  {c['start_s']:>9.3f}  {c['score']:.3f}  "
+                    f"{c['cost']:.4f}  {c['gain_db']:+.2f}"
+                )
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from simdps_studio.session.engines import _engine
+
+    detect = _engine("simdps_studio.search.detect", "dropout detection")
+    audio = _load(args.input)
+    found = detect.detect_dropouts(audio.to_float(), audio.sr)
+    if args.json:
+        _print_json([d.to_dict() for d in found])
+    else:
+        if not found:
+            print("no dropouts found")
+        for d in found:
+            dd = d.to_dict()
+            print(f"{dd['kind']:<11} {dd['start_s']:.3f}–{dd['end_s']:.3f} s")
+    return 0
+
+
+# ----------------------------------------------------------------------------- models / training
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from simdps_studio.session.engines import DEFAULT_MODEL, _engine
+
+    if args.action != "info":
+        raise InputError("usage: simdps-studio model info [NAME]")
+    checkpoint = _engine("simdps_studio.inpaint.checkpoint", "diffusion models")
+    info = checkpoint.model_info(args.name or DEFAULT_MODEL)
+    if args.json:
+        _print_json(info)
+    else:
+        for k, v in info.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from simdps_studio.session.engines import _engine
+
+    train = _engine("simdps_studio.inpaint.train", "training")
+    progress, close = _progress_bar("train")
+    try:
+        train.train(
+            args.data,
+            args.out,
+            preset=args.preset,
+            steps=args.steps,
+            resume=args.resume,
+            batch_size=args.batch_size,
+            progress=progress,
+        )
+    finally:
+        close()
+    print(f"model written to {args.out}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from simdps_studio.session.engines import _engine
+
+    render = _engine("simdps_studio.data.render", "training-data rendering")
+    progress, close = _progress_bar("render")
+    try:
+        out = render.render_corpus(
+            args.out_dir,
+            hours=args.hours,
+            seed=args.seed,
+            sample_rate=args.sample_rate,
+            progress=progress,
+        )
+    finally:
+        close()
+    print(f"corpus written to {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``simdps-studio`` sub-command parser."""
+    p = _Parser(prog="simdps-studio", description="Repair long gaps in music recordings.")
+    p.add_argument("--version", action="version", version=f"SimDPS Studio {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    r = sub.add_parser("repair", help="repair gaps and write a new file")
+    r.add_argument("input", metavar="IN")
+    r.add_argument("-o", "--output", required=True, metavar="OUT")
+    r.add_argument(
+        "--gap",
+        action="append",
+        required=True,
+        metavar="A:B",
+        help="gap in seconds (12.5:14.5) or mm:ss.sss (0:12.5-0:14.5); repeatable",
+    )
+    r.add_argument("--method", default="auto", choices=["auto", "simdps", "dps", "sim", "lpc"])
+    r.add_argument(
+        "--omega",
+        default="0.15",
+        help="candidate weight ω_x̃: a number, strict (0.15), relaxed (0.04) or auto",
+    )
+    r.add_argument("--omega-y", type=float, default=0.25, help="observation weight ω_y")
+    r.add_argument("--steps", type=int, default=35)
+    r.add_argument("--takes", type=int, default=1)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--candidate", type=int, default=1, metavar="RANK")
+    r.add_argument("--guide", metavar="FILE", help="use FILE's first gap-length samples as x̃")
+    r.add_argument("--corpus", metavar="DIR", help="also search the recordings in DIR")
+    r.add_argument("--model", metavar="NAME|DIR")
+    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    r.add_argument("--draft", action="store_true", help="fast sampling without backpropagation")
+    r.add_argument("--report", metavar="FILE.json")
+    r.set_defaults(func=cmd_repair)
+
+    c = sub.add_parser("candidates", help="list ranked candidates for a gap")
+    c.add_argument("input", metavar="IN")
+    c.add_argument("--gap", action="append", required=True, metavar="A:B")
+    c.add_argument("--top", type=int, default=5, metavar="K")
+    c.add_argument("--corpus", metavar="DIR")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_candidates)
+
+    d = sub.add_parser("detect", help="find dropouts (silence, level drops, clipping)")
+    d.add_argument("input", metavar="IN")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_detect)
+
+    m = sub.add_parser("model", help="model information")
+    m.add_argument("action", choices=["info"])
+    m.add_argument("name", nargs="?", metavar="NAME")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_model)
+
+    t = sub.add_parser("train", help="train a diffusion model on a folder of audio")
+    t.add_argument("--data", required=True, metavar="DIR")
+    t.add_argument("--out", required=True, metavar="DIR")
+    t.add_argument("--preset", default="small", choices=["tiny", "small", "paper"])
+    t.add_argument("--steps", type=int, default=100_000)
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--resume", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    dt = sub.add_parser("data", help="make training data")
+    dsub = dt.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    rp = dsub.add_parser("render-piano", help="render a piano corpus with FluidSynth")
+    rp.add_argument("out_dir", metavar="OUT_DIR")
+    rp.add_argument("--hours", type=float, default=1.0)
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--sample-rate", type=int, default=22050)
+    rp.set_defaults(func=cmd_data)
+    return p
+
+
+def open_app(argv: Sequence[str]) -> int:
+    """``simdps-studio [FILE]``: the desktop app (or, without it, a CLI repair of FILE's dropouts)."""
+    p = _Parser(prog="simdps-studio", description="Open the desktop app.")
+    p.add_argument("file", nargs="?", metavar="FILE")
+    p.add_argument("--version", action="version", version=f"SimDPS Studio {__version__}")
+    args = p.parse_args(argv)
+    try:
+        from simdps_studio.gui.app import run_app
+    except ModuleNotFoundError as e:
+        if e.name and not e.name.startswith("simdps_studio"):
+            raise
+        return _repair_detected(args.file)
+    return run_app(args.file)
+
+
+def _repair_detected(path: str | None) -> int:
+    """Fallback while the desktop app is not built: repair FILE's detected dropouts from the CLI."""
+    if not path:
+        raise InputError("the desktop app is not built yet; give a FILE to repair from the CLI")
+    from simdps_studio.session.engines import _engine
+
+    print("The desktop app is not built yet: repairing the file's detected dropouts from the CLI.")
+    audio = _load(path)
+    detect = _engine("simdps_studio.search.detect", "dropout detection")
+    found = detect.detect_dropouts(audio.to_float(), audio.sr)
+    if not found:
+        print("no dropouts found; nothing to repair")
+        return 0
+    out_dir = Path("out")
+    out_dir.mkdir(exist_ok=True)
+    out = out_dir / (Path(path).stem + ".repaired.wav")
+    gaps = []
+    for d in found:
+        dd = d.to_dict()
+        gaps.append(f"{dd['start_s']:.6f}:{dd['end_s']:.6f}")
+        print(f"  found {dd['kind']} at {dd['start_s']:.3f}–{dd['end_s']:.3f} s")
+    argv = ["repair", path, "-o", str(out), "--method", "auto"]
+    for g in gaps:
+        argv += ["--gap", g]
+    return main(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``simdps-studio`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    t0 = time.perf_counter()
+    try:
+        if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+            return open_app(argv)
+        args = build_parser().parse_args(argv)
+        if not getattr(args, "func", None):
+            build_parser().print_help()
+            return 2
+        return args.func(args)
+    except SimDPSError as e:
+        if isinstance(e, CancelledError):
+            print("cancelled", file=sys.stderr)
+        else:
+            print(
+                f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr
+            )
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("error: out of memory", file=sys.stderr)
+        return 1
+    finally:
+        del t0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

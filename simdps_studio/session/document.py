@@ -1,0 +1,187 @@
+"""The session document: one source recording, its gaps and repairs, with undo/redo.
+
+The state is immutable (tuples of frozen objects), so an undo entry is just the previous state and
+costs no copy of audio: fills are shared between states. Every edit goes through :meth:`_commit`,
+which is what makes undo cover every edit. The project file stores the undo and redo stacks too, so
+they survive a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from simdps_studio.core.errors import InputError
+from simdps_studio.core.types import Audio, Gap, validate_gaps
+from simdps_studio.session.repair import Repair
+
+#: Undo entries kept (states share fills, so this bounds metadata only).
+MAX_UNDO = 200
+
+
+@dataclass(frozen=True)
+class State:
+    """Gaps (sorted) and the repairs made for them (at most one per gap)."""
+
+    gaps: tuple[Gap, ...] = ()
+    repairs: tuple[Repair, ...] = ()
+    label: str = ""
+
+    def repair_for(self, gap: Gap) -> Repair | None:
+        """The repair of ``gap``, if any."""
+        return next((r for r in self.repairs if r.gap == gap), None)
+
+
+@dataclass
+class Session:
+    """A recording being repaired. Qt-free; the GUI observes it through :attr:`listeners`.
+
+    Parameters
+    ----------
+    audio : Audio
+        The source recording (never modified).
+    source_path : Path or None
+        Where the source came from (``None`` for audio built in memory).
+    source_sha256 : str
+        Hash of the source file's bytes (empty for in-memory audio).
+    """
+
+    audio: Audio
+    source_path: Path | None = None
+    source_sha256: str = ""
+    state: State = field(default_factory=State)
+    undo_stack: list[State] = field(default_factory=list)
+    redo_stack: list[State] = field(default_factory=list)
+    listeners: list[Callable[[Session], None]] = field(default_factory=list)
+    dirty: bool = False
+
+    # ----------------------------------------------------------------- construction
+
+    @classmethod
+    def open(cls, path: str | Path, *, progress=None, cancel=None) -> Session:
+        """Load a recording from ``path`` (no project file is read; see ``project.load_project``)."""
+        from simdps_studio.audio.io import file_sha256, load
+
+        path = Path(path)
+        audio = load(path, progress=progress, cancel=cancel)
+        return cls(audio=audio, source_path=path, source_sha256=file_sha256(path))
+
+    # ----------------------------------------------------------------- queries
+
+    @property
+    def gaps(self) -> tuple[Gap, ...]:
+        """Gaps sorted by start."""
+        return self.state.gaps
+
+    @property
+    def repairs(self) -> tuple[Repair, ...]:
+        """Repairs in gap order."""
+        return self.state.repairs
+
+    def repair_for(self, gap: Gap) -> Repair | None:
+        """The repair of ``gap``, if any."""
+        return self.state.repair_for(gap)
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self.undo_stack)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self.redo_stack)
+
+    # ----------------------------------------------------------------- edits
+
+    def add_gap(self, gap: Gap) -> Gap:
+        """Add a gap after validating it against the track and the other gaps."""
+        gaps = validate_gaps([*self.state.gaps, gap], self.audio.n_samples, self.audio.sr)
+        self._commit(
+            replace(self.state, gaps=tuple(gaps), label=f"add gap {gap.describe(self.audio.sr)}")
+        )
+        return gap
+
+    def remove_gap(self, gap: Gap) -> None:
+        """Remove a gap and its repair."""
+        self._require(gap)
+        gaps = tuple(g for g in self.state.gaps if g != gap)
+        repairs = tuple(r for r in self.state.repairs if r.gap != gap)
+        self._commit(State(gaps, repairs, f"remove gap {gap.describe(self.audio.sr)}"))
+
+    def move_gap(self, gap: Gap, new_gap: Gap) -> Gap:
+        """Change a gap's edges; its repair no longer fits and is dropped (undo brings it back)."""
+        self._require(gap)
+        others = [g for g in self.state.gaps if g != gap]
+        gaps = validate_gaps([*others, new_gap], self.audio.n_samples, self.audio.sr)
+        repairs = tuple(r for r in self.state.repairs if r.gap != gap)
+        self._commit(State(tuple(gaps), repairs, f"move gap to {new_gap.describe(self.audio.sr)}"))
+        return new_gap
+
+    def set_repair(self, repair: Repair) -> None:
+        """Attach ``repair`` to its gap, replacing any earlier repair of that gap."""
+        self._require(repair.gap)
+        if repair.span_start_sample < 0 or repair.span_end_sample > self.audio.n_samples:
+            raise InputError("repair span lies outside the track")
+        if repair.fill.shape[0] != self.audio.channels:
+            raise InputError(
+                f"repair has {repair.fill.shape[0]} channels, the track {self.audio.channels}"
+            )
+        repairs = tuple(
+            sorted(
+                (*(r for r in self.state.repairs if r.gap != repair.gap), repair),
+                key=lambda r: r.gap,
+            )
+        )
+        self._commit(replace(self.state, repairs=repairs, label=f"{repair.method} repair"))
+
+    def set_repair_enabled(self, gap: Gap, enabled: bool) -> None:
+        """Toggle whether a gap's repair is applied (for A/B comparison)."""
+        current = self.repair_for(gap)
+        if current is None:
+            raise InputError(f"gap {gap.describe(self.audio.sr)} has no repair")
+        repairs = tuple(r.with_enabled(enabled) if r.gap == gap else r for r in self.state.repairs)
+        label = "enable repair" if enabled else "bypass repair"
+        self._commit(replace(self.state, repairs=repairs, label=label))
+
+    def remove_repair(self, gap: Gap) -> None:
+        """Drop a gap's repair, keeping the gap."""
+        if self.repair_for(gap) is None:
+            raise InputError(f"gap {gap.describe(self.audio.sr)} has no repair")
+        repairs = tuple(r for r in self.state.repairs if r.gap != gap)
+        self._commit(replace(self.state, repairs=repairs, label="remove repair"))
+
+    def undo(self) -> bool:
+        """Go back one edit; return False when there is nothing to undo."""
+        if not self.undo_stack:
+            return False
+        self.redo_stack.append(self.state)
+        self.state = self.undo_stack.pop()
+        self._changed()
+        return True
+
+    def redo(self) -> bool:
+        """Redo the last undone edit; return False when there is nothing to redo."""
+        if not self.redo_stack:
+            return False
+        self.undo_stack.append(self.state)
+        self.state = self.redo_stack.pop()
+        self._changed()
+        return True
+
+    # ----------------------------------------------------------------- internals
+
+    def _require(self, gap: Gap) -> None:
+        if gap not in self.state.gaps:
+            raise InputError(f"no gap at {gap.describe(self.audio.sr)}")
+
+    def _commit(self, new_state: State) -> None:
+        self.undo_stack.append(self.state)
+        del self.undo_stack[:-MAX_UNDO]
+        self.redo_stack.clear()
+        self.state = new_state
+        self._changed()
+
+    def _changed(self) -> None:
+        self.dirty = True
+        for listener in list(self.listeners):
+            listener(self)

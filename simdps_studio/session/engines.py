@@ -1,0 +1,265 @@
+"""Run a repair method on one gap: the one place that combines ``search`` and ``inpaint``.
+
+``search`` (retrieval, Sim, LPC) and ``inpaint`` (diffusion) never import each other; this module
+turns a :class:`RepairRequest` into :class:`Repair` objects using either. Engines are imported
+lazily so that the CLI's cheap commands never pay for torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simdps_studio.core.errors import InputError, NotAvailableError
+from simdps_studio.core.progress import check_cancel, sub_progress
+from simdps_studio.core.types import Audio, Gap
+from simdps_studio.session.repair import Repair
+
+#: Gaps shorter than this are repaired with LPC by ``--method auto``.
+AUTO_LPC_MAX_S = 0.050
+#: The model ``--method auto`` and the GUI use when none is named.
+DEFAULT_MODEL = "piano-small"
+#: Named settings of the candidate weight ω_x̃ (SimDPS paper).
+OMEGA_PRESETS = {"strict": 0.15, "relaxed": 0.04, "free": 0.0}
+
+
+@dataclass
+class RepairRequest:
+    """What the user asked for one gap (the CLI's and the repair panel's options)."""
+
+    method: str = "auto"
+    omega: float | str = 0.15
+    omega_y: float = 0.25
+    steps: int = 35
+    takes: int = 1
+    seed: int = 0
+    candidate_rank: int = 1
+    guide: np.ndarray | None = None
+    model: str | None = None
+    device: str = "auto"
+    draft: bool = False
+    corpus: tuple[Any, ...] = field(default_factory=tuple)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-friendly copy without arrays."""
+        d = asdict(self)
+        d["guide"] = None if self.guide is None else "file"
+        d["corpus"] = len(self.corpus)
+        return d
+
+
+def _engine(module: str, what: str):
+    """Import an engine module or explain that it is not available in this build."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("simdps_studio"):
+            raise NotAvailableError(f"not available yet: {what}") from None
+        raise NotAvailableError(f"{what} needs the Python package {e.name!r}") from None
+
+
+def model_installed(name: str | None = None) -> bool:
+    """Whether a trained model checkpoint is installed (cheap: no torch import)."""
+    from simdps_studio.core.paths import models_dir
+
+    p = Path(name) if name and Path(name).is_dir() else models_dir() / (name or DEFAULT_MODEL)
+    return (p / "config.json").is_file() and any(p.glob("weights*.safetensors"))
+
+
+def resolve_method(request: RepairRequest, gap: Gap, sr: int) -> str:
+    """The concrete method for ``request.method`` (``auto`` picks by gap length and model)."""
+    method = request.method.lower()
+    if method == "auto":
+        if gap.duration_s(sr) < AUTO_LPC_MAX_S:
+            return "lpc"
+        return "simdps" if model_installed(request.model) else "sim"
+    if method not in ("lpc", "sim", "dps", "simdps"):
+        raise InputError(f"unknown method {request.method!r} (auto, simdps, dps, sim or lpc)")
+    return method
+
+
+def find_candidates(
+    audio: Audio, gap: Gap, *, other_gaps=(), top_k: int = 5, corpus=(), progress=None, cancel=None
+) -> list:
+    """Ranked candidates for ``gap`` from the track (and an optional corpus)."""
+    candidates = _engine("simdps_studio.search.candidates", "similarity search")
+    return candidates.find_candidates(
+        audio.to_float(),
+        audio.sr,
+        gap,
+        other_gaps=tuple(other_gaps),
+        top_k=top_k,
+        corpus=tuple(corpus),
+        progress=progress,
+        cancel=cancel,
+    )
+
+
+def _choose_candidate(audio: Audio, gap: Gap, others, request: RepairRequest, progress, cancel):
+    ranked = find_candidates(
+        audio,
+        gap,
+        other_gaps=others,
+        top_k=max(5, request.candidate_rank),
+        corpus=request.corpus,
+        progress=progress,
+        cancel=cancel,
+    )
+    if request.candidate_rank < 1 or request.candidate_rank > len(ranked):
+        raise InputError(
+            f"--candidate {request.candidate_rank} is out of range: {len(ranked)} candidate(s) found"
+        )
+    return ranked[request.candidate_rank - 1]
+
+
+def _candidate_samples(audio: Audio, gap: Gap, cand) -> np.ndarray:
+    """The candidate's gap-length samples (float32, (channels, L)) with its suggested gain."""
+    src = audio.to_float(cand.start_sample, cand.start_sample + gap.length)
+    if getattr(cand, "source", None) is not None and getattr(cand, "samples", None) is not None:
+        src = cand.samples
+    return (src * np.float32(10 ** (cand.gain_db / 20))).astype(np.float32)
+
+
+def _guide_samples(audio: Audio, gap: Gap, guide: np.ndarray) -> np.ndarray:
+    g = np.atleast_2d(np.asarray(guide, dtype=np.float32))
+    if g.shape[1] < gap.length:
+        raise InputError(
+            f"the guide file is shorter ({g.shape[1] / audio.sr:.3f} s) than the gap "
+            f"({gap.duration_s(audio.sr):.3f} s)"
+        )
+    if g.shape[0] != audio.channels:
+        g = np.repeat(g.mean(axis=0, keepdims=True), audio.channels, axis=0)
+    return g[:, : gap.length]
+
+
+def resolve_omega(omega: float | str, cand) -> float:
+    """A number for ω_x̃: a float, a preset name, or ``auto`` (from the candidate's score)."""
+    if isinstance(omega, str):
+        key = omega.lower()
+        if key in OMEGA_PRESETS:
+            return OMEGA_PRESETS[key]
+        if key == "auto":
+            # A good match earns the strict weight, a poor one the relaxed weight.
+            score = float(getattr(cand, "score", 0.5)) if cand is not None else 0.5
+            return (
+                OMEGA_PRESETS["relaxed"]
+                + (OMEGA_PRESETS["strict"] - OMEGA_PRESETS["relaxed"]) * score
+            )
+        try:
+            omega = float(omega)
+        except ValueError:
+            raise InputError(
+                f"--omega must be a number, strict, relaxed or auto, not {omega!r}"
+            ) from None
+    if not 0 <= omega <= 10:
+        raise InputError(f"--omega must lie between 0 and 10, not {omega}")
+    return float(omega)
+
+
+def make_repairs(
+    audio: Audio,
+    gap: Gap,
+    request: RepairRequest,
+    *,
+    other_gaps=(),
+    progress=None,
+    cancel=None,
+) -> list[Repair]:
+    """Repair ``gap`` as ``request`` says; one :class:`Repair` per take (one for LPC and Sim).
+
+    Parameters
+    ----------
+    audio : Audio
+        The source recording.
+    gap : Gap
+        A validated gap of ``audio``.
+    other_gaps : sequence of Gap
+        The session's other gaps (never used as candidates or context).
+    """
+    t0 = time.perf_counter()
+    method = resolve_method(request, gap, audio.sr)
+    params: dict[str, Any] = {"method_requested": request.method}
+    check_cancel(cancel)
+    if method == "lpc":
+        lpc = _engine("simdps_studio.search.lpc", "LPC repair")
+        fill = lpc.lpc_fill(audio.to_float(), gap.start_sample, gap.end_sample, audio.sr)
+        params["seconds"] = round(time.perf_counter() - t0, 3)
+        return [Repair(gap, "lpc", gap.start_sample, fill.astype(np.float32), params)]
+
+    cand = None
+    if request.guide is not None:
+        cand_x = _guide_samples(audio, gap, request.guide)
+        params["candidate"] = {"source": "guide file"}
+    elif method in ("sim", "simdps"):
+        cand = _choose_candidate(
+            audio, gap, other_gaps, request, sub_progress(progress, 0, 0.2), cancel
+        )
+        cand_x = _candidate_samples(audio, gap, cand)
+        params["candidate"] = cand.to_dict()
+    else:
+        cand_x = None
+
+    if method == "sim":
+        sim = _engine("simdps_studio.search.sim", "Sim repair")
+        if cand is None:  # a guide file: paste it with the same crossfades
+            span_start, fill = sim.sim_fill_samples(
+                audio.to_float(), audio.sr, gap.start_sample, gap.end_sample, cand_x
+            )
+        else:
+            span_start, fill = sim.sim_fill(
+                audio.to_float(),
+                audio.sr,
+                gap.start_sample,
+                gap.end_sample,
+                cand.start_sample,
+                gain_db=cand.gain_db,
+            )
+        params["seconds"] = round(time.perf_counter() - t0, 3)
+        return [Repair(gap, "sim", int(span_start), fill.astype(np.float32), params)]
+
+    # Diffusion: DPS (no candidate term) or SimDPS.
+    pipeline = _engine("simdps_studio.inpaint.pipeline", "diffusion inpainting")
+    checkpoint = _engine("simdps_studio.inpaint.checkpoint", "diffusion models")
+    omega = 0.0 if method == "dps" else resolve_omega(request.omega, cand)
+    denoiser = checkpoint.load_model(request.model or DEFAULT_MODEL, device="cpu")
+    result = pipeline.inpaint_gap(
+        audio.to_float(),
+        audio.sr,
+        gap.start_sample,
+        gap.end_sample,
+        denoiser=denoiser,
+        candidate=cand_x if method == "simdps" else None,
+        omega=omega,
+        omega_y=request.omega_y,
+        steps=request.steps,
+        takes=request.takes,
+        seed=request.seed,
+        draft=request.draft,
+        device=request.device,
+        progress=sub_progress(progress, 0.2 if cand is not None else 0.0, 1.0),
+        cancel=cancel,
+    )
+    params.update(
+        omega=omega,
+        omega_y=request.omega_y,
+        steps=request.steps,
+        draft=request.draft,
+        model=request.model or DEFAULT_MODEL,
+        device=result.device_name,
+    )
+    seconds = round(time.perf_counter() - t0, 3)
+    return [
+        Repair(
+            gap,
+            method,
+            gap.start_sample,
+            np.asarray(fill, np.float32),
+            {**params, "seed": int(seed), "take": i + 1, "seconds": seconds},
+        )
+        for i, (fill, seed) in enumerate(zip(result.fills, result.seeds))
+    ]

@@ -1,0 +1,171 @@
+"""The project file ``<audio>.simdps.json`` and its fill store ``<audio>.simdps.npz``.
+
+The JSON holds the source path and hash, the current state (gaps, repairs with their parameters)
+and the undo/redo stacks; the fills of every repair any of those states refers to are stored,
+float32 and exact, in the ``.npz`` beside it, so a reopened project shows them without re-running.
+Both are written atomically. A project whose source file changed since it was saved is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simdps_studio.core.errors import ProjectError
+from simdps_studio.core.types import Gap
+from simdps_studio.session.document import Session, State
+from simdps_studio.session.repair import Repair
+
+PROJECT_FORMAT = "simdps-studio-project"
+PROJECT_VERSION = 1
+PROJECT_SUFFIX = ".simdps.json"
+FILLS_SUFFIX = ".simdps.npz"
+
+
+def project_path_for(audio_path: str | Path) -> Path:
+    """``song.wav`` -> ``song.wav.simdps.json``."""
+    p = Path(audio_path)
+    return p.with_name(p.name + PROJECT_SUFFIX)
+
+
+def _fills_path(project_path: Path) -> Path:
+    name = project_path.name
+    stem = name[: -len(PROJECT_SUFFIX)] if name.endswith(PROJECT_SUFFIX) else name
+    return project_path.with_name(stem + FILLS_SUFFIX)
+
+
+def _state_to_json(state: State) -> dict[str, Any]:
+    return {
+        "label": state.label,
+        "gaps": [[g.start_sample, g.end_sample] for g in state.gaps],
+        "repairs": [r.to_json() for r in state.repairs],
+    }
+
+
+def _state_from_json(d: dict[str, Any], fills: dict[str, np.ndarray]) -> State:
+    repairs = []
+    for rd in d.get("repairs", []):
+        if rd["id"] not in fills:
+            raise ProjectError(f"the fill of repair {rd['id']} is missing from the project data")
+        repairs.append(Repair.from_json(rd, fills[rd["id"]]))
+    return State(tuple(Gap(*g) for g in d.get("gaps", [])), tuple(repairs), d.get("label", ""))
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_project(session: Session, project_path: str | Path | None = None) -> Path:
+    """Write the project file and its fills; return the project path.
+
+    Parameters
+    ----------
+    session : Session
+        A session opened from a file (``session.source_path`` set).
+    project_path : path, optional
+        Defaults to ``<source>.simdps.json``.
+    """
+    if session.source_path is None:
+        raise ProjectError("only a session opened from a file can be saved as a project")
+    path = Path(project_path) if project_path else project_path_for(session.source_path)
+    states = [*session.undo_stack, session.state, *session.redo_stack]
+    fills = {r.repair_id: r.fill for s in states for r in s.repairs}
+    try:
+        source = os.path.relpath(session.source_path.resolve(), path.resolve().parent)
+    except ValueError:  # other drive on Windows
+        source = str(session.source_path.resolve())
+    doc = {
+        "format": PROJECT_FORMAT,
+        "version": PROJECT_VERSION,
+        "source": {
+            "path": source,
+            "sha256": session.source_sha256,
+            "sr": session.audio.sr,
+            "channels": session.audio.channels,
+            "n_samples": session.audio.n_samples,
+            "subtype": session.audio.subtype,
+            "format": session.audio.format,
+        },
+        "state": _state_to_json(session.state),
+        "undo": [_state_to_json(s) for s in session.undo_stack],
+        "redo": [_state_to_json(s) for s in session.redo_stack],
+    }
+    try:
+        _atomic_write_bytes(_fills_path(path), lambda f: np.savez(f, **fills))
+        text = json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
+        _atomic_write_bytes(path, lambda f: f.write(text))
+    except OSError as e:
+        raise ProjectError(f"cannot save project {path}: {e.strerror or e}") from None
+    session.dirty = False
+    return path
+
+
+def read_project_json(project_path: str | Path) -> dict[str, Any]:
+    """Read and check the project JSON (no audio loaded)."""
+    path = Path(project_path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProjectError(f"no project file at {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ProjectError(f"cannot read project {path}: {e}") from None
+    if not isinstance(doc, dict) or doc.get("format") != PROJECT_FORMAT:
+        raise ProjectError(f"{path} is not a SimDPS Studio project")
+    if doc.get("version", 0) > PROJECT_VERSION:
+        raise ProjectError(
+            f"{path} was written by a newer SimDPS Studio (version {doc['version']})"
+        )
+    return doc
+
+
+def load_project(project_path: str | Path, *, progress=None, cancel=None) -> Session:
+    """Open a project: its source audio, state, undo/redo stacks and stored fills.
+
+    Raises
+    ------
+    ProjectError
+        If the project is unreadable, or its source is missing or changed since it was saved.
+    """
+    from simdps_studio.audio.io import file_sha256
+
+    path = Path(project_path)
+    doc = read_project_json(path)
+    src = doc["source"]
+    source_path = (path.parent / src["path"]).resolve()
+    if not source_path.exists():
+        raise ProjectError(f"the project's source audio is missing: {source_path}")
+    if file_sha256(source_path) != src["sha256"]:
+        raise ProjectError(
+            f"the source audio {source_path.name} changed since the project was saved; "
+            "refusing to apply repairs made for the old file"
+        )
+    session = Session.open(source_path, progress=progress, cancel=cancel)
+    try:
+        with np.load(_fills_path(path), allow_pickle=False) as z:
+            fills = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        fills = {}
+    except (OSError, ValueError) as e:
+        raise ProjectError(f"cannot read the project's fills: {e}") from None
+    try:
+        session.state = _state_from_json(doc["state"], fills)
+        session.undo_stack = [_state_from_json(s, fills) for s in doc.get("undo", [])]
+        session.redo_stack = [_state_from_json(s, fills) for s in doc.get("redo", [])]
+    except (KeyError, TypeError, ValueError) as e:
+        raise ProjectError(f"project {path.name} is corrupt: {e}") from None
+    session.dirty = False
+    return session

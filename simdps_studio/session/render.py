@@ -1,0 +1,218 @@
+"""Render repairs into the source samples, and export with provenance and cue markers.
+
+Rendering copies the source's native samples and overwrites only each enabled repair's span, so
+every sample outside the repaired spans is bit-identical to the source by construction;
+:func:`null_test` checks it on the result anyway (it is reported after every repair and export).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simdps_studio import __version__
+from simdps_studio.core.errors import InputError
+from simdps_studio.core.types import Audio, float_to_native
+from simdps_studio.session.document import Session
+from simdps_studio.session.repair import Repair
+
+PROVENANCE_SUFFIX = ".provenance.json"
+
+
+def quantize_fill(fill: np.ndarray, dtype: np.dtype, *, seed: int = 0) -> np.ndarray:
+    """Quantise a float fill to the source's native dtype, with TPDF dither for integer PCM.
+
+    Parameters
+    ----------
+    fill : numpy.ndarray, shape (channels, n)
+    dtype : numpy.dtype
+        Native dtype of the source.
+    seed : int
+        Dither seed (the result is deterministic).
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return fill.astype(dtype)
+    lsb = 1.0 / (32768.0 if dtype == np.int16 else 2147483648.0)
+    rng = np.random.default_rng(seed)
+    tpdf = (rng.random(fill.shape) - rng.random(fill.shape)) * lsb
+    return float_to_native(fill.astype(np.float64) + tpdf, dtype)
+
+
+def repaired_spans(repairs: list[Repair] | tuple[Repair, ...]) -> list[tuple[int, int]]:
+    """``[(span_start_sample, span_end_sample), ...]`` of the enabled repairs."""
+    return [(r.span_start_sample, r.span_end_sample) for r in repairs if r.enabled]
+
+
+def render(audio: Audio, repairs: list[Repair] | tuple[Repair, ...]) -> Audio:
+    """Source samples with every enabled repair's fill written over its span.
+
+    Returns
+    -------
+    Audio
+        Same rate, channels, subtype and format as ``audio``.
+    """
+    out = audio.samples.copy()
+    for r in repairs:
+        if r.enabled:
+            out[:, r.span_start_sample : r.span_end_sample] = quantize_fill(
+                r.fill, out.dtype, seed=r.span_start_sample
+            )
+    return Audio(out, audio.sr, audio.subtype, audio.format, dict(audio.meta))
+
+
+def outside_mask(n_samples: int, spans: list[tuple[int, int]]) -> np.ndarray:
+    """Boolean mask of shape (n_samples,), True outside every span."""
+    mask = np.ones(n_samples, dtype=bool)
+    for a, b in spans:
+        mask[a:b] = False
+    return mask
+
+
+def null_test(source: Audio, rendered: Audio, spans: list[tuple[int, int]]) -> bool:
+    """True when every sample outside ``spans`` is bit-identical between the two."""
+    if (
+        source.samples.shape != rendered.samples.shape
+        or source.samples.dtype != rendered.samples.dtype
+    ):
+        return False
+    mask = outside_mask(source.n_samples, spans)
+    return bool(np.array_equal(source.samples[:, mask], rendered.samples[:, mask]))
+
+
+def provenance(session: Session, *, output: Path | None = None) -> dict[str, Any]:
+    """JSON-serialisable record of what the export contains and how each fill was made."""
+    sr = session.audio.sr
+    return {
+        "tool": f"SimDPS Studio {__version__}",
+        "source": str(session.source_path) if session.source_path else None,
+        "source_sha256": session.source_sha256,
+        "output": str(output) if output else None,
+        "sample_rate": sr,
+        "repairs": [
+            {
+                "gap_s": [r.gap.start_sample / sr, r.gap.end_sample / sr],
+                "gap_samples": [r.gap.start_sample, r.gap.end_sample],
+                "span_samples": [r.span_start_sample, r.span_end_sample],
+                "margin_samples": [r.margin_before, r.margin_after],
+                "method": r.method,
+                "enabled": r.enabled,
+                **r.params,
+            }
+            for r in session.repairs
+        ],
+    }
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_path(out_path: str | Path, source_path: str | Path | None) -> Path:
+    """Refuse the source itself and folders that do not exist or cannot be written."""
+    out = Path(out_path)
+    if source_path is not None and (
+        _same_file(out, Path(source_path)) or out.resolve() == Path(source_path).resolve()
+    ):
+        raise InputError(f"refusing to overwrite the source file {out}; choose another output name")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"output folder is not writable: {folder}")
+    if out.is_dir():
+        raise InputError(f"output path is a folder: {out}")
+    return out
+
+
+#: Container formats by file extension (libsndfile names).
+FORMAT_BY_SUFFIX = {
+    ".wav": "WAV",
+    ".wave": "WAV",
+    ".flac": "FLAC",
+    ".ogg": "OGG",
+    ".oga": "OGG",
+    ".aif": "AIFF",
+    ".aiff": "AIFF",
+    ".aifc": "AIFF",
+    ".w64": "W64",
+    ".caf": "CAF",
+    ".mp3": "MP3",
+    ".au": "AU",
+    ".rf64": "RF64",
+}
+
+
+def output_format(
+    out: Path, source: Audio, *, format: str | None = None, subtype: str | None = None
+) -> tuple[str, str]:
+    """Container and subtype for an export: the extension's format, the source's subtype if the
+    container takes it (else 24-bit PCM for lossless containers, the format's default otherwise)."""
+    import soundfile as sf
+
+    suffix = out.suffix.lower()
+    if format is None and suffix and suffix not in FORMAT_BY_SUFFIX:
+        known = ", ".join(sorted(FORMAT_BY_SUFFIX))
+        raise InputError(f"cannot write {out.name}: unknown audio file extension (use one of {known})")
+    fmt = (format or FORMAT_BY_SUFFIX.get(suffix) or source.format).upper()
+    if fmt not in sf.available_formats():
+        raise InputError(f"cannot write {out.name}: unknown audio format {fmt}")
+    sub = (subtype or source.subtype).upper()
+    if not sf.check_format(fmt, sub):
+        if subtype is not None:
+            raise InputError(f"cannot write {out.name}: {fmt} does not support {sub}")
+        sub = "PCM_24" if sf.check_format(fmt, "PCM_24") else sf.default_subtype(fmt)
+    return fmt, sub
+
+
+def export(
+    session: Session,
+    out_path: str | Path,
+    *,
+    format: str | None = None,
+    subtype: str | None = None,
+    dither: bool = True,
+    write_provenance: bool = True,
+) -> dict[str, Any]:
+    """Render the session and write it atomically with cue markers and a provenance sidecar.
+
+    Parameters
+    ----------
+    format, subtype : str, optional
+        libsndfile format/subtype; default: from the output's extension and the source's subtype.
+    dither : bool
+        TPDF dither when the output has fewer bits than the source.
+
+    Returns
+    -------
+    dict
+        The provenance record (also written to ``<out>.provenance.json`` when asked).
+    """
+    from simdps_studio.audio.io import write
+
+    out = check_output_path(out_path, session.source_path)
+    rendered = render(session.audio, session.repairs)
+    spans = repaired_spans(session.repairs)
+    cues = []
+    for r in session.repairs:
+        if r.enabled:
+            cues.append((r.span_start_sample, f"repair {r.method} start"))
+            cues.append((r.span_end_sample, f"repair {r.method} end"))
+    fmt, sub = output_format(out, session.audio, format=format, subtype=subtype)
+    write(out, rendered, format=fmt, subtype=sub, dither=dither, cues=cues)
+    record = provenance(session, output=out)
+    record["null_test_outside_spans"] = null_test(session.audio, rendered, spans)
+    record["output_format"] = [fmt, sub]
+    if write_provenance:
+        side = out.with_name(out.name + PROVENANCE_SUFFIX)
+        tmp = side.with_name("." + side.name + ".tmp")
+        tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, side)
+    return record

@@ -1,0 +1,171 @@
+"""Session document: gaps, repairs, undo/redo, project file, render and export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from simdps_studio.core.errors import InputError, ProjectError
+from simdps_studio.core.types import Gap
+from simdps_studio.session import Repair, Session
+from simdps_studio.session.project import load_project, project_path_for, save_project
+from simdps_studio.session.render import export, null_test, render, repaired_spans
+
+SR = 44100
+
+
+@pytest.fixture
+def wav(tmp_path, piano):
+    path = tmp_path / "song.wav"
+    sf.write(path, piano(SR, 3.0, channels=2).T, SR, subtype="PCM_24")
+    return path
+
+
+def _fill_repair(gap: Gap, channels: int = 2, margin: int = 0, value: float = 0.1) -> Repair:
+    n = gap.length + 2 * margin
+    fill = np.full((channels, n), value, dtype=np.float32)
+    return Repair(gap, "lpc", gap.start_sample - margin, fill, {"seed": 3})
+
+
+def test_gaps_are_validated(wav):
+    s = Session.open(wav)
+    s.add_gap(Gap(1000, 2000))
+    with pytest.raises(InputError, match="overlap"):
+        s.add_gap(Gap(1500, 2500))
+    with pytest.raises(InputError, match="outside"):
+        s.add_gap(Gap(s.audio.n_samples - 10, s.audio.n_samples + 10))
+    with pytest.raises(InputError, match="reversed"):
+        s.add_gap(Gap(5000, 4000))
+    with pytest.raises(InputError, match="shorter"):
+        s.add_gap(Gap(9000, 9010))
+    assert s.gaps == (Gap(1000, 2000),)
+
+
+def test_undo_redo_covers_every_edit(wav):
+    s = Session.open(wav)
+    g = s.add_gap(Gap(10_000, 20_000))
+    r = _fill_repair(g)
+    s.set_repair(r)
+    s.set_repair_enabled(g, False)
+    g2 = s.move_gap(g, Gap(11_000, 21_000))
+    assert s.repair_for(g2) is None
+    history = []
+    while s.undo():
+        history.append((s.gaps, tuple(x.enabled for x in s.repairs)))
+    assert history == [
+        ((g,), (False,)),
+        ((g,), (True,)),
+        ((g,), ()),
+        ((), ()),
+    ]
+    assert not s.undo()
+    for _ in range(4):
+        assert s.redo()
+    assert s.gaps == (g2,) and s.repairs == ()
+    assert not s.redo()
+
+
+def test_new_edit_clears_redo(wav):
+    s = Session.open(wav)
+    s.add_gap(Gap(1000, 2000))
+    s.undo()
+    assert s.can_redo
+    s.add_gap(Gap(3000, 4000))
+    assert not s.can_redo
+
+
+def test_render_keeps_outside_samples_bit_identical(wav):
+    s = Session.open(wav)
+    g = s.add_gap(Gap(44_100, 66_150))
+    r = _fill_repair(g, margin=441)
+    s.set_repair(r)
+    out = render(s.audio, s.repairs)
+    spans = repaired_spans(s.repairs)
+    assert spans == [(44_100 - 441, 66_150 + 441)]
+    assert null_test(s.audio, out, spans)
+    assert not null_test(s.audio, out, [])  # the span did change
+    inside = out.to_float(*spans[0])
+    assert np.allclose(inside, 0.1, atol=2 / 2**23)
+    s.set_repair_enabled(g, False)  # bypassed: identical to the source everywhere
+    assert np.array_equal(render(s.audio, s.repairs).samples, s.audio.samples)
+
+
+def test_project_round_trip_exact(wav):
+    s = Session.open(wav)
+    g1 = s.add_gap(Gap(10_000, 20_000))
+    g2 = s.add_gap(Gap(50_000, 52_000))
+    rng = np.random.default_rng(0)
+    r1 = Repair(
+        g1,
+        "sim",
+        10_000 - 441,
+        rng.standard_normal((2, 10_882)).astype(np.float32),
+        {"candidate": {"start_sample": 90_000}, "omega": 0.15},
+    )
+    s.set_repair(r1)
+    s.set_repair(_fill_repair(g2))
+    s.undo()  # the redo stack must survive too
+    path = save_project(s)
+    assert path == project_path_for(wav) and path.name == "song.wav.simdps.json"
+    t = load_project(path)
+    assert t.gaps == s.gaps
+    assert [x.to_json() for x in t.repairs] == [x.to_json() for x in s.repairs]
+    assert np.array_equal(t.repairs[0].fill, r1.fill)
+    assert len(t.undo_stack) == len(s.undo_stack) and len(t.redo_stack) == 1
+    assert t.redo()
+    assert t.repair_for(g2) is not None
+    assert np.array_equal(t.audio.samples, s.audio.samples)
+
+
+def test_project_refuses_changed_source(wav):
+    s = Session.open(wav)
+    s.add_gap(Gap(1000, 2000))
+    path = save_project(s)
+    data, sr = sf.read(wav, dtype="int32")
+    data[0, 0] ^= 1 << 8
+    sf.write(wav, data, sr, subtype="PCM_24")
+    with pytest.raises(ProjectError, match="changed since the project was saved"):
+        load_project(path)
+
+
+def test_project_refuses_corrupt_file(tmp_path, wav):
+    bad = tmp_path / "x.simdps.json"
+    bad.write_text("{not json")
+    with pytest.raises(ProjectError, match="cannot read project"):
+        load_project(bad)
+    bad.write_text(json.dumps({"hello": 1}))
+    with pytest.raises(ProjectError, match="not a SimDPS Studio project"):
+        load_project(bad)
+
+
+def test_export_refuses_source_and_writes_provenance(tmp_path, wav):
+    s = Session.open(wav)
+    g = s.add_gap(Gap(20_000, 30_000))
+    s.set_repair(_fill_repair(g))
+    with pytest.raises(InputError, match="overwrite the source"):
+        export(s, wav)
+    out = tmp_path / "out.wav"
+    record = export(s, out)
+    assert record["null_test_outside_spans"] is True
+    side = json.loads((tmp_path / "out.wav.provenance.json").read_text())
+    assert side["repairs"][0]["method"] == "lpc" and side["repairs"][0]["seed"] == 3
+    back, sr = sf.read(out, dtype="int32")
+    src, _ = sf.read(wav, dtype="int32")
+    assert sr == SR and sf.info(out).subtype == "PCM_24"
+    outside = np.ones(len(src), bool)
+    outside[20_000:30_000] = False
+    assert np.array_equal(back[outside], src[outside])
+    from simdps_studio.audio.io import read_cues
+
+    assert [c[0] for c in read_cues(out)] == [20_000, 30_000]
+
+
+def test_export_to_flac_from_float_source(tmp_path, piano):
+    src = tmp_path / "f.wav"
+    sf.write(src, piano(SR, 1.0).T, SR, subtype="FLOAT")
+    s = Session.open(src)
+    export(s, tmp_path / "f.flac")
+    assert sf.info(tmp_path / "f.flac").subtype == "PCM_24"
