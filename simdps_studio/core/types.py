@@ -58,7 +58,7 @@ def bits_for_subtype(subtype: str) -> int | None:
     return None
 
 
-def float_to_native(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def float_to_native(x: np.ndarray, dtype: np.dtype, bits: int | None = None) -> np.ndarray:
     """Convert float samples in [-1, 1) to ``dtype`` by rounding and clipping (no dither).
 
     Parameters
@@ -67,6 +67,9 @@ def float_to_native(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
         Float samples.
     dtype : numpy.dtype
         Target native dtype.
+    bits : int, optional
+        Significant bits of the target PCM (24 for PCM_24 in int32): values are rounded to that
+        step and left-aligned, as libsndfile stores them. Defaults to the dtype's full width.
 
     Returns
     -------
@@ -75,10 +78,11 @@ def float_to_native(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
         return np.asarray(x, dtype=dtype)
-    scale = _FULL_SCALE[dtype]
-    info = np.iinfo(dtype)
-    y = np.rint(np.asarray(x, dtype=np.float64) * scale)
-    return np.clip(y, info.min, info.max).astype(dtype)
+    width = dtype.itemsize * 8
+    bits = width if bits is None else min(bits, width)
+    full = 2.0 ** (bits - 1)
+    y = np.clip(np.rint(np.asarray(x, dtype=np.float64) * full), -full, full - 1)
+    return (y * 2.0 ** (width - bits)).astype(dtype)
 
 
 def native_to_float(x: np.ndarray) -> np.ndarray:
@@ -132,7 +136,8 @@ class Audio:
         sr : int
         """
         x = np.atleast_2d(np.asarray(x))
-        return cls(float_to_native(x, native_dtype_for_subtype(subtype)), int(sr), subtype, format)
+        native = float_to_native(x, native_dtype_for_subtype(subtype), bits_for_subtype(subtype))
+        return cls(native, int(sr), subtype, format)
 
     @property
     def channels(self) -> int:

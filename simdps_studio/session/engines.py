@@ -263,3 +263,29 @@ def make_repairs(
         )
         for i, (fill, seed) in enumerate(zip(result.fills, result.seeds))
     ]
+
+
+def preview_candidate(audio: Audio, gap: Gap, candidate) -> Repair:
+    """The Sim repair of ``gap`` with a given ``candidate`` (e.g. to audition it in place).
+
+    Unlike :func:`make_repairs` it does not search again: the candidate comes from an earlier
+    :func:`find_candidates` call. The result carries the real crossfades of a Sim repair.
+    """
+    sim = _engine("simdps_studio.search.sim", "Sim repair")
+    span_start, fill = sim.sim_fill(
+        audio.to_float(),
+        audio.sr,
+        gap.start_sample,
+        gap.end_sample,
+        candidate.start_sample,
+        gain_db=candidate.gain_db,
+    )
+    params = {"method_requested": "sim", "candidate": candidate.to_dict(), "preview": True}
+    return Repair(gap, "sim", int(span_start), np.asarray(fill, np.float32), params)
+
+
+def detect_dropouts(audio: Audio, *, progress=None, cancel=None) -> list:
+    """Suggested gaps (digital silence, level drops, clipping) from the dropout detector."""
+    detect = _engine("simdps_studio.search.detect", "dropout detection")
+    check_cancel(cancel)
+    return list(detect.detect_dropouts(audio.to_float(), audio.sr))

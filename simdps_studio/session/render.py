@@ -16,31 +16,27 @@ import numpy as np
 
 from simdps_studio import __version__
 from simdps_studio.core.errors import InputError
-from simdps_studio.core.types import Audio, float_to_native
+from simdps_studio.core.types import Audio
 from simdps_studio.session.document import Session
 from simdps_studio.session.repair import Repair
 
 PROVENANCE_SUFFIX = ".provenance.json"
 
 
-def quantize_fill(fill: np.ndarray, dtype: np.dtype, *, seed: int = 0) -> np.ndarray:
-    """Quantise a float fill to the source's native dtype, with TPDF dither for integer PCM.
+def quantize_fill(fill: np.ndarray, subtype: str, *, seed: int = 0) -> np.ndarray:
+    """Quantise a float fill to the source's native samples, with TPDF dither for integer PCM.
 
     Parameters
     ----------
     fill : numpy.ndarray, shape (channels, n)
-    dtype : numpy.dtype
-        Native dtype of the source.
+    subtype : str
+        The source's subtype (``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``, ...).
     seed : int
         Dither seed (the result is deterministic).
     """
-    dtype = np.dtype(dtype)
-    if dtype.kind == "f":
-        return fill.astype(dtype)
-    lsb = 1.0 / (32768.0 if dtype == np.int16 else 2147483648.0)
-    rng = np.random.default_rng(seed)
-    tpdf = (rng.random(fill.shape) - rng.random(fill.shape)) * lsb
-    return float_to_native(fill.astype(np.float64) + tpdf, dtype)
+    from simdps_studio.audio.dsp import tpdf_dither_quantize
+
+    return tpdf_dither_quantize(fill, subtype, rng=np.random.default_rng(seed))
 
 
 def repaired_spans(repairs: list[Repair] | tuple[Repair, ...]) -> list[tuple[int, int]]:
@@ -60,7 +56,7 @@ def render(audio: Audio, repairs: list[Repair] | tuple[Repair, ...]) -> Audio:
     for r in repairs:
         if r.enabled:
             out[:, r.span_start_sample : r.span_end_sample] = quantize_fill(
-                r.fill, out.dtype, seed=r.span_start_sample
+                r.fill, audio.subtype, seed=r.span_start_sample
             )
     return Audio(out, audio.sr, audio.subtype, audio.format, dict(audio.meta))
 
@@ -132,44 +128,26 @@ def check_output_path(out_path: str | Path, source_path: str | Path | None) -> P
     return out
 
 
-#: Container formats by file extension (libsndfile names).
-FORMAT_BY_SUFFIX = {
-    ".wav": "WAV",
-    ".wave": "WAV",
-    ".flac": "FLAC",
-    ".ogg": "OGG",
-    ".oga": "OGG",
-    ".aif": "AIFF",
-    ".aiff": "AIFF",
-    ".aifc": "AIFF",
-    ".w64": "W64",
-    ".caf": "CAF",
-    ".mp3": "MP3",
-    ".au": "AU",
-    ".rf64": "RF64",
-}
-
-
 def output_format(
     out: Path, source: Audio, *, format: str | None = None, subtype: str | None = None
 ) -> tuple[str, str]:
-    """Container and subtype for an export: the extension's format, the source's subtype if the
-    container takes it (else 24-bit PCM for lossless containers, the format's default otherwise)."""
-    import soundfile as sf
+    """Container and subtype an export of ``source`` to ``out`` will use (see ``resolve_format``).
+
+    Raises
+    ------
+    InputError
+        An extension that names no audio format (unless ``format`` is given), or a format that
+        cannot hold ``subtype``.
+    """
+    from simdps_studio.audio.io import FORMAT_BY_SUFFIX, resolve_format
 
     suffix = out.suffix.lower()
     if format is None and suffix and suffix not in FORMAT_BY_SUFFIX:
         known = ", ".join(sorted(FORMAT_BY_SUFFIX))
-        raise InputError(f"cannot write {out.name}: unknown audio file extension (use one of {known})")
-    fmt = (format or FORMAT_BY_SUFFIX.get(suffix) or source.format).upper()
-    if fmt not in sf.available_formats():
-        raise InputError(f"cannot write {out.name}: unknown audio format {fmt}")
-    sub = (subtype or source.subtype).upper()
-    if not sf.check_format(fmt, sub):
-        if subtype is not None:
-            raise InputError(f"cannot write {out.name}: {fmt} does not support {sub}")
-        sub = "PCM_24" if sf.check_format(fmt, "PCM_24") else sf.default_subtype(fmt)
-    return fmt, sub
+        raise InputError(
+            f"cannot write {out.name}: unknown audio file extension (use one of {known})"
+        )
+    return resolve_format(out, source, format=format, subtype=subtype)
 
 
 def export(

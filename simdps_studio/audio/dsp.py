@@ -1,0 +1,184 @@
+"""Small signal helpers: resampling (soxr), TPDF dither and quantisation, fades, mono, level.
+
+Arrays have time on the last axis: ``(n,)``, ``(channels, n)`` or any ``(..., n)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import soxr
+
+from simdps_studio.core.errors import InputError
+from simdps_studio.core.types import bits_for_subtype, native_dtype_for_subtype
+
+#: Level reported for digital silence, in dB (instead of -inf).
+SILENCE_DB = -240.0
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int, *, quality: str = "VHQ") -> np.ndarray:
+    """Resample along the last axis with libsoxr.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (..., n)
+        Float (or integer, converted as is) samples.
+    sr_in, sr_out : int
+        Sample rates in Hz.
+    quality : str
+        soxr quality: ``"QQ"``, ``"LQ"``, ``"MQ"``, ``"HQ"`` or ``"VHQ"``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., m), float32
+        ``m`` is about ``n * sr_out / sr_in`` (soxr's rounding). The filter's delay is compensated,
+        so sample ``k`` of the output sits at time ``k / sr_out`` like the input's.
+    """
+    if sr_in <= 0 or sr_out <= 0:
+        raise InputError(f"sample rates must be positive, got {sr_in} and {sr_out}")
+    x = np.asarray(x, dtype=np.float32)
+    if sr_in == sr_out:
+        return x.copy()
+    lead, n = x.shape[:-1], x.shape[-1]
+    if n == 0:
+        return np.zeros((*lead, 0), dtype=np.float32)
+    if x.size == 0:  # no channels: only the output length matters
+        m = len(soxr.resample(np.zeros(n, np.float32), sr_in, sr_out, quality=quality))
+        return np.zeros((*lead, m), dtype=np.float32)
+    # soxr wants (frames, channels): flatten every leading axis into channels.
+    frames = np.ascontiguousarray(x.reshape(-1, n).T)
+    y = soxr.resample(frames, sr_in, sr_out, quality=quality)
+    y = np.asarray(y, dtype=np.float32).reshape(-1, frames.shape[1])
+    return np.ascontiguousarray(y.T).reshape(*lead, -1)
+
+
+def _lsb_layout(subtype: str) -> tuple[np.dtype, int]:
+    """Native dtype of a PCM subtype and its number of significant (left-aligned) bits."""
+    bits = bits_for_subtype(subtype)
+    dtype = native_dtype_for_subtype(subtype)
+    if bits is None or dtype.kind == "f":
+        raise InputError(f"{subtype} is not an integer PCM subtype")
+    return dtype, bits
+
+
+def _to_native(y: np.ndarray, dtype: np.dtype, bits: int) -> np.ndarray:
+    """Round (in place) and clip ``y`` in LSB units; left-align into ``dtype``."""
+    full = 2.0 ** (bits - 1)
+    np.rint(y, out=y)
+    np.clip(y, -full, full - 1, out=y)
+    y *= 2.0 ** (dtype.itemsize * 8 - bits)
+    return y.astype(dtype)
+
+
+def quantize(x_float: np.ndarray, subtype: str) -> np.ndarray:
+    """Round float samples to the LSB of ``subtype`` (no dither).
+
+    Parameters
+    ----------
+    x_float : numpy.ndarray, shape (..., n)
+        Samples in [-1, 1); outside values are clipped, NaN becomes 0.
+    subtype : str
+        Target subtype; float and lossy subtypes just cast.
+
+    Returns
+    -------
+    numpy.ndarray, same shape, ``native_dtype_for_subtype(subtype)``
+        Integers are left-aligned (a 24-bit sample ``v`` is stored as ``v * 256`` in int32).
+    """
+    dtype = native_dtype_for_subtype(subtype)
+    if bits_for_subtype(subtype) is None or dtype.kind == "f":
+        return np.asarray(x_float, dtype=dtype)
+    dtype, bits = _lsb_layout(subtype)
+    y = np.nan_to_num(np.asarray(x_float, dtype=np.float64) * 2.0 ** (bits - 1), nan=0.0)
+    return _to_native(y, dtype, bits)
+
+
+def tpdf_dither_quantize(
+    x_float: np.ndarray, subtype: str, *, rng: np.random.Generator
+) -> np.ndarray:
+    """Quantise to ``subtype`` with TPDF dither of ±1 LSB.
+
+    The dither is the difference of two independent uniform [0, 1) LSB variables (triangular on
+    (-1, 1) LSB). It makes the total error independent of the signal, with mean 0 and variance
+    1/4 LSB² (|error| <= 1.5 LSB), so quiet signals below one LSB survive as signal plus noise
+    instead of being truncated to silence or distortion.
+
+    Parameters
+    ----------
+    x_float : numpy.ndarray, shape (..., n)
+        Samples in [-1, 1); outside values are clipped, NaN becomes 0.
+    subtype : str
+        Target subtype, e.g. ``"PCM_16"``; float and lossy subtypes are cast without dither.
+    rng : numpy.random.Generator
+        Source of the dither noise (the same seed gives the same output).
+
+    Returns
+    -------
+    numpy.ndarray, same shape, ``native_dtype_for_subtype(subtype)``
+        Left-aligned integers (see :func:`quantize`).
+    """
+    dtype = native_dtype_for_subtype(subtype)
+    if bits_for_subtype(subtype) is None or dtype.kind == "f":
+        return np.asarray(x_float, dtype=dtype)
+    dtype, bits = _lsb_layout(subtype)
+    y = np.nan_to_num(np.asarray(x_float, dtype=np.float64) * 2.0 ** (bits - 1), nan=0.0)
+    y += rng.random(y.shape)
+    y -= rng.random(y.shape)
+    return _to_native(y, dtype, bits)
+
+
+def raised_cosine(n: int) -> np.ndarray:
+    """Raised-cosine fade-in of ``n`` samples, rising from near 0 to near 1.
+
+    Sampled at the sample centres, ``r[k] = (1 - cos(pi (k + 1/2) / n)) / 2``, so a crossfade
+    ``a * r[::-1] + b * r`` keeps unit gain (``r + r[::-1] == 1``) and neither end repeats a
+    sample of the other signal at full weight.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,), float32
+    """
+    if n < 0:
+        raise InputError(f"fade length must be non-negative, got {n}")
+    k = np.arange(n, dtype=np.float64)
+    return (0.5 - 0.5 * np.cos(np.pi * (k + 0.5) / max(n, 1))).astype(np.float32)
+
+
+def to_mono(x: np.ndarray) -> np.ndarray:
+    """Average of the channels.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (n,) or (..., channels, n)
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,) or (..., n), float32
+    """
+    x = np.asarray(x)
+    if x.ndim == 1:
+        return x.astype(np.float32, copy=False)
+    return x.mean(axis=-2, dtype=np.float64).astype(np.float32)
+
+
+def rms_db(x: np.ndarray, *, axis: int | None = None) -> float | np.ndarray:
+    """Root-mean-square level in dB relative to full scale (1.0).
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (..., n)
+        Float samples.
+    axis : int, optional
+        Axis to average over; ``None`` averages over everything.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        ``20 log10(rms)``, at least :data:`SILENCE_DB` (also for empty input).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return SILENCE_DB
+    power = np.mean(np.square(x), axis=axis)
+    floor = 10.0 ** (SILENCE_DB / 10.0)
+    level = 10.0 * np.log10(np.maximum(power, floor))
+    return float(level) if np.ndim(level) == 0 else level

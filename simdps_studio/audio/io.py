@@ -1,0 +1,615 @@
+"""Lossless audio file I/O through libsndfile (soundfile).
+
+Samples stay in the source's native dtype (:func:`~simdps_studio.core.types.native_dtype_for_subtype`)
+so that writing an unchanged :class:`~simdps_studio.core.types.Audio` back reproduces every sample
+bit for bit. Reading goes block by block into one preallocated ``(channels, n_samples)`` array, so
+a long file costs about its native size in memory and no more. Writing is atomic (temporary file in
+the target folder, fsync, rename) and dithers (TPDF) whenever the target holds fewer bits than the
+source. WAV files can carry cue markers, written here as RIFF ``cue `` and ``LIST``/``adtl`` chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from simdps_studio.audio.dsp import quantize, tpdf_dither_quantize
+from simdps_studio.core.errors import InputError
+from simdps_studio.core.progress import CancelToken, Progress, check_cancel
+from simdps_studio.core.types import (
+    Audio,
+    bits_for_subtype,
+    native_dtype_for_subtype,
+    native_to_float,
+)
+
+#: Frames per read/write block: large enough for libsndfile's speed, small next to the audio.
+BLOCK_FRAMES = 1 << 17
+
+#: Container formats by file extension, used when ``write`` is given no ``format``.
+FORMAT_BY_SUFFIX = {
+    ".wav": "WAV",
+    ".wave": "WAV",
+    ".flac": "FLAC",
+    ".ogg": "OGG",
+    ".oga": "OGG",
+    ".aif": "AIFF",
+    ".aiff": "AIFF",
+    ".aifc": "AIFF",
+    ".w64": "W64",
+    ".rf64": "RF64",
+    ".caf": "CAF",
+    ".au": "AU",
+    ".snd": "AU",
+    ".mp3": "MP3",
+}
+
+#: RIFF-based formats that take cue chunks (RF64 has its own size fields: no cues there).
+_CUE_FORMATS = {"WAV", "WAVEX"}
+#: Formats that ``.wav`` may name; a source in any of them keeps its format for a ``.wav`` output.
+_WAV_FAMILY = {"WAV", "WAVEX", "RF64"}
+#: Subtypes that decode exactly; a short read of any of them means a truncated file.
+_EXACT_SUBTYPES_PREFIXES = ("PCM_", "ALAC_", "FLOAT", "DOUBLE")
+
+# Read once: mkstemp creates files with mode 0600, the output should get the usual 0666 & ~umask.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+@dataclass(frozen=True)
+class AudioFileInfo:
+    """What an audio file's header says.
+
+    Attributes
+    ----------
+    sr : int
+        Sample rate in Hz.
+    channels : int
+    n_samples : int
+        Frames per channel.
+    subtype : str
+        libsndfile subtype, e.g. ``"PCM_24"``.
+    format : str
+        libsndfile container format, e.g. ``"WAV"``.
+    duration_s : float
+    """
+
+    sr: int
+    channels: int
+    n_samples: int
+    subtype: str
+    format: str
+    duration_s: float
+
+
+# ----------------------------------------------------------------------------------------- reading
+
+
+def _reason(exc: BaseException) -> str:
+    """One-line reason from a soundfile/OS error, without libsndfile's 'Error opening ...' prefix."""
+    if isinstance(exc, sf.LibsndfileError):
+        text = exc.error_string
+        if text.startswith("Format not recognised"):
+            text = "not a recognised audio format"
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc)
+    text = " ".join(text.split()).rstrip(".")
+    return text[:1].lower() + text[1:] if text else type(exc).__name__
+
+
+def _check_readable(path: Path) -> None:
+    """Raise InputError for paths that cannot be an audio file, with the precise reason."""
+    if not path.exists():
+        raise InputError(f"cannot read audio from {path}: no such file")
+    if path.is_dir():
+        raise InputError(f"cannot read audio from {path}: it is a folder")
+    try:
+        with open(path, "rb") as f:
+            empty = f.read(1) == b""
+    except OSError as exc:
+        raise InputError(f"cannot read audio from {path}: {_reason(exc)}") from None
+    if empty:
+        raise InputError(f"cannot read audio from {path}: the file is empty")
+
+
+def _open_read(path: Path) -> sf.SoundFile:
+    _check_readable(path)
+    try:
+        return sf.SoundFile(str(path))
+    except (sf.SoundFileError, OSError, RuntimeError, ValueError, TypeError) as exc:
+        raise InputError(f"cannot read audio from {path}: {_reason(exc)}") from None
+
+
+def info(path: str | os.PathLike) -> AudioFileInfo:
+    """Read an audio file's header.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    AudioFileInfo
+
+    Raises
+    ------
+    InputError
+        Missing, unreadable or non-audio file. A file without samples is reported with
+        ``n_samples == 0`` (only :func:`load` refuses it).
+    """
+    p = Path(path)
+    with _open_read(p) as f:
+        return AudioFileInfo(
+            sr=int(f.samplerate),
+            channels=int(f.channels),
+            n_samples=int(f.frames),
+            subtype=str(f.subtype),
+            format=str(f.format),
+            duration_s=f.frames / f.samplerate,
+        )
+
+
+def load(
+    path: str | os.PathLike,
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> Audio:
+    """Load an audio file in its native sample format.
+
+    The file is read block by block into one preallocated array, so the peak memory is the audio's
+    native size plus a block (no interleaved copy of the whole file, no transpose).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Anything libsndfile reads: WAV, FLAC, OGG, AIFF, MP3 (libsndfile >= 1.1), ...
+    progress : Progress, optional
+        Called with the fraction read.
+    cancel : CancelToken, optional
+        Checked once per block.
+
+    Returns
+    -------
+    Audio
+        ``samples`` of shape (channels, n_samples) in ``native_dtype_for_subtype(subtype)``; ``sr``,
+        ``subtype`` and ``format`` from the file; ``meta["path"]`` the path read.
+
+    Raises
+    ------
+    InputError
+        Missing, empty, unreadable, truncated or non-audio file, a file without samples, or float
+        samples that are NaN or infinite.
+    CancelledError
+        When ``cancel`` was set.
+    """
+    p = Path(path)
+    with _open_read(p) as f:
+        n_frames, channels = int(f.frames), int(f.channels)
+        subtype, fmt, sr = str(f.subtype), str(f.format), int(f.samplerate)
+        if n_frames <= 0:
+            raise InputError(f"cannot read audio from {p}: the file contains no samples")
+        dtype = native_dtype_for_subtype(subtype)
+        try:
+            samples = np.empty((channels, n_frames), dtype=dtype)
+        except (MemoryError, ValueError):
+            raise InputError(
+                f"cannot read audio from {p}: not enough memory for {n_frames} frames × "
+                f"{channels} channels"
+            ) from None
+        block = np.empty((min(BLOCK_FRAMES, n_frames), channels), dtype=dtype)
+        n_read = 0
+        n_bad = 0
+        while n_read < n_frames:
+            check_cancel(cancel)
+            want = min(len(block), n_frames - n_read)
+            try:
+                got = f.read(want, dtype=dtype.name, always_2d=True, out=block[:want])
+            except (sf.SoundFileError, RuntimeError, OSError) as exc:
+                raise InputError(
+                    f"cannot read audio from {p}: {_reason(exc)} (truncated or corrupt file)"
+                ) from None
+            m = len(got)
+            if m == 0:
+                break
+            samples[:, n_read : n_read + m] = got.T
+            if dtype.kind == "f":
+                n_bad += got.size - int(np.count_nonzero(np.isfinite(got)))
+            n_read += m
+            if progress is not None:
+                progress(n_read / n_frames, f"reading {p.name}")
+    if n_read < n_frames:
+        # Lossy decoders may only estimate the length; exact codecs must deliver every frame.
+        if subtype.upper().startswith(_EXACT_SUBTYPES_PREFIXES) or n_read == 0:
+            raise InputError(
+                f"cannot read audio from {p}: the file ends after {n_read} of {n_frames} frames "
+                "(truncated)"
+            )
+        samples = samples[:, :n_read].copy()
+    if n_bad:
+        raise InputError(f"{p} contains {n_bad} non-finite samples (NaN/Inf)")
+    return Audio(samples, sr, subtype, fmt, {"path": str(p)})
+
+
+def file_sha256(
+    path: str | os.PathLike,
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks.
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read.
+    """
+    p = Path(path)
+    digest = hashlib.sha256()
+    try:
+        total = max(p.stat().st_size, 1)
+        done = 0
+        with open(p, "rb") as f:
+            while chunk := f.read(1 << 20):
+                check_cancel(cancel)
+                digest.update(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(min(done / total, 1.0), f"hashing {p.name}")
+    except OSError as exc:
+        raise InputError(f"cannot read {p}: {_reason(exc)}") from None
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------- writing
+
+
+def _pick_subtype(fmt: str, audio: Audio) -> str:
+    """The source's subtype when ``fmt`` takes it, else the nearest PCM depth holding its bits."""
+    if sf.check_format(fmt, audio.subtype):
+        return audio.subtype.upper()
+    pcm = sorted(
+        (bits_for_subtype(s), s)
+        for s in sf.available_subtypes(fmt)
+        if s.startswith("PCM_") and bits_for_subtype(s) is not None
+    )
+    if not pcm:
+        return sf.default_subtype(fmt)
+    src_bits = _source_bits(audio)
+    for bits, s in pcm:
+        if bits >= src_bits:
+            return s
+    return pcm[-1][1]
+
+
+def _source_bits(audio: Audio) -> float:
+    """Resolution of the samples in bits: PCM depth for integers, infinity for float samples."""
+    if audio.samples.dtype.kind == "f":
+        return float("inf")
+    return float(bits_for_subtype(audio.subtype) or audio.samples.dtype.itemsize * 8)
+
+
+def resolve_format(
+    path: str | os.PathLike, audio: Audio, *, format: str | None = None, subtype: str | None = None
+) -> tuple[str, str]:
+    """Container format and subtype that :func:`write` will use.
+
+    ``format`` defaults to the one the file extension names (``.flac`` -> FLAC), else the Audio's;
+    a ``.wav`` output of a WAV/WAVEX/RF64 source keeps the source's. ``subtype`` defaults to the
+    Audio's when the format takes it, else to the smallest PCM depth holding the source's bits
+    (the deepest one available for float sources), else the format's default.
+
+    Raises
+    ------
+    InputError
+        Unknown format, or a subtype the format cannot hold.
+    """
+    p = Path(path)
+    if format is None:
+        by_ext = FORMAT_BY_SUFFIX.get(p.suffix.lower())
+        src = audio.format.upper()
+        if by_ext is None or by_ext == src or (by_ext == "WAV" and src in _WAV_FAMILY):
+            format = src
+        else:
+            format = by_ext
+    fmt = format.upper()
+    if fmt not in sf.available_formats():
+        raise InputError(f"cannot write {p}: unknown audio format {fmt}")
+    if subtype is None:
+        return fmt, _pick_subtype(fmt, audio)
+    sub = subtype.upper()
+    if not sf.check_format(fmt, sub):
+        choices = ", ".join(sf.available_subtypes(fmt))
+        raise InputError(
+            f"cannot write {p}: format {fmt} cannot hold {sub} (choose from {choices})"
+        )
+    return fmt, sub
+
+
+def _to_float64(x: np.ndarray) -> np.ndarray:
+    """Native samples to float64 in [-1, 1), exactly (no float32 rounding of 32-bit integers)."""
+    if x.dtype.kind == "f":
+        return x.astype(np.float64)
+    return x.astype(np.float64) * (1.0 / (np.iinfo(x.dtype).max + 1.0))
+
+
+def _round_to_bits(x: np.ndarray, bits: int) -> np.ndarray:
+    """Round left-aligned integers to ``bits`` significant bits (identity on valid samples).
+
+    libsndfile drops the low bits (rounds towards -inf) when e.g. int32 goes to PCM_24; samples
+    made at a finer resolution than their subtype (``Audio.from_float`` fills int32 with 32 bits)
+    are rounded to the nearest step instead, so they carry no bias.
+    """
+    shift = x.dtype.itemsize * 8 - bits
+    if shift <= 0 or not np.any(x & ((1 << shift) - 1)):
+        return x
+    y = (x.astype(np.int64) + (1 << (shift - 1))) >> shift
+    np.clip(y, -(1 << (bits - 1)), (1 << (bits - 1)) - 1, out=y)
+    return (y << shift).astype(x.dtype)
+
+
+def _blocks_for_target(
+    audio: Audio, subtype: str, *, dither: bool, seed: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(end_sample, block)`` with blocks of shape (frames, channels) ready for soundfile.
+
+    Integer targets holding at least the source's bits get the native integers (libsndfile's
+    integer conversions are exact shifts); float and lossy targets get floats converted here (the
+    scaling of libsndfile's int -> float path is not the one of :func:`native_to_float`); integer
+    targets with fewer bits are quantised here, at the target's LSB, with TPDF dither.
+    """
+    target_bits = bits_for_subtype(subtype)
+    target_dtype = native_dtype_for_subtype(subtype)
+    src = audio.samples
+    src_float = src.dtype.kind == "f"
+    rng = np.random.default_rng(seed)
+    for start in range(0, audio.n_samples, BLOCK_FRAMES):
+        stop = min(start + BLOCK_FRAMES, audio.n_samples)
+        x = src[:, start:stop]
+        if target_bits is None or target_dtype.kind == "f":
+            if target_dtype == np.float64:
+                y = _to_float64(x)
+            else:
+                y = x if src_float else native_to_float(x)
+        elif not src_float and _source_bits(audio) <= target_bits:
+            y = _round_to_bits(x, target_bits)
+        elif dither:
+            y = tpdf_dither_quantize(_to_float64(x), subtype, rng=rng)
+        else:
+            y = quantize(_to_float64(x), subtype)
+        yield stop, np.ascontiguousarray(y.T)
+
+
+def _check_output(p: Path) -> None:
+    folder = p.parent
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"cannot write {p}: {folder} is not a folder")
+    if not folder.is_dir():
+        raise InputError(f"cannot write {p}: folder {folder} does not exist")
+    if p.is_dir():
+        raise InputError(f"cannot write {p}: it is a folder")
+
+
+def write(
+    path: str | os.PathLike,
+    audio: Audio,
+    *,
+    format: str | None = None,
+    subtype: str | None = None,
+    dither: bool = True,
+    seed: int = 0,
+    cues: Sequence[tuple[int, str]] | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> None:
+    """Write audio atomically; unchanged native samples are written bit for bit.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file. It appears complete or not at all: the data go to a temporary file in the same
+        folder, which is fsynced and renamed over ``path``; on any error it is removed and an
+        existing ``path`` is left untouched.
+    audio : Audio
+        Samples of shape (channels, n_samples).
+    format, subtype : str, optional
+        libsndfile names; defaults as in :func:`resolve_format`.
+    dither : bool
+        Add TPDF dither (±1 LSB, triangular) before quantising when the target has fewer bits than
+        the source (float -> PCM, PCM_24 -> PCM_16, ...). ``False`` rounds.
+    seed : int
+        Seed of the dither noise (the same seed gives the same file).
+    cues : sequence of (int, str), optional
+        Markers ``(sample_position, label)`` stored as RIFF ``cue `` + ``LIST``/``adtl`` chunks in
+        WAV files; ignored for other formats and RF64.
+    progress, cancel
+        Progress callback and cancel token (checked once per block).
+
+    Raises
+    ------
+    InputError
+        Missing or unwritable folder, unknown format, subtype the format cannot hold, or any error
+        libsndfile reports (message ``cannot write <path>: ...``).
+    CancelledError
+        When ``cancel`` was set (nothing is left behind).
+    """
+    p = Path(path)
+    fmt, sub = resolve_format(p, audio, format=format, subtype=subtype)
+    _check_output(p)
+    marks = _validate_cues(cues, audio.n_samples, p) if cues else []
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    except OSError as exc:
+        raise InputError(f"cannot write {p}: {_reason(exc)}") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with sf.SoundFile(
+            str(tmp), "w", samplerate=audio.sr, channels=audio.channels, format=fmt, subtype=sub
+        ) as f:
+            for stop, block in _blocks_for_target(audio, sub, dither=dither, seed=seed):
+                check_cancel(cancel)
+                f.write(block)
+                if progress is not None:
+                    progress(stop / max(audio.n_samples, 1), f"writing {p.name}")
+        if marks and fmt in _CUE_FORMATS:
+            _append_cue_chunks(tmp, marks)
+        mode = (p.stat().st_mode & 0o7777) if p.exists() else (0o666 & ~_UMASK)
+        os.chmod(tmp, mode)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, p)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, (sf.SoundFileError, OSError, RuntimeError, ValueError, TypeError)):
+            raise InputError(f"cannot write {p}: {_reason(exc)}") from None
+        raise
+    _fsync_folder(p.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename durable; best effort (not every platform can open a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# -------------------------------------------------------------------------------------------- cues
+
+
+def _validate_cues(
+    cues: Sequence[tuple[int, str]], n_samples: int, p: Path
+) -> list[tuple[int, str]]:
+    marks = []
+    for position, label in cues:
+        pos = int(position)
+        if not 0 <= pos <= min(n_samples, 0xFFFFFFFF):
+            raise InputError(f"cannot write {p}: cue at sample {pos} lies outside the audio")
+        marks.append((pos, str(label)))
+    return sorted(marks, key=lambda m: m[0])
+
+
+def _chunk(ck_id: bytes, payload: bytes) -> bytes:
+    """One RIFF chunk: id, little-endian size, payload, pad byte to an even length."""
+    pad = b"\0" if len(payload) % 2 else b""
+    return ck_id + struct.pack("<I", len(payload)) + payload + pad
+
+
+def cue_chunks(cues: Sequence[tuple[int, str]]) -> bytes:
+    """RIFF ``cue `` chunk plus ``LIST``/``adtl`` chunk of ``labl`` sub-chunks for the markers.
+
+    Each cue point (24 bytes) is: ID, play-order position, ``'data'``, chunk start 0, block start
+    0, sample offset; each label is a ``labl`` chunk with the cue ID and a NUL-terminated UTF-8
+    string (RIFF strings are ZSTRs; UTF-8 keeps non-ASCII labels readable in modern editors).
+    """
+    points = b"".join(
+        struct.pack("<II4sIII", i + 1, pos, b"data", 0, 0, pos) for i, (pos, _) in enumerate(cues)
+    )
+    cue = _chunk(b"cue ", struct.pack("<I", len(cues)) + points)
+    labels = b"".join(
+        _chunk(b"labl", struct.pack("<I", i + 1) + label.encode("utf-8") + b"\0")
+        for i, (_, label) in enumerate(cues)
+    )
+    return cue + _chunk(b"LIST", b"adtl" + labels)
+
+
+def _append_cue_chunks(wav_path: Path, cues: Sequence[tuple[int, str]]) -> None:
+    """Append cue chunks to a finished RIFF/WAVE file and fix up the RIFF size."""
+    extra = cue_chunks(cues)
+    with open(wav_path, "r+b") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        end = f.seek(0, os.SEEK_END)
+        if end % 2:  # the last chunk lacks its pad byte
+            f.write(b"\0")
+            end += 1
+        size = end + len(extra) - 8
+        if size > 0xFFFFFFFF:
+            return  # no room in a 32-bit RIFF header; the audio matters more than its markers
+        f.write(extra)
+        f.seek(4)
+        f.write(struct.pack("<I", size))
+
+
+def _riff_chunks(f, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """Yield ``(id, payload_offset, payload_size)`` of the chunks from the current offset to end."""
+    pos = f.tell()
+    while pos + 8 <= end:
+        f.seek(pos)
+        header = f.read(8)
+        if len(header) < 8:
+            return
+        ck_id, size = header[:4], struct.unpack("<I", header[4:])[0]
+        yield ck_id, pos + 8, size
+        pos += 8 + size + (size % 2)
+
+
+def read_cues(path: str | os.PathLike) -> list[tuple[int, str]]:
+    """Cue markers of a RIFF/WAVE file as ``(sample_position, label)``, sorted by position.
+
+    Returns an empty list for files that are not RIFF/WAVE or have no ``cue `` chunk; a cue
+    without a ``labl`` gets the label ``""``.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read.
+    """
+    p = Path(path)
+    positions: dict[int, int] = {}
+    labels: dict[int, str] = {}
+    try:
+        with open(p, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return []
+            end = min(8 + struct.unpack("<I", head[4:8])[0], os.fstat(f.fileno()).st_size)
+            for ck_id, offset, size in list(_riff_chunks(f, end)):
+                if ck_id == b"cue ":
+                    f.seek(offset)
+                    data = f.read(size)
+                    count = struct.unpack("<I", data[:4])[0] if len(data) >= 4 else 0
+                    for i in range(min(count, (len(data) - 4) // 24)):
+                        cue_id, _, _, _, _, sample = struct.unpack_from(
+                            "<II4sIII", data, 4 + 24 * i
+                        )
+                        positions[cue_id] = sample
+                elif ck_id == b"LIST":
+                    f.seek(offset)
+                    if f.read(4) != b"adtl":
+                        continue
+                    for sub_id, sub_off, sub_size in list(_riff_chunks(f, offset + size)):
+                        if sub_id == b"labl" and sub_size >= 4:
+                            f.seek(sub_off)
+                            data = f.read(sub_size)
+                            cue_id = struct.unpack("<I", data[:4])[0]
+                            labels[cue_id] = data[4:].split(b"\0", 1)[0].decode("utf-8", "replace")
+    except OSError as exc:
+        raise InputError(f"cannot read {p}: {_reason(exc)}") from None
+    return sorted((pos, labels.get(cue_id, "")) for cue_id, pos in positions.items())
