@@ -157,6 +157,7 @@ def _report_entry(repair, sr: int) -> dict[str, Any]:
         "candidate_start_sample": cand.get("start_sample"),
         "candidate_start_s": cand.get("start_s"),
         "candidate_cost": cand.get("cost"),
+        "candidate_source": cand.get("source"),
         "omega": p.get("omega"),
         "omega_y": p.get("omega_y"),
         "steps": p.get("steps"),
@@ -173,9 +174,10 @@ def _report_entry(repair, sr: int) -> dict[str, Any]:
 
 
 def cmd_candidates(args: argparse.Namespace) -> int:
+    from simdps_studio.session.document import Session
     from simdps_studio.session.engines import find_candidates
 
-    audio = _load(args.input)
+    audio = Session.open(args.input).audio
     gaps = _gaps(args.gap, audio.sr, audio.n_samples)
     if args.top < 1:
         raise InputError("--top must be at least 1")
@@ -196,11 +198,11 @@ def cmd_candidates(args: argparse.Namespace) -> int:
         for entry in result:
             a, b = entry["gap_s"]
             print(f"gap {a:.3f}–{b:.3f} s")
-            print("  rank  start_s     score   cost     gain_db")
+            print("  rank  start_s     score   cost     gain_db  source")
             for c in entry["candidates"]:
                 print(
                     f"  {c['rank']:>4}  {c['start_s']:>9.3f}  {c['score']:.3f}  "
-                    f"{c['cost']:.4f}  {c['gain_db']:+.2f}"
+                    f"{c['cost']:.4f}  {c['gain_db']:+.2f}    {c.get('source') or 'this track'}"
                 )
     return 0
 

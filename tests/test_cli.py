@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 
 from simdps_studio.cli import main
+from simdps_studio.search.testsignals import snr_db
 
 SR = 44100
 
@@ -301,3 +302,158 @@ def test_engine_not_available_is_a_clear_error(tmp_path, song, monkeypatch):
 def test_version():
     r = run_cli("--version")
     assert r.returncode == 0 and "SimDPS Studio" in r.stdout
+
+
+# ----------------------------------------------------------------------------- search commands
+
+
+@pytest.fixture(scope="module")
+def repeat_track(tmp_path_factory):
+    """24 s of stereo music whose 3–9 s passage recurs at 15–21 s; the gap is cut in the copy."""
+    from simdps_studio.search.testsignals import piano_music, plant_repeat
+
+    x = plant_repeat(piano_music(24.0, SR, seed=5, channels=2), 3 * SR, 15 * SR, 6 * SR)
+    folder = tmp_path_factory.mktemp("repeat")
+    path = folder / "repeat.wav"
+    sf.write(path, x.T, SR, subtype="FLOAT")
+    return path, x
+
+
+def test_candidates_json_finds_the_planted_copy(repeat_track, capsys):
+    path, _ = repeat_track
+    assert main(["candidates", str(path), "--gap", "17:19", "--top", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    top = out["candidates"][0]
+    assert set(top) >= {
+        "rank",
+        "start_sample",
+        "start_s",
+        "cost",
+        "score",
+        "cost_stft",
+        "cost_chroma",
+        "gain_db",
+    }
+    assert top["rank"] == 1 and abs(top["start_sample"] - 5 * SR) <= SR // 1000
+    assert len(out["candidates"]) == 3
+
+
+def test_sim_repair_restores_planted_copy(repeat_track, tmp_path):
+    path, x = repeat_track
+    out = tmp_path / "sim.wav"
+    rep = tmp_path / "r.json"
+    assert (
+        main(
+            [
+                "repair",
+                str(path),
+                "-o",
+                str(out),
+                "--gap",
+                "17:19",
+                "--method",
+                "sim",
+                "--report",
+                str(rep),
+            ]
+        )
+        == 0
+    )
+    y, _ = sf.read(out, dtype="float32", always_2d=True)
+    a, b = 17 * SR, 19 * SR
+    assert snr_db(x[:, a:b], y[a:b].T) >= 30
+    entry = json.loads(rep.read_text())["gaps"][0]
+    assert entry["method"] == "sim" and abs(entry["candidate_start_s"] - 5.0) < 0.001
+    # The Sim span includes its 10 ms crossfade margins; beyond them the file is untouched.
+    m = int(0.01 * SR)
+    keep = np.ones(len(y), bool)
+    keep[a - m : b + m] = False
+    assert np.array_equal(y[keep], x.T[keep])
+
+
+def test_guide_file_is_used_as_candidate(repeat_track, tmp_path):
+    path, x = repeat_track
+    guide = tmp_path / "guide.wav"
+    sf.write(guide, x[:, 5 * SR : 7 * SR].T, SR, subtype="FLOAT")
+    out = tmp_path / "g.wav"
+    assert (
+        main(
+            [
+                "repair",
+                str(path),
+                "-o",
+                str(out),
+                "--gap",
+                "17:19",
+                "--method",
+                "sim",
+                "--guide",
+                str(guide),
+            ]
+        )
+        == 0
+    )
+    y, _ = sf.read(out, dtype="float32", always_2d=True)
+    a, b = 17 * SR, 19 * SR
+    assert np.allclose(y[a:b].T, x[:, a:b], atol=1e-6)
+
+
+def test_corpus_candidate_comes_from_the_other_file(tmp_path):
+    from simdps_studio.search.testsignals import piano_music
+
+    # The track has no internal repeat; another recording holds the missing passage.
+    other = piano_music(10.0, SR, seed=11, channels=2)
+    track = piano_music(8.0, SR, seed=12, channels=2)
+    track[:, 2 * SR : 6 * SR] = other[:, 4 * SR : 8 * SR]
+    src = tmp_path / "track.wav"
+    sf.write(src, track.T, SR, subtype="FLOAT")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    sf.write(corpus / "other.wav", other.T, SR, subtype="FLOAT")
+    out = tmp_path / "c.wav"
+    assert (
+        main(
+            [
+                "repair",
+                str(src),
+                "-o",
+                str(out),
+                "--gap",
+                "3:5",
+                "--method",
+                "sim",
+                "--corpus",
+                str(corpus),
+            ]
+        )
+        == 0
+    )
+    y, _ = sf.read(out, dtype="float32", always_2d=True)
+    a, b = 3 * SR, 5 * SR
+    assert snr_db(track[:, a:b], y[a:b].T) >= 30
+
+
+def test_no_candidate_is_a_clear_error(tmp_path, piano):
+    path = tmp_path / "short.wav"
+    sf.write(path, piano(SR, 2.5).T, SR, subtype="PCM_16")
+    r = run_cli(
+        "repair", str(path), "-o", str(tmp_path / "o.wav"), "--gap", "1:1.8", "--method", "sim"
+    )
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
+    assert "candidate" in r.stderr.lower()
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_detect_json_finds_planted_dropout(tmp_path, capsys):
+    from simdps_studio.search.testsignals import piano_music
+
+    x = piano_music(6.0, SR, seed=2, channels=2)
+    x[:, int(3.0 * SR) : int(3.4 * SR)] = 0.0
+    path = tmp_path / "drop.flac"
+    sf.write(path, x.T, SR, subtype="PCM_24")
+    assert main(["detect", str(path), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert len(found) == 1 and found[0]["kind"] == "silence"
+    assert found[0]["start_s"] <= 3.0 and found[0]["end_s"] >= 3.4
+    assert found[0]["end_s"] - found[0]["start_s"] < 0.6

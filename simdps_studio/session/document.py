@@ -65,7 +65,10 @@ class Session:
 
         path = Path(path)
         audio = load(path, progress=progress, cancel=cancel)
-        return cls(audio=audio, source_path=path, source_sha256=file_sha256(path))
+        digest = file_sha256(path)
+        audio.meta.setdefault("sha256", digest)  # keys the search's feature cache
+        audio.meta.setdefault("path", str(path))
+        return cls(audio=audio, source_path=path, source_sha256=digest)
 
     # ----------------------------------------------------------------- queries
 

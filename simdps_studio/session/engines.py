@@ -86,15 +86,20 @@ def resolve_method(request: RepairRequest, gap: Gap, sr: int) -> str:
 def find_candidates(
     audio: Audio, gap: Gap, *, other_gaps=(), top_k: int = 5, corpus=(), progress=None, cancel=None
 ) -> list:
-    """Ranked candidates for ``gap`` from the track (and an optional corpus)."""
+    """Ranked candidates for ``gap`` from the track (and an optional corpus of ``Audio``).
+
+    The source file's hash (``audio.meta["sha256"]``, set by ``Session.open``) keys the feature
+    cache, so a search never re-hashes the samples.
+    """
     candidates = _engine("simdps_studio.search.candidates", "similarity search")
     return candidates.find_candidates(
-        audio.to_float(),
-        audio.sr,
+        audio,
+        None,
         gap,
         other_gaps=tuple(other_gaps),
         top_k=top_k,
         corpus=tuple(corpus),
+        audio_key=audio.meta.get("sha256"),
         progress=progress,
         cancel=cancel,
     )
@@ -117,12 +122,12 @@ def _choose_candidate(audio: Audio, gap: Gap, others, request: RepairRequest, pr
     return ranked[request.candidate_rank - 1]
 
 
-def _candidate_samples(audio: Audio, gap: Gap, cand) -> np.ndarray:
-    """The candidate's gap-length samples (float32, (channels, L)) with its suggested gain."""
-    src = audio.to_float(cand.start_sample, cand.start_sample + gap.length)
-    if getattr(cand, "source", None) is not None and getattr(cand, "samples", None) is not None:
-        src = cand.samples
-    return (src * np.float32(10 ** (cand.gain_db / 20))).astype(np.float32)
+def _sim_args(x: np.ndarray, audio: Audio, gap: Gap, cand, corpus) -> tuple[tuple, dict]:
+    """Arguments of ``search.sim`` calls for a candidate from the track or from the corpus."""
+    sim = _engine("simdps_studio.search.sim", "Sim repair")
+    source, source_sr = sim.corpus_source(tuple(corpus), cand)
+    args = (x, audio.sr, gap.start_sample, gap.end_sample, cand.start_sample)
+    return args, {"gain_db": cand.gain_db, "source": source, "source_sr": source_sr}
 
 
 def _guide_samples(audio: Audio, gap: Gap, guide: np.ndarray) -> np.ndarray:
@@ -185,13 +190,16 @@ def make_repairs(
     method = resolve_method(request, gap, audio.sr)
     params: dict[str, Any] = {"method_requested": request.method}
     check_cancel(cancel)
+    x = audio.to_float()
     if method == "lpc":
         lpc = _engine("simdps_studio.search.lpc", "LPC repair")
-        fill = lpc.lpc_fill(audio.to_float(), gap.start_sample, gap.end_sample, audio.sr)
+        fill = lpc.lpc_fill(x, gap.start_sample, gap.end_sample, audio.sr)
         params["seconds"] = round(time.perf_counter() - t0, 3)
         return [Repair(gap, "lpc", gap.start_sample, fill.astype(np.float32), params)]
 
+    sim = _engine("simdps_studio.search.sim", "Sim repair")
     cand = None
+    cand_x = None
     if request.guide is not None:
         cand_x = _guide_samples(audio, gap, request.guide)
         params["candidate"] = {"source": "guide file"}
@@ -199,26 +207,17 @@ def make_repairs(
         cand = _choose_candidate(
             audio, gap, other_gaps, request, sub_progress(progress, 0, 0.2), cancel
         )
-        cand_x = _candidate_samples(audio, gap, cand)
+        args, kwargs = _sim_args(x, audio, gap, cand, request.corpus)
+        cand_x = sim.candidate_samples(*args, **kwargs)
         params["candidate"] = cand.to_dict()
-    else:
-        cand_x = None
 
     if method == "sim":
-        sim = _engine("simdps_studio.search.sim", "Sim repair")
         if cand is None:  # a guide file: paste it with the same crossfades
             span_start, fill = sim.sim_fill_samples(
-                audio.to_float(), audio.sr, gap.start_sample, gap.end_sample, cand_x
+                x, audio.sr, gap.start_sample, gap.end_sample, cand_x
             )
         else:
-            span_start, fill = sim.sim_fill(
-                audio.to_float(),
-                audio.sr,
-                gap.start_sample,
-                gap.end_sample,
-                cand.start_sample,
-                gain_db=cand.gain_db,
-            )
+            span_start, fill = sim.sim_fill(*args, **kwargs)
         params["seconds"] = round(time.perf_counter() - t0, 3)
         return [Repair(gap, "sim", int(span_start), fill.astype(np.float32), params)]
 
@@ -228,7 +227,7 @@ def make_repairs(
     omega = 0.0 if method == "dps" else resolve_omega(request.omega, cand)
     denoiser = checkpoint.load_model(request.model or DEFAULT_MODEL, device="cpu")
     result = pipeline.inpaint_gap(
-        audio.to_float(),
+        x,
         audio.sr,
         gap.start_sample,
         gap.end_sample,
@@ -265,21 +264,16 @@ def make_repairs(
     ]
 
 
-def preview_candidate(audio: Audio, gap: Gap, candidate) -> Repair:
+def preview_candidate(audio: Audio, gap: Gap, candidate, *, corpus=()) -> Repair:
     """The Sim repair of ``gap`` with a given ``candidate`` (e.g. to audition it in place).
 
     Unlike :func:`make_repairs` it does not search again: the candidate comes from an earlier
-    :func:`find_candidates` call. The result carries the real crossfades of a Sim repair.
+    :func:`find_candidates` call (with the same ``corpus``). The result carries the real
+    crossfades of a Sim repair.
     """
     sim = _engine("simdps_studio.search.sim", "Sim repair")
-    span_start, fill = sim.sim_fill(
-        audio.to_float(),
-        audio.sr,
-        gap.start_sample,
-        gap.end_sample,
-        candidate.start_sample,
-        gain_db=candidate.gain_db,
-    )
+    args, kwargs = _sim_args(audio.to_float(), audio, gap, candidate, corpus)
+    span_start, fill = sim.sim_fill(*args, **kwargs)
     params = {"method_requested": "sim", "candidate": candidate.to_dict(), "preview": True}
     return Repair(gap, "sim", int(span_start), np.asarray(fill, np.float32), params)
 
@@ -287,5 +281,6 @@ def preview_candidate(audio: Audio, gap: Gap, candidate) -> Repair:
 def detect_dropouts(audio: Audio, *, progress=None, cancel=None) -> list:
     """Suggested gaps (digital silence, level drops, clipping) from the dropout detector."""
     detect = _engine("simdps_studio.search.detect", "dropout detection")
-    check_cancel(cancel)
-    return list(detect.detect_dropouts(audio.to_float(), audio.sr))
+    return list(
+        detect.detect_dropouts(audio.to_float(), audio.sr, progress=progress, cancel=cancel)
+    )

@@ -1,0 +1,124 @@
+"""SearchConfig: every parameter of the similarity search, with its default, in one place.
+
+The values are reported with every result (:meth:`SearchConfig.to_dict`), so a ranked list can be
+reproduced and explained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from simdps_studio.core.errors import InputError
+
+#: Bumped whenever the feature computation changes, so old disk caches are not reused.
+FEATURE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Parameters of the analysis, the cost J(t), the refinement and the Sim splice.
+
+    Attributes
+    ----------
+    analysis_sr : int
+        Sample rate of the mono analysis copy in Hz.
+    n_fft, hop_length : int
+        STFT size and hop of the analysis copy in samples (hop 512 = 23.2 ms at 22 050 Hz). The
+        coarse search visits every hop.
+    n_mels : int
+        Mel bands of the short-range (timbre, onset) features.
+    fmin_hz, fmax_hz : float
+        Frequency range of the mel bands (``fmax_hz`` 0 means the Nyquist frequency).
+    log_range_db : float
+        Log-mel values are floored this far below the track's loudest bin.
+    short_context_s : float
+        Context compared with the log-mel features on each side of the gap.
+    long_context_s : float
+        Context compared with the chroma features on each side of the gap (clipped at the track's
+        ends); a candidate's ``[t - c, t + L + c)`` must lie on the track.
+    w_stft, w_chroma : float
+        Weights w1 and w2 of the normalised log-mel and chroma distances in J(t).
+    context_weight_floor : float
+        Weight of the context frame farthest from the gap relative to the nearest one (1 = flat);
+        the weight falls linearly with the distance from the gap edge.
+    level_weight : float
+        How much a broadband level difference counts in the log-mel distance (0 = level-invariant,
+        1 = fully counted). Level differences are corrected by the suggested gain instead.
+    top_k : int
+        Number of candidates returned.
+    nms_fraction : float
+        Candidates are at least ``nms_fraction`` times the gap length apart.
+    refine : bool
+        Whether to refine each coarse position to the sample.
+    refine_window_s : float
+        Observed samples compared on each side of the gap during refinement.
+    crossfade_s : float
+        Raised-cosine crossfade of the Sim splice, placed outside each gap edge.
+    max_gain_db : float
+        The suggested gain is clamped to ``±max_gain_db``.
+    """
+
+    analysis_sr: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 96
+    fmin_hz: float = 30.0
+    fmax_hz: float = 0.0
+    log_range_db: float = 80.0
+    short_context_s: float = 0.5
+    long_context_s: float = 3.0
+    w_stft: float = 0.5
+    w_chroma: float = 0.5
+    context_weight_floor: float = 0.25
+    level_weight: float = 0.25
+    top_k: int = 5
+    nms_fraction: float = 0.5
+    refine: bool = True
+    refine_window_s: float = 0.02
+    crossfade_s: float = 0.01
+    max_gain_db: float = 6.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.analysis_sr < 4000:
+            problems.append("analysis_sr must be at least 4000 Hz")
+        if self.n_fft < 64 or self.hop_length < 1 or self.hop_length > self.n_fft:
+            problems.append("need n_fft >= 64 and 1 <= hop_length <= n_fft")
+        if self.n_mels < 8:
+            problems.append("n_mels must be at least 8")
+        if self.short_context_s <= 0 or self.long_context_s <= 0:
+            problems.append("context lengths must be positive")
+        if self.w_stft < 0 or self.w_chroma < 0 or self.w_stft + self.w_chroma <= 0:
+            problems.append("w_stft and w_chroma must be >= 0 and not both 0")
+        if not 0 <= self.context_weight_floor <= 1 or not 0 <= self.level_weight <= 1:
+            problems.append("context_weight_floor and level_weight must lie in [0, 1]")
+        if self.top_k < 1:
+            problems.append("top_k must be at least 1")
+        if self.nms_fraction < 0 or self.refine_window_s <= 0 or self.crossfade_s < 0:
+            problems.append("nms_fraction, refine_window_s and crossfade_s must be positive")
+        if self.max_gain_db < 0:
+            problems.append("max_gain_db must be >= 0")
+        if problems:
+            raise InputError("invalid search configuration: " + "; ".join(problems))
+
+    def to_dict(self) -> dict:
+        """All parameters as a JSON-ready dict."""
+        return asdict(self)
+
+    def feature_params(self) -> dict:
+        """The parameters the cached features depend on (part of the cache key)."""
+        keys = (
+            "analysis_sr",
+            "n_fft",
+            "hop_length",
+            "n_mels",
+            "fmin_hz",
+            "fmax_hz",
+            "log_range_db",
+        )
+        return {k: getattr(self, k) for k in keys} | {"feature_version": FEATURE_VERSION}
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """Names of all parameters."""
+        return tuple(f.name for f in fields(cls))
