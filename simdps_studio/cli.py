@@ -274,6 +274,8 @@ def cmd_data(args: argparse.Namespace) -> int:
             hours=args.hours,
             seed=args.seed,
             sample_rate=args.sample_rate,
+            soundfonts=args.soundfont or None,
+            workers=args.workers,
             progress=progress,
         )
     finally:
@@ -355,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--hours", type=float, default=1.0)
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--sample-rate", type=int, default=22050)
+    rp.add_argument("--workers", type=int, default=1, help="render in N processes")
+    rp.add_argument("--soundfont", action="append", metavar="FILE", help="SoundFont(s) to use")
     rp.set_defaults(func=cmd_data)
     return p
 
