@@ -1,34 +1,41 @@
 #!/usr/bin/env bash
-# Install the system libraries SimDPS Studio needs, when they are missing and apt-get is usable;
-# otherwise say what to install. Never fails the build for an optional library.
+# Install the Debian packages SimDPS Studio needs when they are missing and apt-get is usable;
+# otherwise say what to install. Never fails the build: without PortAudio playback is disabled,
+# without FluidSynth only the training-data and demo renderers are unavailable.
 set -u
-need=()
-have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
-have_lib libportaudio.so || need+=(libportaudio2)
-have_lib libsndfile.so || need+=(libsndfile1)
-# Qt's xcb/offscreen platform plugins need these at run time.
-have_lib libEGL.so || need+=(libegl1)
-have_lib libxkbcommon.so || need+=(libxkbcommon0)
-have_lib libfontconfig.so || need+=(libfontconfig1)
-have_lib libGL.so || need+=(libgl1)
-have_lib libdbus-1.so || need+=(libdbus-1-3)
-command -v fluidsynth >/dev/null 2>&1 || need+=(fluidsynth)
-[ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] || need+=(timgm6mb-soundfont)
-# Piano SoundFonts for the training corpus and the demo (`make demo`, `data render-piano`).
-[ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || need+=(fluid-soundfont-gm)
-[ -f /usr/share/sounds/sf3/MuseScore_General_Lite.sf3 ] || need+=(musescore-general-soundfont-small)
-[ ${#need[@]} -eq 0 ] && exit 0
+pkgs=(
+  libsndfile1 libportaudio2 libasound2                    # audio I/O and playback
+  fluidsynth timgm6mb-soundfont                           # piano renderer (tests use TimGM6mb)
+  fluid-soundfont-gm musescore-general-soundfont-small    # corpus and demo SoundFonts
+  libegl1 libgl1 libfontconfig1 libdbus-1-3 fonts-dejavu-core            # Qt
+  libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
+  libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1            # Qt's xcb platform
+  xvfb xauth                                              # screenshots of the real window
+)
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+else
+  ldconfig -p 2>/dev/null | grep -q libportaudio.so || missing+=(libportaudio2)
+  command -v fluidsynth >/dev/null 2>&1 || missing+=(fluidsynth)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  echo "Installing system packages: ${need[*]}"
+  echo "Installing system packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null 2>&1 || true
-  if ! apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1; then
-    echo "warning: apt-get could not install: ${need[*]}" >&2
+  if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+    # One unavailable package must not block the rest.
+    for p in "${missing[@]}"; do
+      apt-get install -y -qq --no-install-recommends "$p" >/dev/null 2>&1 ||
+        echo "warning: apt-get could not install $p" >&2
+    done
   fi
 else
-  echo "note: please install these system packages: ${need[*]}" >&2
-  echo "      (Debian/Ubuntu: sudo apt-get install ${need[*]})" >&2
-  echo "      Playback stays disabled without libportaudio2; everything else works." >&2
+  echo "note: please install these system packages: ${missing[*]}" >&2
+  echo "      (Debian/Ubuntu: sudo apt-get install ${missing[*]})" >&2
 fi
 exit 0

@@ -252,6 +252,7 @@ class Player:
         self._tmp = np.zeros((cap, out_channels), np.float32)
         self._steps = np.arange(1, cap + 1, dtype=np.float32)
         self._peak = np.zeros(out_channels, np.float32)
+        self._zero, self._one = np.float32(0.0), np.float32(1.0)
         self._xfade_n = max(1, round(XFADE_S * sr))
 
     def close(self) -> None:
@@ -346,7 +347,11 @@ class Player:
 
     def _render(self, program: Program, buf: np.ndarray, pos: int, k: int, b: bool) -> None:
         """Write ``k`` frames of variant A or B starting at ``pos`` into ``buf[:k]`` (no alloc)."""
-        np.multiply(program.source[:, pos : pos + k].T, program.scale, out=buf[:k])
+        # Cast by copying, then scale in place: a ufunc that casts on the fly would allocate a
+        # temporary buffer of the block's size on every call.
+        np.copyto(buf[:k], program.source[:, pos : pos + k].T, casting="unsafe")
+        if program.scale != 1.0:
+            np.multiply(buf[:k], program.scale, out=buf[:k])
         if not b:
             return
         end = pos + k
@@ -371,25 +376,32 @@ class Player:
             return
         # Ramp the B weight towards the target, one step per sample.
         step = (1.0 if target > mix else -1.0) / self._xfade_n
-        ramp = self._ramp[:k]
-        np.multiply(self._steps[:k], np.float32(step), out=ramp)
-        np.add(ramp, np.float32(mix), out=ramp)
-        np.clip(ramp, 0.0, 1.0, out=ramp)
+        ramp = self._make_ramp(k, mix, step)
         b_buf = self._buf_b[:k]
         self._render(program, out, pos, k, False)
         self._render(program, b_buf, pos, k, True)
         np.subtract(b_buf, out, out=b_buf)
-        np.multiply(b_buf, ramp[:, None], out=b_buf)
+        self._scale_rows(b_buf, ramp)
         np.add(out, b_buf, out=out)
         self._mix_b = float(ramp[k - 1])
 
-    def _fade(self, dst: int, k: int, first: float, step: float) -> None:
-        """Multiply ``_buf_a[dst:dst+k]`` by the gain ``first + step * (1..k)`` clipped to [0, 1]."""
+    def _make_ramp(self, k: int, first: float, step: float) -> np.ndarray:
+        """``clip(first + step * (1..k), 0, 1)`` in the preallocated ramp buffer."""
         ramp = self._ramp[:k]
         np.multiply(self._steps[:k], np.float32(step), out=ramp)
         np.add(ramp, np.float32(first), out=ramp)
-        np.clip(ramp, 0.0, 1.0, out=ramp)
-        np.multiply(self._buf_a[dst : dst + k], ramp[:, None], out=self._buf_a[dst : dst + k])
+        np.clip(ramp, self._zero, self._one, out=ramp)
+        return ramp
+
+    @staticmethod
+    def _scale_rows(buf: np.ndarray, gain: np.ndarray) -> None:
+        """``buf[i, c] *= gain[i]`` channel by channel (a broadcast ``out=`` would copy)."""
+        for c in range(buf.shape[1]):
+            np.multiply(buf[:, c], gain, out=buf[:, c])
+
+    def _fade(self, dst: int, k: int, first: float, step: float) -> None:
+        """Multiply ``_buf_a[dst:dst+k]`` by the gain ``first + step * (1..k)`` clipped to [0, 1]."""
+        self._scale_rows(self._buf_a[dst : dst + k], self._make_ramp(k, first, step))
 
     def _callback(self, outdata, frames, time_info, status) -> None:  # PortAudio's thread
         self.callbacks += 1

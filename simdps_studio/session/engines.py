@@ -249,7 +249,7 @@ def make_repairs(
         steps=request.steps,
         draft=request.draft,
         model=request.model or DEFAULT_MODEL,
-        device=result.device_name,
+        device=result.device,
     )
     seconds = round(time.perf_counter() - t0, 3)
     return [

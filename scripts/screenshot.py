@@ -1,0 +1,112 @@
+"""Make docs/screenshot.png: the real main window, on the demo, with a repaired gap and candidates.
+
+Run under a virtual X server (the real xcb platform, not offscreen):
+
+    xvfb-run -a -s "-screen 0 1920x1200x24" .venv/bin/python scripts/screenshot.py
+
+It opens ``resources/demo/demo.flac`` (a copy, so no project file lands in resources/), marks the
+dropout the detector finds (22.230–22.830 s), waits for the ranked candidates, repairs the gap
+with ``Auto`` (SimDPS when a model is installed, else Sim) and saves the window. Playback goes to
+ALSA's null device so the transport shows its normal state. ``--scale 2`` renders at 200 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ALSA_CONF = "pcm.!default { type null }\nctl.!default { type null }\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
+    ap.add_argument("--scale", type=float, default=1.0, help="UI scale factor (2 = 200 %)")
+    ap.add_argument("--size", default="1600x960", help="window size in logical pixels")
+    ap.add_argument("--method", default="auto")
+    ap.add_argument("--view", default="19.8:25.2", help="visible range in seconds, START:END")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="simdps-shot-"))
+    alsa = tmp / "asound.conf"
+    alsa.write_text(ALSA_CONF)
+    if Path("/usr/share/alsa/alsa.conf").is_file():
+        os.environ["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{alsa}"
+    if args.scale != 1.0:
+        os.environ["QT_SCALE_FACTOR"] = f"{args.scale:g}"
+    os.environ["SIMDPS_NO_DIALOGS"] = "1"
+    os.environ.setdefault("SIMDPS_CACHE_DIR", str(tmp / "cache"))
+    sys.path.insert(0, str(ROOT))
+
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    from simdps_studio.core.types import Gap
+    from simdps_studio.gui.app import create_app
+    from simdps_studio.gui.mainwindow import MainWindow
+
+    demo = tmp / "demo.flac"
+    shutil.copy(ROOT / "resources" / "demo" / "demo.flac", demo)
+    app = create_app()
+    w = MainWindow(
+        QSettings(str(tmp / "settings.ini"), QSettings.IniFormat), recovery_dir=tmp / "recovery"
+    )
+    w.ask = lambda *a: QMessageBox.Discard
+    width, height = (int(v) for v in args.size.split("x"))
+    w.resize(width, height)
+    w.show()
+    state = {"rc": 1}
+
+    def fail(message: str) -> None:
+        print("error:", message, file=sys.stderr)
+        app.exit(1)
+
+    def opened(_path: str) -> None:
+        sr = w.session.audio.sr
+        w.repair_panel.set_method(args.method)
+        w.candidates_ready.connect(candidates)
+        w.add_gap(Gap(round(22.230 * sr), round(22.830 * sr)))
+
+    def candidates(cands) -> None:
+        if not cands:
+            fail("no candidates")
+            return
+        w.candidates_ready.disconnect(candidates)
+        w.run_repair()
+
+    def repaired(_repairs) -> None:
+        sr = w.session.audio.sr
+        start_s, end_s = (float(v) for v in args.view.split(":"))
+        w.track.set_visible_range(start_s, end_s)
+        w._seek(round(21.2 * sr))
+        QTimer.singleShot(1500, shoot)  # let the spectrogram worker finish
+
+    def shoot() -> None:
+        app.processEvents()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        image = w.grab()
+        image.save(str(args.out))
+        print(f"saved {args.out} ({image.width()}×{image.height()} px)")
+        state["rc"] = 0
+        w.session.dirty = False
+        w.close()
+        app.quit()
+
+    w.file_opened.connect(opened)
+    w.repair_finished.connect(repaired)
+    w.repair_failed.connect(fail)
+    w.error_shown.connect(lambda m: print("note:", m, file=sys.stderr))
+    QTimer.singleShot(0, lambda: w.open_path(demo))
+    QTimer.singleShot(600_000, lambda: fail("timed out"))
+    app.exec()
+    shutil.rmtree(tmp, ignore_errors=True)
+    return state["rc"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

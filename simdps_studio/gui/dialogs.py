@@ -1,0 +1,215 @@
+"""Dialogs: export options, keyboard shortcuts, detected dropouts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+)
+
+from simdps_studio.core.types import bits_for_subtype
+
+#: Containers offered by the export dialog: (label, libsndfile format, extension).
+EXPORT_FORMATS = (
+    ("WAV", "WAV", ".wav"),
+    ("FLAC", "FLAC", ".flac"),
+    ("AIFF", "AIFF", ".aiff"),
+    ("Wave64", "W64", ".w64"),
+)
+#: Sample formats: (label, subtype or None for "same as source").
+SAMPLE_FORMATS = (
+    ("Same as source", None),
+    ("16-bit PCM", "PCM_16"),
+    ("24-bit PCM", "PCM_24"),
+    ("32-bit PCM", "PCM_32"),
+    ("32-bit float", "FLOAT"),
+)
+
+
+@dataclass
+class ExportOptions:
+    """What the export dialog returns."""
+
+    path: Path
+    format: str
+    subtype: str | None
+    dither: bool
+    provenance: bool
+
+
+def default_export_path(source: Path, ext: str = ".wav") -> Path:
+    """``song.flac`` -> ``song.repaired.wav`` beside it."""
+    return source.with_name(f"{source.stem}.repaired{ext}")
+
+
+class ExportDialog(QDialog):
+    """Output file, container, sample format, dither and provenance sidecar."""
+
+    def __init__(self, source: Path, source_subtype: str, source_format: str, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Export repaired audio")
+        self.source_subtype = source_subtype
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.ExpandingFieldsGrow)
+        self.fmt = QComboBox()
+        for label, fmt, _ext in EXPORT_FORMATS:
+            self.fmt.addItem(label, fmt)
+        i = self.fmt.findData(source_format.upper())
+        self.fmt.setCurrentIndex(max(i, 0))
+        ext = EXPORT_FORMATS[self.fmt.currentIndex()][2]
+        self.path = QLineEdit(str(default_export_path(source, ext)))
+        self.path.setMinimumWidth(420)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path, 1)
+        row.addWidget(browse)
+        self.subtype = QComboBox()
+        for label, st in SAMPLE_FORMATS:
+            text = f"{label} ({source_subtype})" if st is None else label
+            self.subtype.addItem(text, st)
+        self.dither = QCheckBox("TPDF dither when reducing bit depth")
+        self.dither.setChecked(True)
+        self.provenance = QCheckBox("Write provenance sidecar (.provenance.json) and cue markers")
+        self.provenance.setChecked(True)
+        form.addRow("File", row)
+        form.addRow("Format", self.fmt)
+        form.addRow("Sample format", self.subtype)
+        form.addRow("", self.dither)
+        form.addRow("", self.provenance)
+        lay.addLayout(form)
+        note = QLabel(
+            "The source file is never modified. Outside the repaired spans every sample of the "
+            "export is identical to the source; the status bar shows the null test."
+        )
+        note.setObjectName("dim")
+        note.setWordWrap(True)
+        lay.addWidget(note)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.button(QDialogButtonBox.Ok).setText("Export")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.fmt.currentIndexChanged.connect(self._format_changed)
+        self.subtype.currentIndexChanged.connect(self._update_dither)
+        self._update_dither()
+
+    def _format_changed(self, index: int) -> None:
+        ext = EXPORT_FORMATS[index][2]
+        p = Path(self.path.text())
+        self.path.setText(str(p.with_suffix(ext)))
+        self._update_dither()
+
+    def _update_dither(self, *_):
+        st = self.subtype.currentData()
+        src_bits = bits_for_subtype(self.source_subtype) or 32
+        out_bits = bits_for_subtype(st) if st else src_bits
+        reducing = out_bits is not None and (out_bits < src_bits or self.source_subtype == "FLOAT")
+        self.dither.setEnabled(bool(st) and reducing)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export as", self.path.text(), "Audio (*.wav *.flac *.aiff *.w64)"
+        )
+        if path:
+            self.path.setText(path)
+
+    def options(self) -> ExportOptions:
+        return ExportOptions(
+            path=Path(self.path.text()).expanduser(),
+            format=str(self.fmt.currentData()),
+            subtype=self.subtype.currentData(),
+            dither=self.dither.isChecked(),
+            provenance=self.provenance.isChecked(),
+        )
+
+
+class ShortcutsDialog(QDialog):
+    """Every keyboard shortcut of the window's actions, plus the mouse gestures."""
+
+    MOUSE = (
+        ("Drag (left button) on waveform or spectrogram", "Select a new gap"),
+        ("Drag a gap's edge", "Adjust the gap"),
+        ("Click", "Place the playhead"),
+        ("Wheel", "Zoom around the pointer"),
+        ("Shift+wheel, middle-drag", "Scroll"),
+        ("Overview strip: click or drag", "Move the visible range"),
+    )
+
+    def __init__(self, actions: Sequence, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        lay = QVBoxLayout(self)
+        tree = QTreeWidget()
+        tree.setHeaderLabels(["Action", "Keys"])
+        tree.setRootIsDecorated(False)
+        tree.setAlternatingRowColors(True)
+        tree.header().setSectionResizeMode(0, QHeaderView.Stretch)
+        tree.header().setSectionResizeMode(1, QHeaderView.ResizeToContents)
+        for action in actions:
+            keys = [s.toString(QKeySequence.NativeText) for s in action.shortcuts()]
+            if keys:
+                text = action.text().replace("&", "").replace("…", "")
+                QTreeWidgetItem(tree, [text, "   ".join(keys)])
+        for gesture, what in self.MOUSE:
+            item = QTreeWidgetItem(tree, [what, gesture])
+            item.setForeground(1, self.palette().placeholderText())
+        lay.addWidget(tree)
+        self.tree = tree
+        buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.resize(560, 520)
+
+
+class DetectDialog(QDialog):
+    """Detected dropouts as a checklist; accepted ones become gaps."""
+
+    def __init__(self, suggestions: Sequence[dict], parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Detected dropouts")
+        self.suggestions = list(suggestions)
+        lay = QVBoxLayout(self)
+        lay.addWidget(
+            QLabel(f"{len(suggestions)} suspicious region(s). Add the checked ones as gaps:")
+        )
+        self.list = QListWidget()
+        for d in suggestions:
+            text = f"{d.get('kind', 'dropout'):<12}  {d['start_s']:.3f} – {d['end_s']:.3f} s"
+            item = QListWidgetItem(text, self.list)
+            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+            item.setCheckState(Qt.Checked)
+        lay.addWidget(self.list)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.button(QDialogButtonBox.Ok).setText("Add as gaps")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+
+    def checked(self) -> list[dict]:
+        return [
+            d
+            for i, d in enumerate(self.suggestions)
+            if self.list.item(i).checkState() == Qt.Checked
+        ]

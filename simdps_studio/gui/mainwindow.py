@@ -1,0 +1,1395 @@
+"""The main window (DESIGN.md section 9): toolbar, track views, side panels, transport, status.
+
+The window observes a :class:`~simdps_studio.session.document.Session` (through its listeners)
+and turns user actions into session edits and background tasks. Every long operation (open,
+search, repair, export, dropout detection, spectrogram) runs on a worker thread through
+:class:`~simdps_studio.gui.workers.TaskRunner`; the GUI thread only draws and edits the document.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSizePolicy,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from simdps_studio import __version__
+from simdps_studio.core.errors import InputError, SimDPSError
+from simdps_studio.core.progress import sub_progress
+from simdps_studio.core.types import Gap
+from simdps_studio.gui import recovery
+from simdps_studio.gui.analysis import format_time, seam_check
+from simdps_studio.gui.dialogs import DetectDialog, ExportDialog, ExportOptions, ShortcutsDialog
+from simdps_studio.gui.panels import CandidatesPanel, GapsPanel, RepairPanel, TransportBar
+from simdps_studio.gui.playback import PlaybackController, patches_from
+from simdps_studio.gui.theme import icon
+from simdps_studio.gui.views import RepairSpan, TrackView
+from simdps_studio.gui.workers import TaskRunner
+from simdps_studio.session import engines
+from simdps_studio.session.document import Session
+from simdps_studio.session.project import (
+    PROJECT_SUFFIX,
+    load_project,
+    project_path_for,
+    save_project,
+)
+
+log = logging.getLogger(__name__)
+
+#: Audio files the open dialog lists.
+AUDIO_FILTER = (
+    "Audio and projects (*.wav *.flac *.aif *.aiff *.ogg *.mp3 *.w64 *.caf *.simdps.json)"
+)
+#: Candidates searched per gap.
+TOP_K = 8
+#: Recent files kept.
+MAX_RECENT = 10
+#: Seconds of inactivity before an autosave.
+AUTOSAVE_S = 20
+
+
+def _loader(path: Path, project: Path | None, *, progress=None, cancel=None):
+    """Open a recording (or a project) and build its peak pyramid: the open task."""
+    from simdps_studio.audio.peaks import PeakPyramid
+
+    note = ""
+    if project is not None:
+        try:
+            session = load_project(project, progress=sub_progress(progress, 0, 0.7), cancel=cancel)
+            note = f"opened project {project.name}"
+        except SimDPSError as e:
+            if path.name.endswith(PROJECT_SUFFIX):
+                raise
+            note = f"project not used: {e}"
+            session = Session.open(path, progress=sub_progress(progress, 0, 0.7), cancel=cancel)
+    else:
+        session = Session.open(path, progress=sub_progress(progress, 0, 0.7), cancel=cancel)
+    pyramid = PeakPyramid(session.audio, progress=sub_progress(progress, 0.7, 1.0), cancel=cancel)
+    return session, pyramid, note
+
+
+def _repair_job(audio, gap, request, other_gaps, others, *, progress=None, cancel=None):
+    """Run a repair and check it (seams of each take, null test of the first): the repair task."""
+    from simdps_studio.session.render import null_test, render, repaired_spans
+
+    repairs = engines.make_repairs(
+        audio,
+        gap,
+        request,
+        other_gaps=other_gaps,
+        progress=sub_progress(progress, 0, 0.95),
+        cancel=cancel,
+    )
+    checks = [_seam_of(audio, r) for r in repairs]
+    progress and progress(0.97, "null test")
+    all_repairs = [*others, repairs[0]]
+    rendered = render(audio, all_repairs)
+    null_ok = null_test(audio, rendered, repaired_spans(all_repairs))
+    return repairs, checks, null_ok
+
+
+def _seam_of(audio, repair) -> tuple[str, float]:
+    """Seam grade of one repair, measured on the rendered neighbourhood of its span."""
+    pad = 4096
+    a = max(0, repair.span_start_sample - pad)
+    b = min(audio.n_samples, repair.span_end_sample + pad)
+    x = audio.to_float(a, b)
+    x[:, repair.span_start_sample - a : repair.span_end_sample - a] = repair.fill
+    edges = [(repair.span_start_sample, repair.span_end_sample)]
+    if repair.margin_before or repair.margin_after:
+        edges.append((repair.gap.start_sample, repair.gap.end_sample))
+    return seam_check(x, edges, offset=a)
+
+
+def _export_job(session, options: ExportOptions, *, progress=None, cancel=None):
+    from simdps_studio.session.render import export
+
+    progress and progress(0.05, "rendering")
+    return export(
+        session,
+        options.path,
+        format=options.format,
+        subtype=options.subtype,
+        dither=options.dither,
+        write_provenance=options.provenance,
+    )
+
+
+def _device_label(progress=None, cancel=None) -> str:
+    try:
+        from simdps_studio.inpaint.device import device_name, resolve_device
+    except Exception:  # torch missing: diffusion is unavailable, the rest works
+        return "CPU (diffusion unavailable)"
+    return device_name(resolve_device("auto"))
+
+
+class MainWindow(QMainWindow):
+    """SimDPS Studio's main window.
+
+    Parameters
+    ----------
+    settings : QSettings, optional
+        Where preferences live (tests pass a temporary INI file).
+    playback : bool
+        Open an audio output (False: playback disabled, e.g. for screenshots).
+    recovery_dir : Path, optional
+        Folder for autosaves (default under the cache folder).
+
+    Signals (mostly for tests and scripts)
+    --------------------------------------
+    file_opened(str), candidates_ready(object), repair_finished(object),
+    repair_cancelled(), repair_failed(str), export_finished(object), error_shown(str)
+    """
+
+    file_opened = Signal(str)
+    candidates_ready = Signal(object)
+    repair_finished = Signal(object)
+    repair_cancelled = Signal()
+    repair_failed = Signal(str)
+    export_finished = Signal(object)
+    preview_ready = Signal(object)
+    dropouts_detected = Signal(int)
+    error_shown = Signal(str)
+    _session_signal = Signal()
+
+    def __init__(
+        self,
+        settings: QSettings | None = None,
+        *,
+        playback: bool = True,
+        recovery_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or QSettings()
+        self.recovery_folder = Path(recovery_dir) if recovery_dir else recovery.recovery_dir()
+        self.runner = TaskRunner(self)
+        self.session: Session | None = None
+        self.pyramid = None
+        self.path: Path | None = None
+        self.selected_gap: Gap | None = None
+        self.candidates: dict[Gap, list] = {}
+        self.chosen_rank: dict[Gap, int] = {}
+        self.takes: dict[Gap, list] = {}
+        self.seams: dict[str, tuple[str, float]] = {}  # repair_id -> seam grade
+        self.null_ok: bool | None = None
+        self.cursor_sample = 0
+        self.mark_in: int | None = None
+        self.mark_out: int | None = None
+        self.model_name: str | None = self.settings.value("repair/model", None) or None
+        self.autosave_file: Path | None = None
+        self.last_error = ""
+        self.last_preview = None
+        self._closing = False
+        self._modal_boxes: list[QMessageBox] = []
+
+        self.setWindowTitle("SimDPS Studio")
+        self.setWindowIcon(icon("app"))
+        self.setAcceptDrops(True)
+        self._build_ui()
+        self._build_actions()
+        self.playback = PlaybackController(self, enabled=playback)
+        self.playback.position.connect(self._playhead_moved)
+        self.playback.levels.connect(self.transport.meter.set_levels)
+        self.playback.state.connect(self._playback_state)
+        self.playback.failed.connect(self._playback_failed)
+        self._update_playback_message()
+        self._session_signal.connect(self._refresh)
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setSingleShot(True)
+        self._autosave_timer.setInterval(
+            int(self.settings.value("autosave/seconds", AUTOSAVE_S)) * 1000
+        )
+        self._autosave_timer.timeout.connect(self.autosave_now)
+        self._restore_settings()
+        self._update_actions()
+        self.runner.start("device", _device_label, on_result=self._device_ready)
+
+    # ================================================================================ UI
+
+    def _build_ui(self) -> None:
+        self.track = TrackView(self.runner)
+        self.gaps_panel = GapsPanel()
+        self.cands_panel = CandidatesPanel()
+        self.repair_panel = RepairPanel()
+        self.transport = TransportBar()
+
+        side = QSplitter(Qt.Vertical)
+        side.setChildrenCollapsible(False)
+        side.addWidget(self.gaps_panel)
+        side.addWidget(self.cands_panel)
+        side.addWidget(self.repair_panel)
+        side.setStretchFactor(0, 2)
+        side.setStretchFactor(1, 3)
+        side.setStretchFactor(2, 4)
+        side_box = QWidget()
+        sl = QVBoxLayout(side_box)
+        sl.setContentsMargins(6, 6, 6, 6)
+        sl.addWidget(side)
+        side.setHandleWidth(6)
+        self.side_splitter = side
+
+        self.main_splitter = QSplitter(Qt.Horizontal)
+        self.main_splitter.setChildrenCollapsible(False)
+        self.main_splitter.addWidget(self.track)
+        self.main_splitter.addWidget(side_box)
+        self.main_splitter.setStretchFactor(0, 1)
+        self.main_splitter.setStretchFactor(1, 0)
+        side_box.setMinimumWidth(self.fontMetrics().horizontalAdvance("M") * 32)
+
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.main_splitter, 1)
+        lay.addWidget(self.transport)
+        self.setCentralWidget(central)
+
+        # Status bar: last action on the left, the two repair checks on the right.
+        sb = self.statusBar()
+        sb.setSizeGripEnabled(False)
+        self.seam_badge = QLabel("seams: –")
+        self.null_badge = QLabel("null test: –")
+        for badge in (self.seam_badge, self.null_badge):
+            badge.setObjectName("badge")
+            badge.setProperty("state", "none")
+            sb.addPermanentWidget(badge)
+        self.seam_badge.setToolTip(
+            "Seam smoothness of the selected gap's repair: high-frequency energy at the span "
+            "edges over its surroundings (≈0 dB: invisible seam)."
+        )
+        self.null_badge.setToolTip(
+            "Null test after the last repair or export: every sample outside the repaired spans "
+            "is bit-identical to the source."
+        )
+
+        # Signals.
+        self.track.gap_drawn.connect(self._gap_drawn)
+        self.track.gap_clicked.connect(self.select_gap)
+        self.track.gap_edited.connect(self._gap_edited)
+        self.track.seek.connect(self._seek)
+        self.gaps_panel.selected.connect(self.select_gap)
+        self.gaps_panel.enable_toggled.connect(self._toggle_repair)
+        self.gaps_panel.delete_requested.connect(self.delete_gap)
+        self.cands_panel.chosen.connect(self._candidate_chosen)
+        self.cands_panel.audition.connect(self.audition_candidate)
+        self.repair_panel.run.connect(self.run_repair)
+        self.repair_panel.stop.connect(self.stop_repair)
+        self.repair_panel.take_chosen.connect(self._take_chosen)
+        self.repair_panel.settings_changed.connect(self._repair_settings_changed)
+        self.transport.play_toggled.connect(self.toggle_play)
+        self.transport.variant_changed.connect(self._variant_changed)
+        self.transport.loop_toggled.connect(lambda _on: self._restart_if_playing())
+        self.transport.roll_changed.connect(self._restart_if_playing)
+
+    def _action(self, text, slot, keys=(), *, icon_name=None, tip=None, checkable=False) -> QAction:
+        a = QAction(text, self)
+        if icon_name:
+            a.setIcon(icon(icon_name))
+        if keys:
+            a.setShortcuts([QKeySequence(k) for k in keys])
+        a.setShortcutContext(Qt.WindowShortcut)
+        a.setCheckable(checkable)
+        if tip:
+            a.setToolTip(tip)
+            a.setStatusTip(tip)
+        a.triggered.connect(slot)
+        self.addAction(a)
+        return a
+
+    def _build_actions(self) -> None:
+        A = self._action
+        K = QKeySequence
+        self.act_open = A(
+            "&Open…",
+            self.open_dialog,
+            [K.Open],
+            icon_name="open",
+            tip="Open audio or a project (Ctrl+O)",
+        )
+        self.act_save = A(
+            "&Save project",
+            self.save,
+            [K.Save],
+            icon_name="save",
+            tip="Save the project beside the audio (Ctrl+S)",
+        )
+        self.act_export = A(
+            "&Export…",
+            self.export_dialog,
+            ["Ctrl+E"],
+            icon_name="export",
+            tip="Export the repaired audio (Ctrl+E)",
+        )
+        self.act_close = A("&Close file", self.close_file, [K.Close])
+        self.act_quit = A("&Quit", self.close, [K.Quit])
+        self.act_undo = A("&Undo", self.undo, ["Ctrl+Z"], icon_name="undo", tip="Undo (Ctrl+Z)")
+        self.act_redo = A(
+            "&Redo",
+            self.redo,
+            ["Ctrl+Shift+Z", "Ctrl+Y"],
+            icon_name="redo",
+            tip="Redo (Ctrl+Shift+Z)",
+        )
+        self.act_delete = A("&Delete gap", self._delete_selected, [K.Delete])
+        self.act_detect = A(
+            "Detect &dropouts",
+            self.detect_dropouts,
+            ["Ctrl+D"],
+            icon_name="detect",
+            tip="Find digital silence, level drops and clipping (Ctrl+D)",
+        )
+        self.act_mark_in = A("Mark &in at playhead", self._mark_in, ["I"])
+        self.act_mark_out = A("Mark &out at playhead", self._mark_out, ["O"])
+        self.act_add_gap = A("&Add gap from marks", self._add_gap_from_marks, ["G"])
+        self.act_prev_gap = A("Previous gap", lambda: self._step_gap(-1), ["["])
+        self.act_next_gap = A("Next gap", lambda: self._step_gap(1), ["]"])
+        self.act_zoom_in = A("Zoom &in", lambda: self.track.zoom_by(0.5), ["=", "Ctrl+="])
+        self.act_zoom_out = A("Zoom &out", lambda: self.track.zoom_by(2.0), ["-", "Ctrl+-"])
+        self.act_zoom_fit = A("Zoom to &fit", self.track.zoom_full, ["0", "Ctrl+0"])
+        self.act_zoom_gap = A("Zoom to &gap", self.zoom_to_gap, ["F"], icon_name="zoom_gap")
+        self.act_scroll_l = A("Scroll left", lambda: self.track.scroll_by(-0.25), [","])
+        self.act_scroll_r = A("Scroll right", lambda: self.track.scroll_by(0.25), ["."])
+        self.act_play = A("&Play / stop", self.toggle_play, ["Space"])
+        self.act_loop = A("&Loop gap", self._toggle_loop, ["L"])
+        self.act_ab = A("Toggle &A/B", self.toggle_ab, ["B"])
+        self.act_audition = A("Au&dition candidate", self._audition_current, ["P"])
+        self.act_run = A("&Run repair", self.run_repair, ["Ctrl+R"])
+        self.act_stop = A("&Stop", self.stop_all, ["Esc"])
+        self.act_model = A("Choose &model folder…", self.choose_model, [])
+        self.act_help = A(
+            "&Keyboard shortcuts", self.show_shortcuts, [K.HelpContents, "?"], icon_name="help"
+        )
+        self.act_about = A("&About SimDPS Studio", self.about, [])
+
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        for a in (self.act_open,):
+            m.addAction(a)
+        self.recent_menu = m.addMenu("Open &recent")
+        m.addSeparator()
+        for a in (self.act_save, self.act_export):
+            m.addAction(a)
+        m.addSeparator()
+        m.addAction(self.act_close)
+        m.addAction(self.act_quit)
+        m = mb.addMenu("&Edit")
+        for a in (
+            self.act_undo,
+            self.act_redo,
+            None,
+            self.act_mark_in,
+            self.act_mark_out,
+            self.act_add_gap,
+            self.act_delete,
+            None,
+            self.act_prev_gap,
+            self.act_next_gap,
+            None,
+            self.act_detect,
+        ):
+            m.addSeparator() if a is None else m.addAction(a)
+        m = mb.addMenu("&View")
+        for a in (
+            self.act_zoom_in,
+            self.act_zoom_out,
+            self.act_zoom_fit,
+            self.act_zoom_gap,
+            self.act_scroll_l,
+            self.act_scroll_r,
+        ):
+            m.addAction(a)
+        m = mb.addMenu("&Playback")
+        for a in (self.act_play, self.act_loop, self.act_ab, self.act_audition):
+            m.addAction(a)
+        m = mb.addMenu("&Repair")
+        for a in (self.act_run, self.act_stop, None, self.act_model):
+            m.addSeparator() if a is None else m.addAction(a)
+        m = mb.addMenu("&Help")
+        m.addAction(self.act_help)
+        m.addAction(self.act_about)
+
+        tb = QToolBar("Main")
+        tb.setObjectName("mainToolbar")
+        tb.setMovable(False)
+        tb.setIconSize(QSize(18, 18))
+        tb.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        for a in (
+            self.act_open,
+            self.act_save,
+            self.act_export,
+            None,
+            self.act_undo,
+            self.act_redo,
+            None,
+            self.act_detect,
+            self.act_zoom_gap,
+        ):
+            tb.addSeparator() if a is None else tb.addAction(a)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        tb.addWidget(spacer)
+        self.device_label = QLabel("device: …")
+        self.device_label.setObjectName("dim")
+        self.device_label.setToolTip("Where diffusion sampling runs")
+        box = QWidget()
+        bl = QHBoxLayout(box)
+        bl.setContentsMargins(0, 0, 8, 0)
+        bl.addWidget(self.device_label)
+        tb.addWidget(box)
+        tb.addAction(self.act_help)
+        self.addToolBar(Qt.TopToolBarArea, tb)
+        self.toolbar = tb
+        self._update_recent_menu()
+
+    # ================================================================================ prompts
+
+    def ask(self, title: str, text: str, buttons, default):
+        """A modal question (tests replace this method)."""
+        return QMessageBox.question(self, title, text, buttons, default)
+
+    def show_error(self, message: str) -> None:
+        """One line in the status bar and a non-blocking message box."""
+        self.last_error = message
+        log.info("error shown: %s", message)
+        self.statusBar().showMessage(f"⚠ {message}", 15000)
+        self.error_shown.emit(message)
+        if self._closing or os.environ.get("SIMDPS_NO_DIALOGS"):
+            return
+        box = QMessageBox(QMessageBox.Warning, "SimDPS Studio", message, QMessageBox.Ok, self)
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        box.open()
+
+    def status(self, message: str, ms: int = 8000) -> None:
+        self.statusBar().showMessage(message, ms)
+
+    # ================================================================================ files
+
+    def open_dialog(self) -> None:
+        start = str(self.settings.value("files/last_dir", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self, "Open audio or project", start, AUDIO_FILTER)
+        if path:
+            self.open_path(path)
+
+    def _confirm_discard(self) -> bool:
+        """Ask to save unsaved work; False when the user cancels."""
+        if self.session is None or not self.session.dirty:
+            return True
+        answer = self.ask(
+            "Unsaved changes",
+            f"Save the project of {self.path.name if self.path else 'this file'} first?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel,
+            QMessageBox.Save,
+        )
+        if answer == QMessageBox.Cancel:
+            return False
+        if answer == QMessageBox.Save:
+            return self.save()
+        return True
+
+    def open_path(self, path: str | os.PathLike) -> None:
+        """Open an audio file (with its saved project, if any) or a ``.simdps.json`` project."""
+        p = Path(path).expanduser()
+        if not p.exists():
+            self.show_error(f"no such file: {p}")
+            return
+        if not self._confirm_discard():
+            return
+        project = None
+        if p.name.endswith(PROJECT_SUFFIX):
+            project = p
+        elif project_path_for(p).is_file():
+            project = project_path_for(p)
+        self.status(f"Opening {p.name}…", 0)
+        self.runner.start(
+            "open",
+            _loader,
+            p,
+            project,
+            on_result=lambda value, p=p: self._opened(p, *value),
+            on_error=self.show_error,
+            on_progress=lambda f, m: self.status(f"{m or 'opening'}… {f * 100:.0f} %", 0),
+        )
+
+    def _opened(self, path: Path, session: Session, pyramid, note: str) -> None:
+        self._install_session(session, pyramid)
+        self._remember_recent(path)
+        self.status(f"Opened {session.source_path.name}" + (f" · {note}" if note else ""))
+        self.file_opened.emit(str(path))
+
+    def _install_session(self, session: Session, pyramid) -> None:
+        self.playback.stop()
+        self._drop_autosave()
+        self.session, self.pyramid = session, pyramid
+        self.path = session.source_path
+        self.selected_gap = None
+        self.candidates, self.chosen_rank, self.takes, self.seams = {}, {}, {}, {}
+        self.null_ok = None
+        self.cursor_sample = 0
+        self.mark_in = self.mark_out = None
+        session.listeners.append(self._session_listener)
+        self.track.set_audio(session.audio, pyramid)
+        self.playback.set_audio(session.audio)
+        self._update_playback_message()
+        self.cands_panel.clear()
+        self.repair_panel.set_takes([], None)
+        if session.gaps:
+            self.selected_gap = session.gaps[0]
+        self._refresh()
+        if self.selected_gap is not None:
+            self.select_gap(self.selected_gap)
+        if self.session.source_path:
+            self.autosave_file = recovery.autosave_path_for(session, self.recovery_folder)
+        if session.dirty:
+            self._autosave_timer.start()
+
+    def close_file(self) -> None:
+        if not self._confirm_discard():
+            return
+        self.playback.stop()
+        self.playback.set_audio(None)
+        self.runner.cancel("search")
+        self.runner.cancel("repair")
+        self._drop_autosave()
+        self.session = self.pyramid = self.path = None
+        self.selected_gap = None
+        self.track.audio = None
+        self.track.set_enabled_views(False)
+        self.cands_panel.clear()
+        self._refresh()
+
+    def save(self) -> bool:
+        """Save the project beside the audio; True on success."""
+        if self.session is None:
+            return False
+        try:
+            target = save_project(self.session)
+        except SimDPSError as e:
+            self.show_error(str(e))
+            return False
+        self._drop_autosave()
+        self.status(f"Saved project {target.name}")
+        self._update_title()
+        return True
+
+    def export_dialog(self) -> None:
+        if self.session is None:
+            return
+        a = self.session.audio
+        dlg = ExportDialog(self.session.source_path, a.subtype, a.format, self)
+        if dlg.exec() == QDialog.Accepted:
+            self.export(dlg.options())
+
+    def export(self, options: ExportOptions) -> None:
+        """Export in the background; ``export_finished`` carries the provenance record."""
+        if self.session is None:
+            return
+        snapshot = Session(
+            self.session.audio,
+            self.session.source_path,
+            self.session.source_sha256,
+            self.session.state,
+        )
+        self.status(f"Exporting {options.path.name}…", 0)
+        self.runner.start(
+            "export",
+            _export_job,
+            snapshot,
+            options,
+            on_result=self._exported,
+            on_error=self.show_error,
+        )
+
+    def _exported(self, record: dict) -> None:
+        ok = bool(record.get("null_test_outside_spans"))
+        self._set_null_badge(ok)
+        self.status(
+            f"Exported {Path(record['output']).name} · "
+            f"{'outside samples unchanged' if ok else 'NULL TEST FAILED'}",
+            15000,
+        )
+        self.export_finished.emit(record)
+
+    # ================================================================================ recent, drop
+
+    def _remember_recent(self, path: Path) -> None:
+        recent = [str(path.resolve())] + [p for p in self._recent() if p != str(path.resolve())]
+        self.settings.setValue("files/recent", recent[:MAX_RECENT])
+        self.settings.setValue("files/last_dir", str(path.resolve().parent))
+        self._update_recent_menu()
+
+    def _recent(self) -> list[str]:
+        value = self.settings.value("files/recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _update_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self._recent()
+        for p in recent:
+            a = self.recent_menu.addAction(Path(p).name)
+            a.setToolTip(p)
+            a.triggered.connect(lambda _=False, p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(recent))
+
+    def dragEnterEvent(self, ev):
+        if ev.mimeData().hasUrls():
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev):
+        urls = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            ev.acceptProposedAction()
+            self.open_path(urls[0])
+
+    # ================================================================================ session
+
+    def _session_listener(self, session: Session) -> None:
+        if session is self.session:
+            self._session_signal.emit()
+            self._autosave_timer.start()
+
+    def _spans(self) -> list[RepairSpan]:
+        if self.session is None:
+            return []
+        return [
+            RepairSpan(r.gap, r.span_start_sample, r.fill, r.enabled) for r in self.session.repairs
+        ]
+
+    def _refresh(self) -> None:
+        """Bring every view in line with the session."""
+        s = self.session
+        if s is None:
+            self.gaps_panel.set_gaps([], 44100, {}, None)
+            self.track.set_gaps([], None, set())
+            self._update_actions()
+            self._update_title()
+            return
+        if self.selected_gap not in s.gaps:
+            self.selected_gap = None
+        repairs = {r.gap: r for r in s.repairs}
+        spans = self._spans()
+        self.track.set_spans(spans)
+        self.track.set_gaps(s.gaps, self.selected_gap, set(repairs))
+        self.gaps_panel.set_gaps(s.gaps, s.audio.sr, repairs, self.selected_gap)
+        self.playback.set_patches(patches_from(spans))
+        self._show_candidate_mark()
+        self._update_takes()
+        self._update_seam_badge()
+        self._update_actions()
+        self._update_title()
+
+    def _update_title(self) -> None:
+        name = self.path.name if self.path else "no file"
+        dirty = "•" if self.session is not None and self.session.dirty else ""
+        self.setWindowTitle(f"{dirty}{name} — SimDPS Studio")
+
+    def _update_actions(self) -> None:
+        has = self.session is not None
+        gap = self.selected_gap is not None
+        running = self.runner.running("repair")
+        for a in (
+            self.act_save,
+            self.act_export,
+            self.act_detect,
+            self.act_zoom_fit,
+            self.act_zoom_in,
+            self.act_zoom_out,
+            self.act_close,
+            self.act_mark_in,
+            self.act_mark_out,
+            self.act_scroll_l,
+            self.act_scroll_r,
+        ):
+            a.setEnabled(has)
+        self.act_undo.setEnabled(has and self.session.can_undo)
+        self.act_redo.setEnabled(has and self.session.can_redo)
+        for a in (self.act_delete, self.act_zoom_gap, self.act_loop):
+            a.setEnabled(gap)
+        self.act_run.setEnabled(gap and not running)
+        self.repair_panel.run_btn.setEnabled(gap and not running)
+        self.act_audition.setEnabled(gap and bool(self.candidates.get(self.selected_gap)))
+        self.act_play.setEnabled(has and self.playback.available)
+        self.act_add_gap.setEnabled(has and self.mark_in is not None and self.mark_out is not None)
+        if has:
+            label = self._label(self.session.state.label) if self.session.can_undo else ""
+            self.act_undo.setToolTip(f"Undo {label} (Ctrl+Z)".replace("  ", " "))
+
+    @staticmethod
+    def _label(text: str) -> str:
+        return text if len(text) < 40 else text[:37] + "…"
+
+    def undo(self) -> None:
+        if self.session is not None and self.session.undo():
+            self.status(f"Undone: {self.session.redo_stack[-1].label}")
+
+    def redo(self) -> None:
+        if self.session is not None and self.session.redo():
+            self.status(f"Redone: {self.session.state.label}")
+
+    # ================================================================================ gaps
+
+    def _gap_drawn(self, start: int, end: int) -> None:
+        self.add_gap(Gap(start, end))
+
+    def add_gap(self, gap: Gap) -> bool:
+        if self.session is None:
+            return False
+        try:
+            self.selected_gap = gap
+            self.session.add_gap(gap)
+        except InputError as e:
+            self.selected_gap = None
+            self._refresh()
+            self.show_error(str(e))
+            return False
+        self.status(f"Added gap {gap.describe(self.session.audio.sr)}")
+        self.select_gap(gap)
+        return True
+
+    def _gap_edited(self, old: Gap, new: Gap) -> None:
+        if self.session is None:
+            return
+        try:
+            self.selected_gap = new
+            self.session.move_gap(old, new)
+        except InputError as e:
+            self.selected_gap = old
+            self._refresh()  # puts the region back
+            self.show_error(str(e))
+            return
+        self.select_gap(new)
+
+    def delete_gap(self, gap: Gap) -> None:
+        if self.session is not None and gap in self.session.gaps:
+            self.session.remove_gap(gap)
+            self.status("Gap removed (Ctrl+Z brings it back)")
+
+    def _delete_selected(self) -> None:
+        if self.selected_gap is not None:
+            self.delete_gap(self.selected_gap)
+
+    def _step_gap(self, step: int) -> None:
+        if self.session is None or not self.session.gaps:
+            return
+        gaps = list(self.session.gaps)
+        i = gaps.index(self.selected_gap) + step if self.selected_gap in gaps else 0
+        self.select_gap(gaps[i % len(gaps)])
+        self.zoom_to_gap()
+
+    def select_gap(self, gap: Gap | None) -> None:
+        """Make ``gap`` the one the panels work on; search its candidates if not done yet."""
+        if self.session is None or gap not in self.session.gaps:
+            return
+        self.selected_gap = gap
+        self._refresh()
+        number = list(self.session.gaps).index(gap) + 1
+        self.cands_panel.set_title(number)
+        self.repair_panel.hint.setText(
+            f"gap #{number} · {gap.duration_s(self.session.audio.sr):.3f} s"
+        )
+        if gap in self.candidates:
+            self.cands_panel.set_candidates(self.candidates[gap], self.chosen_rank.get(gap, 1))
+            self._show_candidate_mark()
+        else:
+            self._search(gap)
+
+    def zoom_to_gap(self) -> None:
+        if self.selected_gap is not None:
+            self.track.zoom_to_samples(self.selected_gap.start_sample, self.selected_gap.end_sample)
+
+    def _mark_in(self) -> None:
+        self.mark_in = self._playhead_or_cursor()
+        self.status(f"Mark in at {format_time(self.mark_in / self.session.audio.sr)}")
+        self._update_actions()
+
+    def _mark_out(self) -> None:
+        self.mark_out = self._playhead_or_cursor()
+        self.status(f"Mark out at {format_time(self.mark_out / self.session.audio.sr)}")
+        self._update_actions()
+
+    def _add_gap_from_marks(self) -> None:
+        if self.mark_in is None or self.mark_out is None:
+            return
+        a, b = sorted((self.mark_in, self.mark_out))
+        if self.add_gap(Gap(a, b)):
+            self.mark_in = self.mark_out = None
+
+    # ================================================================================ candidates
+
+    def _search(self, gap: Gap) -> None:
+        audio = self.session.audio
+        others = [g for g in self.session.gaps if g != gap]
+        self.cands_panel.clear("Searching the track for similar passages…")
+        self.cands_panel.set_busy("Searching the track for similar passages…", 0.0)
+
+        def done(cands, gap=gap):
+            self.candidates[gap] = list(cands)
+            self.chosen_rank.setdefault(gap, 1)
+            if gap == self.selected_gap:
+                if cands:
+                    self.cands_panel.set_candidates(cands, self.chosen_rank[gap])
+                else:
+                    self.cands_panel.clear("No candidate found for this gap.")
+                self._show_candidate_mark()
+            self._update_actions()
+            self.candidates_ready.emit(cands)
+
+        def failed(message, gap=gap):
+            self.candidates[gap] = []
+            if gap == self.selected_gap:
+                self.cands_panel.clear(message)
+            self.candidates_ready.emit([])
+
+        self.runner.start(
+            "search",
+            engines.find_candidates,
+            audio,
+            gap,
+            other_gaps=others,
+            top_k=TOP_K,
+            on_result=done,
+            on_error=failed,
+            on_progress=lambda f, m: self.cands_panel.set_busy(m or "Searching…", f),
+        )
+
+    def _current_candidate(self):
+        gap = self.selected_gap
+        cands = self.candidates.get(gap) or []
+        rank = self.chosen_rank.get(gap, 1)
+        return next((c for c in cands if c.rank == rank), None)
+
+    def _show_candidate_mark(self) -> None:
+        c = self._current_candidate() if self.selected_gap is not None else None
+        if c is None or getattr(c, "source", None):
+            self.track.set_candidate(None)
+        else:
+            self.track.set_candidate(c.start_sample, self.selected_gap.length)
+
+    def _candidate_chosen(self, rank: int) -> None:
+        if self.selected_gap is None:
+            return
+        self.chosen_rank[self.selected_gap] = rank
+        self._show_candidate_mark()
+        c = self._current_candidate()
+        if c is not None:
+            self.status(
+                f"Candidate {rank} at {format_time(c.start_s)} (score {c.score:.2f}) will guide the repair"
+            )
+
+    def _audition_current(self) -> None:
+        rank = self.cands_panel.current_rank() or self.chosen_rank.get(self.selected_gap)
+        if rank:
+            self.audition_candidate(rank)
+
+    def audition_candidate(self, rank: int) -> None:
+        """Play the candidate in place: pre-roll, the candidate with Sim's crossfades, post-roll."""
+        gap = self.selected_gap
+        if self.session is None or gap is None:
+            return
+        self.chosen_rank[gap] = rank
+        self.cands_panel.select_rank(rank)
+        self._show_candidate_mark()
+        cand = self._current_candidate()
+        if cand is None:
+            return
+        audio = self.session.audio
+        self.runner.start(
+            "preview",
+            lambda progress=None, cancel=None: engines.preview_candidate(audio, gap, cand),
+            on_result=lambda rep, rank=rank: self._play_preview(rep, rank),
+            on_error=self.show_error,
+        )
+
+    def _play_preview(self, repair, rank: int) -> None:
+        from simdps_studio.audio.player import Patch
+
+        self.last_preview = repair
+        self.preview_ready.emit(repair)
+        if not self.playback.available:
+            self.status(f"Candidate {rank} ready — {self.playback.message}")
+            return
+        self.transport.set_b(True)
+        start, end = self._roll_range(repair.gap)
+        self.playback.play(
+            start,
+            end,
+            loop=self.transport.loop_btn.isChecked(),
+            extra_patches=[Patch(repair.span_start_sample, repair.fill)],
+        )
+        self.status(f"Auditioning candidate {rank} in place")
+
+    # ================================================================================ repair
+
+    def request(self):
+        """The RepairRequest the panel describes (with the chosen candidate)."""
+        p = self.repair_panel
+        return engines.RepairRequest(
+            method=p.method_name(),
+            omega=p.omega.value(),
+            steps=p.steps.value(),
+            takes=p.takes.value(),
+            seed=p.seed.value(),
+            candidate_rank=self.chosen_rank.get(self.selected_gap, 1),
+            model=self.model_name,
+            draft=p.draft.isChecked(),
+        )
+
+    def run_repair(self) -> None:
+        """Repair the selected gap in the background."""
+        if self.session is None or self.selected_gap is None or self.runner.running("repair"):
+            return
+        gap = self.selected_gap
+        request = self.request()
+        others_gaps = [g for g in self.session.gaps if g != gap]
+        others = [r for r in self.session.repairs if r.gap != gap]
+        self.repair_panel.set_running(True)
+        self.repair_panel.set_progress(0.0, "starting…")
+        self.runner.start(
+            "repair",
+            _repair_job,
+            self.session.audio,
+            gap,
+            request,
+            others_gaps,
+            others,
+            on_result=lambda value, gap=gap: self._repaired(gap, *value),
+            on_error=self._repair_error,
+            on_cancelled=self._repair_cancelled,
+            on_progress=self.repair_panel.set_progress,
+            on_done=self._repair_done,
+        )
+        self._update_actions()
+
+    def _repaired(self, gap: Gap, repairs: list, checks: list, null_ok: bool) -> None:
+        if self.session is None or gap not in self.session.gaps:
+            self.status("Repair finished, but its gap has changed meanwhile: result dropped")
+            return
+        for r, check in zip(repairs, checks):
+            self.seams[r.repair_id] = check
+        self.takes[gap] = list(repairs)
+        self.session.set_repair(repairs[0])
+        self._set_null_badge(null_ok)
+        secs = repairs[0].params.get("seconds")
+        method = repairs[0].method
+        self.repair_panel.set_progress(
+            1.0, f"{method} · {len(repairs)} take(s)" + (f" · {secs:.1f} s" if secs else "")
+        )
+        self.transport.set_b(True)
+        self.status(f"Repaired gap with {method}" + (f" in {secs:.1f} s" if secs else ""))
+        self.repair_finished.emit(repairs)
+
+    def _repair_error(self, message: str) -> None:
+        self.repair_panel.set_progress(0.0, "failed")
+        self.show_error(message)
+        self.repair_failed.emit(message)
+
+    def _repair_cancelled(self) -> None:
+        self.repair_panel.set_progress(0.0, "cancelled")
+        self.status("Repair cancelled")
+        self.repair_cancelled.emit()
+
+    def _repair_done(self) -> None:
+        self.repair_panel.set_running(False)
+        self._update_actions()
+
+    def stop_repair(self) -> None:
+        if self.runner.cancel("repair"):
+            self.repair_panel.progress_label.setText("stopping…")
+
+    def stop_all(self) -> None:
+        """Esc: stop playback, else cancel a running repair."""
+        if self.playback.playing:
+            self.playback.stop()
+        else:
+            self.stop_repair()
+
+    def _update_takes(self) -> None:
+        gap = self.selected_gap
+        takes = self.takes.get(gap, []) if gap is not None else []
+        current = self.session.repair_for(gap) if (gap is not None and self.session) else None
+        labels = []
+        for i, r in enumerate(takes, start=1):
+            seam = self.seams.get(r.repair_id)
+            seed = r.params.get("seed")
+            text = f"Take {i} · {r.method}"
+            if seed is not None:
+                text += f" · seed {seed}"
+            if seam is not None:
+                text += f" · seam {seam[1]:+.1f} dB"
+            labels.append(text)
+        cur = next(
+            (
+                i
+                for i, r in enumerate(takes)
+                if current is not None and r.repair_id == current.repair_id
+            ),
+            None,
+        )
+        self.repair_panel.set_takes(labels, cur)
+
+    def _take_chosen(self, index: int) -> None:
+        gap = self.selected_gap
+        takes = self.takes.get(gap, [])
+        if self.session is None or not 0 <= index < len(takes):
+            return
+        current = self.session.repair_for(gap)
+        if current is None or current.repair_id != takes[index].repair_id:
+            self.session.set_repair(takes[index])
+            self.status(f"Using take {index + 1}")
+
+    def _toggle_repair(self, gap: Gap, enabled: bool) -> None:
+        if self.session is not None and self.session.repair_for(gap) is not None:
+            self.session.set_repair_enabled(gap, enabled)
+
+    def _update_seam_badge(self) -> None:
+        r = (
+            self.session.repair_for(self.selected_gap)
+            if (self.session and self.selected_gap)
+            else None
+        )
+        if r is None:
+            self._badge(self.seam_badge, "none", "seams: –")
+            return
+        if r.repair_id not in self.seams:
+            self.seams[r.repair_id] = _seam_of(self.session.audio, r)
+        grade, db = self.seams[r.repair_id]
+        text = {"ok": "seams smooth", "warn": "seams: listen", "bad": "seam click"}[grade]
+        self._badge(self.seam_badge, grade, f"{'✓' if grade == 'ok' else '!'} {text} {db:+.1f} dB")
+
+    def _set_null_badge(self, ok: bool | None) -> None:
+        self.null_ok = ok
+        if ok is None:
+            self._badge(self.null_badge, "none", "null test: –")
+        elif ok:
+            self._badge(self.null_badge, "ok", "✓ outside samples unchanged")
+        else:
+            self._badge(self.null_badge, "bad", "✗ outside samples changed")
+
+    @staticmethod
+    def _badge(label: QLabel, state: str, text: str) -> None:
+        label.setText(text)
+        label.setProperty("state", state)
+        label.style().unpolish(label)
+        label.style().polish(label)
+
+    def _repair_settings_changed(self) -> None:
+        if getattr(self, "_restoring", False):
+            return
+        p = self.repair_panel
+        s = self.settings
+        s.setValue("repair/method", p.method_name())
+        s.setValue("repair/omega", p.omega.value())
+        s.setValue("repair/steps", p.steps.value())
+        s.setValue("repair/takes", p.takes.value())
+        s.setValue("repair/draft", p.draft.isChecked())
+        self._update_model_label()
+
+    def choose_model(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Model folder (config.json + weights)")
+        if path:
+            self.set_model(path)
+
+    def set_model(self, name_or_dir: str | None) -> None:
+        self.model_name = name_or_dir or None
+        self.settings.setValue("repair/model", self.model_name or "")
+        self._update_model_label()
+
+    def _update_model_label(self) -> None:
+        name = self.model_name or engines.DEFAULT_MODEL
+        short = Path(name).name if os.sep in name else name
+        installed = engines.model_installed(self.model_name)
+        self.repair_panel.model.setText(
+            f"model: {short}" + ("" if installed else " (not installed)")
+        )
+        self.repair_panel.model.setToolTip(
+            name
+            if installed
+            else f"{name} is not installed: Auto uses Sim; SimDPS/DPS need a model"
+        )
+
+    def _device_ready(self, label: str) -> None:
+        self.device_label.setText(f"device: {label}")
+        self.repair_panel.device.setText(f"device: {label}")
+
+    # ================================================================================ detect
+
+    def detect_dropouts(self) -> None:
+        if self.session is None:
+            return
+        self.status("Detecting dropouts…", 0)
+        self.runner.start(
+            "detect",
+            engines.detect_dropouts,
+            self.session.audio,
+            on_result=self._detected,
+            on_error=self.show_error,
+        )
+
+    def _detected(self, found: list) -> None:
+        items = [d.to_dict() if hasattr(d, "to_dict") else dict(d) for d in found]
+        if not items:
+            self.status("No dropouts found")
+            self.dropouts_detected.emit(0)
+            return
+        added = self.add_suggestions(self.choose_suggestions(items))
+        self.dropouts_detected.emit(added)
+
+    def choose_suggestions(self, items: list[dict]) -> list[dict]:
+        """Let the user pick which detected regions become gaps (tests replace this method)."""
+        dlg = DetectDialog(items, self)
+        return dlg.checked() if dlg.exec() == QDialog.Accepted else []
+
+    def add_suggestions(self, items: list[dict]) -> int:
+        """Add detected regions as gaps (overlapping ones are skipped); returns how many."""
+        sr = self.session.audio.sr
+        added = 0
+        first = None
+        for d in items:
+            gap = Gap(
+                int(d.get("start_sample", round(d["start_s"] * sr))),
+                int(d.get("end_sample", round(d["end_s"] * sr))),
+            )
+            try:
+                self.session.add_gap(gap)
+                added += 1
+                first = first or gap
+            except InputError:
+                continue
+        self.status(f"Added {added} gap(s) from the detector")
+        if first is not None:
+            self.select_gap(first)
+            self.zoom_to_gap()
+        return added
+
+    # ================================================================================ playback
+
+    def _update_playback_message(self) -> None:
+        if self.playback.available:
+            self.transport.set_playback_message("")
+        else:
+            self.transport.set_playback_message(self.playback.message)
+        for w in (self.transport.play_btn, self.transport.loop_btn):
+            w.setEnabled(self.playback.available)
+        self.act_play.setEnabled(self.playback.available and self.session is not None)
+
+    def _playback_failed(self, message: str) -> None:
+        self._update_playback_message()
+        self.show_error(message)
+
+    def _roll_range(self, gap: Gap) -> tuple[int, int]:
+        sr = self.session.audio.sr
+        start = max(0, gap.start_sample - int(self.transport.pre.value() * sr))
+        end = min(
+            self.session.audio.n_samples, gap.end_sample + int(self.transport.post.value() * sr)
+        )
+        return start, end
+
+    def toggle_play(self) -> None:
+        if self.session is None:
+            return
+        if self.playback.playing:
+            self.playback.stop()
+            return
+        if not self.playback.available:
+            self.status(self.playback.message)
+            return
+        if self.transport.loop_btn.isChecked() and self.selected_gap is not None:
+            start, end = self._roll_range(self.selected_gap)
+            self.playback.play(start, end, loop=True)
+        else:
+            self.playback.play(0, None, from_sample=self.cursor_sample)
+
+    def _restart_if_playing(self) -> None:
+        if self.playback.playing:
+            self.playback.stop()
+            self.toggle_play()
+
+    def _toggle_loop(self) -> None:
+        self.transport.loop_btn.toggle()
+
+    def toggle_ab(self) -> None:
+        self.transport.set_b(not self.transport.is_b())
+
+    def _variant_changed(self, b: bool) -> None:
+        self.playback.set_variant_b(b)
+        self.track.set_show_repairs(b)
+        self.status("B: repaired" if b else "A: original")
+
+    def _seek(self, sample: int) -> None:
+        self.cursor_sample = sample
+        self.track.set_playhead(sample)
+        if self.session is not None:
+            self.transport.set_position(
+                sample / self.session.audio.sr, self.session.audio.duration_s
+            )
+        if self.playback.playing and not self.transport.loop_btn.isChecked():
+            self.playback.stop()
+            self.playback.play(0, None, from_sample=sample)
+
+    def _playhead_or_cursor(self) -> int:
+        return self.playback.position_sample() if self.playback.playing else self.cursor_sample
+
+    def _playhead_moved(self, sample: int) -> None:
+        if self.session is None:
+            return
+        self.track.set_playhead(sample, follow=not self.transport.loop_btn.isChecked())
+        self.transport.set_position(sample / self.session.audio.sr, self.session.audio.duration_s)
+
+    def _playback_state(self, playing: bool) -> None:
+        self.transport.set_playing(playing)
+        if not playing and self.session is not None:
+            self.track.set_playhead(self.cursor_sample)
+            self.transport.set_position(
+                self.cursor_sample / self.session.audio.sr, self.session.audio.duration_s
+            )
+
+    # ================================================================================ help
+
+    def show_shortcuts(self) -> None:
+        actions = [a for a in self.actions() if a.shortcuts()]
+        ShortcutsDialog(actions, self).exec()
+
+    def about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About SimDPS Studio",
+            f"<b>SimDPS Studio {__version__}</b><br>Repairs long gaps in music recordings with "
+            "similarity-guided diffusion posterior sampling (Turland, Moliner, Välimäki, "
+            "arXiv 2509.16342).",
+        )
+
+    # ================================================================================ autosave
+
+    def autosave_now(self) -> Path | None:
+        """Write the autosave (called by the timer after edits)."""
+        if self.session is None or self.autosave_file is None or not self.session.dirty:
+            return None
+        try:
+            self.recovery_folder.mkdir(parents=True, exist_ok=True)
+            return recovery.write_autosave(self.session, self.autosave_file)
+        except (SimDPSError, OSError) as e:
+            self.status(f"autosave failed: {e}")
+            return None
+
+    def _drop_autosave(self) -> None:
+        self._autosave_timer.stop()
+        if self.autosave_file is not None:
+            recovery.remove_autosave(self.autosave_file)
+
+    def offer_recovery(self) -> bool:
+        """After a crash: offer the newest orphaned autosave; True when its recovery started
+        (``file_opened`` follows once it is loaded, on a worker thread)."""
+        orphans = recovery.find_orphans(self.recovery_folder)
+        if not orphans:
+            return False
+        newest = orphans[0]
+        answer = self.ask(
+            "Recover unsaved work",
+            f"SimDPS Studio did not close properly. Recover the unsaved work on "
+            f"{Path(newest.source).name}?",
+            QMessageBox.Yes | QMessageBox.No,
+            QMessageBox.Yes,
+        )
+        if answer != QMessageBox.Yes:
+            for o in orphans:
+                o.remove()
+            return False
+
+        def recovered(value) -> None:
+            session, pyramid, _ = value
+            for o in orphans:
+                o.remove()
+            session.dirty = True
+            self._install_session(session, pyramid)
+            self.autosave_now()
+            self.status(f"Recovered unsaved work on {Path(newest.source).name}")
+            self.file_opened.emit(newest.source)
+
+        self.status("Recovering unsaved work…", 0)
+        self.runner.start(
+            "open",
+            _loader,
+            Path(newest.source),
+            newest.project,
+            on_result=recovered,
+            on_error=lambda m: self.show_error(f"cannot recover: {m}"),
+        )
+        return True
+
+    # ================================================================================ settings
+
+    def _restore_settings(self) -> None:
+        self._restoring = True
+        try:
+            self._restore_settings_now()
+        finally:
+            self._restoring = False
+
+    def _restore_settings_now(self) -> None:
+        s = self.settings
+        geom = s.value("window/geometry")
+        if geom is not None:
+            self.restoreGeometry(geom)
+        else:
+            self.resize(1440, 900)
+        state = s.value("window/main_splitter")
+        if state is not None:
+            self.main_splitter.restoreState(state)
+        else:
+            em = self.fontMetrics().horizontalAdvance("M")
+            self.main_splitter.setSizes([self.width() - 40 * em, 40 * em])
+        side = s.value("window/side_splitter")
+        if side is not None:
+            self.side_splitter.restoreState(side)
+        else:
+            row = self.fontMetrics().height() + 8
+            self.side_splitter.setSizes([5 * row, 14 * row, 17 * row])
+        p = self.repair_panel
+        p.set_method(str(s.value("repair/method", "auto")))
+        try:
+            p.omega.set_value(float(s.value("repair/omega", 0.15)))
+            p.steps.setValue(int(s.value("repair/steps", 35)))
+            p.takes.setValue(int(s.value("repair/takes", 2)))
+            self.transport.pre.setValue(float(s.value("transport/pre_s", 2.0)))
+            self.transport.post.setValue(float(s.value("transport/post_s", 1.5)))
+        except (TypeError, ValueError):
+            pass
+        p.draft.setChecked(str(s.value("repair/draft", "false")).lower() == "true")
+        self._update_model_label()
+
+    def _save_settings(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/main_splitter", self.main_splitter.saveState())
+        s.setValue("window/side_splitter", self.side_splitter.saveState())
+        s.setValue("transport/pre_s", self.transport.pre.value())
+        s.setValue("transport/post_s", self.transport.post.value())
+        self._repair_settings_changed()
+        s.sync()
+
+    def closeEvent(self, ev):
+        if not self._confirm_discard():
+            ev.ignore()
+            return
+        self._closing = True
+        self.playback.close()
+        self._save_settings()
+        self.runner.shutdown()
+        self._drop_autosave()
+        ev.accept()

@@ -1,0 +1,709 @@
+"""The side panels (gaps, candidates, repair with the ω slider and takes) and the transport bar.
+
+Panels only show state and emit what the user asked for; the main window decides what happens.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QStyledItemDelegate,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from simdps_studio.core.types import Gap
+from simdps_studio.gui.analysis import format_time
+from simdps_studio.gui.theme import COLORS, icon, qcolor
+
+#: ω_x̃ range of the slider and its marked settings (SimDPS paper: relaxed 0.04, strict 0.15).
+OMEGA_MAX = 0.20
+OMEGA_MARKS = ((0.0, "0", "free"), (0.04, "0.04", "relaxed"), (0.15, "0.15", "strict"))
+#: Slider steps per unit of ω.
+OMEGA_SCALE = 1000
+#: The repair methods offered, as (label, request name).
+METHODS = (
+    ("Auto", "auto"),
+    ("SimDPS", "simdps"),
+    ("DPS", "dps"),
+    ("Sim", "sim"),
+    ("LPC", "lpc"),
+)
+
+
+def panel(title: str, hint: str = "") -> tuple[QFrame, QVBoxLayout, QLabel]:
+    """A titled panel frame; returns (frame, body layout, hint label)."""
+    frame = QFrame()
+    frame.setObjectName("panel")
+    lay = QVBoxLayout(frame)
+    lay.setContentsMargins(10, 8, 10, 10)
+    lay.setSpacing(6)
+    head = QHBoxLayout()
+    t = QLabel(title)
+    t.setObjectName("panelTitle")
+    h = QLabel(hint)
+    h.setObjectName("panelHint")
+    head.addWidget(t)
+    head.addStretch(1)
+    head.addWidget(h)
+    lay.addLayout(head)
+    return frame, lay, h
+
+
+def _tree(headers: Sequence[str]) -> QTreeWidget:
+    tree = QTreeWidget()
+    tree.setHeaderLabels(list(headers))
+    tree.setRootIsDecorated(False)
+    tree.setUniformRowHeights(True)
+    tree.setAlternatingRowColors(True)
+    tree.setSelectionMode(QAbstractItemView.SingleSelection)
+    tree.setAllColumnsShowFocus(True)
+    tree.header().setStretchLastSection(False)
+    tree.header().setSectionResizeMode(QHeaderView.ResizeToContents)
+    tree.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
+    return tree
+
+
+# ----------------------------------------------------------------------------------- gaps
+
+
+class GapsPanel(QWidget):
+    """The list of gaps: number, start, length, repair method, and an enable checkbox.
+
+    Signals: ``selected(Gap)``, ``enable_toggled(Gap, bool)``, ``delete_requested(Gap)``.
+    """
+
+    selected = Signal(object)
+    enable_toggled = Signal(object, bool)
+    delete_requested = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.frame, lay, self.hint = panel("Gaps", "drag on the waveform to add")
+        self.tree = _tree(["#", "Start", "Length", "Repair", "On"])
+        self.tree.setToolTip(
+            "Gaps of this file. Select one to work on it; the checkbox bypasses its repair; "
+            "Delete removes the gap."
+        )
+        self.tree.header().setSectionResizeMode(3, QHeaderView.Stretch)
+        self.tree.itemSelectionChanged.connect(self._sel)
+        self.tree.itemChanged.connect(self._changed)
+        lay.addWidget(self.tree)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.frame)
+        self._updating = False
+        self._gaps: list[Gap] = []
+
+    def set_gaps(self, gaps: Sequence[Gap], sr: int, repairs: dict, selected: Gap | None) -> None:
+        """Refill the list; ``repairs`` maps Gap -> Repair."""
+        self._updating = True
+        self.tree.clear()
+        self._gaps = list(gaps)
+        for i, g in enumerate(gaps, start=1):
+            r = repairs.get(g)
+            length = g.duration_s(sr)
+            item = QTreeWidgetItem(
+                [
+                    str(i),
+                    format_time(g.start_s(sr)),
+                    f"{length * 1000:.0f} ms" if length < 1 else f"{length:.3f} s",
+                    "—" if r is None else r.method.upper() if r.method != "simdps" else "SimDPS",
+                    "",
+                ]
+            )
+            item.setData(0, Qt.UserRole, i - 1)
+            for col in (0, 2):
+                item.setTextAlignment(col, Qt.AlignRight | Qt.AlignVCenter)
+            if r is not None:
+                item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+                item.setCheckState(4, Qt.Checked if r.enabled else Qt.Unchecked)
+                item.setToolTip(4, "Apply this repair (uncheck to bypass it)")
+            item.setForeground(0, QColor(COLORS.gap))
+            self.tree.addTopLevelItem(item)
+            if g == selected:
+                item.setSelected(True)
+                self.tree.setCurrentItem(item)
+        self.hint.setText(
+            f"{len(gaps)} gap{'s' if len(gaps) != 1 else ''}"
+            if gaps
+            else "drag on the waveform to add"
+        )
+        self._updating = False
+
+    def _gap_of(self, item: QTreeWidgetItem | None) -> Gap | None:
+        if item is None:
+            return None
+        i = item.data(0, Qt.UserRole)
+        return self._gaps[i] if i is not None and 0 <= i < len(self._gaps) else None
+
+    def _sel(self) -> None:
+        if self._updating:
+            return
+        items = self.tree.selectedItems()
+        g = self._gap_of(items[0]) if items else None
+        if g is not None:
+            self.selected.emit(g)
+
+    def _changed(self, item: QTreeWidgetItem, column: int) -> None:
+        if self._updating or column != 4:
+            return
+        g = self._gap_of(item)
+        if g is not None:
+            self.enable_toggled.emit(g, item.checkState(4) == Qt.Checked)
+
+    def keyPressEvent(self, ev):
+        if ev.key() in (Qt.Key_Delete, Qt.Key_Backspace):
+            g = self._gap_of(self.tree.currentItem())
+            if g is not None:
+                self.delete_requested.emit(g)
+                return
+        super().keyPressEvent(ev)
+
+
+# ----------------------------------------------------------------------------------- candidates
+
+
+class ScoreDelegate(QStyledItemDelegate):
+    """Draws a 0–1 score as a thin bar in the candidate colour behind the number."""
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        score = index.data(Qt.UserRole)
+        if isinstance(score, float):
+            r = option.rect.adjusted(3, option.rect.height() - 6, -3, -3)
+            painter.save()
+            painter.fillRect(r, qcolor(COLORS.border))
+            w = int(r.width() * min(max(score, 0.0), 1.0))
+            painter.fillRect(r.adjusted(0, 0, w - r.width(), 0), qcolor(COLORS.candidate, 200))
+            painter.restore()
+        super().paint(painter, option, index)
+
+
+class CandidatesPanel(QWidget):
+    """Ranked candidates for the selected gap.
+
+    Signals: ``chosen(int rank)`` when a row becomes current, ``audition(int rank)`` on the play
+    button, Enter or a double click.
+    """
+
+    chosen = Signal(int)
+    audition = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.frame, lay, self.hint = panel("Candidates", "")
+        self.tree = _tree(["#", "Time", "Score", "Timbre", "Harm.", "Gain", ""])
+        self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.tree.header().setSectionResizeMode(2, QHeaderView.Stretch)
+        self.tree.headerItem().setToolTip(3, "Short-range (timbre, onsets) context distance")
+        self.tree.headerItem().setToolTip(4, "Long-range (harmony, rhythm) context distance")
+        self.tree.headerItem().setToolTip(5, "Gain applied to the candidate (dB)")
+        self.tree.setItemDelegateForColumn(2, ScoreDelegate(self.tree))
+        self.tree.setToolTip(
+            "Passages of the track whose surroundings match the gap's. Timbre and harmony are the "
+            "short- and long-range context distances (lower is closer). Enter or ▶ plays the "
+            "candidate in place, with the real crossfades."
+        )
+        self.tree.currentItemChanged.connect(self._current)
+        self.tree.itemActivated.connect(lambda item, col: self._audition_item(item))
+        self.status = QLabel("Select a gap to search for candidates.")
+        self.status.setObjectName("dim")
+        self.status.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(6)
+        self.progress.hide()
+        lay.addWidget(self.tree, 1)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.frame)
+        self._updating = False
+        self.candidates: list = []
+
+    def set_title(self, gap_number: int | None) -> None:
+        self.hint.setText(f"gap #{gap_number}" if gap_number else "")
+
+    def set_busy(self, message: str, fraction: float | None = None) -> None:
+        self.status.setText(message)
+        self.progress.setVisible(fraction is not None)
+        if fraction is not None:
+            self.progress.setValue(int(fraction * 1000))
+
+    def set_candidates(self, candidates: Sequence, chosen_rank: int | None) -> None:
+        """Fill the list (Candidate objects from the search)."""
+        self._updating = True
+        self.tree.clear()
+        self.candidates = list(candidates)
+        self.progress.hide()
+        for c in candidates:
+            item = QTreeWidgetItem(
+                [
+                    str(c.rank),
+                    format_time(c.start_s),
+                    f"{c.score:.2f}",
+                    f"{c.cost_stft:.2f}",
+                    f"{c.cost_chroma:.2f}",
+                    f"{c.gain_db:+.1f}",
+                    "",
+                ]
+            )
+            item.setData(0, Qt.UserRole, c.rank)
+            item.setData(2, Qt.UserRole, float(c.score))
+            for col in range(6):
+                item.setTextAlignment(col, Qt.AlignRight | Qt.AlignVCenter)
+            item.setForeground(0, QColor(COLORS.candidate))
+            self.tree.addTopLevelItem(item)
+            btn = QToolButton()
+            btn.setIcon(icon("play"))
+            btn.setIconSize(QSize(12, 12))
+            btn.setAutoRaise(True)
+            btn.setToolTip(f"Play candidate {c.rank} in place")
+            btn.setFocusPolicy(Qt.NoFocus)
+            btn.clicked.connect(lambda _=False, rank=c.rank: self.audition.emit(rank))
+            self.tree.setItemWidget(item, 6, btn)
+            if c.rank == chosen_rank:
+                self.tree.setCurrentItem(item)
+        if candidates:
+            self.status.setText("Click a row to use it; Enter or ▶ auditions it in place.")
+        self._updating = False
+
+    def clear(self, message: str = "Select a gap to search for candidates.") -> None:
+        self._updating = True
+        self.tree.clear()
+        self.candidates = []
+        self._updating = False
+        self.set_busy(message)
+
+    def current_rank(self) -> int | None:
+        item = self.tree.currentItem()
+        return None if item is None else int(item.data(0, Qt.UserRole))
+
+    def select_rank(self, rank: int) -> None:
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if int(item.data(0, Qt.UserRole)) == rank:
+                self.tree.setCurrentItem(item)
+
+    def _current(self, item, _prev) -> None:
+        if not self._updating and item is not None:
+            self.chosen.emit(int(item.data(0, Qt.UserRole)))
+
+    def _audition_item(self, item) -> None:
+        if item is not None:
+            self.audition.emit(int(item.data(0, Qt.UserRole)))
+
+
+# ----------------------------------------------------------------------------------- ω slider
+
+
+class OmegaScale(QWidget):
+    """Marks under the ω slider: the value and name of free (0) and the paper's settings."""
+
+    def __init__(self, slider: QSlider, parent=None):
+        super().__init__(parent)
+        self.slider = slider
+        fm = QFontMetrics(self.font())
+        self.setMinimumHeight(2 * fm.height() + 6)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+
+    def _x(self, value: float) -> float:
+        # The handle's centre travels between half a handle width from each end.
+        handle = 14.0
+        return handle / 2 + (self.width() - handle) * value / OMEGA_MAX
+
+    def paintEvent(self, ev):
+        p = QPainter(self)
+        fm = QFontMetrics(self.font())
+        enabled = self.isEnabled()
+        dim = QColor(COLORS.text_dim if enabled else "#5d626a")
+        strong = QColor(COLORS.text if enabled else "#5d626a")
+        h = fm.height()
+        for i, (v, number, name) in enumerate(OMEGA_MARKS):
+            x = self._x(v)
+            p.setPen(QPen(strong, 1))
+            p.drawLine(int(round(x)), 0, int(round(x)), 4)
+            for row, (text, color) in enumerate(((number, strong), (name, dim))):
+                w = fm.horizontalAdvance(text)
+                left = x - w / 2 if i else 0.0  # "free" starts at the left end
+                left = min(max(left, 0.0), self.width() - w)
+                p.setPen(QPen(color, 1))
+                p.drawText(QRectF(left, 4 + row * h, w + 2, h + 2), Qt.AlignLeft, text)
+        p.end()
+
+
+class OmegaControl(QWidget):
+    """ω_x̃ from 0 ("free": plain DPS) to strict (follow the candidate), paper settings marked."""
+
+    changed = Signal(float)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.slider = QSlider(Qt.Horizontal)
+        self.slider.setRange(0, int(OMEGA_MAX * OMEGA_SCALE))
+        self.slider.setSingleStep(5)
+        self.slider.setPageStep(25)
+        self.slider.setAccessibleName("Candidate weight omega")
+        self.slider.setToolTip(
+            "ω: how strictly SimDPS follows the chosen candidate. 0 = free (plain DPS); the "
+            "paper's settings are 0.04 (relaxed) and 0.15 (strict). Arrow keys step by 0.005."
+        )
+        self.value_label = QLabel()
+        self.value_label.setObjectName("readout")
+        self.value_label.setMinimumWidth(QFontMetrics(self.font()).horizontalAdvance("0.000") + 6)
+        self.value_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self.scale = OmegaScale(self.slider)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(0)
+        grid.addWidget(self.slider, 0, 0)
+        grid.addWidget(self.value_label, 0, 1)
+        grid.addWidget(self.scale, 1, 0)
+        self.slider.valueChanged.connect(self._moved)
+        self.set_value(0.15)
+
+    def value(self) -> float:
+        return self.slider.value() / OMEGA_SCALE
+
+    def set_value(self, omega: float) -> None:
+        self.slider.setValue(int(round(min(max(omega, 0.0), OMEGA_MAX) * OMEGA_SCALE)))
+        self._moved(self.slider.value())
+
+    def _moved(self, v: int) -> None:
+        omega = v / OMEGA_SCALE
+        self.value_label.setText(f"{omega:.3f}")
+        self.changed.emit(omega)
+
+    def changeEvent(self, ev):
+        super().changeEvent(ev)
+        self.scale.update()
+
+
+# ----------------------------------------------------------------------------------- repair
+
+
+class RepairPanel(QWidget):
+    """Method, ω, steps, takes, seed, Draft, device; Run/Stop with progress; the takes list.
+
+    Signals: ``run()``, ``stop()``, ``take_chosen(int index)``, ``settings_changed()``.
+    """
+
+    run = Signal()
+    stop = Signal()
+    take_chosen = Signal(int)
+    settings_changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.frame, lay, self.hint = panel("Repair", "")
+        form = QGridLayout()
+        form.setHorizontalSpacing(8)
+        form.setVerticalSpacing(6)
+        self.method = QComboBox()
+        for label, name in METHODS:
+            self.method.addItem(label, name)
+        self.method.setToolTip(
+            "Auto: LPC below 50 ms, else SimDPS when a model is installed, else Sim.\n"
+            "SimDPS: diffusion guided by the chosen candidate.  DPS: diffusion alone.\n"
+            "Sim: paste the candidate with crossfades.  LPC: linear prediction (short gaps)."
+        )
+        self.omega = OmegaControl()
+        self.steps = QSpinBox()
+        self.steps.setRange(2, 400)
+        self.steps.setValue(35)
+        self.steps.setToolTip("Sampler steps (the paper uses 35)")
+        self.takes = QSpinBox()
+        self.takes.setRange(1, 8)
+        self.takes.setValue(2)
+        self.takes.setToolTip("Independent takes, each with its own seed, to compare")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setToolTip("Seed of the first take (results are reproducible)")
+        self.draft = QCheckBox("Draft")
+        self.draft.setToolTip("Fast mode without backpropagation: for previews and slow machines")
+        self.device = QLabel("device: …")
+        self.device.setObjectName("dim")
+        self.model = QLabel("")
+        self.model.setObjectName("dim")
+
+        lbl = lambda t: QLabel(t)  # noqa: E731
+        form.addWidget(lbl("Method"), 0, 0)
+        form.addWidget(self.method, 0, 1, 1, 5)
+        form.addWidget(lbl("ω"), 1, 0, Qt.AlignTop)
+        form.addWidget(self.omega, 1, 1, 1, 5)
+        form.addWidget(lbl("Steps"), 2, 0)
+        form.addWidget(self.steps, 2, 1)
+        form.addWidget(lbl("Takes"), 2, 2)
+        form.addWidget(self.takes, 2, 3)
+        form.addWidget(lbl("Seed"), 2, 4)
+        form.addWidget(self.seed, 2, 5)
+        form.setColumnStretch(1, 1)
+        form.setColumnStretch(3, 1)
+        form.setColumnStretch(5, 2)
+        lay.addLayout(form)
+
+        row = QHBoxLayout()
+        row.addWidget(self.draft)
+        row.addStretch(1)
+        self.run_btn = QPushButton(icon("run"), "Run")
+        self.run_btn.setObjectName("primary")
+        self.run_btn.setToolTip("Repair the selected gap (Ctrl+R)")
+        self.stop_btn = QPushButton(icon("cancel"), "Stop")
+        self.stop_btn.setToolTip("Cancel the running repair (Esc)")
+        self.stop_btn.setEnabled(False)
+        row.addWidget(self.run_btn)
+        row.addWidget(self.stop_btn)
+        lay.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("")
+        self.progress_label = QLabel("")
+        self.progress_label.setObjectName("dim")
+        self.progress.hide()
+        lay.addWidget(self.progress)
+        lay.addWidget(self.progress_label)
+        lay.addWidget(self.device)
+        lay.addWidget(self.model)
+
+        takes_title = QLabel("Takes")
+        takes_title.setObjectName("panelTitle")
+        lay.addWidget(takes_title)
+        self.takes_list = QListWidget()
+        self.takes_list.setToolTip("Takes of the last run on this gap: select one to use it")
+        row_h = QFontMetrics(self.font()).height() + 8
+        self.takes_list.setMinimumHeight(2 * row_h + 4)
+        self.takes_list.setMaximumHeight(8 * row_h + 4)
+        self.takes_list.currentRowChanged.connect(self._take)
+        lay.addWidget(self.takes_list, 1)
+        lay.addStretch(0)
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.frame)
+        self.run_btn.clicked.connect(self.run)
+        self.stop_btn.clicked.connect(self.stop)
+        self.method.currentIndexChanged.connect(self._method_changed)
+        for w in (self.steps, self.takes, self.seed):
+            w.valueChanged.connect(self.settings_changed)
+        self.draft.toggled.connect(self.settings_changed)
+        self.omega.changed.connect(self.settings_changed)
+        self._updating = False
+        self._method_changed()
+
+    def method_name(self) -> str:
+        return str(self.method.currentData())
+
+    def set_method(self, name: str) -> None:
+        i = self.method.findData(name)
+        if i >= 0:
+            self.method.setCurrentIndex(i)
+
+    def _method_changed(self, *_):
+        m = self.method_name()
+        diffusion = m in ("auto", "simdps", "dps")
+        self.omega.setEnabled(m in ("auto", "simdps"))
+        for w in (self.steps, self.takes, self.seed, self.draft):
+            w.setEnabled(diffusion)
+        self.settings_changed.emit()
+
+    def set_running(self, running: bool) -> None:
+        self.run_btn.setEnabled(not running)
+        self.stop_btn.setEnabled(running)
+        self.method.setEnabled(not running)
+        self.progress.setVisible(running)
+        if running:
+            self.progress.setValue(0)
+
+    def set_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        self.progress.setFormat(f"{fraction * 100:.0f} %")
+        if message:
+            self.progress_label.setText(message)
+
+    def set_takes(self, labels: Sequence[str], current: int | None) -> None:
+        self._updating = True
+        self.takes_list.clear()
+        for text in labels:
+            QListWidgetItem(text, self.takes_list)
+        if current is not None and 0 <= current < len(labels):
+            self.takes_list.setCurrentRow(current)
+        self._updating = False
+
+    def _take(self, row: int) -> None:
+        if not self._updating and row >= 0:
+            self.take_chosen.emit(row)
+
+
+# ----------------------------------------------------------------------------------- transport
+
+
+class LevelMeter(QWidget):
+    """Peak meter, one bar per channel, -60..0 dBFS, with a short peak hold."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.levels_db: list[float] = [-90.0, -90.0]
+        self.hold_db: list[float] = [-90.0, -90.0]
+        self.setMinimumWidth(140)
+        self.setFixedHeight(max(16, QFontMetrics(self.font()).height()))
+        self.setToolTip("Output peak level (dBFS)")
+
+    def set_levels(self, levels_db: Sequence[float]) -> None:
+        levels = list(levels_db) or [-90.0]
+        if len(self.hold_db) != len(levels):
+            self.hold_db = list(levels)
+        self.hold_db = [max(lv, h - 0.6) for lv, h in zip(levels, self.hold_db)]
+        self.levels_db = levels
+        self.update()
+
+    @staticmethod
+    def _frac(db: float) -> float:
+        return min(max((db + 60.0) / 60.0, 0.0), 1.0)
+
+    def paintEvent(self, ev):
+        p = QPainter(self)
+        n = max(1, len(self.levels_db))
+        h = (self.height() - (n - 1) * 2) / n
+        for i, (lv, hold) in enumerate(zip(self.levels_db, self.hold_db)):
+            y = i * (h + 2)
+            r = QRectF(0, y, self.width(), h)
+            p.fillRect(r, QColor(COLORS.panel_alt))
+            w = self.width() * self._frac(lv)
+            color = COLORS.ok if lv < -6 else COLORS.warn if lv < -0.5 else COLORS.bad
+            p.fillRect(QRectF(0, y, w, h), QColor(color))
+            x = self.width() * self._frac(hold)
+            p.fillRect(QRectF(max(0.0, x - 1.5), y, 1.5, h), QColor(COLORS.text))
+        # -12 and -6 dB marks
+        p.setPen(QPen(QColor(COLORS.bg), 1))
+        for db in (-24, -12, -6):
+            x = int(self.width() * self._frac(db))
+            p.drawLine(x, 0, x, self.height())
+        p.end()
+
+
+class TransportBar(QFrame):
+    """Play/stop, loop gap with pre/post roll, A | B, position, level meter.
+
+    Signals: ``play_toggled()``, ``loop_toggled(bool)``, ``variant_changed(bool is_b)``,
+    ``roll_changed()``.
+    """
+
+    play_toggled = Signal()
+    loop_toggled = Signal(bool)
+    variant_changed = Signal(bool)
+    roll_changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("transport")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(8, 4, 8, 4)
+        lay.setSpacing(6)
+        self.play_btn = QToolButton()
+        self.play_btn.setIcon(icon("play"))
+        self.play_btn.setIconSize(QSize(18, 18))
+        self.play_btn.setToolTip("Play / stop (Space)")
+        self.play_btn.setAccessibleName("Play")
+        self.loop_btn = QToolButton()
+        self.loop_btn.setIcon(icon("loop"))
+        self.loop_btn.setText("Loop gap")
+        self.loop_btn.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.loop_btn.setCheckable(True)
+        self.loop_btn.setToolTip("Loop the selected gap with pre- and post-roll (L)")
+        self.pre = QDoubleSpinBox()
+        self.post = QDoubleSpinBox()
+        for w, name in ((self.pre, "pre-roll"), (self.post, "post-roll")):
+            w.setRange(0.0, 30.0)
+            w.setSingleStep(0.5)
+            w.setDecimals(1)
+            w.setSuffix(" s")
+            w.setValue(2.0 if name == "pre-roll" else 1.5)
+            w.setToolTip(f"Loop {name} around the gap")
+            w.valueChanged.connect(self.roll_changed)
+        self.a_btn = QPushButton("A  original")
+        self.b_btn = QPushButton("B  repaired")
+        for btn, variant, tip in (
+            (self.a_btn, "a", "Hear and show the original (A)"),
+            (self.b_btn, "b", "Hear and show the repair (B)"),
+        ):
+            btn.setObjectName("abButton")
+            btn.setProperty("variant", variant)
+            btn.setCheckable(True)
+            btn.setAutoExclusive(True)
+            btn.setToolTip(tip + " — toggle with B")
+        self.b_btn.setChecked(True)
+        self.position = QLabel("0:00.000")
+        self.position.setObjectName("readout")
+        self.position.setMinimumWidth(
+            QFontMetrics(self.font()).horizontalAdvance("0:00:00.000 / 0:00:00.000") + 8
+        )
+        self.meter = LevelMeter()
+        self.message = QLabel("")
+        self.message.setObjectName("dim")
+
+        lay.addWidget(self.play_btn)
+        lay.addSpacing(4)
+        lay.addWidget(self.loop_btn)
+        for text, w in (("pre", self.pre), ("post", self.post)):
+            lab = QLabel(text)
+            lab.setObjectName("dim")
+            lay.addWidget(lab)
+            lay.addWidget(w)
+        lay.addSpacing(10)
+        lay.addWidget(self.a_btn)
+        lay.addWidget(self.b_btn)
+        lay.addSpacing(10)
+        lay.addWidget(self.position)
+        lay.addWidget(self.message, 1)
+        lay.addWidget(self.meter)
+        self.play_btn.clicked.connect(self.play_toggled)
+        self.loop_btn.toggled.connect(self.loop_toggled)
+        self.b_btn.toggled.connect(lambda on: self.variant_changed.emit(on))
+
+    def set_playing(self, playing: bool) -> None:
+        self.play_btn.setIcon(icon("stop" if playing else "play"))
+        self.play_btn.setAccessibleName("Stop" if playing else "Play")
+
+    def is_b(self) -> bool:
+        return self.b_btn.isChecked()
+
+    def set_b(self, b: bool) -> None:
+        (self.b_btn if b else self.a_btn).setChecked(True)
+
+    def set_position(self, seconds: float, total_s: float) -> None:
+        self.position.setText(f"{format_time(seconds)} / {format_time(total_s)}")
+
+    def set_playback_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setToolTip(text)
+
+
+def level_db(x: float) -> float:
+    return 20 * math.log10(x) if x > 0 else -120.0

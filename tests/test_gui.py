@@ -1,0 +1,487 @@
+"""The desktop app under pytest-qt (offscreen): open, select a gap with the mouse, candidates,
+audition, ω, repair with the tiny model, cancel, A/B, undo/redo, export and reload, autosave
+recovery, and a clean close with no thread left running.
+
+The test track has a planted repeat (known answer): seconds 1–7 are copied to 9–15, so the best
+candidate for a gap at 11.83–12.21 s starts at 3.83 s.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["SIMDPS_NO_DIALOGS"] = "1"
+
+from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt, QTimer
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from simdps_studio.core.types import Gap
+
+SR = 22050
+GAP_S = (11.83, 12.21)
+PLANT_SHIFT_S = 8.0  # the gap's content also sits 8 s earlier
+
+
+@pytest.fixture(scope="module")
+def wav_path(tmp_path_factory) -> Path:
+    import soundfile as sf
+    from conftest import piano_like
+
+    x = piano_like(SR, 16.0, seed=3, channels=2)
+    x[:, 9 * SR : 15 * SR] = x[:, 1 * SR : 7 * SR]
+    path = tmp_path_factory.mktemp("gui") / "tëst track.wav"  # non-ASCII path on purpose
+    sf.write(path, x.T, SR, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    checkpoint = pytest.importorskip("simdps_studio.inpaint.checkpoint")
+    from simdps_studio.inpaint.precond import build_denoiser
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    checkpoint.save_model(build_denoiser("tiny"), folder)
+    return str(folder)
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    from simdps_studio.gui.app import create_app
+    from simdps_studio.gui.mainwindow import MainWindow
+
+    create_app()
+    windows = []
+
+    def make(**kwargs):
+        settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+        kwargs.setdefault("playback", False)
+        kwargs.setdefault("recovery_dir", tmp_path / "recovery")
+        w = MainWindow(settings, **kwargs)
+        w.ask = lambda *a: QMessageBox.Discard  # never block on a dialog; never save
+        qtbot.addWidget(w)
+        w.resize(1280, 800)
+        w.show()
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        if w.isVisible():
+            w.close()
+        assert w.runner.shutdown(30)
+        assert w.runner.thread_count() == 0
+
+
+def open_file(qtbot, window, path):
+    with qtbot.waitSignal(window.file_opened, timeout=20000):
+        window.open_path(path)
+    qtbot.waitUntil(lambda: not window.runner.running("open"), timeout=5000)
+
+
+def _send_mouse(widget, kind, pos: QPoint, button, buttons):
+    ev = QMouseEvent(
+        kind, QPointF(pos), QPointF(widget.mapToGlobal(pos)), button, buttons, Qt.NoModifier
+    )
+    QApplication.sendEvent(widget, ev)
+
+
+def drag(widget, p0: QPoint, p1: QPoint, steps: int = 8) -> None:
+    """A left-button drag with real move events (QTest's moves carry no buttons)."""
+    _send_mouse(widget, QEvent.MouseButtonPress, p0, Qt.LeftButton, Qt.LeftButton)
+    for i in range(1, steps + 1):
+        p = p0 + (p1 - p0) * (i / steps)
+        _send_mouse(widget, QEvent.MouseMove, p, Qt.NoButton, Qt.LeftButton)
+    _send_mouse(widget, QEvent.MouseButtonRelease, p1, Qt.LeftButton, Qt.NoButton)
+
+
+def time_to_viewport(plot_widget, vb, t: float, y_frac: float = 0.5) -> QPoint:
+    """Viewport pixel of time ``t`` (seconds) at a height fraction of the view box."""
+    rect = vb.sceneBoundingRect()
+    x_scene = vb.mapViewToScene(QPointF(t, 0)).x()
+    y_scene = rect.top() + y_frac * rect.height()
+    return plot_widget.mapFromScene(QPointF(x_scene, y_scene))
+
+
+def select_gap_by_drag(qtbot, window) -> Gap:
+    view = window.track
+    view.set_visible_range(10.0, 14.0)
+    QApplication.processEvents()
+    p0 = time_to_viewport(view.wave, view.wave_vb, GAP_S[0])
+    p1 = time_to_viewport(view.wave, view.wave_vb, GAP_S[1])
+    with qtbot.waitSignal(window.candidates_ready, timeout=30000) as blocker:
+        drag(view.wave.viewport(), p0, p1)
+    assert len(window.session.gaps) == 1
+    return window.session.gaps[0], blocker.args[0]
+
+
+def run_and_wait(qtbot, window, start, timeout_ms: int = 120000) -> list:
+    """Start a repair with ``start()`` and wait for its result; fail at once on an error."""
+    outcome: dict = {}
+    window.repair_finished.connect(lambda r: outcome.setdefault("ok", r))
+    window.repair_failed.connect(lambda m: outcome.setdefault("error", m))
+    start()
+    qtbot.waitUntil(lambda: bool(outcome), timeout=timeout_ms)
+    assert "error" not in outcome, outcome.get("error")
+    return outcome["ok"]
+
+
+def test_open_file_draws_waveform_overview_and_spectrogram(qtbot, make_window, wav_path):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    assert w.session.audio.n_samples == 16 * SR
+    view = w.track
+    # Every channel is drawn, one min/max pair per pixel column when zoomed out.
+    assert len(view._curves) == 2
+    x, y = view._curves[0].getData()
+    assert len(x) == 2 * view._n_pixels()
+    np.testing.assert_allclose(np.nanmax(y), w.session.audio.to_float()[0].max(), atol=1e-3)
+    assert len(view.ov_curve.getData()[0]) > 100
+    # The spectrogram arrives from its worker; a 440 Hz tone region reads back in Hz and dB.
+    qtbot.waitUntil(lambda: view._spec_image is not None, timeout=10000)
+    assert view._spec_image.shape[1] > 100
+    assert view.level_at(5.0, 1000.0) is not None
+    # Zooming redraws raw samples once there are fewer than two samples per column.
+    view.set_visible_range(5.0, 5.0 + 200 / SR)
+    view.redraw_waveform()
+    x, _ = view._curves[0].getData()
+    assert len(x) <= 202
+    # Hovering the spectrogram gives a time and frequency readout.
+    pos = view.spec.mapFromScene(view.spec_vb.sceneBoundingRect().center())
+    view._spec_mouse(view.spec.mapToScene(pos))
+    assert "Hz" in view.spec_readout.text()
+    assert "tëst track.wav" in w.windowTitle()
+
+
+def test_drag_selects_gap_and_ranked_candidates_appear(qtbot, make_window, wav_path):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap, cands = select_gap_by_drag(qtbot, w)
+    # The drag's ends map to the gap's edges within a couple of screen pixels.
+    px_s = 4.0 / w.track._n_pixels()
+    assert abs(gap.start_sample / SR - GAP_S[0]) < 2 * px_s
+    assert abs(gap.end_sample / SR - GAP_S[1]) < 2 * px_s
+    assert w.selected_gap == gap
+    assert w.gaps_panel.tree.topLevelItemCount() == 1
+    # Known answer: the planted copy 8 s earlier ranks first, to within a few samples.
+    assert cands, "no candidates"
+    best = cands[0]
+    assert abs(best.start_sample - (gap.start_sample - PLANT_SHIFT_S * SR)) <= 0.002 * SR
+    assert w.cands_panel.tree.topLevelItemCount() == len(cands)
+    assert w.track._candidate == (best.start_sample, best.start_sample + gap.length)
+
+
+def test_audition_omega_and_candidate_choice(qtbot, make_window, wav_path):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap, cands = select_gap_by_drag(qtbot, w)
+    # Audition candidate 2: the preview is the Sim splice with the real 10 ms crossfades.
+    with qtbot.waitSignal(w.preview_ready, timeout=10000) as blocker:
+        w.audition_candidate(2)
+    preview = blocker.args[0]
+    c2 = cands[1]
+    assert w.chosen_rank[gap] == 2
+    assert w.track._candidate[0] == c2.start_sample
+    margin = round(0.01 * SR)
+    assert preview.span_start_sample == gap.start_sample - margin
+    expected = w.session.audio.to_float(c2.start_sample, c2.start_sample + gap.length)
+    expected *= 10 ** (c2.gain_db / 20)
+    np.testing.assert_allclose(preview.fill[:, margin : margin + gap.length], expected, atol=1e-4)
+    # The ω slider, by keyboard: one step is 0.005; End is the strict end of the range.
+    slider = w.repair_panel.omega.slider
+    slider.setFocus()
+    w.repair_panel.set_method("simdps")
+    start = w.repair_panel.omega.value()
+    qtbot.keyClick(slider, Qt.Key_Right)
+    assert w.repair_panel.omega.value() == pytest.approx(start + 0.005)
+    qtbot.keyClick(slider, Qt.Key_Home)
+    assert w.request().omega == 0.0  # free: plain DPS
+    w.repair_panel.omega.set_value(0.04)
+    assert w.request().omega == pytest.approx(0.04)
+    assert w.request().candidate_rank == 2
+    assert float(w.settings.value("repair/omega")) == pytest.approx(0.04)
+    # The slider is disabled for methods without a candidate weight.
+    w.repair_panel.set_method("lpc")
+    assert not w.repair_panel.omega.isEnabled()
+
+
+def test_repair_with_tiny_model_keeps_window_responsive(qtbot, make_window, wav_path, tiny_model):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap, _ = select_gap_by_drag(qtbot, w)
+    w.set_model(tiny_model)
+    p = w.repair_panel
+    p.set_method("simdps")
+    p.draft.setChecked(True)
+    p.steps.setValue(3)
+    p.takes.setValue(2)
+    p.seed.setValue(7)
+    # Event-loop latency while sampling: a 20 ms timer must keep ticking.
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(20)
+
+    def click_run():
+        qtbot.mouseClick(p.run_btn, Qt.LeftButton)
+        assert p.stop_btn.isEnabled() and not p.run_btn.isEnabled()
+
+    repairs = run_and_wait(qtbot, w, click_run, timeout_ms=180000)
+    timer.stop()
+    assert len(repairs) == 2
+    assert [r.params["seed"] for r in repairs] == [7, 8] or len(
+        {r.params["seed"] for r in repairs}
+    ) == 2
+    assert repairs[0].method == "simdps" and repairs[0].params["draft"] is True
+    r = w.session.repair_for(gap)
+    assert r is repairs[0]
+    assert r.fill.shape == (2, gap.length) and np.isfinite(r.fill).all()
+    assert w.repair_panel.takes_list.count() == 2
+    assert w.null_ok is True and "unchanged" in w.null_badge.text()
+    assert w.seam_badge.property("state") in ("ok", "warn", "bad")
+    assert len(ticks) > 5 and np.max(np.diff(ticks)) < 1.0
+    # Choosing take 2 makes it the gap's repair (undoable).
+    w.repair_panel.takes_list.setCurrentRow(1)
+    assert w.session.repair_for(gap).repair_id == repairs[1].repair_id
+    w.undo()
+    assert w.session.repair_for(gap).repair_id == repairs[0].repair_id
+    qtbot.waitUntil(lambda: p.run_btn.isEnabled(), timeout=5000)
+
+
+def test_cancel_a_running_repair(qtbot, make_window, wav_path, tiny_model):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap, _ = select_gap_by_drag(qtbot, w)
+    w.set_model(tiny_model)
+    p = w.repair_panel
+    p.set_method("dps")
+    p.draft.setChecked(True)
+    p.steps.setValue(400)
+    p.takes.setValue(1)
+    with qtbot.waitSignal(w.repair_cancelled, timeout=60000):
+        w.run_repair()
+        qtbot.waitUntil(lambda: p.progress.value() > 0, timeout=30000)
+        t_stop = time.perf_counter()
+        qtbot.mouseClick(p.stop_btn, Qt.LeftButton)
+    # The sampler checks the token every step: the run ends well before its 400 steps would.
+    assert time.perf_counter() - t_stop < 10.0
+    assert w.session.repair_for(gap) is None
+    qtbot.waitUntil(lambda: not w.runner.running("repair"), timeout=10000)
+    assert p.run_btn.isEnabled() and not p.stop_btn.isEnabled()
+    assert "cancel" in p.progress_label.text()
+
+
+def _sim_repair(qtbot, w, gap):
+    w.repair_panel.set_method("sim")
+    return run_and_wait(qtbot, w, w.run_repair, 30000)[0]
+
+
+def test_ab_toggle_undo_redo_and_keyboard(qtbot, make_window, wav_path):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap, _ = select_gap_by_drag(qtbot, w)
+    rep = _sim_repair(qtbot, w, gap)
+    assert rep.method == "sim" and rep.margin_before == round(0.01 * SR)
+    view = w.track
+    view.zoom_to_samples(gap.start_sample, gap.end_sample)
+    view.redraw_waveform()
+    assert view._rep_curves[0].isVisible()  # B shows the repair
+    qtbot.keyClick(w, Qt.Key_B)
+    assert not w.transport.is_b() and not view.show_repairs
+    view.redraw_waveform()
+    assert not view._rep_curves[0].isVisible()  # A shows the source
+    qtbot.keyClick(w, Qt.Key_B)
+    assert w.transport.is_b() and view.show_repairs
+    # Bypass the repair from the gap list's checkbox, then undo and redo everything by keyboard.
+    w._toggle_repair(gap, False)
+    assert not w.session.repair_for(gap).enabled
+    qtbot.keyClick(w, Qt.Key_Z, Qt.ControlModifier)
+    assert w.session.repair_for(gap).enabled
+    qtbot.keyClick(w, Qt.Key_Z, Qt.ControlModifier)
+    assert w.session.repair_for(gap) is None
+    qtbot.keyClick(w, Qt.Key_Z, Qt.ControlModifier)
+    assert w.session.gaps == ()
+    qtbot.keyClick(w, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
+    qtbot.keyClick(w, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
+    assert w.session.repair_for(gap) is rep
+    assert w.gaps_panel.tree.topLevelItem(0).text(3) == "SIM"
+    # A gap from the keyboard: playhead, mark in (I), mark out (O), add (G).
+    w._seek(int(2.0 * SR))
+    qtbot.keyClick(w, Qt.Key_I)
+    w._seek(int(2.3 * SR))
+    qtbot.keyClick(w, Qt.Key_O)
+    qtbot.keyClick(w, Qt.Key_G)
+    assert Gap(int(2.0 * SR), int(2.3 * SR)) in w.session.gaps
+    # An overlapping gap is refused with a message, not a crash.
+    w.add_gap(Gap(int(2.1 * SR), int(2.5 * SR)))
+    assert "overlap" in w.last_error
+    # Dragging a gap's edge moves it (the repair of the old extent is dropped, undo restores it).
+    new = Gap(gap.start_sample, gap.end_sample + SR // 10)
+    w._gap_edited(gap, new)
+    assert new in w.session.gaps and w.session.repair_for(new) is None
+    w.undo()
+    assert w.session.repair_for(gap) is rep
+
+
+def test_export_then_reload_project(qtbot, make_window, wav_path, tmp_path):
+    from simdps_studio.audio.io import load
+    from simdps_studio.gui.dialogs import ExportDialog, ExportOptions
+
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap, _ = select_gap_by_drag(qtbot, w)
+    rep = _sim_repair(qtbot, w, gap)
+    # The export dialog's defaults: beside the source, same format, dither on.
+    dlg = ExportDialog(w.session.source_path, "PCM_16", "WAV", w)
+    opts = dlg.options()
+    assert opts.path.name == "tëst track.repaired.wav" and opts.subtype is None and opts.dither
+    dlg.deleteLater()
+    out = tmp_path / "out.wav"
+    with qtbot.waitSignal(w.export_finished, timeout=30000) as blocker:
+        w.export(ExportOptions(out, "WAV", None, True, True))
+    record = blocker.args[0]
+    assert record["null_test_outside_spans"] is True
+    assert "unchanged" in w.null_badge.text()
+    assert out.with_name(out.name + ".provenance.json").is_file()
+    src, got = w.session.audio, load(out)
+    a, b = rep.span_start_sample, rep.span_end_sample
+    assert np.array_equal(got.samples[:, :a], src.samples[:, :a])
+    assert np.array_equal(got.samples[:, b:], src.samples[:, b:])
+    np.testing.assert_allclose(got.to_float(a, b), rep.fill, atol=2 / 32768)
+    # Save the project, reopen the audio in a new window: the gap and its repair come back.
+    assert w.save()
+    assert not w.session.dirty
+    w.close()
+    w2 = make_window()
+    open_file(qtbot, w2, wav_path)
+    assert w2.session.gaps == (gap,)
+    r2 = w2.session.repair_for(gap)
+    assert r2 is not None and np.array_equal(r2.fill, rep.fill)
+    assert w2.gaps_panel.tree.topLevelItem(0).text(3) == "SIM"
+    Path(str(wav_path) + ".simdps.json").unlink()
+    Path(str(wav_path) + ".simdps.npz").unlink(missing_ok=True)
+
+
+def test_autosave_and_crash_recovery(qtbot, make_window, wav_path, tmp_path):
+    from simdps_studio.gui import recovery
+
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    w.add_gap(Gap(5 * SR, 5 * SR + 4000))
+    saved = w.autosave_now()
+    assert saved is not None and saved.is_file() and w.session.dirty
+    # Simulate a crash: the lock names a process that no longer exists.
+    saved.with_name(saved.name + ".lock").write_text("999999999")
+    w.session.dirty = False  # as if the window were gone
+    w.runner.shutdown()
+    w2 = make_window()
+    w2.ask = lambda *a: QMessageBox.Yes
+    with qtbot.waitSignal(w2.file_opened, timeout=10000):
+        assert w2.offer_recovery()
+    qtbot.waitUntil(lambda: not w2.runner.running("open"), timeout=5000)
+    assert w2.session.gaps == (Gap(5 * SR, 5 * SR + 4000),)
+    assert w2.session.dirty and w2.session.can_undo
+    assert recovery.find_orphans(tmp_path / "recovery") == []
+
+
+def test_bad_input_never_crashes(qtbot, make_window, tmp_path):
+    w = make_window()
+    bad = tmp_path / "corrupt.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
+    with qtbot.waitSignal(w.error_shown, timeout=10000):
+        w.open_path(bad)
+    assert w.session is None and "corrupt.wav" in w.last_error
+    w.open_path(tmp_path / "missing.wav")
+    assert "no such file" in w.last_error
+    # Without a file, editing actions are disabled and do nothing.
+    assert not w.act_export.isEnabled() and not w.act_run.isEnabled()
+    w.run_repair()
+    w.toggle_play()
+
+
+def test_shortcuts_help_and_settings_persist(qtbot, make_window):
+    from simdps_studio.gui.dialogs import ShortcutsDialog
+
+    w = make_window()
+    dlg = ShortcutsDialog([a for a in w.actions() if a.shortcuts()], w)
+    keys = {dlg.tree.topLevelItem(i).text(1) for i in range(dlg.tree.topLevelItemCount())}
+    assert {"Space", "Ctrl+Z", "B", "L", "Ctrl+R"} <= {k.split("   ")[0] for k in keys}
+    dlg.deleteLater()
+    w.repair_panel.steps.setValue(50)
+    w.transport.pre.setValue(3.5)
+    w.close()
+    w2 = make_window()
+    assert w2.repair_panel.steps.value() == 50
+    assert w2.transport.pre.value() == 3.5
+    assert not w2.playback.available and "off" in w2.transport.message.text()
+
+
+def test_close_while_working_leaves_no_thread(qtbot, make_window, wav_path):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    w.add_gap(Gap(int(GAP_S[0] * SR), int(GAP_S[1] * SR)))  # starts a search
+    w.repair_panel.set_method("sim")
+    w.run_repair()
+    assert w.runner.thread_count() >= 1
+    w.session.dirty = False
+    w.close()
+    assert w.runner.thread_count() == 0
+    assert all(t.thread.isFinished() for t in w.runner._all)
+
+
+def test_detected_dropouts_become_gaps(qtbot, make_window, tmp_path):
+    import soundfile as sf
+    from conftest import piano_like
+
+    x = piano_like(SR, 12.0, seed=5, channels=2)
+    x[:, int(6.2 * SR) : int(6.5 * SR)] = 0.0  # a dropout of digital silence
+    path = tmp_path / "dropout.wav"
+    sf.write(path, x.T, SR, subtype="PCM_16")
+    w = make_window()
+    open_file(qtbot, w, path)
+    w.choose_suggestions = lambda items: items  # accept everything the detector offers
+    with qtbot.waitSignal(w.dropouts_detected, timeout=20000) as blocker:
+        qtbot.keyClick(w, Qt.Key_D, Qt.ControlModifier)
+    assert blocker.args[0] >= 1
+    gap = w.selected_gap
+    assert gap is not None
+    assert gap.start_sample <= int(6.2 * SR) and gap.end_sample >= int(6.5 * SR)
+    assert gap.length < int(0.4 * SR)  # the dropout plus a small margin
+
+
+def test_dragging_a_gap_edge_with_the_mouse(qtbot, make_window, wav_path):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap = Gap(int(GAP_S[0] * SR), int(GAP_S[1] * SR))
+    w.add_gap(gap)
+    view = w.track
+    view.set_visible_range(11.0, 13.0)
+    QApplication.processEvents()
+    p0 = time_to_viewport(view.wave, view.wave_vb, GAP_S[1], 0.3)
+    p1 = time_to_viewport(view.wave, view.wave_vb, GAP_S[1] + 0.2, 0.3)
+    drag(view.wave.viewport(), p0, p1)
+    (moved,) = w.session.gaps
+    assert moved.start_sample == gap.start_sample
+    assert abs(moved.end_sample / SR - (GAP_S[1] + 0.2)) < 0.01
+    assert w.selected_gap == moved
+    w.undo()
+    assert w.session.gaps == (gap,)
+
+
+def test_no_audio_device_disables_playback_with_a_message(qtbot, make_window, monkeypatch):
+    from simdps_studio.gui import playback
+
+    monkeypatch.setattr(
+        playback, "playback_available", lambda device=None: (False, "playback is off: no device")
+    )
+    w = make_window(playback=True)
+    assert not w.playback.available
+    assert w.transport.message.text() == "playback is off: no device"
+    assert not w.transport.play_btn.isEnabled() and not w.act_play.isEnabled()
