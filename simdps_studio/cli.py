@@ -227,13 +227,40 @@ def cmd_detect(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- models / training
 
 
-def cmd_model(args: argparse.Namespace) -> int:
-    from simdps_studio.session.engines import DEFAULT_MODEL, _engine
+def _preset_info(name: str) -> dict[str, Any]:
+    """Architecture facts of an (untrained) preset."""
+    from simdps_studio.inpaint.precond import build_denoiser
 
-    if args.action != "info":
-        raise InputError("usage: simdps-studio model info [NAME]")
+    d = build_denoiser(name)
+    return {
+        "preset": name,
+        "trained": False,
+        "n_parameters": d.n_parameters,
+        "sample_rate": d.sample_rate,
+        "segment_length": d.segment_length,
+        "segment_s": round(d.segment_length / d.sample_rate, 3),
+        "sigma_data": d.sigma_data,
+    }
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from simdps_studio.session.engines import DEFAULT_MODEL, _engine, model_installed
+
     checkpoint = _engine("simdps_studio.inpaint.checkpoint", "diffusion models")
-    info = checkpoint.model_info(args.name or DEFAULT_MODEL)
+    presets = _engine("simdps_studio.inpaint.presets", "diffusion models")
+    name = args.name or DEFAULT_MODEL
+    if model_installed(name):
+        info = checkpoint.model_info(name)
+    elif name in presets.preset_names():
+        info = _preset_info(name)
+    elif args.name:
+        info = checkpoint.model_info(name)  # raises a one-line ModelError saying what is wrong
+    else:
+        info = {
+            "installed_models": checkpoint.available_models(),
+            "default_model": f"{DEFAULT_MODEL} (not installed: SimDPS and DPS need a trained model)",
+            "presets": {p: _preset_info(p) for p in presets.preset_names() if p != "paper"},
+        }
     if args.json:
         _print_json(info)
     else:
@@ -247,19 +274,31 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     train = _engine("simdps_studio.inpaint.train", "training")
     progress, close = _progress_bar("train")
+
+    def log(entry: dict[str, Any]) -> None:
+        if not sys.stderr.isatty():  # a log line per report when there is no progress bar
+            print(json.dumps(entry), file=sys.stderr, flush=True)
+
     try:
-        train.train(
+        result = train.train(
             args.data,
             args.out,
             preset=args.preset,
             steps=args.steps,
-            resume=args.resume,
             batch_size=args.batch_size,
+            lr=args.lr,
+            resume=args.resume,
+            device=args.device,
+            max_seconds=args.max_minutes * 60 if args.max_minutes else None,
+            checkpoint_every_s=args.checkpoint_minutes * 60,
+            val_every=args.val_every,
+            seed=args.seed,
             progress=progress,
+            on_log=log,
         )
     finally:
         close()
-    print(f"model written to {args.out}")
+    print(f"model written to {args.out} (step {getattr(result, 'step', '?')})")
     return 0
 
 
@@ -342,12 +381,30 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_model)
 
     t = sub.add_parser("train", help="train a diffusion model on a folder of audio")
-    t.add_argument("--data", required=True, metavar="DIR")
+    t.add_argument(
+        "--data", required=True, metavar="DIR", help="render-piano corpus or any audio folder"
+    )
     t.add_argument("--out", required=True, metavar="DIR")
-    t.add_argument("--preset", default="small", choices=["tiny", "small", "paper"])
-    t.add_argument("--steps", type=int, default=100_000)
-    t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument("--resume", action="store_true")
+    t.add_argument(
+        "--preset",
+        default=None,
+        choices=["tiny", "small", "paper"],
+        help="architecture of a new model (default small; a resumed run keeps its own)",
+    )
+    t.add_argument("--steps", type=int, default=100_000, help="total optimiser steps")
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--resume", action="store_true", help="continue from OUT's last checkpoint")
+    t.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop cleanly (with a checkpoint) after this long: train in chunks",
+    )
+    t.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    t.add_argument("--val-every", type=int, default=1000)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     t.set_defaults(func=cmd_train)
 
     dt = sub.add_parser("data", help="make training data")

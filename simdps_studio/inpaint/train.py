@@ -1,0 +1,989 @@
+"""Training a score model: EDM loss, resumable in chunks, EMA, validation, DDP under torchrun.
+
+:func:`train` is the whole procedure (``simdps-studio train``). Per step: ``batch_size`` random
+crops of ``segment_length`` samples from the training split, each normalised to an RMS of
+``sigma_data`` (the pipeline normalises its windows the same way), then a random gain of up to
+``gain_db`` and a random polarity; noise levels from a lognormal (``ln sigma ~ N(p_mean, p_std^2)``);
+the EDM loss ``lambda(sigma) ||D(x + sigma n, sigma) - x||^2`` with
+``lambda = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2`` (Karras et al. 2022, eq. 8 and
+Table 1); Adam with a linear learning-rate warm-up; gradient-norm clipping; an exponential moving
+average of the weights (the EMA is the model that gets exported).
+
+Noise levels: EDM's image defaults (``P_mean = -1.2``, ``P_std = 1.2``) assume ``sigma_data = 0.5``.
+For audio at ``sigma_data`` around 0.08 and the inpainting sampler's range (``sigma`` from 1e-4 to
+1), the default here is ``p_mean = ln(sigma_data) - 0.5`` and ``p_std = 1.5``: the same median
+ratio ``sigma / sigma_data`` as EDM, spread wider, so low noise levels (fine detail) are trained too.
+
+Resumable by design. ``out_dir`` is a model folder (``config.json``, ``weights.safetensors``,
+``MODEL_CARD.md``: the EMA weights at the latest checkpoint, loadable with
+:func:`~simdps_studio.inpaint.checkpoint.load_model`) with two sub-folders:
+
+- ``training/``: ``state.safetensors`` (weights, EMA, Adam moments) and ``state.json`` (step,
+  options, random-generator states of every rank, i.e. the data position, loss history, the chunks
+  run so far with their hardware and times). Written every ``checkpoint_every_s`` seconds, at the
+  end, on cancel and when ``max_seconds`` runs out, so training can run in chunks of a few minutes
+  and continue later with ``resume=True``; on the CPU a resumed run reproduces an uninterrupted one
+  bit for bit.
+- ``best/``: the EMA model at the lowest validation loss so far (the one to ship).
+
+Data: a corpus from ``simdps-studio data render-piano`` (``manifest.json`` with a ``train`` and a
+held-out ``val`` split by piece), the MAESTRO layout (its CSV's ``split`` column: ``validation`` is
+held out, ``test`` is not used), or any folder of audio files (held-out files chosen by a hash of
+their path). Files are mixed to mono and resampled to the model rate; a corpus small enough is kept
+in memory, a larger one is read crop by crop from disk.
+
+Multi-GPU: launched by ``torchrun --nproc_per_node N``, each process trains on its own GPU with
+``batch_size`` crops, gradients are averaged by DistributedDataParallel, and rank 0 validates and
+writes the checkpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import csv
+import hashlib
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from simdps_studio.audio.dsp import resample
+from simdps_studio.core.errors import CancelledError, InputError, ModelError
+from simdps_studio.core.progress import CancelToken, Progress, check_cancel
+from simdps_studio.inpaint.checkpoint import save_model, state_for_saving
+from simdps_studio.inpaint.precond import Denoiser
+from simdps_studio.inpaint.presets import ModelConfig, get_config
+
+STATE_DIR = "training"
+BEST_DIR = "best"
+STATE_TENSORS = "state.safetensors"
+STATE_JSON = "state.json"
+#: Audio file extensions the folder scan accepts.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".mp3", ".w64", ".caf")
+#: Crops quieter than this RMS are drawn again (digital silence teaches nothing).
+SILENT_RMS = 1e-5
+#: Largest normalisation gain applied to a quiet crop (40 dB).
+MAX_NORM_GAIN = 100.0
+#: Corpora up to this size (float32 at the model rate) are held in memory.
+PRELOAD_MAX_BYTES = 2 * 1024**3
+
+
+# --------------------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Hyper-parameters of a run (stored with the state; see :func:`train`)."""
+
+    steps: int = 100_000
+    batch_size: int = 8
+    lr: float = 2e-4
+    warmup_steps: int = 1000
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    p_mean: float | None = None
+    p_std: float = 1.5
+    gain_db: float = 6.0
+    polarity: bool = True
+    val_every: int = 1000
+    val_batches: int = 4
+    checkpoint_every_s: float = 300.0
+    log_every: int = 50
+    seed: int = 0
+    precision: str = "fp32"
+    val_fraction: float = 0.05
+
+    def validate(self) -> None:
+        """Raise :class:`InputError` for values that cannot work."""
+        checks = [
+            (self.steps >= 1, "steps must be at least 1"),
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (self.lr > 0, "lr must be positive"),
+            (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
+            (0.0 <= self.ema_decay < 1.0, "ema_decay must be in [0, 1)"),
+            (self.grad_clip > 0, "grad_clip must be positive"),
+            (self.p_std > 0, "p_std must be positive"),
+            (self.gain_db >= 0, "gain_db must be >= 0"),
+            (self.val_every >= 1 and self.val_batches >= 0, "bad validation settings"),
+            (self.checkpoint_every_s > 0, "checkpoint_every_s must be positive"),
+            (self.log_every >= 1, "log_every must be at least 1"),
+            (self.precision in ("fp32", "bf16", "fp16"), "precision must be fp32, bf16 or fp16"),
+            (0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message)
+
+
+@dataclass
+class TrainResult:
+    """What a call of :func:`train` did.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The model folder.
+    start_step, step : int
+        Step the call started from and the step reached.
+    finished : bool
+        Whether ``step`` reached the requested total (else ``max_seconds`` ran out).
+    train_loss : float
+        Mean training loss over the last logging interval (NaN if no step ran).
+    val_loss : float or None
+        Latest validation loss of the EMA model.
+    best_val_loss : float or None
+        Lowest validation loss so far (its model is in ``out_dir/best``).
+    seconds : float
+        Wall-clock time of this call.
+    history : list of dict
+        Logged entries of the whole run (``step``, ``loss`` or ``val_loss``, ``lr``, ``time_s``).
+    """
+
+    out_dir: Path
+    start_step: int
+    step: int
+    finished: bool
+    train_loss: float
+    val_loss: float | None
+    best_val_loss: float | None
+    seconds: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+@dataclass(frozen=True)
+class AudioSource:
+    """One audio file of a corpus."""
+
+    path: Path
+    n_frames: int
+    sample_rate: int
+    split: str  # "train" or "val"
+
+
+def _hash_split(name: str, val_fraction: float) -> str:
+    digest = hashlib.sha1(name.encode("utf-8")).digest()
+    return "val" if int.from_bytes(digest[:4], "big") / 2**32 < val_fraction else "train"
+
+
+def _info(path: Path, split: str) -> AudioSource | None:
+    try:
+        inf = sf.info(str(path))
+    except (RuntimeError, OSError, sf.LibsndfileError):
+        return None
+    if inf.frames <= 0 or inf.samplerate <= 0:
+        return None
+    return AudioSource(path, int(inf.frames), int(inf.samplerate), split)
+
+
+def find_audio(
+    data_dir: str | os.PathLike[str], *, val_fraction: float = 0.05
+) -> list[AudioSource]:
+    """Audio files of a training corpus with their split.
+
+    Parameters
+    ----------
+    data_dir : path
+        A rendered corpus (``manifest.json``), a MAESTRO folder (``maestro-*.csv``) or any folder
+        of audio files (searched recursively).
+    val_fraction : float
+        Share of files held out when the folder does not say (hash of the relative path).
+
+    Returns
+    -------
+    list of AudioSource
+        Readable files only; ``split`` is ``"train"`` or ``"val"``.
+
+    Raises
+    ------
+    InputError
+        When the folder does not exist or holds no readable training audio.
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise InputError(f"training data folder not found: {root}")
+    entries: list[tuple[Path, str]] = []
+    manifest = root / "manifest.json"
+    maestro = sorted(root.glob("maestro*.csv"))
+    if manifest.is_file():
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            for item in data["files"]:
+                split = "val" if item.get("split") == "val" else "train"
+                entries.append((root / item["path"], split))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"unreadable corpus manifest {manifest}: {exc}") from None
+    elif maestro:
+        with open(maestro[-1], newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                split = {"train": "train", "validation": "val"}.get(row.get("split", ""), None)
+                if split is not None and row.get("audio_filename"):
+                    entries.append((root / row["audio_filename"], split))
+    else:
+        for p in sorted(root.rglob("*")):
+            if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS:
+                rel = p.relative_to(root).as_posix()
+                entries.append((p, _hash_split(rel, val_fraction)))
+    sources = [s for s in (_info(p, split) for p, split in entries) if s is not None]
+    if not any(s.split == "train" for s in sources):
+        raise InputError(f"no readable training audio in {root}")
+    return sources
+
+
+def _read_mono(path: Path, start: int = 0, frames: int = -1) -> np.ndarray:
+    with sf.SoundFile(str(path)) as f:
+        f.seek(start)
+        x = f.read(frames, dtype="float32", always_2d=True)
+    return x.mean(axis=1)
+
+
+class CropSampler:
+    """Random crops of a fixed length at the model rate from a list of files.
+
+    Files are drawn with probability proportional to their duration, then a uniformly random start;
+    files shorter than a crop are zero-padded at a random offset. Everything random comes from the
+    ``numpy.random.Generator`` passed in, so the caller's generator state is the data position.
+
+    Parameters
+    ----------
+    sources : sequence of AudioSource
+    sample_rate : int
+        Model rate in Hz.
+    n_samples : int
+        Crop length.
+    preload_max_bytes : int
+        Hold the corpus in memory (mono float32 at the model rate) when it is at most this big.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[AudioSource],
+        sample_rate: int,
+        n_samples: int,
+        *,
+        preload_max_bytes: int = PRELOAD_MAX_BYTES,
+    ) -> None:
+        if not sources:
+            raise InputError("no audio files to crop from")
+        self.sources = list(sources)
+        self.sample_rate = int(sample_rate)
+        self.n_samples = int(n_samples)
+        self.lengths = np.array(
+            [s.n_frames * self.sample_rate // s.sample_rate for s in self.sources], dtype=np.int64
+        )
+        self.probs = self.lengths / self.lengths.sum()
+        self.seconds = float(self.lengths.sum() / self.sample_rate)
+        self.cache: list[np.ndarray] | None = None
+        if self.lengths.sum() * 4 <= preload_max_bytes:
+            self.cache = [self._load_whole(s) for s in self.sources]
+            self.lengths = np.array([len(a) for a in self.cache], dtype=np.int64)
+
+    def _load_whole(self, s: AudioSource) -> np.ndarray:
+        x = _read_mono(s.path)
+        if s.sample_rate != self.sample_rate:
+            x = resample(x, s.sample_rate, self.sample_rate)
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def _read(self, i: int, start: int, n: int) -> np.ndarray:
+        if self.cache is not None:
+            return self.cache[i][start : start + n]
+        s = self.sources[i]
+        if s.sample_rate == self.sample_rate:
+            return _read_mono(s.path, start, n)
+        ratio = s.sample_rate / self.sample_rate
+        pad = 64  # settle the resampler's filter at both ends
+        f0 = max(int(math.floor(start * ratio)) - pad, 0)
+        f1 = min(int(math.ceil((start + n) * ratio)) + pad, s.n_frames)
+        y = resample(_read_mono(s.path, f0, f1 - f0), s.sample_rate, self.sample_rate)
+        off = start - int(round(f0 / ratio))
+        return y[max(off, 0) : max(off, 0) + n]
+
+    def crop(self, rng: np.random.Generator) -> np.ndarray:
+        """One crop, shape (n_samples,), float32."""
+        i = int(rng.choice(len(self.sources), p=self.probs))
+        length = int(self.lengths[i])
+        n = self.n_samples
+        out = np.zeros(n, dtype=np.float32)
+        if length >= n:
+            start = int(rng.integers(0, length - n + 1))
+            seg = self._read(i, start, n)
+            out[: len(seg)] = seg
+        else:
+            offset = int(rng.integers(0, n - length + 1))
+            seg = self._read(i, 0, length)
+            out[offset : offset + len(seg)] = seg
+        return out
+
+
+def make_batch(
+    sampler: CropSampler,
+    rng: np.random.Generator,
+    batch_size: int,
+    sigma_data: float,
+    *,
+    gain_db: float = 0.0,
+    polarity: bool = False,
+) -> np.ndarray:
+    """A batch of normalised, augmented crops, shape (batch_size, n_samples), float32.
+
+    Each crop is scaled to an RMS of ``sigma_data`` (at most by :data:`MAX_NORM_GAIN`), then by a
+    gain uniform in ``[-gain_db, +gain_db]`` dB and, with ``polarity``, a random sign. Nearly
+    silent crops are drawn again (up to 20 times).
+    """
+    out = np.empty((batch_size, sampler.n_samples), dtype=np.float32)
+    for b in range(batch_size):
+        for _ in range(20):
+            x = sampler.crop(rng)
+            rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+            if rms > SILENT_RMS:
+                break
+        gain = min(sigma_data / max(rms, SILENT_RMS), MAX_NORM_GAIN)
+        gain *= 10.0 ** (float(rng.uniform(-gain_db, gain_db)) / 20.0) if gain_db > 0 else 1.0
+        if polarity and rng.random() < 0.5:
+            gain = -gain
+        out[b] = x * np.float32(gain)
+    return out
+
+
+# ------------------------------------------------------------------------------------ EDM pieces
+
+
+def edm_loss(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    sigma: torch.Tensor,
+    noise: torch.Tensor,
+    sigma_data: float,
+) -> torch.Tensor:
+    """EDM training loss of one batch (Karras et al. 2022, eq. 8 with Table 1's weighting).
+
+    Parameters
+    ----------
+    model : Denoiser (or a DDP wrapper of one)
+    x : Tensor, shape (B, n)
+        Clean audio.
+    sigma : Tensor, shape (B,)
+        Noise levels.
+    noise : Tensor, shape (B, n)
+        Standard normal noise.
+    sigma_data : float
+
+    Returns
+    -------
+    Tensor
+        Scalar: mean over batch and samples of ``lambda(sigma) (D(x + sigma n) - x)^2``.
+    """
+    weight = (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
+    denoised = model(x + sigma[:, None] * noise, sigma)
+    return (weight[:, None] * (denoised.float() - x).square()).mean()
+
+
+def lr_at(step: int, lr: float, warmup_steps: int) -> float:
+    """Learning rate of step ``step`` (0-based): linear warm-up, then constant."""
+    if warmup_steps <= 0:
+        return lr
+    return lr * min(1.0, (step + 1) / warmup_steps)
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: float) -> None:
+    """``ema <- d ema + (1 - d) model`` with ``d = min(decay, (1 + step) / (10 + step))``."""
+    d = min(decay, (1.0 + step) / (10.0 + step))
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm.detach(), 1.0 - d)
+    for be, bm in zip(ema.buffers(), model.buffers()):
+        be.copy_(bm)
+
+
+def _val_set(
+    sampler: CropSampler, opts: TrainOptions, sigma_data: float, p_mean: float
+) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Fixed validation batches: crops, noise, and noise levels at evenly spaced quantiles."""
+    if opts.val_batches <= 0:
+        return []
+    rng = np.random.default_rng([opts.seed, 7919])
+    gen = torch.Generator().manual_seed(opts.seed + 7919)
+    n = opts.val_batches * opts.batch_size
+    q = (np.arange(n) + 0.5) / n
+    z = np.sqrt(2.0) * _erfinv(2.0 * q - 1.0)
+    sigmas = np.exp(p_mean + opts.p_std * z)[rng.permutation(n)]
+    out = []
+    for b in range(opts.val_batches):
+        x = make_batch(sampler, rng, opts.batch_size, sigma_data)
+        noise = torch.randn(opts.batch_size, sampler.n_samples, generator=gen)
+        s = torch.tensor(
+            sigmas[b * opts.batch_size : (b + 1) * opts.batch_size], dtype=torch.float32
+        )
+        out.append((torch.from_numpy(x), noise, s))
+    return out
+
+
+def _erfinv(y: np.ndarray) -> np.ndarray:
+    return torch.erfinv(torch.as_tensor(y, dtype=torch.float64)).numpy()
+
+
+@torch.no_grad()
+def validation_loss(
+    model: torch.nn.Module,
+    batches: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    sigma_data: float,
+    device: torch.device,
+) -> float:
+    """Mean EDM loss of ``model`` over fixed validation batches."""
+    total = 0.0
+    for x, noise, sigma in batches:
+        loss = edm_loss(model, x.to(device), sigma.to(device), noise.to(device), sigma_data)
+        total += float(loss)
+    return total / max(len(batches), 1)
+
+
+# ------------------------------------------------------------------------------- state (resume)
+
+
+def _gen_state_to_text(gen: torch.Generator) -> str:
+    return base64.b64encode(gen.get_state().numpy().tobytes()).decode("ascii")
+
+
+def _gen_state_from_text(text: str) -> torch.Tensor:
+    return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8).clone()
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors = {}
+    for idx, st in sd["state"].items():
+        for key, value in st.items():
+            tensors[f"opt.{idx}.{key}"] = torch.as_tensor(value).detach().to("cpu").contiguous()
+    return tensors, {"param_groups": sd["param_groups"]}
+
+
+def _optimizer_from(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> dict:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, t in tensors.items():
+        if name.startswith("opt."):
+            _, idx, key = name.split(".", 2)
+            state.setdefault(int(idx), {})[key] = t
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def _save_state(
+    folder: Path,
+    model: Denoiser,
+    ema: Denoiser,
+    opt: torch.optim.Optimizer,
+    record: dict[str, Any],
+) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v for k, v in state_for_saving(model).items()}
+    tensors.update({f"ema.{k}": v for k, v in state_for_saving(ema).items()})
+    opt_tensors, opt_meta = _optimizer_tensors(opt)
+    tensors.update(opt_tensors)
+    record = dict(record, optimizer=opt_meta)
+    tmp = folder / (STATE_TENSORS + ".tmp")
+    save_file(tensors, str(tmp), metadata={"step": str(record["step"])})
+    os.replace(tmp, folder / STATE_TENSORS)
+    tmp_json = folder / (STATE_JSON + ".tmp")
+    tmp_json.write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp_json, folder / STATE_JSON)
+
+
+def _load_state(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    try:
+        record = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
+        tensors = load_file(str(folder / STATE_TENSORS))
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise ModelError(f"training state in {folder} is unreadable: {exc}") from None
+    return record, tensors
+
+
+def has_state(out_dir: str | os.PathLike[str]) -> bool:
+    """Whether ``out_dir`` holds a training state to resume from."""
+    folder = Path(out_dir) / STATE_DIR
+    return (folder / STATE_JSON).is_file() and (folder / STATE_TENSORS).is_file()
+
+
+# ---------------------------------------------------------------------------------- distributed
+
+
+@dataclass
+class _Dist:
+    world: int = 1
+    rank: int = 0
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device: str) -> tuple[_Dist, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist(), _resolve_device(device)
+    import torch.distributed as dist
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and device != "cpu"
+    if use_cuda:
+        torch.cuda.set_device(local)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    dev = torch.device("cuda", local) if use_cuda else torch.device("cpu")
+    return _Dist(dist.get_world_size(), dist.get_rank(), local), dev
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("CUDA is not available on this machine")
+    return dev
+
+
+def _all_gather(obj: Any, dist_info: _Dist) -> list[Any]:
+    if dist_info.world == 1:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * dist_info.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def _broadcast_flag(flag: bool, dist_info: _Dist, device: torch.device) -> bool:
+    if dist_info.world == 1:
+        return flag
+    import torch.distributed as dist
+
+    t = torch.tensor([1 if flag else 0], device=device)
+    dist.broadcast(t, src=0)
+    return bool(t.item())
+
+
+def _mean_over_ranks(value: float, dist_info: _Dist, device: torch.device) -> float:
+    if dist_info.world == 1:
+        return value
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return float(t.item()) / dist_info.world
+
+
+def _hardware(device: torch.device, world: int) -> str:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = (
+            f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+        )
+    return f"{world} x {name}" if world > 1 else name
+
+
+# ------------------------------------------------------------------------------------------ train
+
+
+def train(
+    data_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    preset: str | None = None,
+    steps: int = 100_000,
+    batch_size: int = 8,
+    lr: float = 2e-4,
+    resume: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+    warmup_steps: int = 1000,
+    ema_decay: float = 0.999,
+    grad_clip: float = 1.0,
+    p_mean: float | None = None,
+    p_std: float = 1.5,
+    gain_db: float = 6.0,
+    polarity: bool = True,
+    val_every: int = 1000,
+    val_batches: int = 4,
+    checkpoint_every_s: float = 300.0,
+    log_every: int = 50,
+    max_seconds: float | None = None,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    precision: str = "fp32",
+    val_fraction: float = 0.05,
+    preload_max_bytes: int = PRELOAD_MAX_BYTES,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train (or continue training) a score model on a folder of audio.
+
+    Parameters
+    ----------
+    data_dir : path
+        Training corpus (see :func:`find_audio`).
+    out_dir : path
+        Model folder to write (see the module docstring for its layout).
+    preset : str, optional
+        Model preset for a new run (default ``"small"``); a resumed run keeps its own and refuses a
+        different one.
+    steps : int
+        Total optimiser steps of the run (a resumed run continues up to this number).
+    batch_size : int
+        Crops per step (per process under torchrun).
+    lr : float
+        Adam learning rate after warm-up.
+    resume : bool
+        Continue from ``out_dir/training`` when it exists (a fresh start otherwise). Without it an
+        existing training state is an error, so nothing is overwritten by accident.
+    overrides : mapping, optional
+        :class:`ModelConfig` fields for a new run, e.g. ``{"sigma_data": 0.05}``.
+    warmup_steps, ema_decay, grad_clip, p_mean, p_std, gain_db, polarity
+        See the module docstring; ``p_mean=None`` means ``ln(sigma_data) - 0.5``.
+    val_every, val_batches : int
+        Validate the EMA every ``val_every`` steps on ``val_batches`` fixed batches of the held-out
+        split (the training split when there is none); 0 batches disables validation.
+    checkpoint_every_s : float
+        Seconds between checkpoints (one is also written at the end).
+    log_every : int
+        Steps per history entry and progress message.
+    max_seconds : float, optional
+        Stop (after a checkpoint) once this much time has passed: one chunk of a chunked run.
+    seed : int
+        Seed of the initial weights, the data order and the noise.
+    device : {"auto", "cpu", "cuda"} or torch.device
+        Ignored under torchrun, where each process uses its own GPU (or the CPU with gloo).
+    precision : {"fp32", "bf16", "fp16"}
+        Autocast precision of the network on CUDA (the CPU always uses float32).
+    val_fraction : float
+        Held-out share for folders without a split.
+    preload_max_bytes : int
+        Keep corpora up to this size in memory.
+    progress, cancel
+        Progress callback ``(fraction, message)`` and cancel token (checked every step; a cancel
+        writes a checkpoint, then raises :class:`CancelledError`).
+    on_log : callable, optional
+        Called with every history entry (rank 0 only).
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    InputError
+        Bad options, missing or unusable data, an existing state without ``resume``.
+    ModelError
+        An unreadable state or an unknown preset.
+    CancelledError
+        When cancelled (after saving).
+    """
+    t_start = time.perf_counter()
+    opts = TrainOptions(
+        steps=int(steps),
+        batch_size=int(batch_size),
+        lr=float(lr),
+        warmup_steps=int(warmup_steps),
+        ema_decay=float(ema_decay),
+        grad_clip=float(grad_clip),
+        p_mean=None if p_mean is None else float(p_mean),
+        p_std=float(p_std),
+        gain_db=float(gain_db),
+        polarity=bool(polarity),
+        val_every=int(val_every),
+        val_batches=int(val_batches),
+        checkpoint_every_s=float(checkpoint_every_s),
+        log_every=int(log_every),
+        seed=int(seed),
+        precision=str(precision),
+        val_fraction=float(val_fraction),
+    )
+    opts.validate()
+    out = Path(out_dir)
+    state_dir = out / STATE_DIR
+    dist_info, dev = _init_distributed(str(device) if not isinstance(device, str) else device)
+
+    # ---- configuration: new run or resumed one
+    saved: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None
+    if has_state(out):
+        if not resume:
+            raise InputError(
+                f"{out} already holds a training state; resume it or choose another folder"
+            )
+        saved = _load_state(state_dir)
+        try:
+            config = ModelConfig.from_dict(saved[0]["config"])
+        except (KeyError, ValueError) as exc:
+            raise ModelError(f"training state in {state_dir} has a bad config: {exc}") from None
+        if preset is not None and preset != config.preset:
+            raise InputError(f"{out} was trained with preset {config.preset!r}, not {preset!r}")
+    else:
+        config = get_config(preset or "small", **dict(overrides or {}))
+    sigma_data = float(config.sigma_data)
+    p_mean_eff = opts.p_mean if opts.p_mean is not None else math.log(sigma_data) - 0.5
+
+    # ---- data
+    sources = find_audio(data_dir, val_fraction=opts.val_fraction)
+    train_sources = [s for s in sources if s.split == "train"]
+    val_sources = [s for s in sources if s.split == "val"]
+    sampler = CropSampler(
+        train_sources,
+        config.sample_rate,
+        config.segment_length,
+        preload_max_bytes=preload_max_bytes,
+    )
+    val_sampler = (
+        CropSampler(
+            val_sources,
+            config.sample_rate,
+            config.segment_length,
+            preload_max_bytes=preload_max_bytes,
+        )
+        if val_sources
+        else sampler
+    )
+    val_batches_data = _val_set(val_sampler, opts, sigma_data, p_mean_eff) if dist_info.main else []
+
+    # ---- model, EMA, optimiser
+    torch.manual_seed(opts.seed)
+    model = Denoiser(config).to(dev)
+    model.train()
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    opt = torch.optim.Adam(model.parameters(), lr=opts.lr, betas=(0.9, 0.999), eps=1e-8)
+    start_step = 0
+    history: list[dict[str, Any]] = []
+    chunks: list[dict[str, Any]] = []
+    best_val: float | None = None
+    samples_seen = 0
+    np_rng = np.random.default_rng([opts.seed, dist_info.rank])
+    gen = torch.Generator().manual_seed(opts.seed * 1000 + dist_info.rank)
+    if saved is not None:
+        record, tensors = saved
+        try:
+            model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+            ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+            opt.load_state_dict(_optimizer_from(tensors, record["optimizer"]))
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise ModelError(f"training state in {state_dir} does not fit: {exc}") from None
+        start_step = int(record["step"])
+        history = list(record.get("history", []))
+        chunks = list(record.get("chunks", []))
+        best_val = record.get("best_val_loss")
+        samples_seen = int(record.get("samples_seen", 0))
+        rngs = record.get("rng", [])
+        if len(rngs) == dist_info.world:  # same world size: continue every stream exactly
+            np_rng.bit_generator.state = rngs[dist_info.rank]["numpy"]
+            gen.set_state(_gen_state_from_text(rngs[dist_info.rank]["torch"]))
+        else:  # a different number of processes: fresh streams, still deterministic
+            np_rng = np.random.default_rng([opts.seed, dist_info.rank, start_step])
+            gen = torch.Generator().manual_seed(opts.seed * 1000 + dist_info.rank + 7 * start_step)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(start_step, opts.lr, opts.warmup_steps)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    net: torch.nn.Module = model
+    if dist_info.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(
+            model, device_ids=[dist_info.local_rank] if dev.type == "cuda" else None
+        )
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(opts.precision)
+    use_amp = dev.type == "cuda" and amp_dtype is not None
+    scaler = torch.amp.GradScaler(dev.type, enabled=use_amp and amp_dtype == torch.float16)
+    hardware = _hardware(dev, dist_info.world)
+    chunk = {
+        "start_step": start_step,
+        "end_step": start_step,
+        "hardware": hardware,
+        "seconds": 0.0,
+        "loss": None,
+        "batch_size": opts.batch_size * dist_info.world,
+    }
+    data_info = {
+        "data": str(Path(data_dir)),
+        "train_files": len(train_sources),
+        "val_files": len(val_sources),
+        "train_hours": round(sampler.seconds / 3600, 4),
+        "val_hours": round(val_sampler.seconds / 3600, 4) if val_sources else 0.0,
+    }
+
+    def log(entry: dict[str, Any]) -> None:
+        history.append(entry)
+        if on_log is not None and dist_info.main:
+            on_log(entry)
+
+    def training_record(step: int, last_loss: float, val: float | None) -> dict[str, Any]:
+        return {
+            **data_info,
+            "preset": config.preset,
+            "steps": step,
+            "samples_seen": samples_seen,
+            "options": {**asdict(opts), "p_mean": p_mean_eff},
+            "train_loss": last_loss,
+            "val_loss": val,
+            "best_val_loss": best_val,
+            "seconds_total": round(sum(c.get("seconds", 0.0) for c in [*chunks, chunk]), 1),
+            "chunks": [*chunks, chunk],
+            "history": history,
+        }
+
+    def checkpoint(step: int, last_loss: float, val: float | None) -> None:
+        rng_states = _all_gather(
+            {"numpy": np_rng.bit_generator.state, "torch": _gen_state_to_text(gen)}, dist_info
+        )
+        if not dist_info.main:
+            return
+        chunk["end_step"] = step
+        chunk["seconds"] = round(time.perf_counter() - t_start, 1)
+        chunk["loss"] = None if math.isnan(last_loss) else round(last_loss, 6)
+        record = {
+            "step": step,
+            "config": config.to_dict(),
+            "options": asdict(opts),
+            "rng": rng_states,
+            "samples_seen": samples_seen,
+            "best_val_loss": best_val,
+            "history": history,
+            "chunks": [*chunks, chunk],
+        }
+        _save_state(state_dir, model, ema, opt, record)
+        extra = {"training": training_record(step, last_loss, val)}
+        if val is not None:
+            extra["metrics"] = {"val_loss": val, "best_val_loss": best_val}
+        save_model(ema, out, extra=extra)
+
+    # ---- loop
+    step = start_step
+    last_val: float | None = None
+    if dist_info.main and saved is None and val_batches_data:
+        last_val = validation_loss(ema, val_batches_data, sigma_data, dev)
+        log({"step": 0, "val_loss": last_val, "time_s": 0.0})
+    interval_losses: list[float] = []
+    last_loss = float("nan")
+    last_ckpt = time.perf_counter()
+    finished = step >= opts.steps
+    try:
+        while step < opts.steps:
+            check_cancel(cancel)
+            lr_now = lr_at(step, opts.lr, opts.warmup_steps)
+            for g in opt.param_groups:
+                g["lr"] = lr_now
+            x_np = make_batch(
+                sampler,
+                np_rng,
+                opts.batch_size,
+                sigma_data,
+                gain_db=opts.gain_db,
+                polarity=opts.polarity,
+            )
+            x = torch.from_numpy(x_np).to(dev)
+            sigma = torch.exp(p_mean_eff + opts.p_std * torch.randn(opts.batch_size, generator=gen))
+            noise = torch.randn(opts.batch_size, config.segment_length, generator=gen)
+            sigma, noise = sigma.to(dev), noise.to(dev)
+            amp = torch.autocast(dev.type, dtype=amp_dtype) if use_amp else contextlib.nullcontext()
+            with amp:
+                loss = edm_loss(net, x, sigma, noise, sigma_data)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
+            if torch.isfinite(grad_norm):
+                scaler.step(opt)
+            scaler.update()
+            ema_update(ema, model, step, opts.ema_decay)
+            step += 1
+            samples_seen += opts.batch_size * dist_info.world
+            interval_losses.append(float(loss.detach()))
+            if step % opts.log_every == 0 or step == opts.steps:
+                last_loss = _mean_over_ranks(float(np.mean(interval_losses)), dist_info, dev)
+                interval_losses = []
+                log(
+                    {
+                        "step": step,
+                        "loss": last_loss,
+                        "lr": lr_now,
+                        "time_s": round(time.perf_counter() - t_start, 2),
+                    }
+                )
+            if (
+                dist_info.main
+                and val_batches_data
+                and (step % opts.val_every == 0 or step == opts.steps)
+            ):
+                last_val = validation_loss(ema, val_batches_data, sigma_data, dev)
+                log(
+                    {
+                        "step": step,
+                        "val_loss": last_val,
+                        "time_s": round(time.perf_counter() - t_start, 2),
+                    }
+                )
+                if best_val is None or last_val < best_val:
+                    best_val = last_val
+                    save_model(
+                        ema,
+                        out / BEST_DIR,
+                        extra={
+                            "training": training_record(step, last_loss, last_val),
+                            "metrics": {"val_loss": last_val, "step": step},
+                        },
+                    )
+            if progress is not None and dist_info.main:
+                elapsed = time.perf_counter() - t_start
+                done = step - start_step
+                eta = elapsed / done * (opts.steps - step) if done else float("nan")
+                loss_txt = f"{last_loss:.4f}" if not math.isnan(last_loss) else "-"
+                val_txt = f", val {last_val:.4f}" if last_val is not None else ""
+                progress(
+                    step / opts.steps,
+                    f"step {step}/{opts.steps}, loss {loss_txt}{val_txt}, ETA {eta:.0f} s",
+                )
+            now = time.perf_counter()
+            out_of_time = max_seconds is not None and now - t_start >= max_seconds
+            want_ckpt = now - last_ckpt >= opts.checkpoint_every_s
+            want_ckpt, out_of_time = (
+                _broadcast_flag(want_ckpt, dist_info, dev),
+                _broadcast_flag(out_of_time, dist_info, dev),
+            )
+            if want_ckpt and not out_of_time and step < opts.steps:
+                checkpoint(step, last_loss, last_val)
+                last_ckpt = time.perf_counter()
+            if out_of_time:
+                break
+        finished = step >= opts.steps
+    except CancelledError:
+        if interval_losses:
+            last_loss = float(np.mean(interval_losses))
+        checkpoint(step, last_loss, last_val)
+        raise
+    if interval_losses:
+        last_loss = float(np.mean(interval_losses))
+    checkpoint(step, last_loss, last_val)
+    return TrainResult(
+        out_dir=out,
+        start_step=start_step,
+        step=step,
+        finished=finished,
+        train_loss=last_loss,
+        val_loss=last_val,
+        best_val_loss=best_val,
+        seconds=time.perf_counter() - t_start,
+        history=history,
+    )

@@ -1,0 +1,165 @@
+"""Training smoke test: a few CPU steps lower the loss; cancel + resume reproduce a straight run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from safetensors.torch import load_file
+
+from simdps_studio.core.errors import CancelledError, InputError
+from simdps_studio.core.progress import CancelToken
+from simdps_studio.inpaint.checkpoint import load_model
+from simdps_studio.inpaint.train import CropSampler, find_audio, make_batch, train
+
+SR = 22050
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Run on one thread: these models are small, and on a busy shared CPU OpenMP's spin-waiting
+    threads slow every operation down many times over."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# A shorter window than the preset's keeps the test quick; the architecture is unchanged.
+OPTS = dict(
+    preset="tiny",
+    overrides={"segment_length": 16384},
+    batch_size=2,
+    lr=3e-3,
+    warmup_steps=2,
+    val_every=20,
+    val_batches=2,
+    log_every=5,
+    checkpoint_every_s=1e9,
+    seed=3,
+    device="cpu",
+)
+
+
+def _piano_like(seconds: float, sr: int, seed: int) -> np.ndarray:
+    """Notes with decaying harmonics at random pitches, onsets every 0.25-0.5 s."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    x = np.zeros(n)
+    t0 = 0
+    while t0 < n:
+        f0 = 110.0 * 2 ** (rng.integers(0, 36) / 12)
+        length = min(int(sr * 1.5), n - t0)
+        t = np.arange(length) / sr
+        note = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 6) if k * f0 < sr / 2)
+        x[t0 : t0 + length] += 0.2 * note * np.exp(-3.0 * t)
+        t0 += int(sr * rng.uniform(0.25, 0.5))
+    return (0.5 * x / np.abs(x).max()).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    files = []
+    for i, (split, sr) in enumerate([("train", SR), ("train", 44100), ("val", SR)]):
+        path = root / split / f"piece{i}.flac"
+        path.parent.mkdir(exist_ok=True)
+        sf.write(path, _piano_like(3.0, sr, seed=i), sr)
+        files.append({"path": f"{split}/{path.name}", "split": split})
+    (root / "manifest.json").write_text(json.dumps({"files": files}))
+    return root
+
+
+def test_corpus_and_batches(corpus):
+    sources = find_audio(corpus)
+    assert sorted(s.split for s in sources) == ["train", "train", "val"]
+    train_src = [s for s in sources if s.split == "train"]
+    for preload in (2**30, 0):  # in memory, and read (and resampled) crop by crop
+        sampler = CropSampler(train_src, SR, 16384, preload_max_bytes=preload)
+        assert abs(sampler.seconds - 6.0) < 0.01
+        batch = make_batch(sampler, np.random.default_rng(0), 4, 0.08, gain_db=0.0)
+        assert batch.shape == (4, 16384) and batch.dtype == np.float32
+        np.testing.assert_allclose(np.sqrt((batch**2).mean(axis=1)), 0.08, rtol=1e-4)
+
+
+def test_training_lowers_loss_and_resume_reproduces(corpus, tmp_path):
+    straight = train(corpus, tmp_path / "a", steps=20, **OPTS)
+    assert straight.step == 20 and straight.finished
+    vals = [h["val_loss"] for h in straight.history if "val_loss" in h]
+    assert len(vals) == 2 and vals[-1] < 0.8 * vals[0], vals
+    assert straight.best_val_loss == vals[-1]
+    model = load_model(tmp_path / "a")  # the exported EMA model
+    assert model.segment_length == 16384
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["training"]["steps"] == 20
+    assert (tmp_path / "a" / "best" / "weights.safetensors").is_file()
+
+    # Cancel half-way (a checkpoint is written), then resume to the end.
+    token = CancelToken()
+
+    def stop_at_10(fraction: float, message: str) -> None:
+        if fraction >= 0.5:
+            token.cancel()
+
+    with pytest.raises(CancelledError):
+        train(corpus, tmp_path / "b", steps=20, progress=stop_at_10, cancel=token, **OPTS)
+    state = json.loads((tmp_path / "b" / "training" / "state.json").read_text())
+    assert state["step"] == 10
+    with pytest.raises(InputError, match="already holds a training state"):
+        train(corpus, tmp_path / "b", steps=20, **OPTS)
+    resumed = train(corpus, tmp_path / "b", steps=20, resume=True, **OPTS)
+    assert resumed.start_step == 10 and resumed.step == 20
+    assert [h["step"] for h in resumed.history if "loss" in h] == [5, 10, 15, 20]
+
+    a = load_file(str(tmp_path / "a" / "training" / "state.safetensors"))
+    b = load_file(str(tmp_path / "b" / "training" / "state.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    chunks = json.loads((tmp_path / "b" / "config.json").read_text())["training"]["chunks"]
+    assert [(c["start_step"], c["end_step"]) for c in chunks] == [(0, 10), (10, 20)]
+
+
+def test_bad_data_and_preset(corpus, tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        train(tmp_path / "nothing", tmp_path / "m", steps=1, **OPTS)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no audio here")
+    with pytest.raises(InputError, match="no readable training audio"):
+        find_audio(empty)
+
+
+@pytest.mark.slow
+def test_torchrun_ddp_on_cpu_then_resume_alone(corpus, tmp_path):
+    """Two gloo processes under torchrun train together; one process resumes their state."""
+    import socket
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from simdps_studio.inpaint.train import train\n"
+        f"train({str(corpus)!r}, {str(out)!r}, steps=2, preset='tiny',"
+        " overrides={'segment_length': 16384}, batch_size=1, val_every=2, val_batches=1,"
+        " log_every=1, device='cpu')\n"
+    )
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    with socket.socket() as sock:  # a free port for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd += ["--master_port", str(port), str(script)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    state = json.loads((out / "training" / "state.json").read_text())
+    assert state["step"] == 2 and len(state["rng"]) == 2
+    assert state["chunks"][0]["batch_size"] == 2 and state["chunks"][0]["hardware"].startswith(
+        "2 x"
+    )
+    resumed = train(corpus, out, steps=3, resume=True, **{**OPTS, "batch_size": 1})
+    assert resumed.start_step == 2 and resumed.step == 3
