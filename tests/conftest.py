@@ -38,3 +38,15 @@ def piano_like(sr: int, duration_s: float, *, seed: int = 0, channels: int = 1) 
 def piano():
     """The :func:`piano_like` generator."""
     return piano_like
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Run torch on one thread for the test: the models in tests are small, and on a busy shared
+    CPU OpenMP's worker threads slow every operation down many times over."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

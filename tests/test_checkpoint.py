@@ -20,15 +20,7 @@ from simdps_studio.inpaint.checkpoint import (
 )
 from simdps_studio.inpaint.precond import Denoiser, build_denoiser
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Run on one thread: these models are small, and on a busy shared CPU OpenMP's spin-waiting
-    threads slow every operation down many times over."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 EXTRA = {

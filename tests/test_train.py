@@ -19,14 +19,7 @@ from simdps_studio.inpaint.train import CropSampler, find_audio, make_batch, tra
 SR = 22050
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Run on one thread: these models are small, and on a busy shared CPU OpenMP's spin-waiting
-    threads slow every operation down many times over."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 # A shorter window than the preset's keeps the test quick; the architecture is unchanged.
