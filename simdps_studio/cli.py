@@ -287,6 +287,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             steps=args.steps,
             batch_size=args.batch_size,
             lr=args.lr,
+            warmup_steps=args.warmup_steps,
+            ema_decay=args.ema_decay,
             resume=args.resume,
             device=args.device,
             max_seconds=args.max_minutes * 60 if args.max_minutes else None,
@@ -394,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=100_000, help="total optimiser steps")
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--warmup-steps", type=int, default=1000)
+    t.add_argument("--ema-decay", type=float, default=0.999)
     t.add_argument("--resume", action="store_true", help="continue from OUT's last checkpoint")
     t.add_argument(
         "--max-minutes",

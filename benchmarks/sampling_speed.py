@@ -1,0 +1,197 @@
+"""Sampling speed of the gap-repair pipeline: seconds per sampler step and per 2-s gap.
+
+For each preset (randomly initialised: speed does not depend on the weights) and each mode, the
+real pipeline (:func:`simdps_studio.inpaint.pipeline.inpaint_gap`) repairs a 2-s gap in a 10-s mono
+track at 44.1 kHz with a candidate taken from elsewhere in the track:
+
+- ``SimDPS``: the default, omega = 0.15, omega_y = 0.25, Heun (one forward and one fused backward
+  pass a call, 69 calls);
+- ``SimDPS exact``: the same with the exact per-term normalisation (two backward passes a call);
+- ``DPS``: omega = 0 (one forward, one backward pass a call);
+- ``draft``: no backpropagation, Euler (one forward a call, 35 calls).
+
+Steps are timed from the pipeline's progress reports. ``full`` runs all 35 steps and reports the
+measured wall time of the whole call; ``probe`` cancels after a few steps and extrapolates the gap
+time as setup + 35 steps × the median step time (the last step makes one network call instead of
+two, which is counted; a gap longer than the model's window takes several windows of 35 steps
+each, and "s / step" is per window step). Presets are probed when a full run would exceed ``--max-full-s``.
+
+On CUDA the peak GPU memory (``torch.cuda.max_memory_allocated``) and the device name are reported.
+
+Usage::
+
+    .venv/bin/python benchmarks/sampling_speed.py                    # tiny and small, CPU
+    .venv/bin/python benchmarks/sampling_speed.py --presets tiny,small,paper --device cuda
+    .venv/bin/python benchmarks/sampling_speed.py --modes SimDPS,draft --max-full-s 0   # probe only
+
+Targets (issue 4), ``small`` on the 2-core CPU: SimDPS ≤ 90 s and draft ≤ 15 s per 2-s gap; on an
+H100 the default ≤ 3 s. The CPU may be shared with other work: besides the measured (or median-
+based) gap time, the table gives the fastest step and the gap time extrapolated from it, which is
+what an otherwise idle machine approaches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from simdps_studio.core.errors import CancelledError
+from simdps_studio.core.progress import CancelToken
+from simdps_studio.inpaint.device import device_name, resolve_device
+from simdps_studio.inpaint.pipeline import inpaint_gap, plan_windows
+from simdps_studio.inpaint.precond import build_denoiser
+
+TRACK_SR = 44100
+TRACK_S = 10.0
+GAP_START_S, GAP_S = 5.0, 2.0
+STEPS = 35
+MODES = {
+    "SimDPS": {"omega": 0.15},
+    "SimDPS exact": {"omega": 0.15, "sampler_options": {"fused_backward": False}},
+    "DPS": {"omega": 0.0},
+    "draft": {"omega": 0.15, "draft": True},
+}
+TARGETS_CPU = {("small", "SimDPS"): 90.0, ("small", "draft"): 15.0}
+TARGETS_CUDA = {("small", "SimDPS"): 3.0}
+
+
+def synth_track(sr: int, duration_s: float, seed: int = 0) -> np.ndarray:
+    """Piano-like test audio: decaying harmonic notes, shape (1, n), float32."""
+    rng = np.random.default_rng(seed)
+    n = int(sr * duration_s)
+    t = np.arange(n) / sr
+    out = np.zeros(n)
+    for k in range(int(duration_s / 0.25)):
+        f0 = 110.0 * 2 ** (rng.integers(0, 30) / 12)
+        s = int(k * 0.25 * sr)
+        tt = t[s:] - t[s]
+        for h in range(1, 7):
+            out[s:] += (0.3 / h) * np.exp(-3 * tt) * np.sin(2 * np.pi * f0 * h * tt)
+    return (0.5 * out / np.abs(out).max())[None].astype(np.float32)
+
+
+def time_mode(model, x, start, end, cand, device, mode, *, full: bool, probe_steps: int, **extra):
+    """Run one mode; return its timings as a dict (seconds)."""
+    stamps: list[float] = []
+    last_of_window: list[bool] = []  # a window's last step makes one network call, not two
+    token = CancelToken()
+
+    def progress(fraction: float, message: str = "") -> None:
+        if "step" in message or message == "starting":
+            stamps.append(time.perf_counter())
+            i, n = message.rsplit("step ", 1)[-1].split("/") if "step" in message else ("0", "1")
+            last_of_window.append(int(i) == int(n))
+            if not full and len(stamps) > probe_steps:
+                token.cancel()
+
+    kwargs = {**MODES[mode], **extra}
+    windows = len(
+        plan_windows(start, end, x.shape[1], model.segment_length * TRACK_SR // model.sample_rate)
+    )
+    t0 = time.perf_counter()
+    try:
+        inpaint_gap(
+            x, TRACK_SR, start, end, denoiser=model, candidate=cand, steps=STEPS, seed=0,
+            device=device, progress=progress, cancel=token, **kwargs,
+        )  # fmt: skip
+        total = time.perf_counter() - t0
+    except CancelledError:
+        total = None
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    steps = np.diff(stamps)  # stamps[0] is "starting": steps[0] includes the first step's setup
+    full_steps = [d for d, last in zip(steps, last_of_window[1:]) if not last]
+    timed = full_steps[1:] if len(full_steps) > 1 else full_steps
+    median, fastest = float(statistics.median(timed)), float(np.min(timed))
+    setup = stamps[0] - t0
+    calls = windows * STEPS * (2 * STEPS - 1) / (2 * STEPS)  # the last step makes one call
+    return {
+        "median": median,
+        "min": fastest,
+        "total": total if total is not None else setup + calls * median,
+        "at_min": setup + calls * fastest,
+        "how": "full" if total is not None else "probe",
+        "windows": windows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", default="tiny,small")
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="fp32", help="fp32, bf16 or fp16 (CUDA only)")
+    parser.add_argument("--probe-steps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument(
+        "--max-full-s",
+        type=float,
+        default=200.0,
+        help="run all 35 steps when the probe predicts at most this many seconds",
+    )
+    args = parser.parse_args()
+
+    if args.threads > 0:
+        # On a CPU shared with other work, fewer threads than cores avoids OpenMP spin-waiting.
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    x = synth_track(TRACK_SR, TRACK_S)
+    start, end = int(GAP_START_S * TRACK_SR), int((GAP_START_S + GAP_S) * TRACK_SR)
+    cand = x[:, int(1.0 * TRACK_SR) : int(1.0 * TRACK_SR) + (end - start)].copy()
+    print(f"device: {device_name(device)}, torch {torch.__version__}, precision {args.precision}")
+    print(f"track: {TRACK_S:.0f} s mono at {TRACK_SR} Hz, gap {GAP_S:.0f} s, {STEPS} steps\n")
+    rows = []
+    targets = TARGETS_CUDA if device.type == "cuda" else TARGETS_CPU
+    for preset in args.presets.split(","):
+        torch.manual_seed(0)
+        model = build_denoiser(preset).eval()
+        n_params = sum(p.numel() for p in model.parameters())
+        for mode in args.modes.split(","):
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            extra = {"precision": args.precision}
+            t = time_mode(
+                model, x, start, end, cand, device, mode, full=False,
+                probe_steps=args.probe_steps, **extra,
+            )  # fmt: skip
+            if t["total"] <= args.max_full_s:
+                t = time_mode(
+                    model, x, start, end, cand, device, mode, full=True,
+                    probe_steps=args.probe_steps, **extra,
+                )  # fmt: skip
+            peak = (
+                f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
+                if device.type == "cuda"
+                else "-"
+            )
+            target = targets.get((preset, mode))
+            verdict = "" if target is None else f" (target ≤ {target:g})"
+            rows.append(
+                f"| {preset} | {n_params / 1e6:.2f} M | {device_name(device)} | {mode} | "
+                f"{t['median']:.3f} | {t['min']:.3f} | {t['total']:.1f} | {t['at_min']:.1f}"
+                f"{verdict} | {t['how']} | {t['windows']} | {peak} |"
+            )
+            print(rows[-1], flush=True)
+        model.to("cpu")
+        del model
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    print()
+    print(
+        "| preset | parameters | device | mode | s / step (median) | s / step (min) "
+        "| s / 2-s gap | s / 2-s gap at min step | how | windows | peak GPU memory |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,796 @@
+"""Gap repair with a diffusion model: track region -> model window -> guided sampling -> fill.
+
+:func:`inpaint_gap` fills one gap ``[gap_start_sample, gap_end_sample)`` of a track. Per window:
+
+1. cut a window of the model's segment length (converted to the track rate) around the part of the
+   gap still to fill, with context on both sides (centred where the track allows, shifted inside the
+   track at its edges, zero-padded only when the track is shorter than the window);
+2. convert channels to the model's batch (mono as is, stereo as mid and side, more channels one by
+   one) and resample to the model rate, with the context mirrored into the gap so the resampler
+   smears no step into the observed samples; the candidate goes through the same path;
+3. normalise each batch item so its observed context has the model's ``sigma_data`` RMS;
+4. run the stochastic Heun sampler with DPS / SimDPS guidance (or the draft mode), all takes in one
+   batch, each take with its own seed;
+5. undo the normalisation and the channel transform, resample back to the track rate and, where the
+   model rate is below the track rate, take the band above the model's Nyquist from the candidate
+   (complementary crossover filters);
+6. make each edge of the fill continue from the source's neighbouring sample (:func:`taper_seams`:
+   the model's error on the last context sample, faded out over 5 ms inside the gap).
+
+Gaps longer than one window are filled window by window from left to right; each window treats the
+fill before it as observed context. The result covers only the gap: :func:`splice` puts it into the
+track, leaving every other sample bit-identical.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import scipy.signal
+import torch
+
+from simdps_studio.audio.dsp import resample
+from simdps_studio.core.errors import InputError
+from simdps_studio.core.progress import CancelToken, Progress, check_cancel
+from simdps_studio.core.types import float_to_native
+from simdps_studio.inpaint.device import autocast_dtype, device_name, resolve_device
+from simdps_studio.inpaint.guidance import (
+    DC_RAMP_SAMPLES_DEFAULT,
+    OMEGA_STRICT,
+    OMEGA_Y_DEFAULT,
+    GuidanceConfig,
+    guided_denoiser,
+)
+from simdps_studio.inpaint.sampler import (
+    DEFAULT_RHO,
+    DEFAULT_S_CHURN,
+    DEFAULT_SIGMA_MAX,
+    DEFAULT_SIGMA_MIN,
+    DEFAULT_STEPS,
+    SAMPLERS,
+    edm_sigmas,
+    generators_for_seeds,
+    randn_like_seeded,
+)
+
+#: Share of the window kept as context before (and after) the part being filled, at least.
+CONTEXT_FRACTION = 0.2
+#: Length of the fade that makes each fill edge continue from the source's sample (seconds).
+SEAM_TAPER_S = 0.005
+#: Crossover frequency for band completion, as a fraction of the model's Nyquist frequency.
+CROSSOVER_FRACTION = 0.9
+#: Normalisation floor: contexts quieter than this RMS are treated as this loud.
+MIN_CONTEXT_RMS = 1e-5
+
+_SCHEDULE_KEYS = ("sigma_min", "sigma_max", "rho")
+_SAMPLER_KEYS = ("s_churn", "s_tmin", "s_tmax", "s_noise")
+
+
+@dataclass
+class InpaintTake:
+    """One sampled fill of a gap.
+
+    Attributes
+    ----------
+    seed : int
+        The seed that reproduces this take.
+    fill : numpy.ndarray, shape (channels, gap_length), float32
+        The samples for the gap, at the track's rate.
+    """
+
+    seed: int
+    fill: np.ndarray
+
+
+@dataclass
+class InpaintResult:
+    """Fills for one gap, one per take, with what produced them.
+
+    Attributes
+    ----------
+    takes : list of InpaintTake
+    sr : int
+        Track sample rate (Hz) of the fills.
+    gap_start_sample, gap_end_sample : int
+        The gap in the track, ``[start, end)``.
+    method : str
+        ``"simdps"`` (with a candidate and ``omega > 0``) or ``"dps"``.
+    omega, omega_y : float
+        Candidate and observation weights actually used (omega is 0 for DPS).
+    steps : int
+        Sampler steps per window.
+    draft : bool
+        Whether the no-backpropagation draft mode ran.
+    device : str
+        Device description, e.g. ``CPU (2 threads)``.
+    seconds : float
+        Wall time of the whole call.
+    model_sample_rate, segment_length : int
+        The model's rate (Hz) and window length (samples at that rate).
+    n_windows : int
+        Number of model windows the gap needed.
+    options : dict
+        Schedule, sampler and guidance options (for reports and reproduction).
+    """
+
+    takes: list[InpaintTake]
+    sr: int
+    gap_start_sample: int
+    gap_end_sample: int
+    method: str
+    omega: float
+    omega_y: float
+    steps: int
+    draft: bool
+    device: str
+    seconds: float
+    model_sample_rate: int
+    segment_length: int
+    n_windows: int
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seeds(self) -> list[int]:
+        """Seeds of the takes, in order."""
+        return [t.seed for t in self.takes]
+
+    @property
+    def fills(self) -> list[np.ndarray]:
+        """Fills of the takes, in order, each (channels, gap_length) float32."""
+        return [t.fill for t in self.takes]
+
+    def metadata(self) -> dict[str, Any]:
+        """Everything except the samples, as JSON-friendly values."""
+        meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "takes"}
+        meta["seeds"] = self.seeds
+        # JSON has no infinity (s_tmax defaults to inf): write None instead.
+        meta["options"] = {
+            k: (None if isinstance(v, float) and math.isinf(v) else v)
+            for k, v in self.options.items()
+        }
+        return meta
+
+
+def splice(x: np.ndarray, gap_start_sample: int, fill: np.ndarray) -> np.ndarray:
+    """Copy of ``x`` with ``fill`` written at ``gap_start_sample``; every other sample is untouched.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (channels, n_samples)
+        The track, float or native integer samples.
+    gap_start_sample : int
+        Where the fill starts.
+    fill : numpy.ndarray, shape (channels, gap_length)
+        Float samples; converted to ``x``'s dtype (rounded and clipped for integer formats).
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype as ``x``.
+    """
+    x = np.asarray(x)
+    fill = np.asarray(fill)
+    if x.ndim != 2 or fill.ndim != 2 or fill.shape[0] != x.shape[0]:
+        raise InputError(
+            f"cannot splice a fill of shape {fill.shape} into audio of shape {x.shape}"
+        )
+    start, end = int(gap_start_sample), int(gap_start_sample) + fill.shape[1]
+    if start < 0 or end > x.shape[1]:
+        raise InputError("the fill does not fit inside the track")
+    out = x.copy()
+    out[:, start:end] = float_to_native(fill, x.dtype)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Channel transforms: the model sees mono signals; stereo goes in as mid and side.
+
+
+def to_model_channels(x: np.ndarray) -> np.ndarray:
+    """(channels, n) -> (items, n): mono as is, stereo as mid = (L+R)/2 and side = (L-R)/2."""
+    if x.shape[0] == 2:
+        return np.stack([0.5 * (x[0] + x[1]), 0.5 * (x[0] - x[1])])
+    return x
+
+
+def from_model_channels(items: np.ndarray, channels: int) -> np.ndarray:
+    """Inverse of :func:`to_model_channels`: (items, n) -> (channels, n)."""
+    if channels == 2:
+        return np.stack([items[0] + items[1], items[0] - items[1]])
+    return items
+
+
+# ----------------------------------------------------------------------------------------------
+# Window planning (track-rate samples).
+
+
+@dataclass(frozen=True)
+class _Window:
+    start: int  # first track sample of the window (may be < 0 or end past the track: padding)
+    fill_start: int  # first gap sample this window fills
+    fill_end: int  # end of what this window keeps
+    open_end: int  # end of the unobserved region inside the window (>= fill_end)
+
+
+def plan_windows(
+    gap_start_sample: int,
+    gap_end_sample: int,
+    n_samples: int,
+    window_samples: int,
+    *,
+    context_fraction: float = CONTEXT_FRACTION,
+) -> list[tuple[int, int, int]]:
+    """Split a gap into model windows, left to right.
+
+    Parameters
+    ----------
+    gap_start_sample, gap_end_sample : int
+        The gap ``[start, end)``.
+    n_samples : int
+        Track length.
+    window_samples : int
+        Model window length at the track rate.
+    context_fraction : float
+        Minimum share of the window kept as context on each side of the part being filled.
+
+    Returns
+    -------
+    list of (window_start, fill_start, fill_end)
+        Windows lie inside the track; only a track shorter than the window gets a window starting
+        at 0 that runs past its end (zero padding). Fill ranges tile the gap.
+    """
+    windows = _plan(
+        gap_start_sample,
+        gap_end_sample,
+        n_samples,
+        window_samples,
+        context_fraction=context_fraction,
+    )
+    return [(w.start, w.fill_start, w.fill_end) for w in windows]
+
+
+def _plan(
+    gap_start_sample: int,
+    gap_end_sample: int,
+    n_samples: int,
+    window_samples: int,
+    *,
+    context_fraction: float = CONTEXT_FRACTION,
+) -> list[_Window]:
+    w = window_samples
+    context = max(int(w * context_fraction), 1)
+    step = w - 2 * context
+    if step < 1:
+        raise ValueError("window too short for its context")
+    windows = []
+    a = gap_start_sample
+    while a < gap_end_sample:
+        remaining = gap_end_sample - a
+        if remaining <= step:
+            # Last window: centre what is left, shift inside the track.
+            start = a - (w - remaining) // 2
+            fill_end = gap_end_sample
+        else:
+            # Keep `step` samples; the rest of the window after them is open (lookahead).
+            start = a - context
+            fill_end = a + step
+        start = _shift_inside(start, w, n_samples)
+        open_end = min(gap_end_sample, start + w)
+        windows.append(_Window(start, a, fill_end, open_end))
+        a = fill_end
+    return windows
+
+
+def _shift_inside(start: int, w: int, n_samples: int) -> int:
+    """Move a window [start, start + w) inside [0, n_samples) where the track is long enough."""
+    if n_samples <= w:
+        return 0
+    return min(max(start, 0), n_samples - w)
+
+
+def _slice_padded(x: np.ndarray, start: int, length: int) -> np.ndarray:
+    """``x[:, start:start+length]`` with zeros where the range leaves the track."""
+    out = np.zeros((x.shape[0], length), dtype=np.float32)
+    lo, hi = max(start, 0), min(start + length, x.shape[1])
+    if hi > lo:
+        out[:, lo - start : hi - start] = x[:, lo:hi]
+    return out
+
+
+def mirror_into_gap(x: np.ndarray, start: int, end: int) -> np.ndarray:
+    """Copy of ``x`` whose ``[start, end)`` holds the context mirrored at each edge.
+
+    The first half of the range mirrors the samples before ``start``, the second half those from
+    ``end`` on (zeros where the context runs out), so the signal has no step at either edge.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (channels, n)
+    start, end : int
+        The range to overwrite, ``0 <= start <= end <= n``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (channels, n)
+    """
+    out = np.array(x, copy=True)
+    out[:, start:end] = 0.0
+    half = (end - start) // 2
+    n_left = min(half, start)
+    if n_left:
+        out[:, start : start + n_left] = x[:, start - n_left : start][:, ::-1]
+    n_right = min(end - start - half, x.shape[1] - end)
+    if n_right:
+        out[:, end - n_right : end] = x[:, end : end + n_right][:, ::-1]
+    return out
+
+
+def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    """Crop or zero-pad the last axis to ``n``."""
+    if x.shape[-1] >= n:
+        return x[..., :n]
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])])
+
+
+def _crossover_lowpass(sr: int, cutoff_hz: float) -> np.ndarray:
+    """Linear-phase FIR lowpass for band completion (odd length, unity DC gain)."""
+    transition_hz = max(0.1 * cutoff_hz, 200.0)
+    n_taps = int(math.ceil(4.0 * sr / transition_hz)) | 1
+    return scipy.signal.firwin(n_taps, cutoff_hz, fs=sr, window="blackman").astype(np.float64)
+
+
+def _lowpass(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """Zero-phase FIR filtering along the last axis (odd symmetric taps, 'same' alignment)."""
+    return scipy.signal.fftconvolve(x.astype(np.float64), taps[None, :], mode="same", axes=-1)
+
+
+@contextmanager
+def _frozen(module: torch.nn.Module):
+    """Disable parameter gradients while sampling (only the input's gradient is needed)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, f in zip(module.parameters(), flags):
+            p.requires_grad_(f)
+
+
+# ----------------------------------------------------------------------------------------------
+# The pipeline.
+
+
+def _validate(
+    x: np.ndarray,
+    sr: int,
+    start: int,
+    end: int,
+    candidate: np.ndarray | None,
+    steps: int,
+    takes: int,
+) -> None:
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise InputError(f"audio must have shape (channels, n_samples), got {x.shape}")
+    if sr <= 0:
+        raise InputError(f"sample rate must be positive, got {sr}")
+    if not 0 <= start < end <= x.shape[1]:
+        raise InputError(f"gap [{start}, {end}) is not inside the track (0..{x.shape[1]})")
+    if candidate is not None and candidate.shape != (x.shape[0], end - start):
+        raise InputError(
+            f"candidate must have shape {(x.shape[0], end - start)}, got {candidate.shape}"
+        )
+    if candidate is not None and not np.all(np.isfinite(candidate)):
+        raise InputError("the candidate contains NaN or infinite samples")
+    if steps < 1:
+        raise InputError(f"steps must be at least 1, got {steps}")
+    if takes < 1:
+        raise InputError(f"takes must be at least 1, got {takes}")
+
+
+def inpaint_gap(
+    x: np.ndarray,
+    sr: int,
+    gap_start_sample: int,
+    gap_end_sample: int,
+    *,
+    denoiser: torch.nn.Module,
+    candidate: np.ndarray | None = None,
+    omega: float = OMEGA_STRICT,
+    omega_y: float = OMEGA_Y_DEFAULT,
+    steps: int = DEFAULT_STEPS,
+    takes: int = 1,
+    seed: int = 0,
+    draft: bool = False,
+    device: str | torch.device = "auto",
+    precision: str = "fp32",
+    data_consistency: bool = True,
+    sampler_options: Mapping[str, float] | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> InpaintResult:
+    """Fill one gap of a track with guided diffusion sampling (DPS, SimDPS or the draft mode).
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (channels, n_samples), float32
+        The whole track at rate ``sr``; samples inside the gap are ignored.
+    sr : int
+        Track sample rate in Hz.
+    gap_start_sample, gap_end_sample : int
+        The gap ``[start, end)`` in samples.
+    denoiser : torch.nn.Module
+        EDM denoiser ``D(x, sigma)`` with attributes ``sample_rate``, ``segment_length`` and
+        ``sigma_data`` (see ``precond.Denoiser``). Moved to ``device`` and put in eval mode.
+    candidate : numpy.ndarray, shape (channels, gap_length), float32, optional
+        Candidate passage at rate ``sr`` for the gap. None is plain DPS whatever ``omega`` is.
+    omega : float
+        Candidate weight (0.15 "strict", 0.04 "relaxed"); 0 is plain DPS.
+    omega_y : float
+        Observation weight.
+    steps : int
+        Sampler steps per window (2 * steps - 1 denoiser calls with Heun, steps with Euler).
+    takes : int
+        Number of fills, sampled in one batch with seeds ``seed, seed + 1, ...``.
+    seed : int
+        Seed of the first take.
+    draft : bool
+        Fast mode without backpropagation (replacement-style guidance).
+    device : {"auto", "cpu", "cuda"} or torch.device
+        Where to sample.
+    precision : {"fp32", "bf16", "fp16"}
+        Network precision on CUDA (autocast); the CPU always runs fp32.
+    data_consistency : bool
+        Replace the observed context of each denoised estimate by the source (Hann-smoothed).
+    sampler_options : mapping, optional
+        Overrides for ``sigma_min``, ``sigma_max``, ``rho`` (schedule), ``s_churn``, ``s_tmin``,
+        ``s_tmax``, ``s_noise``, ``solver`` ("heun" or "euler"; the draft mode defaults to
+        "euler", one network call a step) (sampler), ``fused_backward`` (default True),
+        ``limit_step`` (default True), ``dc_ramp_samples`` (guidance) and ``context_fraction``
+        (windowing).
+    progress : callable, optional
+        ``progress(fraction, message)``; reaches 1.0 on success.
+    cancel : CancelToken, optional
+        Checked once per sampler step; a cancel raises CancelledError within one step.
+
+    Returns
+    -------
+    InpaintResult
+        One fill per take, each (channels, gap_length) float32 at rate ``sr``.
+
+    Raises
+    ------
+    InputError
+        For an invalid gap, candidate, NaN/Inf context, steps or takes, or an unusable device.
+    CancelledError
+        When ``cancel`` was set.
+    """
+    t0 = time.perf_counter()
+    x = np.asarray(x, dtype=np.float32)
+    start, end = int(gap_start_sample), int(gap_end_sample)
+    if candidate is not None:
+        candidate = np.asarray(candidate, dtype=np.float32)
+    _validate(x, sr, start, end, candidate, steps, takes)
+    opts = dict(sampler_options or {})
+    unknown = set(opts) - {
+        *_SCHEDULE_KEYS,
+        *_SAMPLER_KEYS,
+        "fused_backward",
+        "limit_step",
+        "solver",
+        "dc_ramp_samples",
+        "context_fraction",
+    }
+    if unknown:
+        raise InputError(f"unknown sampler options: {', '.join(sorted(unknown))}")
+    if omega < 0 or omega_y < 0:
+        raise InputError("omega and omega_y must be >= 0")
+    if candidate is None:
+        omega = 0.0
+    use_candidate = candidate is not None and omega > 0
+
+    dev = resolve_device(device)
+    amp = autocast_dtype(dev, precision)
+    denoiser = denoiser.to(dev).eval()
+    sr_m = int(denoiser.sample_rate)
+    n_m = int(denoiser.segment_length)
+    sigma_data = float(denoiser.sigma_data)
+
+    schedule = {
+        "sigma_min": DEFAULT_SIGMA_MIN,
+        "sigma_max": DEFAULT_SIGMA_MAX,
+        "rho": DEFAULT_RHO,
+        **{k: float(opts[k]) for k in _SCHEDULE_KEYS if k in opts},
+    }
+    sampler_kw = {
+        "s_churn": DEFAULT_S_CHURN,
+        **{k: float(opts[k]) for k in _SAMPLER_KEYS if k in opts},
+    }
+    guidance = GuidanceConfig(
+        omega_y=float(omega_y),
+        omega=float(omega) if use_candidate else 0.0,
+        data_consistency=data_consistency,
+        dc_ramp_samples=int(opts.get("dc_ramp_samples", DC_RAMP_SAMPLES_DEFAULT)),
+        draft=draft,
+        fused_backward=bool(opts.get("fused_backward", True)),
+        limit_step=bool(opts.get("limit_step", True)),
+    )
+    solver = str(opts.get("solver", "euler" if draft else "heun"))
+    if solver not in SAMPLERS:
+        raise InputError(f"unknown solver {solver!r} (choose {', '.join(SAMPLERS)})")
+    sigmas = edm_sigmas(steps, **schedule)
+
+    # Model window at the track rate; resampling it gives at most n_m model samples.
+    window_samples = n_m if sr == sr_m else int(math.floor(n_m * sr / sr_m))
+    context_fraction = float(opts.get("context_fraction", CONTEXT_FRACTION))
+    try:
+        windows = _plan(start, end, x.shape[1], window_samples, context_fraction=context_fraction)
+    except ValueError as exc:
+        raise InputError(f"invalid context_fraction {context_fraction}") from exc
+
+    seeds = [int(seed) + k for k in range(takes)]
+    # Only the span the windows cover is read (a view); with several windows each take gets its
+    # own copy of it, into which its fill is written window by window.
+    r0 = max(min(win.start for win in windows), 0)
+    r1 = min(max(win.start for win in windows) + window_samples, x.shape[1])
+    span = x[:, r0:r1]
+    windows = [
+        _Window(win.start - r0, win.fill_start - r0, win.fill_end - r0, win.open_end - r0)
+        for win in windows
+    ]
+    work_takes = [span.copy() for _ in range(takes)] if len(windows) > 1 else [span] * takes
+    fills = np.zeros((takes, x.shape[0], end - start), dtype=np.float32)
+    total_steps = len(windows) * steps
+    done = [0]
+
+    def report(message: str) -> None:
+        if progress is not None:
+            progress(min(done[0] / total_steps, 1.0), message)
+
+    report("starting")
+    check_cancel(cancel)
+    with _frozen(denoiser):
+        for w_index, win in enumerate(windows):
+            label = f"window {w_index + 1}/{len(windows)}" if len(windows) > 1 else ""
+
+            def on_step(i: int, n: int, _x: torch.Tensor, _d: torch.Tensor, label=label) -> None:
+                done[0] += 1
+                report(f"{label + ', ' if label else ''}step {i + 1}/{n}")
+                check_cancel(cancel)
+
+            window_fills = _sample_window(
+                work_takes,
+                win,
+                start - r0,
+                candidate if use_candidate else None,
+                sr=sr,
+                sr_m=sr_m,
+                n_m=n_m,
+                window_samples=window_samples,
+                sigma_data=sigma_data,
+                denoiser=denoiser,
+                guidance=guidance,
+                autocast=amp,
+                sigmas=sigmas,
+                sampler_kw=sampler_kw,
+                solver=solver,
+                seeds=[s + 7919 * w_index for s in seeds],
+                callback=on_step,
+                device=dev,
+            )
+            lo, hi = win.fill_start - (start - r0), win.fill_end - (start - r0)
+            for k in range(takes):
+                fills[k, :, lo:hi] = window_fills[k]
+                if len(windows) > 1:
+                    work_takes[k][:, win.fill_start : win.fill_end] = window_fills[k]
+    if progress is not None:
+        progress(1.0, "done")
+
+    return InpaintResult(
+        takes=[InpaintTake(seed=s, fill=fills[k]) for k, s in enumerate(seeds)],
+        sr=sr,
+        gap_start_sample=start,
+        gap_end_sample=end,
+        method="simdps" if use_candidate else "dps",
+        omega=float(omega) if use_candidate else 0.0,
+        omega_y=float(omega_y),
+        steps=steps,
+        draft=draft,
+        device=device_name(dev),
+        seconds=time.perf_counter() - t0,
+        model_sample_rate=sr_m,
+        segment_length=n_m,
+        n_windows=len(windows),
+        options={
+            **schedule,
+            **sampler_kw,
+            "data_consistency": data_consistency,
+            "dc_ramp_samples": guidance.dc_ramp_samples,
+            "fused_backward": guidance.fused_backward,
+            "limit_step": guidance.limit_step,
+            "solver": solver,
+            "context_fraction": context_fraction,
+            "precision": precision if dev.type == "cuda" else "fp32",
+        },
+    )
+
+
+def _sample_window(
+    sources: list[np.ndarray],
+    win: _Window,
+    gap_start: int,
+    candidate: np.ndarray | None,
+    *,
+    sr: int,
+    sr_m: int,
+    n_m: int,
+    window_samples: int,
+    sigma_data: float,
+    denoiser: torch.nn.Module,
+    guidance: GuidanceConfig,
+    autocast: torch.dtype | None,
+    sigmas: torch.Tensor,
+    sampler_kw: dict[str, float],
+    solver: str,
+    seeds: list[int],
+    callback: Callable,
+    device: torch.device,
+) -> list[np.ndarray]:
+    """Sample one window for every take; return each take's fill for ``[fill_start, fill_end)``."""
+    w = window_samples
+    takes = len(sources)
+    channels = sources[0].shape[0]
+    o0, o1 = win.fill_start - win.start, win.open_end - win.start  # open region in the window
+    resampling = sr != sr_m
+
+    # Track-rate windows per take. The open region holds the candidate where its high band is
+    # needed (band completion) and a mirror image of the context where the model's observations
+    # are made, so resampling smears no edge step (to zeros or to the candidate) into the
+    # observed samples next to the gap.
+    cand_window = np.zeros((channels, w), dtype=np.float32)
+    if candidate is not None:
+        cand_window[:, o0:o1] = candidate[:, win.fill_start - gap_start : win.open_end - gap_start]
+    track_windows, observed_windows = [], []
+    for src in sources:
+        tw = _slice_padded(src, win.start, w)
+        tw[:, o0:o1] = cand_window[:, o0:o1]
+        track_windows.append(tw)
+        observed_windows.append(mirror_into_gap(tw, o0, o1) if resampling else tw)
+    observed_check = np.concatenate([track_windows[0][:, :o0], track_windows[0][:, o1:]], axis=1)
+    if not np.all(np.isfinite(observed_check)):
+        raise InputError("the audio around the gap contains NaN or infinite samples")
+
+    # Mask at the model rate: 1 observed, 0 open (the open region's model-rate span, rounded out).
+    scale_m = sr_m / sr
+    m0 = max(int(math.floor(o0 * scale_m)), 0)
+    m1 = min(int(math.ceil(o1 * scale_m)), n_m)
+    mask = np.ones(n_m, dtype=np.float32)
+    mask[m0:m1] = 0.0
+
+    def to_model(tw: np.ndarray) -> np.ndarray:
+        items = to_model_channels(tw)
+        if resampling:
+            items = resample(items, sr, sr_m)
+        return _fit_length(items, n_m).astype(np.float32)
+
+    y_items = np.concatenate([to_model(tw) for tw in observed_windows])  # (takes * items, n_m)
+    c_items = np.tile(to_model(cand_window), (takes, 1)) * (1.0 - mask)
+    n_items = y_items.shape[0] // takes
+
+    # Per-item normalisation: observed context RMS -> sigma_data.
+    obs = mask > 0
+    ctx_rms = (
+        np.sqrt(np.mean(y_items[:, obs] ** 2, axis=1)) if obs.any() else np.zeros(len(y_items))
+    )
+    cand_rms = np.sqrt(np.mean(c_items**2, axis=1))
+    level = np.maximum(np.where(ctx_rms > MIN_CONTEXT_RMS, ctx_rms, cand_rms), MIN_CONTEXT_RMS)
+    gain = (sigma_data / level).astype(np.float32)[:, None]
+
+    y_t = torch.from_numpy(y_items * gain).to(device)
+    c_t = torch.from_numpy((c_items * gain).astype(np.float32)).to(device)
+    mask_t = torch.from_numpy(mask).to(device)
+    denoise = guided_denoiser(
+        denoiser,
+        y_t,
+        mask_t,
+        c_t if candidate is not None else None,
+        guidance,
+        autocast_dtype=autocast,
+    )
+    generators = generators_for_seeds(seeds)  # one per take, drawing that take's items together
+    x_init = sigmas[0] * randn_like_seeded(y_t, generators)
+    out = SAMPLERS[solver](
+        denoise, x_init, sigmas.to(device), generator=generators, callback=callback, **sampler_kw
+    )
+    out_items = out.detach().cpu().numpy().astype(np.float32) / gain
+
+    fills = []
+    f0, f1 = win.fill_start - win.start, win.fill_end - win.start
+    complete_band = resampling and candidate is not None and sr > sr_m
+    taps = _crossover_lowpass(sr, CROSSOVER_FRACTION * sr_m / 2) if complete_band else None
+    seam_taper = int(round(SEAM_TAPER_S * sr))
+    for k in range(takes):
+        items = out_items[k * n_items : (k + 1) * n_items]
+        y_back = from_model_channels(items, channels)
+        if resampling:
+            y_back = _fit_length(resample(y_back, sr_m, sr), w)
+            if complete_band:
+                # Complementary crossover: the model's band below, the candidate's above.
+                high = track_windows[k] - _lowpass(track_windows[k], taps)
+                y_back = _lowpass(y_back, taps) + high
+        fill = taper_seams(
+            y_back,
+            track_windows[k],
+            f0,
+            f1,
+            right=win.fill_end == win.open_end,  # the next window continues otherwise
+            taper_samples=seam_taper,
+        )
+        fills.append(fill)
+    return fills
+
+
+def taper_seams(
+    out: np.ndarray,
+    source: np.ndarray,
+    f0: int,
+    f1: int,
+    *,
+    left: bool = True,
+    right: bool = True,
+    taper_samples: int,
+) -> np.ndarray:
+    """Cut ``out[:, f0:f1]`` and make it meet ``source`` at both edges.
+
+    The model reproduces the observed context only approximately, and the fill continues from its
+    own version of the context, while the splice puts the source's samples next to it. The
+    difference ``source - out`` at the last observed sample before the fill (and the first after
+    it) is added to the fill with a half-Hann fade over ``taper_samples`` samples, so each edge of
+    the fill continues from the source's sample; the correction vanishes where the model already
+    matched the context.
+
+    Parameters
+    ----------
+    out : numpy.ndarray, shape (channels, w)
+        Model output for the window at the track rate.
+    source : numpy.ndarray, shape (channels, w)
+        The window's observed samples (source or earlier fills).
+    f0, f1 : int
+        The fill's range inside the window.
+    left, right : bool
+        Which edges to correct (an edge at the window's border is never corrected).
+    taper_samples : int
+        Fade length; at most half the fill.
+
+    Returns
+    -------
+    numpy.ndarray, shape (channels, f1 - f0), float32
+    """
+    fill = np.array(out[:, f0:f1], dtype=np.float64)
+    n = min(int(taper_samples), fill.shape[1] // 2)
+    if n > 0:
+        fade = 0.5 + 0.5 * np.cos(np.pi * np.arange(n) / n)  # 1 -> 0
+        if left and f0 > 0:
+            fill[:, :n] += (source[:, f0 - 1] - out[:, f0 - 1])[:, None] * fade
+        if right and f1 < out.shape[1]:
+            fill[:, -n:] += (source[:, f1] - out[:, f1])[:, None] * fade[::-1]
+    return fill.astype(np.float32)
+
+
+__all__ = [
+    "InpaintResult",
+    "InpaintTake",
+    "from_model_channels",
+    "inpaint_gap",
+    "mirror_into_gap",
+    "plan_windows",
+    "splice",
+    "taper_seams",
+    "to_model_channels",
+]

@@ -1,0 +1,375 @@
+"""Gap-repair pipeline around the ``tiny`` model (random initialisation) and the device helpers.
+
+Mechanics tests use the tiny architecture with a short window (16 384 samples = 0.74 s at
+22.05 kHz), few steps and mostly the draft mode, so the whole file stays fast.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from conftest import piano_like
+
+from simdps_studio.core.errors import CancelledError, InputError
+from simdps_studio.core.progress import CancelToken
+from simdps_studio.inpaint.device import autocast_dtype, device_name, resolve_device
+from simdps_studio.inpaint.pipeline import (
+    from_model_channels,
+    inpaint_gap,
+    mirror_into_gap,
+    plan_windows,
+    splice,
+    taper_seams,
+    to_model_channels,
+)
+
+SR = 22050
+STEPS = 6
+
+
+class CountingDenoiser(torch.nn.Module):
+    """Wraps a denoiser and counts its forward calls (same attributes as the real one)."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.sample_rate = inner.sample_rate
+        self.segment_length = inner.segment_length
+        self.sigma_data = inner.sigma_data
+        self.calls = 0
+
+    def forward(self, x, sigma):
+        self.calls += 1
+        return self.inner(x, sigma)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: on a CPU shared with other jobs, OpenMP spin-waiting makes two threads
+    many times slower than one; restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from simdps_studio.inpaint.precond import build_denoiser
+
+    torch.manual_seed(0)
+    return build_denoiser("tiny", segment_length=16384).eval()
+
+
+@pytest.fixture(scope="module")
+def track():
+    return piano_like(SR, 2.0, seed=3)
+
+
+def corr(a, b) -> float:
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def run(tiny, x, start, end, **kw):
+    kw.setdefault("steps", STEPS)
+    kw.setdefault("draft", True)
+    kw.setdefault("device", "cpu")
+    return inpaint_gap(x, SR, start, end, denoiser=tiny, **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Splice and windowing
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int16, np.int32])
+def test_splice_leaves_every_outside_sample_bit_identical(dtype):
+    rng = np.random.default_rng(0)
+    if np.dtype(dtype).kind == "f":
+        x = rng.uniform(-1, 1, (2, 1000)).astype(dtype)
+    else:
+        info = np.iinfo(dtype)
+        x = rng.integers(info.min, info.max, (2, 1000), dtype=dtype)
+    fill = rng.uniform(-0.5, 0.5, (2, 100)).astype(np.float32)
+    out = splice(x, 400, fill)
+    assert out.dtype == x.dtype and out.shape == x.shape
+    assert np.array_equal(out[:, :400], x[:, :400]) and np.array_equal(out[:, 500:], x[:, 500:])
+    assert not np.shares_memory(out, x)
+    if np.dtype(dtype).kind == "f":
+        assert np.array_equal(out[:, 400:500], fill)
+    with pytest.raises(InputError):
+        splice(x, 950, fill)
+    with pytest.raises(InputError):
+        splice(x, 0, fill[:1])
+
+
+def test_plan_windows_tiles_the_gap_with_context():
+    w = 1000
+    for start, end, n in [(5000, 5300, 20000), (10, 300, 20000), (19500, 19990, 20000),
+                          (3000, 7100, 20000), (100, 600, 800)]:  # fmt: skip
+        plan = plan_windows(start, end, n, w)
+        assert plan[0][1] == start and plan[-1][2] == end
+        for (ws, f0, f1), nxt in zip(plan, [*plan[1:], None]):
+            assert ws <= f0 < f1 <= ws + w
+            if n >= w:
+                assert 0 <= ws and ws + w <= n  # shifted inside, never padded
+            if nxt is not None:
+                assert nxt[1] == f1
+                assert f0 - ws >= 200  # observed (or earlier fill) context before
+        if end - start <= 600:
+            assert len(plan) == 1
+    assert len(plan_windows(3000, 7100, 20000, w)) > 1
+
+
+def test_taper_seams_makes_the_fill_continue_from_the_source():
+    t = np.arange(1000)
+    source = np.sin(2 * np.pi * t / 50)[None]
+    out = source + 0.3  # the model got the context (and the gap) off by 0.3
+    fill = taper_seams(out, source, 400, 600, taper_samples=50)
+    assert fill.shape == (1, 200) and fill.dtype == np.float32
+    np.testing.assert_allclose(fill[0, 0], source[0, 400], atol=1e-6)
+    np.testing.assert_allclose(fill[0, -1], source[0, 599], atol=1e-6)
+    np.testing.assert_allclose(fill[0, 50:150], out[0, 450:550], atol=1e-6)  # middle untouched
+    # A model that matched the context is left as it is.
+    exact = taper_seams(source, source, 400, 600, taper_samples=50)
+    np.testing.assert_allclose(exact, source[:, 400:600], atol=1e-6)
+    untouched = taper_seams(out, source, 400, 600, left=False, right=False, taper_samples=50)
+    np.testing.assert_allclose(untouched, out[:, 400:600], atol=1e-6)
+
+
+def test_mirror_into_gap_has_no_step_at_the_edges():
+    x = np.arange(20, dtype=np.float32)[None] + 100
+    out = mirror_into_gap(x, 5, 12)
+    assert np.array_equal(out[:, :5], x[:, :5]) and np.array_equal(out[:, 12:], x[:, 12:])
+    assert out[0, 5:8].tolist() == [104, 103, 102]  # mirrors the left context
+    assert out[0, 8:12].tolist() == [115, 114, 113, 112]  # mirrors the right context
+    edge = mirror_into_gap(x, 0, 4)  # no left context: that half stays zero
+    assert edge[0, :4].tolist() == [0, 0, 105, 104]
+
+
+def test_mid_side_round_trip():
+    x = np.random.default_rng(1).standard_normal((2, 64)).astype(np.float32)
+    items = to_model_channels(x)
+    np.testing.assert_allclose(items[0], 0.5 * (x[0] + x[1]), rtol=1e-6)
+    np.testing.assert_allclose(from_model_channels(items, 2), x, rtol=1e-6, atol=1e-6)
+    three = np.ones((3, 8), np.float32)
+    assert from_model_channels(to_model_channels(three), 3) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline
+
+
+def test_fill_shape_and_outside_samples_bit_identical_after_splice(tiny, track):
+    start, end = int(0.8 * SR), int(1.0 * SR)
+    res = run(tiny, track, start, end)
+    fill = res.fills[0]
+    assert fill.shape == (1, end - start) and fill.dtype == np.float32
+    assert np.all(np.isfinite(fill))
+    out = splice(track, start, fill)
+    assert np.array_equal(out[:, :start], track[:, :start])
+    assert np.array_equal(out[:, end:], track[:, end:])
+    assert np.array_equal(out[:, start:end], fill)
+    assert res.method == "dps" and res.omega == 0.0 and res.n_windows == 1
+    meta = res.metadata()
+    assert meta["seeds"] == [0] and meta["steps"] == STEPS and meta["device"].startswith("CPU")
+    assert meta["model_sample_rate"] == SR and "takes" not in meta
+
+
+def test_fixed_seed_reproduces_bit_for_bit_and_takes_differ(tiny, track):
+    start, end = int(0.8 * SR), int(1.0 * SR)
+    cand = piano_like(SR, 2.0, seed=9)[:, start:end]
+    a = run(tiny, track, start, end, candidate=cand, omega=0.04, takes=3, seed=5)
+    b = run(tiny, track, start, end, candidate=cand, omega=0.04, takes=3, seed=5)
+    assert a.seeds == [5, 6, 7]
+    for fa, fb in zip(a.fills, b.fills):
+        assert np.array_equal(fa, fb)
+    f = a.fills
+    assert not np.allclose(f[0], f[1]) and not np.allclose(f[1], f[2])
+    # Take k depends on its own seed only (the same as running that seed alone).
+    alone = run(tiny, track, start, end, candidate=cand, omega=0.04, takes=1, seed=6)
+    np.testing.assert_allclose(alone.fills[0], f[1], atol=1e-4)
+
+
+def test_progress_reaches_one_and_cancel_stops_within_one_step(tiny, track):
+    start, end = int(0.8 * SR), int(1.0 * SR)
+    seen = []
+    run(tiny, track, start, end, progress=lambda f, msg="": seen.append(f))
+    assert seen[-1] == 1.0 and seen[0] == 0.0
+    assert all(b >= a for a, b in itertools.pairwise(seen))
+
+    counting = CountingDenoiser(tiny)
+    token = CancelToken()
+    steps_seen = []
+
+    def progress(fraction, message=""):
+        if message.startswith("step"):
+            steps_seen.append(message)
+            if len(steps_seen) == 2:
+                token.cancel()
+
+    with pytest.raises(CancelledError):
+        run(counting, track, start, end, steps=10, progress=progress, cancel=token)
+    # Cancelled in the progress report after step 2: no network call after it (the draft's
+    # Euler sampler makes one call a step).
+    assert len(steps_seen) == 2
+    assert counting.calls == 2
+    # A token cancelled beforehand stops before any network call.
+    counting.calls = 0
+    with pytest.raises(CancelledError):
+        run(counting, track, start, end, cancel=token)
+    assert counting.calls == 0
+
+
+def test_draft_mode_follows_a_strong_candidate(tiny, track):
+    start, end = int(0.8 * SR), int(1.0 * SR)
+    cand = piano_like(SR, 2.0, seed=9)[:, start:end]
+    strict = run(tiny, track, start, end, candidate=cand, omega=1.0)
+    plain = run(tiny, track, start, end, candidate=None, omega=1.0)
+    assert strict.method == "simdps" and strict.draft
+    assert plain.method == "dps" and plain.omega == 0.0
+    assert corr(strict.fills[0], cand) > 0.95
+    assert abs(corr(plain.fills[0], cand)) < 0.2
+
+
+def test_stereo_as_mid_and_side(tiny):
+    mono = piano_like(SR, 2.0, seed=4)[0]
+    start, end = int(0.9 * SR), int(1.1 * SR)
+    # Identical channels: side is silent, so the fill must keep L == R (to the side's floor).
+    same = np.stack([mono, mono])
+    fill = run(tiny, same, start, end).fills[0]
+    assert fill.shape == (2, end - start)
+    assert np.max(np.abs(fill[0] - fill[1])) < 1e-3 * np.max(np.abs(fill))
+    # A real stereo pair with a stereo candidate: both channels follow their own candidate.
+    stereo = np.stack([mono, 0.5 * mono + 0.1 * piano_like(SR, 2.0, seed=5)[0]])
+    cand = piano_like(SR, 2.0, seed=6, channels=2)[:, start:end]
+    fill = run(tiny, stereo, start, end, candidate=cand, omega=1.0).fills[0]
+    assert corr(fill[0], cand[0]) > 0.9 and corr(fill[1], cand[1]) > 0.9
+
+
+def test_multichannel_is_sampled_per_channel(tiny):
+    x = piano_like(SR, 2.0, seed=4, channels=3)
+    start, end = int(0.9 * SR), int(1.0 * SR)
+    res = run(tiny, x, start, end, steps=3)
+    assert res.fills[0].shape == (3, end - start)
+    assert np.all(np.isfinite(res.fills[0]))
+
+
+def test_long_gap_is_filled_window_by_window(tiny, track):
+    # 1.2 s gap with a 0.74 s window: several windows, each conditioned on the fill before it.
+    start, end = int(0.4 * SR), int(1.6 * SR)
+    cand = piano_like(SR, 2.0, seed=9)[:, start:end]
+    counting = CountingDenoiser(tiny)
+    res = run(counting, track, start, end, candidate=cand, omega=1.0, steps=3)
+    assert res.n_windows >= 3
+    assert counting.calls == res.n_windows * 3  # draft: Euler, one call a step
+    fill = res.fills[0]
+    assert fill.shape == (1, end - start) and np.all(np.isfinite(fill))
+    # Every window's part follows the candidate (no window left empty or misplaced).
+    for part in np.array_split(np.arange(end - start), 4):
+        assert corr(fill[:, part], cand[:, part]) > 0.9
+    out = splice(track, start, fill)
+    assert np.array_equal(out[:, :start], track[:, :start])
+    assert np.array_equal(out[:, end:], track[:, end:])
+
+
+def test_band_above_model_nyquist_comes_from_the_candidate(tiny):
+    sr = 44100
+    x = piano_like(sr, 2.0, seed=7)
+    start, end = int(0.9 * sr), int(1.1 * sr)
+    t = np.arange(end - start) / sr
+    tone_hz = 16000.0  # above the model's Nyquist (11 025 Hz)
+    cand = (0.2 * np.sin(2 * np.pi * 440 * t) + 0.05 * np.sin(2 * np.pi * tone_hz * t))[None]
+    cand = cand.astype(np.float32)
+
+    def tone_level(fill):
+        spec = np.abs(np.fft.rfft(fill[0] * np.hanning(fill.shape[1])))
+        freqs = np.fft.rfftfreq(fill.shape[1], 1 / sr)
+        band = (freqs > tone_hz - 200) & (freqs < tone_hz + 200)
+        return spec[band].max() / (np.hanning(fill.shape[1]).sum() / 2)
+
+    with_cand = inpaint_gap(
+        x, sr, start, end, denoiser=tiny, candidate=cand, omega=0.04, steps=3, draft=True,
+        device="cpu",
+    ).fills[0]  # fmt: skip
+    without = inpaint_gap(
+        x, sr, start, end, denoiser=tiny, steps=3, draft=True, device="cpu"
+    ).fills[0]
+    assert with_cand.shape == (1, end - start)
+    assert tone_level(with_cand) == pytest.approx(0.05, rel=0.1)
+    assert tone_level(without) < 0.002
+
+
+def test_short_track_is_padded(tiny):
+    x = piano_like(SR, 0.5, seed=8)  # shorter than the model window
+    start, end = int(0.2 * SR), int(0.3 * SR)
+    fill = run(tiny, x, start, end, steps=3).fills[0]
+    assert fill.shape == (1, end - start) and np.all(np.isfinite(fill))
+
+
+def test_bad_input_raises_input_error(tiny, track):
+    n = track.shape[1]
+    with pytest.raises(InputError):
+        run(tiny, track, 100, 50)
+    with pytest.raises(InputError):
+        run(tiny, track, n - 10, n + 10)
+    with pytest.raises(InputError, match="candidate"):
+        run(tiny, track, 1000, 2000, candidate=np.zeros((1, 999), np.float32))
+    bad = track.copy()
+    bad[0, 500] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        run(tiny, bad, 1000, 2000)
+    nan_in_gap = track.copy()
+    nan_in_gap[0, 1500] = np.nan  # the gap's own samples are ignored
+    assert np.all(np.isfinite(run(tiny, nan_in_gap, 1000, 2000, steps=2).fills[0]))
+    with pytest.raises(InputError):
+        run(tiny, track, 1000, 2000, steps=0)
+    with pytest.raises(InputError):
+        run(tiny, track, 1000, 2000, sampler_options={"bogus": 1})
+
+
+# ---------------------------------------------------------------------------------------------
+# Device
+
+
+def test_resolve_device_and_name():
+    assert resolve_device("cpu") == torch.device("cpu")
+    auto = resolve_device("auto")
+    assert auto.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    name = device_name(torch.device("cpu"))
+    assert name.startswith("CPU (") and "thread" in name
+    assert autocast_dtype(torch.device("cpu"), "bf16") is None
+    with pytest.raises(InputError):
+        resolve_device("tpu")
+    with pytest.raises(InputError):
+        autocast_dtype(torch.device("cpu"), "int8")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_a_clear_input_error():
+    with pytest.raises(InputError, match="CUDA is not available on this machine"):
+        resolve_device("cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_pipeline_on_cuda(tiny, track, precision):
+    start, end = int(0.8 * SR), int(1.0 * SR)
+    cand = piano_like(SR, 2.0, seed=9)[:, start:end]
+    res = inpaint_gap(
+        track, SR, start, end, denoiser=tiny, candidate=cand, omega=0.15, steps=STEPS, takes=2,
+        device="cuda", precision=precision,
+    )  # fmt: skip
+    assert res.device.startswith("CUDA (")
+    for fill in res.fills:
+        assert fill.shape == (1, end - start) and np.all(np.isfinite(fill))
+    cpu = inpaint_gap(
+        track, SR, start, end, denoiser=tiny, candidate=cand, omega=1.0, steps=STEPS, draft=True,
+        device="cuda",
+    )  # fmt: skip
+    assert corr(cpu.fills[0], cand) > 0.95
+    tiny.to("cpu")
