@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	@bash scripts/sysdeps.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	@# CPU torch first: the app's torch range then installs nothing more (README: CUDA builds).
-	$(PY) -m pip install --quiet "$(TORCH)"
+	@# CPU torch first, unless a torch (e.g. a CUDA build, README) is already in the venv: the
+	@# app's torch range then installs nothing more.
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[dev,data]"
 	@touch $(STAMP)
 
