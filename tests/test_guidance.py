@@ -22,6 +22,8 @@ from simdps_studio.inpaint.pipeline import inpaint_gap
 N = 512
 GAP = slice(200, 300)
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
 
 def corr(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
@@ -163,16 +165,6 @@ def test_guidance_works_through_a_network_jacobian(problem):
 
 SR = 22050
 STEPS = 8
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a CPU shared with other jobs, OpenMP spin-waiting makes two threads
-    many times slower than one; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

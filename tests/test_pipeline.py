@@ -29,6 +29,8 @@ from simdps_studio.inpaint.pipeline import (
 SR = 22050
 STEPS = 6
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
 
 class CountingDenoiser(torch.nn.Module):
     """Wraps a denoiser and counts its forward calls (same attributes as the real one)."""
@@ -44,16 +46,6 @@ class CountingDenoiser(torch.nn.Module):
     def forward(self, x, sigma):
         self.calls += 1
         return self.inner(x, sigma)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a CPU shared with other jobs, OpenMP spin-waiting makes two threads
-    many times slower than one; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -106,6 +106,18 @@ def generators_for_seeds(seeds: Sequence[int]) -> list[torch.Generator]:
     return [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
 
 
+def _churn(
+    x: Tensor, sigma: float, gamma: float, s_noise: float, generator: Generators
+) -> tuple[Tensor, float]:
+    """Raise the noise level from ``sigma`` to ``sigma (1 + gamma)`` with fresh noise (Karras
+    Alg. 2, lines 5–6); returns the new state and noise level."""
+    sigma_hat = sigma * (1.0 + gamma)
+    if gamma > 0:
+        eps = randn_like_seeded(x, generator) * s_noise
+        x = x + eps * math.sqrt(sigma_hat**2 - sigma**2)
+    return x, sigma_hat
+
+
 @torch.no_grad()
 def sample_heun(
     denoise: DenoiseFn,
@@ -160,10 +172,7 @@ def sample_heun(
     for i in range(n_steps):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
         gamma = gamma_max if s_tmin <= sigma <= s_tmax else 0.0
-        sigma_hat = sigma * (1.0 + gamma)
-        if gamma > 0:
-            eps = randn_like_seeded(x, generator) * s_noise
-            x = x + eps * math.sqrt(sigma_hat**2 - sigma**2)
+        x, sigma_hat = _churn(x, sigma, gamma, s_noise, generator)
         denoised = denoise(x, sigma_hat * s_in)
         d = (x - denoised) / sigma_hat
         x_next = x + (sigma_next - sigma_hat) * d
@@ -207,10 +216,7 @@ def sample_euler(
     for i in range(n_steps):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
         gamma = gamma_max if s_tmin <= sigma <= s_tmax else 0.0
-        sigma_hat = sigma * (1.0 + gamma)
-        if gamma > 0:
-            eps = randn_like_seeded(x, generator) * s_noise
-            x = x + eps * math.sqrt(sigma_hat**2 - sigma**2)
+        x, sigma_hat = _churn(x, sigma, gamma, s_noise, generator)
         denoised = denoise(x, sigma_hat * s_in)
         x = x + (sigma_next - sigma_hat) * (x - denoised) / sigma_hat
         if callback is not None:
