@@ -425,45 +425,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def open_app(argv: Sequence[str]) -> int:
-    """``simdps-studio [FILE]``: the desktop app (or, without it, a CLI repair of FILE's dropouts)."""
+    """``simdps-studio [FILE]``: open the desktop app, optionally with FILE."""
     p = _Parser(prog="simdps-studio", description="Open the desktop app.")
     p.add_argument("file", nargs="?", metavar="FILE")
     p.add_argument("--version", action="version", version=f"SimDPS Studio {__version__}")
     args = p.parse_args(argv)
+    if args.file is not None and not Path(args.file).exists():
+        raise InputError(f"no such file: {args.file}")
     try:
         from simdps_studio.gui.app import run_app
-    except ModuleNotFoundError as e:
-        if e.name and not e.name.startswith("simdps_studio"):
-            raise
-        return _repair_detected(args.file)
+    except ImportError as e:
+        raise InputError(
+            f"the desktop app cannot start: {e} (the command-line tools still work; "
+            "see `simdps-studio --help`)"
+        ) from None
     return run_app(args.file)
-
-
-def _repair_detected(path: str | None) -> int:
-    """Fallback while the desktop app is not built: repair FILE's detected dropouts from the CLI."""
-    if not path:
-        raise InputError("the desktop app is not built yet; give a FILE to repair from the CLI")
-    from simdps_studio.session.engines import _engine
-
-    print("The desktop app is not built yet: repairing the file's detected dropouts from the CLI.")
-    audio = _load(path)
-    detect = _engine("simdps_studio.search.detect", "dropout detection")
-    found = detect.detect_dropouts(audio.to_float(), audio.sr)
-    if not found:
-        print("no dropouts found; nothing to repair")
-        return 0
-    out_dir = Path("out")
-    out_dir.mkdir(exist_ok=True)
-    out = out_dir / (Path(path).stem + ".repaired.wav")
-    gaps = []
-    for d in found:
-        dd = d.to_dict()
-        gaps.append(f"{dd['start_s']:.6f}:{dd['end_s']:.6f}")
-        print(f"  found {dd['kind']} at {dd['start_s']:.3f}–{dd['end_s']:.3f} s")
-    argv = ["repair", path, "-o", str(out), "--method", "auto"]
-    for g in gaps:
-        argv += ["--gap", g]
-    return main(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
