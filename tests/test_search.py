@@ -366,3 +366,19 @@ def test_cancellation_and_progress(music):
     assert seen[-1] == 1.0
     assert all(0.0 <= f <= 1.0 for f in seen)
     assert seen == sorted(seen)
+
+
+def test_short_clip_falls_back_to_shorter_context():
+    """12 s with a 2-s gap leaves no room for 3 s of context around gap and candidate; the search
+    retries with shorter contexts, still finds the planted copy and says which context it used."""
+    sr = 22050
+    x = plant_repeat(piano_music(12.0, sr, seed=5), 2 * sr, 7 * sr, 4 * sr)
+    gap = Gap(int(8.5 * sr), int(10.5 * sr))
+    strict = SearchConfig(min_long_context_s=3.0)  # no retry: the old behaviour
+    with pytest.raises(NoCandidateError, match="no valid candidate position"):
+        find_candidates(x, sr, gap, config=strict)
+    cands = find_candidates(x, sr, gap)
+    assert abs(cands[0].start_sample - int(3.5 * sr)) <= sr // 1000
+    assert cands[0].long_context_s < 3.0
+    assert cands[0].short_context_s <= cands[0].long_context_s
+    assert cands[0].to_dict()["long_context_s"] == cands[0].long_context_s

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -61,6 +61,8 @@ class Candidate:
         Suggested gain that matches the candidate's context RMS to the gap's (clamped).
     source : str or None
         ``None`` for the gap's own track, else the corpus track's name (e.g. its path).
+    long_context_s, short_context_s : float
+        The contexts the cost compared (shorter than the configuration's on a short clip).
     source_index : int or None
         ``None`` for the gap's own track, else the index of the recording in the ``corpus``
         sequence given to :func:`find_candidates`. Its samples are fetched with
@@ -80,6 +82,8 @@ class Candidate:
     gain_db: float
     source: str | None = None
     source_index: int | None = None
+    long_context_s: float = 3.0
+    short_context_s: float = 0.5
 
     def to_dict(self) -> dict:
         """JSON-ready dict of all fields."""
@@ -133,6 +137,10 @@ class _Template:
     const: float  # sum_j w_j |F_j|^2
     level_sum: float  # sum_j w_j sum_b F_bj (log-mel only)
     level: bool  # whether the broadband level offset is (partly) discounted
+
+
+class _NoValidPosition(NoCandidateError):
+    """No start position fits the gap, its contexts and the other gaps."""
 
 
 def find_candidates(
@@ -196,6 +204,40 @@ def find_candidates(
         For an invalid gap or arguments.
     """
     config = config or SearchConfig()
+    kwargs = dict(other_gaps=other_gaps, features=features, top_k=top_k, corpus=corpus,
+                  cache_dir=cache_dir, audio_key=audio_key, progress=progress, cancel=cancel)  # fmt: skip
+    try:
+        return _search(audio, sr, gap, config=config, **kwargs)
+    except _NoValidPosition as first:
+        # A short clip: retry with shorter contexts (the features do not depend on them, so the
+        # cached analysis is reused), down to ``min_long_context_s``.
+        long_s = config.long_context_s / 2
+        while long_s >= config.min_long_context_s:
+            short_s = min(config.short_context_s, long_s)
+            shorter = replace(config, long_context_s=long_s, short_context_s=short_s)
+            try:
+                return _search(audio, sr, gap, config=shorter, **kwargs)
+            except _NoValidPosition:
+                long_s /= 2
+        raise first from None
+
+
+def _search(
+    audio: Audio | np.ndarray,
+    sr: int | None,
+    gap: Gap | tuple[int, int],
+    *,
+    config: SearchConfig,
+    other_gaps: Sequence[Gap | tuple[int, int]],
+    features: TrackFeatures | None,
+    top_k: int | None,
+    corpus: Sequence[CorpusItem],
+    cache_dir,
+    audio_key: str | None,
+    progress: Progress | None,
+    cancel,
+) -> list[Candidate]:
+    """One search with fixed contexts (see :func:`find_candidates`)."""
     top_k = config.top_k if top_k is None else int(top_k)
     if top_k < 1:
         raise InputError(f"top_k must be at least 1, got {top_k}")
@@ -262,7 +304,7 @@ def find_candidates(
             progress(0.6 + 0.3 * (k + 1) / len(sources), "searching")
 
     if not any(v.any() for _, _, _, v, _, _ in raw):
-        raise NoCandidateError(
+        raise _NoValidPosition(
             f"no valid candidate position for gap {gap.describe(sr)}: the track is too short for a "
             f"{gap.duration_s(sr):.3f} s gap with {config.long_context_s:g} s of context on each "
             "side, or the rest of it overlaps other gaps"
@@ -299,6 +341,8 @@ def find_candidates(
                 gain_db=gain_db,
                 source=src.name,
                 source_index=src.index,
+                long_context_s=config.long_context_s,
+                short_context_s=config.short_context_s,
             )
         )
     if progress is not None:

@@ -56,6 +56,10 @@ class SearchConfig:
         Raised-cosine crossfade of the Sim splice, placed outside each gap edge.
     max_gain_db : float
         The suggested gain is clamped to ``±max_gain_db``.
+    min_long_context_s : float
+        When no position fits with the full contexts (a short clip), the search is retried with
+        the long context halved, down to this length (the short context never exceeds the long);
+        equal to ``long_context_s`` disables the retry. Every candidate reports the context used.
     """
 
     analysis_sr: int = 22050
@@ -73,6 +77,7 @@ class SearchConfig:
     level_weight: float = 0.25
     top_k: int = 5
     nms_fraction: float = 0.5
+    min_long_context_s: float = 0.5
     refine: bool = True
     refine_window_s: float = 0.02
     crossfade_s: float = 0.01
@@ -98,6 +103,8 @@ class SearchConfig:
             problems.append("nms_fraction, refine_window_s and crossfade_s must be positive")
         if self.max_gain_db < 0:
             problems.append("max_gain_db must be >= 0")
+        if self.min_long_context_s <= 0:
+            problems.append("min_long_context_s must be positive")
         if problems:
             raise InputError("invalid search configuration: " + "; ".join(problems))
 
