@@ -829,7 +829,14 @@ def train(
         if on_log is not None and dist_info.main:
             on_log(entry)
 
+    def update_chunk(step: int, last_loss: float) -> None:
+        # This chunk's row of the model card, as of ``step``.
+        chunk["end_step"] = step
+        chunk["seconds"] = round(time.perf_counter() - t_start, 1)
+        chunk["loss"] = None if math.isnan(last_loss) else round(last_loss, 6)
+
     def training_record(step: int, last_loss: float, val: float | None) -> dict[str, Any]:
+        update_chunk(step, last_loss)
         return {
             **data_info,
             "preset": config.preset,
@@ -850,9 +857,7 @@ def train(
         )
         if not dist_info.main:
             return
-        chunk["end_step"] = step
-        chunk["seconds"] = round(time.perf_counter() - t_start, 1)
-        chunk["loss"] = None if math.isnan(last_loss) else round(last_loss, 6)
+        update_chunk(step, last_loss)
         record = {
             "step": step,
             "config": config.to_dict(),
