@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -94,14 +94,10 @@ def cmd_repair(args: argparse.Namespace) -> int:
     gaps = _gaps(args.gap, audio.sr, audio.n_samples)
     guide = None
     if args.guide:
-        guide = _load(args.guide)
-        if guide.sr != audio.sr:
-            from simdps_studio.audio.dsp import resample
+        from simdps_studio.audio.dsp import resample
 
-            guide_x = resample(guide.to_float(), guide.sr, audio.sr)
-        else:
-            guide_x = guide.to_float()
-        guide = guide_x
+        g = _load(args.guide)
+        guide = resample(g.to_float(), g.sr, audio.sr)  # a copy when the rates already match
     request = RepairRequest(
         method=args.method,
         omega=args.omega,
@@ -136,7 +132,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
     finally:
         close()
     record = export(session, out)
-    if not record["null_test_outside_spans"]:
+    if record["null_test_outside_spans"] is False:
         raise SimDPSError("internal error: samples outside the repaired spans changed")
     if args.report:
         Path(args.report).write_text(
@@ -300,7 +296,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     finally:
         close()
-    print(f"model written to {args.out} (step {getattr(result, 'step', '?')})")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
+        print(f"model written to {args.out} (step {getattr(result, 'step', '?')})")
     return 0
 
 
@@ -445,7 +442,6 @@ def open_app(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``simdps-studio`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    t0 = time.perf_counter()
     try:
         if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
             return open_app(argv)
@@ -468,8 +464,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         print("error: out of memory", file=sys.stderr)
         return 1
-    finally:
-        del t0
 
 
 if __name__ == "__main__":

@@ -169,3 +169,12 @@ def test_export_to_flac_from_float_source(tmp_path, piano):
     s = Session.open(src)
     export(s, tmp_path / "f.flac")
     assert sf.info(tmp_path / "f.flac").subtype == "PCM_24"
+
+
+def test_converting_export_makes_no_null_test_claim(tmp_path, piano):
+    src = tmp_path / "f.wav"
+    sf.write(src, piano(SR, 1.0).T, SR, subtype="FLOAT")
+    s = Session.open(src)
+    record = export(s, tmp_path / "f16.wav", subtype="PCM_16")
+    assert record["null_test_outside_spans"] is None
+    assert record["output_format"] == ["WAV", "PCM_16"]

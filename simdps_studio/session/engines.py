@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +44,6 @@ class RepairRequest:
     device: str = "auto"
     draft: bool = False
     corpus: tuple[Any, ...] = field(default_factory=tuple)
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-friendly copy without arrays."""
-        d = asdict(self)
-        d["guide"] = None if self.guide is None else "file"
-        d["corpus"] = len(self.corpus)
-        return d
 
 
 def _engine(module: str, what: str):

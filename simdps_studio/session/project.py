@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -56,7 +57,9 @@ def _state_from_json(d: dict[str, Any], fills: dict[str, np.ndarray]) -> State:
     return State(tuple(Gap(*g) for g in d.get("gaps", [])), tuple(repairs), d.get("label", ""))
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
+def atomic_write_bytes(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write a file through ``write(f)`` into a temp file beside it, then rename it into place, so
+    a crash never leaves a half-written file (the temp file is removed on any error)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -105,9 +108,9 @@ def save_project(session: Session, project_path: str | Path | None = None) -> Pa
         "redo": [_state_to_json(s) for s in session.redo_stack],
     }
     try:
-        _atomic_write_bytes(_fills_path(path), lambda f: np.savez(f, **fills))
+        atomic_write_bytes(_fills_path(path), lambda f: np.savez(f, **fills))
         text = json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
-        _atomic_write_bytes(path, lambda f: f.write(text))
+        atomic_write_bytes(path, lambda f: f.write(text))
     except OSError as e:
         raise ProjectError(f"cannot save project {path}: {e.strerror or e}") from None
     session.dirty = False

@@ -18,6 +18,7 @@ from simdps_studio import __version__
 from simdps_studio.core.errors import InputError
 from simdps_studio.core.types import Audio
 from simdps_studio.session.document import Session
+from simdps_studio.session.project import atomic_write_bytes
 from simdps_studio.session.repair import Repair
 
 PROVENANCE_SUFFIX = ".provenance.json"
@@ -186,11 +187,15 @@ def export(
     fmt, sub = output_format(out, session.audio, format=format, subtype=subtype)
     write(out, rendered, format=fmt, subtype=sub, dither=dither, cues=cues)
     record = provenance(session, output=out)
-    record["null_test_outside_spans"] = null_test(session.audio, rendered, spans)
+    # The null test speaks for the written samples only when they keep the source's sample format;
+    # a conversion (e.g. float -> 24-bit FLAC) changes every sample by design.
+    same_format = sub == session.audio.subtype.upper()
+    record["null_test_outside_spans"] = (
+        null_test(session.audio, rendered, spans) if same_format else None
+    )
     record["output_format"] = [fmt, sub]
     if write_provenance:
         side = out.with_name(out.name + PROVENANCE_SUFFIX)
-        tmp = side.with_name("." + side.name + ".tmp")
-        tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, side)
+        text = json.dumps(record, indent=1, ensure_ascii=False).encode("utf-8")
+        atomic_write_bytes(side, lambda f: f.write(text))
     return record
