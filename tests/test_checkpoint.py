@@ -194,3 +194,14 @@ def test_fp16_export_and_shards(model, saved, tmp_path):
 def test_save_refuses_reserved_extra_keys(model, tmp_path):
     with pytest.raises(ValueError):
         save_model(model, tmp_path / "m", extra={"sample_rate": 1})
+
+
+def test_model_card_links_figures_and_evaluation(model, tmp_path):
+    figures = {"loss_curve": "docs/m/loss.png", "unconditional_audio": "docs/m/u.flac"}
+    save_model(
+        model, tmp_path / "m", extra={"figures": figures, "evaluation": "| a | b |\n| 1 | 2 |"}
+    )
+    card = (tmp_path / "m" / "MODEL_CARD.md").read_text("utf-8")
+    assert "![loss curve](../../docs/m/loss.png)" in card
+    assert "[`docs/m/u.flac`](../../docs/m/u.flac)" in card
+    assert "## Evaluation\n\n| a | b |\n| 1 | 2 |" in card

@@ -432,6 +432,21 @@ def _history_table(history: list[dict[str, Any]], max_rows: int = 20) -> list[st
     return [*lines, ""]
 
 
+def _figures_section(figures: Mapping[str, Any] | None) -> list[str]:
+    """Links to the card's figures; their paths are relative to the repository root."""
+    if not figures:
+        return []
+    lines = ["## Figures", ""]
+    for key, path in figures.items():
+        if isinstance(path, str) and path.endswith(".png"):
+            lines += [f"![{key.replace('_', ' ')}](../../{path})", ""]
+        elif isinstance(path, str):
+            lines += [f"- {key.replace('_', ' ')}: [`{path}`](../../{path})", ""]
+        else:
+            lines += [f"- {key.replace('_', ' ')}: {_fmt_value(path)}", ""]
+    return [*lines, ""]
+
+
 def render_model_card(data: Mapping[str, Any], name: str) -> str:
     """Markdown model card from a ``config.json`` dictionary."""
     arch = data.get("architecture", {})
@@ -487,6 +502,7 @@ def render_model_card(data: Mapping[str, Any], name: str) -> str:
         lines += _history_table(history)
     lines += _md_section("Metrics", data.get("metrics"))
     lines += _md_section("Evaluation", data.get("evaluation"))
+    lines += _figures_section(data.get("figures"))
     lines += [
         "## Intended use and limitations",
         "",
