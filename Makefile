@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 
-.PHONY: run test lint format setup sysdeps bench demo clean
+.PHONY: run test lint format setup sysdeps bench demo clean dist dist-check
 
 $(STAMP): pyproject.toml
 	@bash scripts/sysdeps.sh
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@# CPU torch first, unless a torch (e.g. a CUDA build, README) is already in the venv: the
 	@# app's torch range then installs nothing more.
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev,data]"
+	$(PY) -m pip install --quiet -e ".[dev,data,bench]"
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -47,5 +47,18 @@ bench: $(STAMP)
 demo: $(STAMP)
 	$(PY) scripts/make_demo.py
 
+# The desktop bundle (packaging/README.md): dist/simdps-studio/simdps-studio, built with the torch
+# that is in .venv (CPU by default). `dist-check` also runs the bundle's smoke test.
+PYINSTALLER := $(VENV)/bin/pyinstaller
+
+$(PYINSTALLER): | $(STAMP)
+	$(PY) -m pip install --quiet "pyinstaller>=6.11,<7" "pyinstaller-hooks-contrib>=2024.10"
+
+dist: $(STAMP) $(PYINSTALLER)
+	$(PYINSTALLER) packaging/simdps-studio.spec --noconfirm --clean --distpath dist --workpath build/pyinstaller
+
+dist-check: dist
+	$(PY) packaging/smoke_test.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache dist build

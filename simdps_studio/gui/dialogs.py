@@ -1,10 +1,11 @@
-"""Dialogs: export options, keyboard shortcuts, detected dropouts."""
+"""Dialogs: export options, keyboard shortcuts, detected dropouts, about."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from simdps_studio.core.types import bits_for_subtype
+from simdps_studio.gui.theme import icon
 
 #: Containers offered by the export dialog: (label, libsndfile format, extension).
 EXPORT_FORMATS = (
@@ -213,3 +215,58 @@ class DetectDialog(QDialog):
             for i, d in enumerate(self.suggestions)
             if self.list.item(i).checkState() == Qt.Checked
         ]
+
+
+class AboutDialog(QDialog):
+    """Version, the model repairs will use, the compute device and library versions.
+
+    Parameters
+    ----------
+    info : mapping
+        :func:`simdps_studio.session.about.build_info`; the dialog adds the Qt version.
+    """
+
+    def __init__(self, info: Mapping[str, Any], parent=None):
+        import PySide6
+        from PySide6.QtCore import qVersion
+
+        from simdps_studio.session.about import format_libraries, format_model
+
+        super().__init__(parent)
+        self.info = {**info, "qt": f"{qVersion()} (PySide6 {PySide6.__version__})"}
+        self.setWindowTitle(f"About {info['app']}")
+        self.setWindowIcon(icon("simdps-studio"))
+        lay = QVBoxLayout(self)
+        head = QHBoxLayout()
+        logo = QLabel()
+        logo.setPixmap(icon("simdps-studio").pixmap(64, 64))
+        head.addWidget(logo, 0, Qt.AlignTop)
+        self.title = QLabel(
+            f"<b style='font-size:15pt'>{info['app']} {info['version']}</b><br>"
+            "Repairs long gaps in music recordings with similarity-guided diffusion posterior "
+            "sampling (Turland, Moliner, Välimäki, arXiv 2509.16342)."
+        )
+        self.title.setWordWrap(True)
+        head.addWidget(self.title, 1)
+        lay.addLayout(head)
+        form = QFormLayout()
+        self.rows: dict[str, QLabel] = {}
+        rows = (
+            ("Model", format_model(self.info["model"]).replace(": ", " — ", 1)),
+            ("Model folder", self.info["model"]["path"]),
+            ("Installed models", ", ".join(self.info.get("installed_models") or []) or "none"),
+            ("Device", self.info["device"]),
+            ("Audio", self.info.get("audio", "unknown")),
+            ("Libraries", format_libraries(self.info)),
+        )
+        for key, text in rows:
+            label = QLabel(text)
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+            form.addRow(key, label)
+            self.rows[key] = label
+        lay.addLayout(form)
+        buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.setMinimumWidth(520)

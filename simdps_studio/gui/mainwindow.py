@@ -28,13 +28,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from simdps_studio import __version__
 from simdps_studio.core.errors import InputError, SimDPSError
 from simdps_studio.core.progress import sub_progress
 from simdps_studio.core.types import Gap
 from simdps_studio.gui import recovery
 from simdps_studio.gui.analysis import format_time, seam_check
-from simdps_studio.gui.dialogs import DetectDialog, ExportDialog, ExportOptions, ShortcutsDialog
+from simdps_studio.gui.dialogs import (
+    AboutDialog,
+    DetectDialog,
+    ExportDialog,
+    ExportOptions,
+    ShortcutsDialog,
+)
 from simdps_studio.gui.panels import CandidatesPanel, GapsPanel, RepairPanel, TransportBar
 from simdps_studio.gui.playback import PlaybackController, patches_from
 from simdps_studio.gui.theme import icon
@@ -198,7 +203,7 @@ class MainWindow(QMainWindow):
         self._modal_boxes: list[QMessageBox] = []
 
         self.setWindowTitle("SimDPS Studio")
-        self.setWindowIcon(icon("app"))
+        self.setWindowIcon(icon("simdps-studio"))
         self.setAcceptDrops(True)
         self._build_ui()
         self._build_actions()
@@ -1265,14 +1270,20 @@ class MainWindow(QMainWindow):
         actions = [a for a in self.actions() if a.shortcuts()]
         ShortcutsDialog(actions, self).exec()
 
-    def about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About SimDPS Studio",
-            f"<b>SimDPS Studio {__version__}</b><br>Repairs long gaps in music recordings with "
-            "similarity-guided diffusion posterior sampling (Turland, Moliner, Välimäki, "
-            "arXiv 2509.16342).",
+    def about(self) -> AboutDialog:
+        """Help > About: version, model, device (non-modal; the device label comes from the probe
+        started with the window, so the GUI thread never waits for torch)."""
+        from simdps_studio.session.about import build_info
+
+        device = self.device_label.text().removeprefix("device: ")
+        audio = self.playback.message if not self.playback.available else None
+        info = build_info(
+            self.model_name, device="still detecting" if device == "…" else device, audio=audio
         )
+        dialog = AboutDialog(info, self)
+        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     # ================================================================================ autosave
 
