@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from simdps_studio import __version__
 from simdps_studio.core.errors import CancelledError, InputError, SimDPSError
 from simdps_studio.core.types import Gap, validate_gaps
 
-COMMANDS = ("repair", "candidates", "detect", "train", "model", "data")
+COMMANDS = ("repair", "candidates", "detect", "train", "model", "data", "bench")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,6 +25,22 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         raise InputError(message)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the version, the model repairs will use and the compute device."""
+
+    def __init__(
+        self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None
+    ):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+        self.help = help or "show the version, model and compute device, then exit"
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from simdps_studio.session.about import build_info, format_build_info
+
+        print(format_build_info(build_info()))
+        parser.exit(0)
 
 
 def _progress_bar(desc: str):
@@ -322,13 +337,19 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from simdps_studio.session import evaluate
+
+    return evaluate.run_from_args(args, prog="simdps-studio bench quality")
+
+
 # ----------------------------------------------------------------------------- parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``simdps-studio`` sub-command parser."""
     p = _Parser(prog="simdps-studio", description="Repair long gaps in music recordings.")
-    p.add_argument("--version", action="version", version=f"SimDPS Studio {__version__}")
+    p.add_argument("--version", action=_VersionAction)
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     r = sub.add_parser("repair", help="repair gaps and write a new file")
@@ -418,6 +439,16 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--workers", type=int, default=1, help="render in N processes")
     rp.add_argument("--soundfont", action="append", metavar="FILE", help="SoundFont(s) to use")
     rp.set_defaults(func=cmd_data)
+
+    from simdps_studio.session.evaluate import add_arguments as add_bench_arguments
+
+    bn = sub.add_parser("bench", help="benchmarks")
+    bsub = bn.add_subparsers(dest="bench_command", required=True, parser_class=_Parser)
+    bq = bsub.add_parser(
+        "quality", help="gap-repair quality of LPC, Sim, DPS and SimDPS (docs/benchmarks/)"
+    )
+    add_bench_arguments(bq)
+    bq.set_defaults(func=cmd_bench)
     return p
 
 
@@ -425,7 +456,7 @@ def open_app(argv: Sequence[str]) -> int:
     """``simdps-studio [FILE]``: open the desktop app, optionally with FILE."""
     p = _Parser(prog="simdps-studio", description="Open the desktop app.")
     p.add_argument("file", nargs="?", metavar="FILE")
-    p.add_argument("--version", action="version", version=f"SimDPS Studio {__version__}")
+    p.add_argument("--version", action=_VersionAction)
     args = p.parse_args(argv)
     if args.file is not None and not Path(args.file).exists():
         raise InputError(f"no such file: {args.file}")

@@ -1,0 +1,1648 @@
+"""Quality benchmark: LPC, Sim, DPS and SimDPS on rendered piano, real recordings and the demo.
+
+``simdps-studio bench quality`` (or ``benchmarks/quality.py``) runs it. For every track of the chosen
+material, gaps of fixed lengths are cut (zeroed) one at a time at fixed positions; each gap is
+repaired by every method through the session layer (:func:`~simdps_studio.session.engines.make_repairs`
+with a :class:`~simdps_studio.session.engines.RepairRequest`, rendered with
+:func:`~simdps_studio.session.render.render`), so the benchmark measures what users get; each repair
+is scored against the clean track with :mod:`simdps_studio.session.metrics`. Results go to
+``quality.csv`` (one row per track x gap x method, written as the run goes), ``quality.md``
+(tables) and PNG plots (metric against gap length, per method).
+
+Material (prepared once, cached under ``cache_dir("bench", ...)``):
+
+* ``rendered`` -- piano rendered by the project's own training pipeline
+  (:func:`simdps_studio.data.render.render_corpus`) with seed :data:`RENDER_SEED` (training used
+  seed 1). Only pieces the model cannot have seen are used: the held-out ``val`` split (split by a
+  hash of the piece, whatever the seed, so these pieces were never trained on) and the generated
+  textures of the ``train`` split (generated from this seed, so new). Scores of the ``train``
+  split are skipped: the same piece may be in the training data in another performance.
+* ``real`` -- 30-s excerpts of the game soundtrack in Debian's ``asc-music`` package (GPL-2+),
+  decoded from MP3 and mixed to mono; installed with ``apt-get`` when missing and allowed.
+* ``demo`` -- ``resources/demo/demo_clean.flac`` (the demo's clean reference), mixed to mono.
+
+Every track is evaluated in mono (stereo doubles the diffusion cost on a CPU: the pipeline samples
+mid and side as a batch of two).
+
+Budgets on the idle 2-core development machine with ``piano-small`` (the plan and its estimate are
+printed first): the default run (one track per material, five gap lengths, seven methods, 30
+steps) about 57 minutes; ``--quick`` (gaps 0.5 and 2 s, diffusion in draft mode at 20 steps)
+about 3 minutes; material preparation once (rendering the corpus: a few minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import math
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simdps_studio.core.errors import (
+    CancelledError,
+    InputError,
+    NotAvailableError,
+    SimDPSError,
+)
+from simdps_studio.core.progress import CancelToken, check_cancel
+from simdps_studio.core.types import Audio, Gap, validate_gaps
+
+# ----------------------------------------------------------------------------- settings
+
+#: Gap lengths of a full run, seconds.
+DEFAULT_GAPS_S = (0.25, 0.5, 1.0, 2.0, 4.0)
+#: Gap lengths of a ``--quick`` run.
+QUICK_GAPS_S = (0.5, 2.0)
+#: Where each gap length sits: its centre as a fraction of the track's length. Different lengths
+#: sit at different places (more material per track); all in the second half or middle, where a
+#: piece has usually stated its material once already. Other lengths use the default.
+GAP_CENTRE_FRACTION = {0.25: 0.40, 0.5: 0.70, 1.0: 0.55, 2.0: 0.75, 4.0: 0.62}
+DEFAULT_CENTRE_FRACTION = 0.6
+#: Smallest distance from a gap to either end of the track, seconds (when the track allows).
+MIN_EDGE_S = 3.0
+#: Shortest track used, seconds (gaps of 4 s need context and somewhere to find a candidate).
+MIN_TRACK_S = 20.0
+
+#: Rendered material: seed (training used 1), hours rendered, rate (the model rate).
+RENDER_SEED = 101
+RENDER_HOURS = 1.0
+RENDER_SR = 22050
+
+#: Real material: the Debian package, its files (in order of use) and the excerpt start times.
+REAL_PACKAGE = "asc-music"
+REAL_DIR = Path("/usr/share/games/asc/music")
+REAL_FILES = ("frontiers.mp3", "time_to_strike.mp3", "machine_wars.mp3")
+REAL_OFFSETS_S = (60.0, 180.0)
+REAL_EXCERPT_S = 30.0
+REAL_LICENCE = "GPL-2+ (c) 2002 Michael Kievernagel; /usr/share/doc/asc-music/copyright"
+
+MATERIALS = ("rendered", "real", "demo")
+DEFAULT_MODEL = "piano-small"
+#: Sampler steps of a run. The app samples 35 steps; the full run takes 30 so that it fits its
+#: 60-minute budget (at 35 steps it takes about 66 minutes). Pass ``--steps 35`` to measure
+#: exactly what the app does (the model-card command does).
+DEFAULT_STEPS = 30
+#: ``--quick``: draft sampling at fewer steps, one track per material, two gap lengths.
+QUICK_STEPS = 20
+#: Output folders (relative to the working directory): a full run, a quick one.
+DEFAULT_OUT = "docs/benchmarks"
+QUICK_OUT = "docs/benchmarks/quick"
+#: Budget of a full run on the 2-core development machine, minutes.
+FULL_BUDGET_MIN = 60.0
+
+#: Seconds per sampler step and model window, mono, ``small`` preset, idle 2-core development
+#: CPU (measured with this benchmark: a DPS or SimDPS repair of one window at 35 steps took
+#: 52-53 s; draft from the README's sampling benchmark, 0.27 s, plus margin). Other presets are
+#: scaled by :data:`PRESET_SPEED`.
+STEP_S = {"dps": 1.46, "simdps": 1.47, "draft": 0.29}
+PRESET_SPEED = {"tiny": 0.1, "small": 1.0, "paper": 40.0}
+#: Seconds per repair besides sampling (search, model load, render, metrics), and for LPC.
+OVERHEAD_S = 1.0
+LPC_S = 0.3
+SIM_S = 0.2
+#: The pipeline keeps this share of each model window as context on each side.
+CONTEXT_FRACTION = 0.2
+
+METRICS = ("lsd_db", "seam", "snr_db", "chroma_sim", "level_db")
+METRIC_LABEL = {
+    "lsd_db": "log-spectral distance (dB, lower is better)",
+    "seam": "seam smoothness (flux ratio, 1 = like the context, lower is better)",
+    "snr_db": "SNR (dB, higher is better)",
+    "chroma_sim": "chroma similarity (higher is better)",
+    "level_db": "level error (dB, 0 is right)",
+    "seconds": "wall time per repair (s)",
+}
+
+CSV_COLUMNS = (
+    "material",
+    "track",
+    "track_s",
+    "sr",
+    "gap_s",
+    "gap_start_s",
+    "gap_end_s",
+    "method",
+    "engine",
+    "omega",
+    "draft",
+    "steps",
+    "model",
+    "device",
+    "cand_start_s",
+    "cand_cost",
+    "cand_score",
+    "cand_same",
+    "cand_bin",
+    "margin_samples",
+    "snr_db",
+    "lsd_db",
+    "chroma_sim",
+    "seam",
+    "seam_ref",
+    "level_db",
+    "seconds",
+    "null_ok",
+    "error",
+)
+
+
+# ----------------------------------------------------------------------------- methods
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One benchmarked method: a name and the :class:`RepairRequest` settings it stands for.
+
+    Attributes
+    ----------
+    name : str
+        ``lpc``, ``sim``, ``dps``, ``simdps-<ω>``, ``simdps-auto`` or ``draft-<ω>``.
+    engine : str
+        The session's method (``lpc``, ``sim``, ``dps``, ``simdps``).
+    omega : float or str
+        ω_x̃ (``"auto"`` for the automatic rule); unused by LPC, Sim and DPS.
+    draft : bool
+        Draft sampling (no backpropagation).
+    """
+
+    name: str
+    engine: str
+    omega: float | str = 0.15
+    draft: bool = False
+
+    @property
+    def diffusion(self) -> bool:
+        """Whether the method samples the diffusion model."""
+        return self.engine in ("dps", "simdps")
+
+    @property
+    def uses_candidate(self) -> bool:
+        """Whether the method uses the rank-1 candidate."""
+        return self.engine in ("sim", "simdps")
+
+
+DEFAULT_METHODS = (
+    "lpc",
+    "sim",
+    "dps",
+    "simdps-0.04",
+    "simdps-0.15",
+    "simdps-auto",
+    "draft-0.15",
+)
+
+
+def parse_method(name: str) -> MethodSpec:
+    """The :class:`MethodSpec` of a method name (see :data:`DEFAULT_METHODS`).
+
+    Raises
+    ------
+    InputError
+        An unknown name or a bad ω.
+    """
+    key = name.strip().lower()
+    if key in ("lpc", "sim", "dps"):
+        return MethodSpec(key, key, 0.0 if key == "dps" else 0.15)
+    for prefix, draft in (("simdps-", False), ("draft-", True)):
+        if key.startswith(prefix):
+            tail = key[len(prefix) :]
+            if tail == "auto":
+                return MethodSpec(key, "simdps", "auto", draft)
+            try:
+                omega = float(tail)
+            except ValueError:
+                break
+            if not 0.0 <= omega <= 10.0:
+                break
+            return MethodSpec(f"{prefix}{omega:g}", "simdps", omega, draft)
+    if key == "simdps":
+        return MethodSpec("simdps-0.15", "simdps", 0.15)
+    raise InputError(
+        f"unknown method {name!r} (lpc, sim, dps, simdps-<ω>, simdps-auto, draft-<ω>, draft-auto)"
+    )
+
+
+def parse_methods(text: str | Sequence[str]) -> list[MethodSpec]:
+    """Method specs from ``"lpc,sim,..."`` (duplicates removed, order kept)."""
+    names = text.split(",") if isinstance(text, str) else list(text)
+    out: list[MethodSpec] = []
+    for n in names:
+        if n.strip():
+            spec = parse_method(n)
+            if spec not in out:
+                out.append(spec)
+    if not out:
+        raise InputError("--methods names no method")
+    return out
+
+
+def quick_variant(spec: MethodSpec) -> MethodSpec:
+    """The ``--quick`` form of a method: diffusion methods sample in draft mode."""
+    return replace(spec, draft=True) if spec.diffusion else spec
+
+
+def parse_gaps(text: str | Sequence[float]) -> list[float]:
+    """Gap lengths in seconds from ``"0.5,2"``; each must lie in (0, 30]."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    gaps: list[float] = []
+    for item in items:
+        if isinstance(item, str) and not item.strip():
+            continue
+        try:
+            value = float(item)
+        except (TypeError, ValueError):
+            raise InputError(f"--gaps: not a number of seconds: {item!r}") from None
+        if not 0.0 < value <= 30.0:
+            raise InputError(f"--gaps: a gap length must lie in (0, 30] s, not {value}")
+        if value not in gaps:
+            gaps.append(value)
+    if not gaps:
+        raise InputError("--gaps names no gap length")
+    return gaps
+
+
+def parse_materials(text: str | Sequence[str]) -> list[str]:
+    """Material names from ``"rendered,real,demo"``."""
+    names = text.split(",") if isinstance(text, str) else list(text)
+    out = []
+    for n in names:
+        key = n.strip().lower()
+        if not key:
+            continue
+        if key not in MATERIALS:
+            raise InputError(f"unknown material {n!r} (rendered, real or demo)")
+        if key not in out:
+            out.append(key)
+    if not out:
+        raise InputError("--material names no material")
+    return out
+
+
+# ----------------------------------------------------------------------------- material
+
+
+@dataclass
+class Track:
+    """One clean recording to cut gaps into.
+
+    Attributes
+    ----------
+    name : str
+        Short unique name (``material:...``).
+    material : str
+        ``rendered``, ``real`` or ``demo``.
+    samples : numpy.ndarray, shape (1, n_samples), float32
+        The clean track, mono.
+    sr : int
+        Sample rate in Hz.
+    source : str
+        Where it comes from (file, piece, package).
+    """
+
+    name: str
+    material: str
+    samples: np.ndarray
+    sr: int
+    source: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.samples.shape[1] / self.sr
+
+
+@dataclass
+class MaterialInfo:
+    """What one material contributed (for the report): tracks, provenance, licence, or why not."""
+
+    material: str
+    tracks: list[Track] = field(default_factory=list)
+    description: str = ""
+    licence: str = ""
+    skipped: str = ""
+
+
+def _mono(x: np.ndarray) -> np.ndarray:
+    """(channels, n) -> (1, n) float32: the mean of the channels (the mid signal)."""
+    return np.asarray(x, np.float32).mean(axis=0, keepdims=True).astype(np.float32)
+
+
+def _read_float(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    return np.ascontiguousarray(data.T), int(sr)
+
+
+def _write_float(path: Path, x: np.ndarray, sr: int) -> None:
+    import soundfile as sf
+
+    tmp = path.with_name(path.stem + ".part.wav")
+    sf.write(str(tmp), np.asarray(x).T, sr, subtype="FLOAT", format="WAV")
+    os.replace(tmp, path)
+
+
+def rendered_cache_dir(seed: int = RENDER_SEED, hours: float = RENDER_HOURS) -> Path:
+    """Cache folder of the rendered corpus for ``seed`` and ``hours``."""
+    from simdps_studio.core.paths import cache_dir
+
+    return cache_dir("bench", f"rendered-seed{seed}-{hours:g}h-{RENDER_SR}")
+
+
+def select_rendered(manifest: dict, n_tracks: int, min_track_s: float = MIN_TRACK_S) -> list[dict]:
+    """The rendered files a benchmark uses, in a fixed order.
+
+    Held-out pieces (``val`` split) and the ``train`` split's generated textures (new for this
+    seed), each at least ``min_track_s`` long, alternating (val, texture, val, ...) in file order.
+    """
+    files = [f for f in manifest.get("files", []) if float(f.get("seconds", 0)) >= min_track_s]
+    val = [f for f in files if f.get("split") == "val"]
+    tex = [f for f in files if f.get("split") == "train" and f.get("category") == "texture"]
+    order: list[dict] = []
+    for i in range(max(len(val), len(tex))):
+        order.extend(lst[i] for lst in (val, tex) if i < len(lst))
+    return order[: max(n_tracks, 0)]
+
+
+def prepare_rendered(
+    n_tracks: int,
+    *,
+    seed: int = RENDER_SEED,
+    hours: float = RENDER_HOURS,
+    log: Callable[[str], None] = print,
+    cancel: CancelToken | None = None,
+) -> MaterialInfo:
+    """Render (once) and select the held-out rendered piano tracks.
+
+    Raises
+    ------
+    NotAvailableError
+        FluidSynth or the piano SoundFonts are missing (from ``render_corpus``).
+    """
+    from simdps_studio.session.engines import _engine
+
+    root = rendered_cache_dir(seed, hours)
+    corpus = root / "corpus"
+    manifest_path = corpus / "manifest.json"
+    if not manifest_path.is_file():
+        render = _engine("simdps_studio.data.render", "training-data rendering")
+        part = root / "corpus.part"
+        shutil.rmtree(part, ignore_errors=True)
+        workers = max(1, min(2, os.cpu_count() or 1))
+        log(
+            f"preparing rendered material: render_corpus(hours={hours:g}, seed={seed}, "
+            f"sample_rate={RENDER_SR}, workers={workers}) into {root} (once; a few minutes)"
+        )
+        t0 = time.perf_counter()
+        render.render_corpus(
+            part, hours=hours, seed=seed, sample_rate=RENDER_SR, workers=workers, cancel=cancel
+        )
+        shutil.rmtree(corpus, ignore_errors=True)
+        os.replace(part, corpus)
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        # Keep only what a benchmark can use (train-split scores may have been trained on).
+        keep = {f["path"] for f in select_rendered(manifest, 10**6)}
+        for f in manifest["files"]:
+            if f["path"] not in keep:
+                (corpus / f["path"]).unlink(missing_ok=True)
+        log(f"rendered material ready in {time.perf_counter() - t0:.0f} s")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    chosen = select_rendered(manifest, n_tracks)
+    if len(chosen) < n_tracks:
+        log(f"rendered material has only {len(chosen)} usable track(s) (asked for {n_tracks})")
+    tracks = []
+    for f in chosen:
+        x, sr = _read_float(corpus / f["path"])
+        stem = Path(f["path"]).stem
+        tracks.append(
+            Track(
+                name=f"rendered:{f['split']}/{stem}",
+                material="rendered",
+                samples=_mono(x),
+                sr=sr,
+                source=(
+                    f"{f.get('piece', stem)} ({f.get('category', '?')}, {f['split']} split; "
+                    f"{f.get('soundfont', '?')}, {f.get('preset', '?')})"
+                ),
+            )
+        )
+    fonts = ", ".join(s.get("name", "?") for s in manifest.get("soundfonts", []))
+    return MaterialInfo(
+        "rendered",
+        tracks,
+        description=(
+            f"piano rendered by `simdps-studio data render-piano` (render_corpus, seed {seed}, "
+            f"{hours:g} h, {manifest.get('sample_rate', RENDER_SR)} Hz, SoundFonts: {fonts}); "
+            f"held-out `val` pieces and new generated textures of at least {MIN_TRACK_S:g} s"
+        ),
+        licence=(
+            "scores from the music21 corpus (public domain) and generated textures; SoundFonts "
+            "from Debian packages under their own free licences (see the corpus manifest)"
+        ),
+    )
+
+
+def _install_real_package(log: Callable[[str], None]) -> None:
+    """``apt-get install asc-music`` when running as root; otherwise say how."""
+    how = f"apt-get install {REAL_PACKAGE} (as root), or leave out --material real"
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise NotAvailableError(f"real material needs the Debian package {REAL_PACKAGE}: {how}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    cmd = ["apt-get", "install", "-y", "--no-install-recommends", REAL_PACKAGE]
+    log(f"installing the real material: {' '.join(cmd)}")
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        log("apt-get install failed; running apt-get update and trying again")
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not REAL_DIR.is_dir():
+        raise NotAvailableError(f"could not install {REAL_PACKAGE}; {how}")
+
+
+def real_excerpts(n_tracks: int) -> list[tuple[str, float]]:
+    """``(file name, start_s)`` of the real excerpts, in order: each file at the first offset,
+    then each at the second."""
+    pairs = [(f, o) for o in REAL_OFFSETS_S for f in REAL_FILES]
+    return pairs[: max(n_tracks, 0)]
+
+
+def prepare_real(
+    n_tracks: int, *, install: bool = True, log: Callable[[str], None] = print
+) -> MaterialInfo:
+    """30-s mono excerpts of the ``asc-music`` soundtrack (cached as float WAV).
+
+    Raises
+    ------
+    NotAvailableError
+        The package is missing and cannot (or may not) be installed.
+    """
+    from simdps_studio.core.paths import cache_dir
+
+    wanted = real_excerpts(n_tracks)
+    folder = cache_dir("bench", "real")
+    missing = [(f, o) for f, o in wanted if not (folder / _real_name(f, o)).is_file()]
+    if missing and not all((REAL_DIR / f).is_file() for f, _ in missing):
+        if not install:
+            raise NotAvailableError(
+                f"real material needs the Debian package {REAL_PACKAGE} (apt-get install "
+                f"{REAL_PACKAGE}); this run may not install it"
+            )
+        _install_real_package(log)
+    tracks = []
+    for f, offset in wanted:
+        path = folder / _real_name(f, offset)
+        if not path.is_file():
+            x, sr = _read_float(REAL_DIR / f)
+            a = int(round(offset * sr))
+            b = a + int(round(REAL_EXCERPT_S * sr))
+            if b > x.shape[1]:
+                raise NotAvailableError(f"{REAL_DIR / f} is shorter than expected")
+            _write_float(path, _mono(x[:, a:b]), sr)
+        x, sr = _read_float(path)
+        tracks.append(
+            Track(
+                name=f"real:{Path(f).stem}@{offset:g}s",
+                material="real",
+                samples=_mono(x),
+                sr=sr,
+                source=f"{REAL_DIR / f}, {offset:g}-{offset + REAL_EXCERPT_S:g} s",
+            )
+        )
+    return MaterialInfo(
+        "real",
+        tracks,
+        description=(
+            f"Debian package `{REAL_PACKAGE}` (music of the game Advanced Strategic Command): "
+            f"{REAL_EXCERPT_S:g}-s excerpts of {', '.join(REAL_FILES)} starting at "
+            f"{', '.join(f'{o:g}' for o in REAL_OFFSETS_S)} s, MP3 at 22.05 kHz mixed to mono"
+        ),
+        licence=REAL_LICENCE,
+    )
+
+
+def _real_name(file: str, offset_s: float) -> str:
+    return f"{Path(file).stem}-{offset_s:g}s-{REAL_EXCERPT_S:g}s.wav"
+
+
+def prepare_demo() -> MaterialInfo:
+    """The demo's clean reference, mixed to mono, at its own rate (44.1 kHz)."""
+    from simdps_studio.core.paths import resources_dir
+
+    path = resources_dir() / "demo" / "demo_clean.flac"
+    if not path.is_file():
+        raise NotAvailableError(f"the demo track is missing: {path}")
+    x, sr = _read_float(path)
+    track = Track("demo:demo_clean", "demo", _mono(x), sr, str(path))
+    return MaterialInfo(
+        "demo",
+        [track],
+        description=(
+            "`resources/demo/demo_clean.flac` (Joplin, Maple Leaf Rag, rendered for the project; "
+            "the clean reference of the demo), 44.1 kHz, mixed to mono"
+        ),
+        licence="composition public domain; rendering part of SimDPS Studio (resources/demo/README.md)",
+    )
+
+
+# ----------------------------------------------------------------------------- gaps
+
+
+def gap_position(n_samples: int, sr: int, gap_s: float) -> Gap:
+    """The fixed gap of length ``gap_s`` in a track of ``n_samples``.
+
+    Its centre sits at :data:`GAP_CENTRE_FRACTION` of the track, moved (when the track is long
+    enough) to keep :data:`MIN_EDGE_S` from either end.
+
+    Raises
+    ------
+    InputError
+        The track is too short for the gap.
+    """
+    length = int(round(gap_s * sr))
+    frac = GAP_CENTRE_FRACTION.get(round(gap_s, 3), DEFAULT_CENTRE_FRACTION)
+    start = int(round(frac * n_samples)) - length // 2
+    edge = int(round(MIN_EDGE_S * sr))
+    lo, hi = edge, n_samples - edge - length
+    if hi < lo:  # short track: at least one sample of context on each side
+        lo, hi = 1, n_samples - length - 1
+    if hi < lo:
+        raise InputError(
+            f"a {gap_s:g}-s gap does not fit in a {n_samples / sr:.1f}-s track with context"
+        )
+    start = min(max(start, lo), hi)
+    return validate_gaps([Gap(start, start + length)], n_samples, sr)[0]
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+@dataclass
+class BenchConfig:
+    """Everything a run depends on (the command-line options)."""
+
+    materials: list[str] = field(default_factory=lambda: list(MATERIALS))
+    gaps_s: list[float] = field(default_factory=lambda: list(DEFAULT_GAPS_S))
+    methods: list[MethodSpec] = field(
+        default_factory=lambda: [parse_method(m) for m in DEFAULT_METHODS]
+    )
+    model: str = DEFAULT_MODEL
+    steps: int = DEFAULT_STEPS
+    tracks: int = 1
+    seed: int = 0
+    out_dir: Path = Path(DEFAULT_OUT)
+    quick: bool = False
+    install: bool = True
+    device: str = "auto"
+
+    @property
+    def needs_model(self) -> bool:
+        """Whether any method samples the diffusion model."""
+        return any(m.diffusion for m in self.methods)
+
+
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    """A :class:`BenchConfig` from parsed :func:`add_arguments` options (``--quick`` defaults)."""
+    quick = bool(args.quick)
+    methods = parse_methods(args.methods or ",".join(DEFAULT_METHODS))
+    if quick:
+        # Diffusion samples in draft mode; a method that becomes another one's twin is dropped.
+        seen, unique = set(), []
+        for m in map(quick_variant, methods):
+            if (m.engine, m.omega, m.draft) not in seen:
+                seen.add((m.engine, m.omega, m.draft))
+                unique.append(m)
+        methods = unique
+    steps = args.steps if args.steps is not None else (QUICK_STEPS if quick else DEFAULT_STEPS)
+    if not 1 <= steps <= 1000:
+        raise InputError(f"--steps must be between 1 and 1000, not {steps}")
+    tracks = args.tracks if args.tracks is not None else 1
+    if not 1 <= tracks <= 100:
+        raise InputError(f"--tracks must be between 1 and 100, not {tracks}")
+    return BenchConfig(
+        materials=parse_materials(args.material or ",".join(MATERIALS)),
+        gaps_s=parse_gaps(
+            args.gaps or ",".join(f"{g:g}" for g in (QUICK_GAPS_S if quick else DEFAULT_GAPS_S))
+        ),
+        methods=methods,
+        model=args.model or DEFAULT_MODEL,
+        steps=int(steps),
+        tracks=int(tracks),
+        seed=int(args.seed),
+        out_dir=Path(args.out or (QUICK_OUT if quick else DEFAULT_OUT)),
+        quick=quick,
+        install=not args.no_install,
+        device=args.device,
+    )
+
+
+def command_line(config: BenchConfig, prog: str = "simdps-studio bench quality") -> str:
+    """The full command that reproduces ``config`` (every option spelled out)."""
+    parts: list[str] = []
+    if config.quick:
+        parts.append("--quick")
+    parts += ["--material", ",".join(config.materials)]
+    parts += ["--gaps", ",".join(f"{g:g}" for g in config.gaps_s)]
+    names = [m.name for m in config.methods]
+    parts += ["--methods", ",".join(dict.fromkeys(names))]
+    parts += ["--model", config.model, "--steps", str(config.steps), "--tracks", str(config.tracks)]
+    if config.seed:
+        parts += ["--seed", str(config.seed)]
+    if config.device != "auto":
+        parts += ["--device", config.device]
+    parts += ["--out", str(config.out_dir)]
+    return f"{prog} {shlex.join(parts)}"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The benchmark's options (shared by ``simdps-studio bench quality`` and the script)."""
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=(
+            "about 3 minutes: one track per material, gaps 0.5 and 2 s, diffusion in draft mode "
+            f"at {QUICK_STEPS} steps"
+        ),
+    )
+    p.add_argument("--material", metavar="LIST", help="rendered,real,demo (default: all)")
+    p.add_argument(
+        "--gaps", metavar="SECONDS", help="gap lengths, e.g. 0.5,2 (default 0.25,0.5,1,2,4)"
+    )
+    p.add_argument(
+        "--methods",
+        metavar="LIST",
+        help=f"default {','.join(DEFAULT_METHODS)}; also simdps-<ω>, draft-<ω>, draft-auto",
+    )
+    p.add_argument("--model", metavar="NAME|DIR", help=f"diffusion model (default {DEFAULT_MODEL})")
+    p.add_argument(
+        "--steps",
+        type=int,
+        help=f"sampler steps (default {DEFAULT_STEPS}, quick {QUICK_STEPS}; the app samples 35)",
+    )
+    p.add_argument("--tracks", type=int, help="tracks per material (default 1; the demo has one)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help=f"output folder (default {DEFAULT_OUT}; with --quick {QUICK_OUT})",
+    )
+    p.add_argument(
+        "--no-install",
+        action="store_true",
+        help=f"never run apt-get (real material needs the package {REAL_PACKAGE})",
+    )
+
+
+# ----------------------------------------------------------------------------- estimate
+
+
+def _model_config(model: str) -> dict:
+    """The model's ``config.json`` (empty when it cannot be read)."""
+    from simdps_studio.core.paths import models_dir
+
+    p = Path(model)
+    folder = (
+        p
+        if (os.sep in model or model.startswith((".", "~")) or p.is_dir())
+        else models_dir() / model
+    )
+    try:
+        return json.loads((folder.expanduser() / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def n_windows(gap_s: float, window_s: float) -> int:
+    """Model windows the pipeline needs for a gap (it keeps 60 % of each window)."""
+    step = window_s * (1.0 - 2.0 * CONTEXT_FRACTION)
+    return max(1, math.ceil(gap_s / step - 1e-9))
+
+
+def case_seconds(spec: MethodSpec, gap_s: float, steps: int, model_cfg: dict) -> float:
+    """Expected wall time of one repair on an idle 2-core CPU (mono track), seconds."""
+    if not spec.diffusion:
+        return LPC_S if spec.engine == "lpc" else SIM_S
+    window_s = float(model_cfg.get("segment_length", 81920)) / float(
+        model_cfg.get("sample_rate", 22050)
+    )
+    speed = PRESET_SPEED.get(str(model_cfg.get("preset", "small")), 1.0)
+    per_step = STEP_S["draft"] if spec.draft else STEP_S[spec.engine]
+    return n_windows(gap_s, window_s) * steps * per_step * speed + OVERHEAD_S
+
+
+def estimate_seconds(
+    config: BenchConfig, track_count: int, model_cfg: dict | None = None
+) -> dict[str, float]:
+    """Expected wall time of a run's repairs on an idle 2-core CPU, seconds, by part.
+
+    Per diffusion repair: model windows (:func:`n_windows`) x steps x seconds per step
+    (:data:`STEP_S`, scaled by :data:`PRESET_SPEED`) + :data:`OVERHEAD_S`.
+
+    Returns
+    -------
+    dict
+        ``diffusion``, ``other`` and ``total`` seconds, and ``repairs`` (their number).
+    """
+    cfg = _model_config(config.model) if model_cfg is None else model_cfg
+    diffusion = other = 0.0
+    for gap_s in config.gaps_s:
+        for m in config.methods:
+            t = track_count * case_seconds(m, gap_s, config.steps, cfg)
+            if m.diffusion:
+                diffusion += t
+            else:
+                other += t
+    return {
+        "diffusion": diffusion,
+        "other": other,
+        "total": diffusion + other,
+        "repairs": float(track_count * len(config.gaps_s) * len(config.methods)),
+    }
+
+
+# ----------------------------------------------------------------------------- running
+
+
+@dataclass
+class BenchResult:
+    """A finished (or interrupted) run: rows, materials, where the outputs are, and timing."""
+
+    config: BenchConfig
+    rows: list[dict[str, Any]]
+    materials: list[MaterialInfo]
+    paths: dict[str, Path]
+    seconds: float
+    estimate_s: float
+    started: str
+    prepare_s: float = 0.0
+    complete: bool = True
+    devices: set = field(default_factory=set)
+    bin_cuts: tuple[float, float] | None = None
+
+
+def _fmt_s(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def _candidate(damaged: Audio, gap: Gap):
+    from simdps_studio.session.engines import find_candidates
+
+    ranked = find_candidates(damaged, gap, top_k=5)
+    return ranked[0] if ranked else None
+
+
+def repair_gap(damaged: Audio, gap: Gap, spec: MethodSpec, config: BenchConfig):
+    """Repair one gap with one method through the session layer, as the app does.
+
+    Returns
+    -------
+    (Repair, Audio, float)
+        The repair (rank-1 candidate, first take), the damaged track rendered with it, and the
+        wall time of :func:`~simdps_studio.session.engines.make_repairs` in seconds.
+    """
+    from simdps_studio.session.engines import RepairRequest, make_repairs
+    from simdps_studio.session.render import render
+
+    request = RepairRequest(
+        method=spec.engine,
+        omega=spec.omega,
+        steps=config.steps,
+        seed=config.seed,
+        candidate_rank=1,
+        model=config.model if spec.diffusion else None,
+        device=config.device,
+        draft=spec.draft,
+    )
+    t0 = time.perf_counter()
+    repair = make_repairs(damaged, gap, request)[0]
+    seconds = time.perf_counter() - t0
+    return repair, render(damaged, [repair]), seconds
+
+
+def run_case(
+    reference: Audio,
+    damaged: Audio,
+    gap: Gap,
+    spec: MethodSpec,
+    config: BenchConfig,
+    candidate=None,
+) -> dict[str, Any]:
+    """Repair one gap with one method through the session layer and score it.
+
+    Parameters
+    ----------
+    reference, damaged : Audio
+        The clean track and the same track with the gap zeroed (float samples).
+    candidate : Candidate, optional
+        The rank-1 candidate found beforehand; the repair's own must be the same.
+
+    Returns
+    -------
+    dict
+        The metric and timing columns of the row. A failing repair raises; the runner records
+        the exception as the row's ``error``.
+    """
+    from simdps_studio.session.metrics import gap_metrics
+    from simdps_studio.session.render import null_test
+
+    repair, rendered, seconds = repair_gap(damaged, gap, spec, config)
+    spans = [(repair.span_start_sample, repair.span_end_sample)]
+    y = rendered.to_float()
+    metrics = gap_metrics(
+        reference.to_float(),
+        y,
+        reference.sr,
+        gap.start_sample,
+        gap.end_sample,
+        margin_samples=max(repair.margin_before, repair.margin_after),
+    )
+    params = repair.params
+    used = params.get("candidate") or {}
+    same = ""
+    if spec.uses_candidate and candidate is not None:
+        same = int(used.get("start_sample", -1)) == int(candidate.start_sample)
+    return {
+        **metrics,
+        "engine": repair.method,
+        "omega": params.get("omega", "")
+        if spec.engine == "simdps"
+        else (0.0 if spec.engine == "dps" else ""),
+        "draft": bool(params.get("draft", False)),
+        "steps": params.get("steps", ""),
+        "model": params.get("model", ""),
+        "device": params.get("device", ""),
+        "cand_same": same,
+        "margin_samples": max(repair.margin_before, repair.margin_after),
+        "seconds": round(seconds, 3),
+        "null_ok": null_test(damaged, rendered, spans),
+    }
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def prepare_material(
+    config: BenchConfig, *, log: Callable[[str], None] = print, cancel: CancelToken | None = None
+) -> list[MaterialInfo]:
+    """Every chosen material's tracks (a material that cannot be had is skipped with a reason)."""
+    infos = []
+    for material in config.materials:
+        check_cancel(cancel)
+        try:
+            if material == "rendered":
+                info = prepare_rendered(config.tracks, log=log, cancel=cancel)
+            elif material == "real":
+                info = prepare_real(config.tracks, install=config.install, log=log)
+            else:
+                info = prepare_demo()
+        except CancelledError:
+            raise
+        except SimDPSError as e:
+            info = MaterialInfo(material, skipped=_error_text(e))
+            log(f"material {material} skipped: {info.skipped}")
+        infos.append(info)
+    return infos
+
+
+def run_benchmark(
+    config: BenchConfig,
+    *,
+    log: Callable[[str], None] = print,
+    cancel: CancelToken | None = None,
+    prog: str = "simdps-studio bench quality",
+    materials: list[MaterialInfo] | None = None,
+) -> BenchResult:
+    """Run the benchmark and write ``quality.csv``, ``quality.md`` and the plots.
+
+    A failed repair becomes a row with its ``error``; an interrupted run (Ctrl+C, ``cancel``)
+    still writes the report of what it finished, then re-raises.
+
+    Parameters
+    ----------
+    materials : list of MaterialInfo, optional
+        Tracks to use instead of preparing ``config.materials`` (e.g. your own recordings).
+
+    Raises
+    ------
+    InputError
+        The model is not installed (when a diffusion method is asked for) or the output folder
+        cannot be made.
+    """
+    from simdps_studio.session.engines import model_installed
+
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    if config.needs_model and not model_installed(config.model):
+        raise InputError(
+            f"model {config.model!r} is not installed (needed by "
+            f"{', '.join(m.name for m in config.methods if m.diffusion)}); pass --model NAME, "
+            "or --methods lpc,sim"
+        )
+    out = Path(config.out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create output folder {out}: {e.strerror}") from None
+    t_start = time.perf_counter()
+    log(f"command: {command_line(config, prog)}")
+    if materials is None:
+        materials = prepare_material(config, log=log, cancel=cancel)
+    tracks = [t for m in materials for t in m.tracks]
+    if not tracks:
+        raise InputError(
+            "no material could be prepared: " + "; ".join(m.skipped for m in materials)
+        )
+    model_cfg = _model_config(config.model) if config.needs_model else {}
+    estimate = estimate_seconds(config, len(tracks), model_cfg)
+    n_cases = len(tracks) * len(config.gaps_s) * len(config.methods)
+    log(
+        f"plan: {len(tracks)} track(s) x {len(config.gaps_s)} gap(s) x {len(config.methods)} "
+        f"method(s) = {n_cases} repairs; estimate on an idle 2-core CPU: "
+        f"{_fmt_s(estimate['total'])} (diffusion {_fmt_s(estimate['diffusion'])})"
+    )
+    if not config.quick and estimate["total"] > FULL_BUDGET_MIN * 60:
+        log(f"note: the estimate exceeds the {FULL_BUDGET_MIN:g}-minute budget of a full run")
+
+    csv_path = out / "quality.csv"
+    rows: list[dict[str, Any]] = []
+    devices: set = set()
+    done = 0
+    eta = _Eta(estimate["diffusion"], estimate["other"])
+    complete = False
+    t_cases = time.perf_counter()
+    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        try:
+            for track in tracks:
+                reference = Audio(track.samples, track.sr, "FLOAT", "WAV")
+                for gap_s in config.gaps_s:
+                    base = {
+                        "material": track.material,
+                        "track": track.name,
+                        "track_s": round(track.duration_s, 3),
+                        "sr": track.sr,
+                        "gap_s": gap_s,
+                    }
+                    try:
+                        gap = gap_position(track.samples.shape[1], track.sr, gap_s)
+                    except InputError as e:
+                        for spec in config.methods:
+                            row = {**base, "method": spec.name, "error": _error_text(e)}
+                            rows.append(row)
+                            writer.writerow(row)
+                            done += 1
+                            eta.record(
+                                spec.diffusion,
+                                case_seconds(spec, gap_s, config.steps, model_cfg),
+                                0.0,
+                            )
+                        log(f"{track.name} gap {gap_s:g} s: {e}")
+                        continue
+                    damaged_x = track.samples.copy()
+                    damaged_x[:, gap.start_sample : gap.end_sample] = 0.0
+                    damaged = Audio(damaged_x, track.sr, "FLOAT", "WAV")
+                    base.update(
+                        gap_start_s=round(gap.start_s(track.sr), 4),
+                        gap_end_s=round(gap.end_s(track.sr), 4),
+                    )
+                    cand, cand_error = None, ""
+                    try:
+                        cand = _candidate(damaged, gap)
+                    except (CancelledError, KeyboardInterrupt):
+                        raise
+                    except Exception as e:  # recorded on the rows of the methods that need it
+                        cand_error = _error_text(e)
+                    if cand is not None:
+                        base.update(
+                            cand_start_s=round(cand.start_s, 4),
+                            cand_cost=round(float(cand.cost), 5),
+                            cand_score=round(float(cand.score), 5),
+                        )
+                    for spec in config.methods:
+                        check_cancel(cancel)
+                        row = {**base, "method": spec.name}
+                        t_case = time.perf_counter()
+                        try:
+                            row.update(run_case(reference, damaged, gap, spec, config, cand))
+                            if row.get("device"):
+                                devices.add(row["device"])
+                        except (CancelledError, KeyboardInterrupt):
+                            raise
+                        except Exception as e:  # a failed repair is a result, not a crash
+                            row["error"] = _error_text(e)
+                            if cand_error and spec.uses_candidate:
+                                row["error"] = cand_error
+                        rows.append(row)
+                        writer.writerow(row)
+                        fh.flush()
+                        done += 1
+                        eta.record(
+                            spec.diffusion,
+                            case_seconds(spec, gap_s, config.steps, model_cfg),
+                            time.perf_counter() - t_case,
+                        )
+                        elapsed = time.perf_counter() - t_cases
+                        log(_progress_line(done, n_cases, row, elapsed, eta.remaining()))
+            complete = True
+        finally:
+            # The report covers what finished, also after an interruption or a crash.
+            fh.close()
+            bin_cuts = assign_bins(rows)
+            seconds = time.perf_counter() - t_cases
+            result = BenchResult(
+                config=config,
+                rows=rows,
+                materials=materials,
+                paths={"csv": csv_path},
+                seconds=seconds,
+                estimate_s=estimate["total"],
+                started=started,
+                prepare_s=t_cases - t_start,
+                complete=complete,
+                devices=devices,
+                bin_cuts=bin_cuts,
+            )
+            if rows:
+                _rewrite_csv(csv_path, rows)
+                result.paths.update(write_plots(rows, config, out))
+                md = out / "quality.md"
+                md.write_text(markdown_report(result, command_line(config, prog)), encoding="utf-8")
+                result.paths["md"] = md
+    log(
+        f"{'done' if complete else 'stopped'}: repairs {_fmt_s(result.seconds)} (estimate "
+        f"{_fmt_s(estimate['total'])}), material {_fmt_s(result.prepare_s)}; wrote "
+        + ", ".join(str(p) for p in result.paths.values())
+    )
+    return result
+
+
+class _Eta:
+    """Time left: the estimate of the remaining diffusion and other repairs, each scaled by how
+    long the finished ones of its kind took against their estimate (1 until one finished)."""
+
+    def __init__(self, diffusion_s: float, other_s: float) -> None:
+        self.left = {True: diffusion_s, False: other_s}
+        self.estimated = {True: 0.0, False: 0.0}
+        self.took = {True: 0.0, False: 0.0}
+
+    def record(self, diffusion: bool, estimated_s: float, took_s: float) -> None:
+        self.left[diffusion] = max(0.0, self.left[diffusion] - estimated_s)
+        self.estimated[diffusion] += estimated_s
+        self.took[diffusion] += took_s
+
+    def remaining(self) -> float:
+        return sum(
+            left * (self.took[k] / self.estimated[k] if self.estimated[k] > 0 else 1.0)
+            for k, left in self.left.items()
+        )
+
+
+def _rewrite_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write every row again (now with the candidate bins, known only at the end)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_value(row.get(k, "")) for k in CSV_COLUMNS})
+    os.replace(tmp, path)
+
+
+def _csv_value(v: Any) -> Any:
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ""
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return round(v, 5)
+    return v
+
+
+def _progress_line(done: int, total: int, row: dict, elapsed: float, eta: float) -> str:
+    head = f"[{done:>{len(str(total))}}/{total}] {row['track']} gap {row['gap_s']:g} s  {row['method']:<12}"
+    if row.get("error"):
+        body = f"ERROR {row['error']}"
+    else:
+        body = (
+            f"LSD {row['lsd_db']:5.2f} dB  seam {row['seam']:5.2f}  SNR {row['snr_db']:6.2f} dB  "
+            f"{row['seconds']:6.1f} s"
+        )
+    return f"{head} {body}  (elapsed {_fmt_s(elapsed)}, ETA {_fmt_s(eta)})"
+
+
+# ----------------------------------------------------------------------------- analysis
+
+
+def _ok(row: dict) -> bool:
+    return not row.get("error") and isinstance(row.get("lsd_db"), float)
+
+
+def assign_bins(rows: list[dict[str, Any]]) -> tuple[float, float] | None:
+    """Candidate-quality bins by the rank-1 candidate's cost, terciles over the run's gaps.
+
+    Each distinct (track, gap) counts once; ``good`` is the lowest third of the costs, ``poor``
+    the highest. Sets ``cand_bin`` on every row with a candidate and returns the two cut costs
+    (None when no gap had a candidate).
+    """
+    costs = {}
+    for r in rows:
+        if isinstance(r.get("cand_cost"), float):
+            costs[(r["track"], r["gap_s"])] = r["cand_cost"]
+    if not costs:
+        return None
+    values = np.array(sorted(costs.values()))
+    lo, hi = (float(v) for v in np.quantile(values, [1 / 3, 2 / 3]))
+    for r in rows:
+        c = r.get("cand_cost")
+        if isinstance(c, float):
+            r["cand_bin"] = "good" if c <= lo else ("fair" if c <= hi else "poor")
+    return lo, hi
+
+
+#: Infinite values (an SNR of a fill identical to the original) count as this much in means.
+MEAN_CAP = 100.0
+
+
+def _mean(values: list[float]) -> float:
+    nums = [
+        float(np.clip(v, -MEAN_CAP, MEAN_CAP))
+        for v in values
+        if isinstance(v, (int, float)) and not math.isnan(v)
+    ]
+    return float(np.mean(nums)) if nums else math.nan
+
+
+def _cell(v: float, digits: int = 2) -> str:
+    return "–" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def table_by(
+    rows: list[dict], key: str, metric: str, methods: list[str], keys: list
+) -> dict[str, dict[Any, float]]:
+    """``{method: {key value: mean metric}}`` over the successful rows."""
+    out: dict[str, dict[Any, float]] = {}
+    for m in methods:
+        out[m] = {}
+        for k in keys:
+            vals = [r[metric] for r in rows if r["method"] == m and r.get(key) == k and _ok(r)]
+            out[m][k] = _mean(vals)
+    return out
+
+
+def paired_wins(rows: list[dict], a: str, b: str, metric: str, lower_better: bool = True):
+    """How often method ``a`` beats ``b`` on ``metric`` on the same gap: (wins, n)."""
+    by = {}
+    for r in rows:
+        if _ok(r):
+            by[(r["track"], r["gap_s"], r["method"])] = r[metric]
+    wins = n = 0
+    for (track, gap_s, m), va in by.items():
+        if m != a or (track, gap_s, b) not in by:
+            continue
+        vb = by[(track, gap_s, b)]
+        if math.isnan(va) or math.isnan(vb):
+            continue
+        n += 1
+        wins += (va < vb) if lower_better else (va > vb)
+    return wins, n
+
+
+def _md_table(header: list[str], body: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return lines
+
+
+def _hardware() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    threads = ""
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        threads = f", torch {torch.__version__} with {torch.get_num_threads()} threads"
+    return (
+        f"{cpu}, {os.cpu_count()} logical CPUs{threads}; {platform.system()} {platform.release()}"
+    )
+
+
+def _model_line(config: BenchConfig) -> str:
+    cfg = _model_config(config.model)
+    if not cfg:
+        return f"`{config.model}` (not used or not readable)"
+    training = cfg.get("training", {}) or {}
+    metrics = cfg.get("metrics") or {}
+    steps = training.get("steps", metrics.get("step", "?"))
+    val_loss = float(metrics.get("val_loss", math.nan))
+    return (
+        f"`{config.model}`: preset {cfg.get('preset', '?')}, {cfg.get('n_parameters', '?')} "
+        f"parameters, {cfg.get('sample_rate', '?')} Hz, window {cfg.get('segment_length', '?')} "
+        f"samples; trained {steps} steps (validation loss {_cell(val_loss, 4)})"
+    )
+
+
+def markdown_report(result: BenchResult, command: str) -> str:
+    """The ``quality.md`` text: settings, material, tables and the plots."""
+    config, rows = result.config, result.rows
+    methods = list(dict.fromkeys(m.name for m in config.methods))
+    gaps = list(config.gaps_s)
+    ok_rows = [r for r in rows if _ok(r)]
+    lines = [
+        "# Gap-repair quality: LPC, Sim, DPS and SimDPS",
+        "",
+        f"- **Command:** `{command}`",
+        f"- **Date:** {result.started}; **run time:** {_fmt_s(result.seconds)} for the repairs "
+        f"(estimate {_fmt_s(result.estimate_s)}) + {_fmt_s(result.prepare_s)} preparing material"
+        + ("" if result.complete else " — **interrupted: partial results**"),
+        f"- **Model:** {_model_line(config) if config.needs_model else 'none (no diffusion method)'}",
+        f"- **Sampling:** {config.steps} steps, seed {config.seed}"
+        + (", all diffusion methods in draft mode (`--quick`)" if config.quick else "")
+        + f"; device: {', '.join(sorted(result.devices)) or config.device}",
+        f"- **Hardware:** {_hardware()}",
+        "",
+        "## Material",
+        "",
+    ]
+    for m in result.materials:
+        if m.skipped:
+            lines.append(f"- **{m.material}:** skipped ({m.skipped})")
+            continue
+        lines.append(f"- **{m.material}:** {m.description}. Licence: {m.licence}.")
+        for t in m.tracks:
+            lines.append(f"  - `{t.name}` ({t.duration_s:.1f} s, {t.sr} Hz): {t.source}")
+    lines += [
+        "",
+        "## Method",
+        "",
+        "Each gap is cut alone (its samples set to zero) at a fixed place: its centre at "
+        + ", ".join(f"{GAP_CENTRE_FRACTION.get(g, DEFAULT_CENTRE_FRACTION):.2f}" for g in gaps)
+        + f" of the track for the {', '.join(f'{g:g}' for g in gaps)}-s gaps, kept at least "
+        f"{MIN_EDGE_S:g} s from either end. Every repair goes through the session layer "
+        "(`make_repairs` + `render`, as the app and the CLI do); the candidate is the search's "
+        "rank 1, the same for Sim and every SimDPS variant (checked: `cand_same` in the CSV). "
+        "Metrics inside the gap against the clean track (`simdps_studio/session/metrics.py`): "
+        "log-spectral distance (Hann ~46 ms, hop 1/4, floor 60 dB below the loudest bin), "
+        "SNR, chroma similarity (frame-wise cosine, ~93-ms frames, mean over frames), level "
+        "error (RMS, dB), and seam smoothness: the largest spectral flux (log-magnitude over "
+        "a 60-dB range, ~23-ms frames) at a gap edge over the median of the same statistic in "
+        "the 1 s of context beside it, worse edge; 1 or less = no more change than the music "
+        "makes anyway (the clean track's own value is the "
+        "*reference* row). Tables show means over tracks (an infinite SNR, a fill identical to the "
+        f"original, counts as {MEAN_CAP:g} dB).",
+        "",
+    ]
+    n_err = sum(1 for r in rows if r.get("error"))
+    n_null = sum(1 for r in ok_rows if r.get("null_ok") is False)
+    n_other_cand = sum(1 for r in ok_rows if r.get("cand_same") is False)
+    lines.append(
+        f"{len(rows)} repairs, {n_err} failed"
+        + (
+            f", **{n_null} changed samples outside their span**"
+            if n_null
+            else "; every repair left the samples outside its span bit-identical (null test)"
+        )
+        + "."
+        + (
+            f" **{n_other_cand} repairs used another candidate than the rank-1 search result.**"
+            if n_other_cand
+            else ""
+        )
+    )
+    lines.append("")
+
+    # Overall by method.
+    lines += ["## Overall (mean over all gaps)", ""]
+    body = []
+    for m in methods:
+        mr = [r for r in ok_rows if r["method"] == m]
+        body.append(
+            [
+                m,
+                str(len(mr)),
+                _cell(_mean([r["lsd_db"] for r in mr])),
+                _cell(_mean([r["seam"] for r in mr])),
+                _cell(_mean([r["snr_db"] for r in mr])),
+                _cell(_mean([r["chroma_sim"] for r in mr]), 3),
+                _cell(_mean([abs(r["level_db"]) for r in mr])),
+                _cell(_mean([r["seconds"] for r in mr]), 1),
+            ]
+        )
+    body.append(
+        [
+            "*reference*",
+            "",
+            "0.00",
+            _cell(_mean(_unique_seam_ref(ok_rows))),
+            "∞",
+            "1.000",
+            "0.00",
+            "",
+        ]
+    )
+    lines += _md_table(
+        ["method", "n", "LSD dB", "seam", "SNR dB", "chroma", "abs level dB", "seconds"], body
+    )
+    lines.append("")
+
+    # Per metric: method x gap length.
+    lines += ["## By gap length", ""]
+    for metric in (*METRICS, "seconds"):
+        lines += [f"**{METRIC_LABEL[metric]}**", ""]
+        table = table_by(ok_rows, "gap_s", metric, methods, gaps)
+        digits = 3 if metric == "chroma_sim" else (1 if metric == "seconds" else 2)
+        body = [[m] + [_cell(table[m][g], digits) for g in gaps] for m in methods]
+        if metric == "seam":
+            ref = [
+                _cell(_mean(_unique_seam_ref([r for r in ok_rows if r["gap_s"] == g])))
+                for g in gaps
+            ]
+            body.append(["*reference*", *ref])
+        lines += _md_table(["method", *[f"{g:g} s" for g in gaps]], body)
+        lines.append("")
+
+    lines += _comparisons(ok_rows, methods, gaps)
+    lines += _bin_section(rows, ok_rows, methods, result.bin_cuts)
+    lines += _auto_omega_section(ok_rows, methods)
+
+    errors = [r for r in rows if r.get("error")]
+    if errors:
+        lines += ["## Failed repairs", ""]
+        for r in errors:
+            lines.append(f"- `{r['track']}` gap {r['gap_s']:g} s, {r['method']}: {r['error']}")
+        lines.append("")
+    pngs = [p for k, p in result.paths.items() if k.startswith("png")]
+    if pngs:
+        lines += ["## Plots", ""]
+        lines += [f"![{p.stem}]({p.name})" for p in pngs]
+        lines.append("")
+    lines += [
+        "Raw numbers (one row per track x gap x method, with the candidate, ω and seconds): "
+        "`quality.csv`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _unique_seam_ref(rows: list[dict]) -> list[float]:
+    seen = {}
+    for r in rows:
+        if r.get("margin_samples", 0) == 0 and isinstance(r.get("seam_ref"), float):
+            seen[(r["track"], r["gap_s"])] = r["seam_ref"]
+    return list(seen.values())
+
+
+def _comparisons(ok_rows: list[dict], methods: list[str], gaps: list[float]) -> list[str]:
+    """DPS vs LPC and SimDPS (0.15) vs Sim per gap length (the model card's questions)."""
+    pairs = [
+        (a, b)
+        for a, b in (
+            ("dps", "lpc"),
+            ("simdps-0.15", "sim"),
+            ("simdps-0.04", "sim"),
+            ("simdps-auto", "sim"),
+            ("draft-0.15", "sim"),
+        )
+        if a in methods and b in methods
+    ]
+    if not pairs:
+        return []
+    lines = [
+        "## Head to head (same gaps)",
+        "",
+        "Mean log-spectral distance and seam of each method, and on how many of the gaps the first "
+        "method is better (lower) than the second.",
+        "",
+    ]
+    body = []
+    for a, b in pairs:
+        for g in [*gaps, None]:
+            rs = ok_rows if g is None else [r for r in ok_rows if r["gap_s"] == g]
+            lsd = table_by(rs, "method", "lsd_db", [a, b], [a, b])
+            seam = table_by(rs, "method", "seam", [a, b], [a, b])
+            wl, nl = paired_wins(rs, a, b, "lsd_db")
+            ws, ns = paired_wins(rs, a, b, "seam")
+            body.append(
+                [
+                    f"{a} vs {b}",
+                    "all" if g is None else f"{g:g} s",
+                    f"{_cell(lsd[a][a])} vs {_cell(lsd[b][b])}",
+                    f"{wl}/{nl}",
+                    f"{_cell(seam[a][a])} vs {_cell(seam[b][b])}",
+                    f"{ws}/{ns}",
+                ]
+            )
+    lines += _md_table(["pair", "gap", "LSD dB", "LSD wins", "seam", "seam wins"], body)
+    lines.append("")
+    return lines
+
+
+def _bin_section(
+    rows: list[dict], ok_rows: list[dict], methods: list[str], cuts: tuple[float, float] | None
+) -> list[str]:
+    costs = {
+        (r["track"], r["gap_s"]): r["cand_cost"]
+        for r in rows
+        if isinstance(r.get("cand_cost"), float)
+    }
+    if not costs or cuts is None:
+        return []
+    cand_methods = methods
+    values = list(costs.values())
+    lo, hi = cuts
+    bins = ["good", "fair", "poor"]
+    lines = [
+        "## By candidate quality",
+        "",
+        "Gaps binned by the similarity cost of their rank-1 candidate (terciles of this run's "
+        f"{len(values)} gaps: good ≤ {lo:.3f} < fair ≤ {hi:.3f} < poor; cost 0 = identical "
+        "contexts, ~1 = a typical position). Mean log-spectral distance (dB) / mean seam:",
+        "",
+    ]
+    body = []
+    for b in bins:
+        rs = [r for r in ok_rows if r.get("cand_bin") == b]
+        n_gaps = len({(r["track"], r["gap_s"]) for r in rs})
+        score = _mean(list({(r["track"], r["gap_s"]): r["cand_score"] for r in rs}.values()))
+        cells = []
+        for m in cand_methods:
+            mr = [r for r in rs if r["method"] == m]
+            cells.append(
+                f"{_cell(_mean([r['lsd_db'] for r in mr]))} / {_cell(_mean([r['seam'] for r in mr]))}"
+            )
+        body.append([b, str(n_gaps), _cell(score, 3), *cells])
+    lines += _md_table(["bin", "gaps", "mean score", *cand_methods], body)
+    lines.append("")
+    sims = [m for m in cand_methods if m.startswith("simdps")]
+    if "sim" in cand_methods and sims:
+        lines += [
+            "Where SimDPS improves on Sim (gaps where SimDPS has the lower value, LSD; seam):",
+            "",
+        ]
+        body = []
+        for b in bins:
+            rs = [r for r in ok_rows if r.get("cand_bin") == b]
+            cells = []
+            for m in sims:
+                wl, nl = paired_wins(rs, m, "sim", "lsd_db")
+                ws, ns = paired_wins(rs, m, "sim", "seam")
+                cells.append(f"{wl}/{nl}; {ws}/{ns}")
+            body.append([b, *cells])
+        lines += _md_table(["bin", *[f"{m} vs sim" for m in sims]], body)
+        lines.append("")
+    return lines
+
+
+def _best(values: dict[str, float]) -> str:
+    """The key with the lowest finite value ('' when none is finite)."""
+    finite = [(v, k) for k, v in values.items() if math.isfinite(v)]
+    return min(finite)[1] if finite else ""
+
+
+def _auto_omega_section(ok_rows: list[dict], methods: list[str]) -> list[str]:
+    """Does ``--omega auto`` pick what the best fixed ω would have given, per bin?"""
+    fixed = [m for m in methods if m == "dps" or (m.startswith("simdps-") and m != "simdps-auto")]
+    if "simdps-auto" not in methods or len(fixed) < 2:
+        return []
+    omega_of = {m: (0.0 if m == "dps" else float(m.split("-", 1)[1])) for m in fixed}
+    lines = [
+        "## Automatic ω",
+        "",
+        "`--omega auto` maps the candidate's similarity score linearly onto ω 0.04 (score 0) .. "
+        "0.15 (score 1). Per bin: the mean ω it chose and the fixed ω nearest to it; the fixed ω "
+        "(DPS counts as ω 0) with the lowest mean log-spectral distance and with the lowest mean "
+        "seam (its value in brackets), and auto's own values. *Match* says whether auto's nearest "
+        "fixed ω is the best one by LSD.",
+        "",
+    ]
+    body = []
+    for b in ("good", "fair", "poor", None):
+        rs = [r for r in ok_rows if (b is None or r.get("cand_bin") == b)]
+        auto = [r for r in rs if r["method"] == "simdps-auto"]
+        if not auto:
+            continue
+        w_auto = _mean([float(r["omega"]) for r in auto if r.get("omega") not in ("", None)])
+        lsd = {m: _mean([r["lsd_db"] for r in rs if r["method"] == m]) for m in fixed}
+        seam = {m: _mean([r["seam"] for r in rs if r["method"] == m]) for m in fixed}
+        best_lsd, best_seam = _best(lsd), _best(seam)
+        nearest = (
+            min(fixed, key=lambda m: abs(omega_of[m] - w_auto)) if math.isfinite(w_auto) else ""
+        )
+        body.append(
+            [
+                b or "all",
+                f"{_cell(w_auto, 3)} (≈ {omega_of[nearest]:g})" if nearest else "–",
+                f"{omega_of[best_lsd]:g} ({_cell(lsd[best_lsd])})" if best_lsd else "–",
+                _cell(_mean([r["lsd_db"] for r in auto])),
+                f"{omega_of[best_seam]:g} ({_cell(seam[best_seam])})" if best_seam else "–",
+                _cell(_mean([r["seam"] for r in auto])),
+                ("yes" if nearest == best_lsd else "no") if nearest and best_lsd else "–",
+            ]
+        )
+    header = ["bin", "auto ω (mean)", "best fixed ω by LSD", "auto LSD", "best fixed ω by seam"]
+    lines += _md_table([*header, "auto seam", "match"], body)
+    lines.append("")
+    return lines
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def write_plots(rows: list[dict], config: BenchConfig, out: Path) -> dict[str, Path]:
+    """PNG plots of each metric's mean against gap length, one line per method.
+
+    Returns
+    -------
+    dict
+        ``{"png_<metric>": path}``; empty when matplotlib is missing.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return {}
+    ok_rows = [r for r in rows if _ok(r)]
+    methods = list(dict.fromkeys(m.name for m in config.methods))
+    gaps = list(config.gaps_s)
+    paths = {}
+    for metric in METRICS:
+        table = table_by(ok_rows, "gap_s", metric, methods, gaps)
+        fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+        for i, m in enumerate(methods):
+            ys = [table[m][g] for g in gaps]
+            style = "--" if m in ("lpc", "sim") else "-"
+            ax.plot(gaps, ys, style, marker="o", label=m, color=f"C{i % 10}")
+        if metric == "seam":
+            ref = [_mean(_unique_seam_ref([r for r in ok_rows if r["gap_s"] == g])) for g in gaps]
+            ax.plot(gaps, ref, ":", color="black", label="clean reference")
+        ax.set_xscale("log")
+        ax.set_xticks(gaps)
+        ax.set_xticklabels([f"{g:g}" for g in gaps])
+        ax.minorticks_off()
+        ax.set_xlabel("gap length (s)")
+        ax.set_ylabel(METRIC_LABEL[metric].split(" (")[0])
+        ax.set_title(METRIC_LABEL[metric], fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        path = out / f"quality_{metric.split('_')[0]}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        paths[f"png_{metric}"] = path
+    return paths
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def build_parser(prog: str = "benchmarks/quality.py") -> argparse.ArgumentParser:
+    """Stand-alone parser (the script's); the CLI adds the same options to its sub-command."""
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return p
+
+
+def run_from_args(args: argparse.Namespace, *, prog: str = "simdps-studio bench quality") -> int:
+    """Run from parsed options; returns the exit status (0 when every repair succeeded or failed
+    as a recorded row)."""
+    config = config_from_args(args)
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    run_benchmark(config, log=log, prog=prog)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "benchmarks/quality.py") -> int:
+    """``benchmarks/quality.py``: parse, run, report errors as one ``error:`` line (exit 2)."""
+    args = build_parser(prog).parse_args(argv)
+    try:
+        return run_from_args(args, prog=f"python {prog}")
+    except SimDPSError as e:
+        print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+        return e.exit_code

@@ -1,0 +1,249 @@
+"""Quality benchmark runner (session/evaluate.py): a tiny end-to-end run on a synthetic track."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from simdps_studio.cli import main as cli_main
+from simdps_studio.core.errors import InputError
+from simdps_studio.core.types import Audio
+from simdps_studio.search.testsignals import plant_repeat
+from simdps_studio.session import evaluate as ev
+
+SR = 22050
+GAPS = [0.5, 2.0]
+
+
+@pytest.fixture(scope="module")
+def track():
+    from conftest import piano_like
+
+    x = piano_like(SR, 24.0, seed=3)
+    # The second half repeats the first exactly, 12 s later: every gap has a perfect candidate.
+    x = plant_repeat(x, int(1.0 * SR), int(13.0 * SR), int(10.5 * SR))
+    return ev.Track("synthetic:planted", "synthetic", x, SR, "piano_like + planted repeat")
+
+
+def _config(tmp_path, methods, **kw) -> ev.BenchConfig:
+    return ev.BenchConfig(
+        materials=["synthetic"],
+        gaps_s=GAPS,
+        methods=ev.parse_methods(methods),
+        model="piano-tiny",
+        steps=2,
+        out_dir=tmp_path,
+        **kw,
+    )
+
+
+def _rows(path):
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_end_to_end_writes_csv_markdown_and_plots(tmp_path, track):
+    config = _config(tmp_path, "lpc,sim,draft-0.15")
+    info = ev.MaterialInfo("synthetic", [track], "test signal", "n/a")
+    lines: list[str] = []
+    result = ev.run_benchmark(config, log=lines.append, materials=[info])
+
+    rows = _rows(tmp_path / "quality.csv")
+    assert [(r["gap_s"], r["method"]) for r in rows] == [
+        (str(g), m) for g in GAPS for m in ("lpc", "sim", "draft-0.15")
+    ]
+    assert all(r["error"] == "" for r in rows), [r["error"] for r in rows]
+    assert all(r["null_ok"] == "True" for r in rows)
+    assert {r["cand_same"] for r in rows if r["method"] != "lpc"} == {"True"}
+    for r in rows:
+        # Each gap sits where the plan says, and the candidate is the planted copy 12 s earlier.
+        gap = ev.gap_position(track.samples.shape[1], SR, float(r["gap_s"]))
+        assert float(r["gap_start_s"]) == pytest.approx(gap.start_sample / SR, abs=1e-4)
+        assert float(r["cand_start_s"]) == pytest.approx(float(r["gap_start_s"]) - 12.0, abs=0.01)
+        assert r["cand_bin"] in ("good", "fair", "poor")
+        assert float(r["seconds"]) >= 0
+        for key in ("lsd_db", "seam", "seam_ref", "chroma_sim", "level_db"):
+            assert math.isfinite(float(r[key])), key
+        assert not math.isnan(float(r["snr_db"]))  # inf: a fill identical to the original
+    by = {(r["gap_s"], r["method"]): r for r in rows}
+    for g in map(str, GAPS):
+        # Pasting an exact repeat restores the gap (bar the crossfades); LPC cannot.
+        assert float(by[(g, "sim")]["snr_db"]) > 15
+        assert float(by[(g, "sim")]["lsd_db"]) < float(by[(g, "lpc")]["lsd_db"])
+        assert by[(g, "draft-0.15")]["omega"] == "0.15"
+        assert by[(g, "draft-0.15")]["draft"] == "True"
+        assert by[(g, "sim")]["margin_samples"] != "0"
+
+    md = (tmp_path / "quality.md").read_text(encoding="utf-8")
+    assert "## By gap length" in md and "## By candidate quality" in md
+    assert "| sim |" in md and "draft-0.15 vs sim" in md
+    assert "`piano-tiny`" in md
+    assert (tmp_path / "quality_lsd.png").stat().st_size > 1000
+    assert (tmp_path / "quality_seam.png").stat().st_size > 1000
+    assert result.complete and len(result.rows) == 6
+    assert any("plan: 1 track(s) x 2 gap(s) x 3 method(s)" in line for line in lines)
+
+
+@pytest.mark.parametrize("name", ["lpc", "sim", "dps", "simdps-0.15", "draft-auto"])
+def test_samples_outside_the_repaired_span_equal_the_source(track, name, tmp_path):
+    spec = ev.parse_method(name)
+    config = _config(tmp_path, name)
+    gap = ev.gap_position(track.samples.shape[1], SR, 0.5)
+    damaged_x = track.samples.copy()
+    damaged_x[:, gap.start_sample : gap.end_sample] = 0.0
+    damaged = Audio(damaged_x, SR, "FLOAT", "WAV")
+    repair, rendered, seconds = ev.repair_gap(damaged, gap, spec, config)
+    outside = np.ones(damaged_x.shape[1], bool)
+    outside[repair.span_start_sample : repair.span_end_sample] = False
+    assert np.array_equal(rendered.samples[:, outside], damaged_x[:, outside])
+    assert not np.array_equal(rendered.samples[:, ~outside], damaged_x[:, ~outside])
+    if name != "sim":  # only Sim crossfades outside the gap
+        assert (repair.span_start_sample, repair.span_end_sample) == (
+            gap.start_sample,
+            gap.end_sample,
+        )
+    assert seconds >= 0
+
+
+def test_a_failed_repair_is_an_error_row_not_a_crash(tmp_path, track, monkeypatch):
+    from simdps_studio.session import engines
+
+    real = engines.make_repairs
+
+    def flaky(audio, gap, request, **kw):
+        if request.method == "sim":
+            raise RuntimeError("boom")
+        return real(audio, gap, request, **kw)
+
+    monkeypatch.setattr(engines, "make_repairs", flaky)
+    config = _config(tmp_path, "lpc,sim")
+    config.gaps_s = [0.5]
+    info = ev.MaterialInfo("synthetic", [track], "test signal", "n/a")
+    ev.run_benchmark(config, log=lambda s: None, materials=[info])
+    rows = _rows(tmp_path / "quality.csv")
+    assert [r["method"] for r in rows] == ["lpc", "sim"]
+    assert rows[0]["error"] == "" and rows[1]["error"] == "RuntimeError: boom"
+    assert rows[1]["lsd_db"] == ""
+    assert "RuntimeError: boom" in (tmp_path / "quality.md").read_text(encoding="utf-8")
+
+
+def test_parsing_and_quick_defaults():
+    assert ev.parse_gaps("0.5, 2") == [0.5, 2.0]
+    assert [m.name for m in ev.parse_methods("lpc,simdps-0.040,draft-auto,lpc,simdps-.04")] == [
+        "lpc",
+        "simdps-0.04",
+        "draft-auto",
+    ]
+    spec = ev.parse_method("simdps-auto")
+    assert (spec.engine, spec.omega, spec.draft) == ("simdps", "auto", False)
+    for bad in ("wavenet", "simdps-x"):
+        with pytest.raises(InputError):
+            ev.parse_method(bad)
+    with pytest.raises(InputError):
+        ev.parse_gaps("0,2")
+    with pytest.raises(InputError):
+        ev.parse_materials("rendered,vinyl")
+
+    p = argparse.ArgumentParser()
+    ev.add_arguments(p)
+    quick = ev.config_from_args(p.parse_args(["--quick", "--model", "piano-tiny"]))
+    assert quick.gaps_s == list(ev.QUICK_GAPS_S) and quick.steps == ev.QUICK_STEPS
+    assert str(quick.out_dir) == ev.QUICK_OUT  # never over a committed full run
+    assert all(m.draft for m in quick.methods if m.diffusion)
+    # draft-0.15 is simdps-0.15 in draft mode: the quick run does it once.
+    assert len(quick.methods) == len(ev.DEFAULT_METHODS) - 1
+    full = ev.config_from_args(p.parse_args([]))
+    assert full.gaps_s == list(ev.DEFAULT_GAPS_S) and full.steps == ev.DEFAULT_STEPS
+    small = {"preset": "small", "segment_length": 81920, "sample_rate": 22050}
+    # The full plan (one track per material) fits its budget on the development machine.
+    assert ev.estimate_seconds(full, 3, small)["total"] <= ev.FULL_BUDGET_MIN * 60
+    assert ev.estimate_seconds(quick, 3, small)["total"] <= 5 * 60
+    assert ev.command_line(full).startswith(
+        "simdps-studio bench quality --material rendered,real,demo"
+    )
+
+
+def test_gap_positions_are_fixed_and_keep_context():
+    n = int(30 * SR)
+    gaps = {g: ev.gap_position(n, SR, g) for g in ev.DEFAULT_GAPS_S}
+    assert gaps == {g: ev.gap_position(n, SR, g) for g in ev.DEFAULT_GAPS_S}
+    for g, gap in gaps.items():
+        assert gap.length == round(g * SR)
+        assert gap.start_sample >= 3 * SR and gap.end_sample <= n - 3 * SR
+    with pytest.raises(InputError):
+        ev.gap_position(int(3 * SR), SR, 4.0)
+
+
+def test_estimate_counts_windows_steps_and_methods():
+    cfg = ev.BenchConfig(gaps_s=[0.5, 4.0], methods=ev.parse_methods("lpc,dps,draft-0.15"))
+    small = {"preset": "small", "segment_length": 81920, "sample_rate": 22050}
+    est = ev.estimate_seconds(cfg, 2, small)
+    assert ev.n_windows(0.5, 3.715) == 1 and ev.n_windows(4.0, 3.715) == 2
+    per_track = 3 * cfg.steps * (ev.STEP_S["dps"] + ev.STEP_S["draft"]) + 4 * ev.OVERHEAD_S
+    assert est["diffusion"] == pytest.approx(2 * per_track)
+    assert est["repairs"] == 2 * 2 * 3
+
+
+def test_rendered_selection_uses_only_unseen_pieces():
+    files = [
+        {"path": "val/0.flac", "split": "val", "category": "chorale", "seconds": 25},
+        {"path": "val/1.flac", "split": "val", "category": "folk", "seconds": 12},
+        {"path": "train/0.flac", "split": "train", "category": "chorale", "seconds": 30},
+        {"path": "train/1.flac", "split": "train", "category": "texture", "seconds": 30},
+        {"path": "train/2.flac", "split": "train", "category": "texture", "seconds": 22},
+        {"path": "val/2.flac", "split": "val", "category": "texture", "seconds": 40},
+    ]
+    chosen = [f["path"] for f in ev.select_rendered({"files": files}, 10)]
+    assert chosen == ["val/0.flac", "train/1.flac", "val/2.flac", "train/2.flac"]
+    assert [f["path"] for f in ev.select_rendered({"files": files}, 1)] == ["val/0.flac"]
+
+
+def test_cli_bench_quality(tmp_path, capsys):
+    out = tmp_path / "bench"
+    argv = ["bench", "quality", "--material", "demo", "--methods", "lpc", "--gaps", "0.5"]
+    assert cli_main([*argv, "--out", str(out)]) == 0
+    rows = _rows(out / "quality.csv")
+    assert len(rows) == 1 and rows[0]["method"] == "lpc" and rows[0]["error"] == ""
+    assert rows[0]["track"] == "demo:demo_clean" and rows[0]["sr"] == "44100"
+    assert "simdps-studio bench quality" in (out / "quality.md").read_text(encoding="utf-8")
+    assert cli_main(["bench", "quality", "--methods", "wavenet", "--out", str(out)]) == 2
+    assert "error: unknown method" in capsys.readouterr().err
+    missing = ["bench", "quality", "--material", "demo", "--model", "no-such-model"]
+    assert cli_main([*missing, "--out", str(out)]) == 2
+
+
+def test_real_material_is_cut_cached_and_explained_when_missing(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    from simdps_studio.core.errors import NotAvailableError
+
+    monkeypatch.setenv("SIMDPS_CACHE_DIR", str(tmp_path / "cache"))
+    music = tmp_path / "music"
+    music.mkdir()
+    rng = np.random.default_rng(0)
+    stereo = (0.1 * rng.standard_normal((5 * SR, 2))).astype(np.float32)
+    # soundfile reads by content: a WAV stands in for the package's MP3.
+    sf.write(music / "frontiers.mp3", stereo, SR, format="WAV", subtype="FLOAT")
+    monkeypatch.setattr(ev, "REAL_DIR", music)
+    monkeypatch.setattr(ev, "REAL_FILES", ("frontiers.mp3",))
+    monkeypatch.setattr(ev, "REAL_OFFSETS_S", (1.0,))
+    monkeypatch.setattr(ev, "REAL_EXCERPT_S", 2.0)
+    info = ev.prepare_real(3, install=False)
+    (track,) = info.tracks
+    assert track.samples.shape == (1, 2 * SR) and track.sr == SR
+    assert np.allclose(track.samples[0], stereo[SR : 3 * SR].mean(axis=1), atol=1e-7)
+    assert "GPL-2+" in info.licence and "asc-music" in info.description
+
+    (music / "frontiers.mp3").unlink()  # the cached excerpt is enough now
+    assert np.array_equal(ev.prepare_real(1, install=False).tracks[0].samples, track.samples)
+
+    monkeypatch.setattr(ev, "REAL_OFFSETS_S", (2.0,))  # not cached, and no package
+    with pytest.raises(NotAvailableError, match="apt-get install asc-music"):
+        ev.prepare_real(1, install=False)
+    config = ev.BenchConfig(materials=["real"], install=False)
+    (skipped,) = ev.prepare_material(config, log=lambda s: None)
+    assert skipped.tracks == [] and "asc-music" in skipped.skipped
