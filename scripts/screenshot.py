@@ -70,7 +70,7 @@ def main() -> int:
         sr = w.session.audio.sr
         w.repair_panel.set_method(args.method)
         w.candidates_ready.connect(candidates)
-        w.add_gap(Gap(round(22.230 * sr), round(22.830 * sr)))
+        w.add_gap(Gap(980356 * sr // 44100, 1006816 * sr // 44100))  # the planted dropout
 
     def candidates(cands) -> None:
         if not cands:

@@ -365,3 +365,18 @@ def test_pipeline_on_cuda(tiny, track, precision):
     )  # fmt: skip
     assert corr(cpu.fills[0], cand) > 0.95
     tiny.to("cpu")
+
+
+def test_taper_seams_continues_the_source_without_a_kink():
+    # The model's version of the context has the right value at the edge but other fine structure
+    # (a phase-shifted partial): the fill must still continue the source smoothly, slope included.
+    t = np.arange(4000) / 22050
+    source = (0.5 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 1234 * t))[None]
+    out = (0.5 * np.sin(2 * np.pi * 440 * t + 1.0) + 0.2 * np.sin(2 * np.pi * 1234 * t))[None]
+    f0, f1 = 2000, 3000
+    fill = taper_seams(out, source, f0, f1, taper_samples=110)
+    joined = np.concatenate([source[0, f0 - 4 : f0], fill[0, :4]])
+    true = source[0, f0 - 4 : f0 + 4]
+    np.testing.assert_allclose(joined, true, atol=2e-3)
+    joined_r = np.concatenate([fill[0, -4:], source[0, f1 : f1 + 4]])
+    np.testing.assert_allclose(joined_r, source[0, f1 - 4 : f1 + 4], atol=2e-3)

@@ -778,9 +778,53 @@ def taper_seams(
         fade = 0.5 + 0.5 * np.cos(np.pi * np.arange(n) / n)  # 1 -> 0
         if left and f0 > 0:
             fill[:, :n] += (source[:, f0 - 1] - out[:, f0 - 1])[:, None] * fade
+            # Matching the value alone leaves a kink (the model's fine structure differs from the
+            # source's); fade in from the source's own short-term continuation instead.
+            ahead = _ar_continue(source[:, :f0], n)
+            fill[:, :n] = ahead * fade + fill[:, :n] * (1 - fade)
         if right and f1 < out.shape[1]:
             fill[:, -n:] += (source[:, f1] - out[:, f1])[:, None] * fade[::-1]
+            behind = _ar_continue(source[:, f1:][:, ::-1], n)[:, ::-1]
+            fill[:, -n:] = behind * fade[::-1] + fill[:, -n:] * (1 - fade[::-1])
     return fill.astype(np.float32)
+
+
+def _ar_continue(
+    context: np.ndarray, n: int, *, order: int = 32, fit_samples: int = 2048
+) -> np.ndarray:
+    """Extrapolate each channel ``n`` samples past its end with a least-squares AR model.
+
+    Parameters
+    ----------
+    context : numpy.ndarray, shape (channels, m)
+        Observed samples, the extrapolation continuing from the last one.
+    n : int
+        Samples to predict.
+
+    Returns
+    -------
+    numpy.ndarray, shape (channels, n), float64
+        The prediction; a short or silent context repeats its last sample.
+    """
+    ctx = np.asarray(context, dtype=np.float64)[:, -fit_samples:]
+    out = np.repeat(ctx[:, -1:] if ctx.shape[1] else np.zeros((ctx.shape[0], 1)), n, axis=1)
+    p = min(order, ctx.shape[1] // 4)
+    if p < 2:
+        return out
+    for c, x in enumerate(ctx):
+        if not np.any(x):
+            continue
+        rows = np.lib.stride_tricks.sliding_window_view(x, p + 1)  # (m - p, p + 1)
+        coef, *_ = np.linalg.lstsq(rows[:, :-1], rows[:, -1], rcond=None)
+        hist = list(x[-p:])
+        for i in range(n):
+            nxt = float(np.dot(coef, hist[-p:]))
+            hist.append(nxt)
+            out[c, i] = nxt
+        # An unstable fit must not blow up: fall back to holding the last sample.
+        if not np.all(np.isfinite(out[c])) or np.max(np.abs(out[c])) > 4 * np.max(np.abs(x)):
+            out[c] = x[-1]
+    return out
 
 
 __all__ = [
