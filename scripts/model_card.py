@@ -36,10 +36,12 @@ def _read(model_dir: Path) -> dict:
 
 def _write(model_dir: Path, record: dict) -> None:
     from simdps_studio.inpaint.checkpoint import render_model_card
+    from simdps_studio.session.project import atomic_write_bytes
 
     text = json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n"
-    (model_dir / "config.json").write_text(text, "utf-8")
-    (model_dir / "MODEL_CARD.md").write_text(render_model_card(record, model_dir.name), "utf-8")
+    atomic_write_bytes(model_dir / "config.json", lambda f: f.write(text.encode("utf-8")))
+    card = render_model_card(record, model_dir.name)
+    atomic_write_bytes(model_dir / "MODEL_CARD.md", lambda f: f.write(card.encode("utf-8")))
 
 
 def install(run_dir: Path, name: str, data_command: str, limitations: str | None) -> Path:
@@ -59,15 +61,6 @@ def install(run_dir: Path, name: str, data_command: str, limitations: str | None
     return out
 
 
-def _history(record: dict) -> list[dict]:
-    history = record.get("training", {}).get("history", [])
-    if isinstance(history, str):  # older records stored it as text
-        import ast
-
-        history = ast.literal_eval(history)
-    return list(history)
-
-
 def loss_plot(record: dict, png: Path, title: str) -> None:
     """Training loss (per logging interval) and EMA validation loss against step."""
     import matplotlib
@@ -75,7 +68,7 @@ def loss_plot(record: dict, png: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    history = _history(record)
+    history = record.get("training", {}).get("history", [])
     train = [(h["step"], h["loss"]) for h in history if h.get("loss") is not None]
     val = [(h["step"], h["val_loss"]) for h in history if h.get("val_loss") is not None]
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)

@@ -61,7 +61,7 @@ from simdps_studio.inpaint.sampler import (
 
 #: Share of the window kept as context before (and after) the part being filled, at least.
 CONTEXT_FRACTION = 0.2
-#: Length of the fade that makes each fill edge continue from the source's sample (seconds).
+#: Length of the cross-fade from the source's continuation into the fill at each edge (seconds).
 SEAM_TAPER_S = 0.005
 #: Crossover frequency for band completion, as a fraction of the model's Nyquist frequency.
 CROSSOVER_FRACTION = 0.9
@@ -749,11 +749,11 @@ def taper_seams(
     """Cut ``out[:, f0:f1]`` and make it meet ``source`` at both edges.
 
     The model reproduces the observed context only approximately, and the fill continues from its
-    own version of the context, while the splice puts the source's samples next to it. The
-    difference ``source - out`` at the last observed sample before the fill (and the first after
-    it) is added to the fill with a half-Hann fade over ``taper_samples`` samples, so each edge of
-    the fill continues from the source's sample; the correction vanishes where the model already
-    matched the context.
+    own version of the context, while the splice puts the source's samples next to it. Each edge
+    of the fill therefore starts as a linear-prediction continuation of the source (fitted on the
+    context beside that edge) and cross-fades into the model's fill with a half-Hann fade over
+    ``taper_samples`` samples, so value and slope continue the source; where the model already
+    matched the context, the fill is (nearly) unchanged.
 
     Parameters
     ----------
@@ -776,14 +776,12 @@ def taper_seams(
     n = min(int(taper_samples), fill.shape[1] // 2)
     if n > 0:
         fade = 0.5 + 0.5 * np.cos(np.pi * np.arange(n) / n)  # 1 -> 0
+        # Matching only the edge value would leave a kink (the model's fine structure differs from
+        # the source's), so each edge fades from the source's own short-term continuation.
         if left and f0 > 0:
-            fill[:, :n] += (source[:, f0 - 1] - out[:, f0 - 1])[:, None] * fade
-            # Matching the value alone leaves a kink (the model's fine structure differs from the
-            # source's); fade in from the source's own short-term continuation instead.
             ahead = _ar_continue(source[:, :f0], n)
             fill[:, :n] = ahead * fade + fill[:, :n] * (1 - fade)
         if right and f1 < out.shape[1]:
-            fill[:, -n:] += (source[:, f1] - out[:, f1])[:, None] * fade[::-1]
             behind = _ar_continue(source[:, f1:][:, ::-1], n)[:, ::-1]
             fill[:, -n:] = behind * fade[::-1] + fill[:, -n:] * (1 - fade[::-1])
     return fill.astype(np.float32)
@@ -793,6 +791,9 @@ def _ar_continue(
     context: np.ndarray, n: int, *, order: int = 32, fit_samples: int = 2048
 ) -> np.ndarray:
     """Extrapolate each channel ``n`` samples past its end with a least-squares AR model.
+
+    (search.lpc has Burg LPC, but inpaint must not import search; a few milliseconds of
+    prediction need nothing more than this.)
 
     Parameters
     ----------

@@ -235,18 +235,24 @@ def parse_method(name: str) -> MethodSpec:
     )
 
 
+def _parse_list(text: str | Sequence[Any], option: str, parse_item: Callable[[Any], Any]) -> list:
+    """Items of a comma-separated option, parsed, duplicates removed, order kept."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out: list = []
+    for item in items:
+        if isinstance(item, str) and not item.strip():
+            continue
+        value = parse_item(item)
+        if value not in out:
+            out.append(value)
+    if not out:
+        raise InputError(f"{option} names nothing")
+    return out
+
+
 def parse_methods(text: str | Sequence[str]) -> list[MethodSpec]:
     """Method specs from ``"lpc,sim,..."`` (duplicates removed, order kept)."""
-    names = text.split(",") if isinstance(text, str) else list(text)
-    out: list[MethodSpec] = []
-    for n in names:
-        if n.strip():
-            spec = parse_method(n)
-            if spec not in out:
-                out.append(spec)
-    if not out:
-        raise InputError("--methods names no method")
-    return out
+    return _parse_list(text, "--methods", parse_method)
 
 
 def quick_variant(spec: MethodSpec) -> MethodSpec:
@@ -254,41 +260,31 @@ def quick_variant(spec: MethodSpec) -> MethodSpec:
     return replace(spec, draft=True) if spec.diffusion else spec
 
 
+def _gap_length(item: Any) -> float:
+    try:
+        value = float(item)
+    except (TypeError, ValueError):
+        raise InputError(f"--gaps: not a number of seconds: {item!r}") from None
+    if not 0.0 < value <= 30.0:
+        raise InputError(f"--gaps: a gap length must lie in (0, 30] s, not {value}")
+    return value
+
+
 def parse_gaps(text: str | Sequence[float]) -> list[float]:
     """Gap lengths in seconds from ``"0.5,2"``; each must lie in (0, 30]."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    gaps: list[float] = []
-    for item in items:
-        if isinstance(item, str) and not item.strip():
-            continue
-        try:
-            value = float(item)
-        except (TypeError, ValueError):
-            raise InputError(f"--gaps: not a number of seconds: {item!r}") from None
-        if not 0.0 < value <= 30.0:
-            raise InputError(f"--gaps: a gap length must lie in (0, 30] s, not {value}")
-        if value not in gaps:
-            gaps.append(value)
-    if not gaps:
-        raise InputError("--gaps names no gap length")
-    return gaps
+    return _parse_list(text, "--gaps", _gap_length)
+
+
+def _material(item: str) -> str:
+    key = item.strip().lower()
+    if key not in MATERIALS:
+        raise InputError(f"unknown material {item!r} (rendered, real or demo)")
+    return key
 
 
 def parse_materials(text: str | Sequence[str]) -> list[str]:
     """Material names from ``"rendered,real,demo"``."""
-    names = text.split(",") if isinstance(text, str) else list(text)
-    out = []
-    for n in names:
-        key = n.strip().lower()
-        if not key:
-            continue
-        if key not in MATERIALS:
-            raise InputError(f"unknown material {n!r} (rendered, real or demo)")
-        if key not in out:
-            out.append(key)
-    if not out:
-        raise InputError("--material names no material")
-    return out
+    return _parse_list(text, "--material", _material)
 
 
 # ----------------------------------------------------------------------------- material
