@@ -178,3 +178,25 @@ def test_converting_export_makes_no_null_test_claim(tmp_path, piano):
     record = export(s, tmp_path / "f16.wav", subtype="PCM_16")
     assert record["null_test_outside_spans"] is None
     assert record["output_format"] == ["WAV", "PCM_16"]
+
+
+def test_auto_omega_is_strict_for_good_matches_and_relaxed_for_none():
+    from types import SimpleNamespace
+
+    from simdps_studio.session.engines import (
+        AUTO_OMEGA_FULL_SCORE,
+        OMEGA_PRESETS,
+        auto_omega,
+        resolve_omega,
+    )
+
+    strict, relaxed = OMEGA_PRESETS["strict"], OMEGA_PRESETS["relaxed"]
+    assert auto_omega(1.0) == strict
+    assert auto_omega(AUTO_OMEGA_FULL_SCORE) == pytest.approx(strict)
+    assert auto_omega(0.0) == pytest.approx(relaxed)
+    assert auto_omega(AUTO_OMEGA_FULL_SCORE / 2) == pytest.approx((strict + relaxed) / 2)
+    weights = [auto_omega(s) for s in np.linspace(0, 1, 21)]
+    assert all(b >= a for a, b in zip(weights, weights[1:]))  # never less strict for a better match
+    assert resolve_omega("auto", SimpleNamespace(score=0.9)) == pytest.approx(strict)
+    assert resolve_omega("auto", SimpleNamespace(score=0.0)) == pytest.approx(relaxed)
+    assert resolve_omega("relaxed", None) == relaxed

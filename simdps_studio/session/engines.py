@@ -26,6 +26,13 @@ AUTO_LPC_MAX_S = 0.050
 DEFAULT_MODEL = "piano-small"
 #: Named settings of the candidate weight ω_x̃ (SimDPS paper).
 OMEGA_PRESETS = {"strict": 0.15, "relaxed": 0.04, "free": 0.0}
+#: Candidate score from which ``--omega auto`` uses the strict weight (see :func:`auto_omega`).
+AUTO_OMEGA_FULL_SCORE = 0.3
+#: One sentence on the automatic rule, for reports and the bench's Markdown.
+AUTO_OMEGA_RULE = (
+    "ω 0.15 (strict) for a candidate scoring 0.3 or more, falling linearly to 0.04 (relaxed) "
+    "at score 0"
+)
 
 
 @dataclass
@@ -135,6 +142,21 @@ def _guide_samples(audio: Audio, gap: Gap, guide: np.ndarray) -> np.ndarray:
     return g[:, : gap.length]
 
 
+def auto_omega(score: float) -> float:
+    """ω_x̃ for a candidate of similarity ``score`` (0 = a typical position, 1 = identical contexts).
+
+    The paper leaves the choice open: follow a good match strictly, a poor one loosely. Measured
+    here (docs/benchmarks/quick, then the full run in docs/benchmarks): the strict weight gave the
+    lowest log-spectral distance in every candidate-quality bin, down to scores of about 0.34, while
+    a linear map from the score put fair matches near 0.08 and lost to it. So the strict weight
+    holds down to :data:`AUTO_OMEGA_FULL_SCORE`; below that, where the contexts hardly resemble each
+    other and copying the candidate risks the wrong notes, the weight falls linearly to relaxed.
+    """
+    fraction = min(max(score / AUTO_OMEGA_FULL_SCORE, 0.0), 1.0)
+    relaxed, strict = OMEGA_PRESETS["relaxed"], OMEGA_PRESETS["strict"]
+    return relaxed + (strict - relaxed) * fraction
+
+
 def resolve_omega(omega: float | str, cand) -> float:
     """A number for ω_x̃: a float, a preset name, or ``auto`` (from the candidate's score)."""
     if isinstance(omega, str):
@@ -142,12 +164,8 @@ def resolve_omega(omega: float | str, cand) -> float:
         if key in OMEGA_PRESETS:
             return OMEGA_PRESETS[key]
         if key == "auto":
-            # A good match earns the strict weight, a poor one the relaxed weight.
             score = float(getattr(cand, "score", 0.5)) if cand is not None else 0.5
-            return (
-                OMEGA_PRESETS["relaxed"]
-                + (OMEGA_PRESETS["strict"] - OMEGA_PRESETS["relaxed"]) * score
-            )
+            return auto_omega(score)
         try:
             omega = float(omega)
         except ValueError:

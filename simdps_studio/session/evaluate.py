@@ -1522,12 +1522,13 @@ def _auto_omega_section(ok_rows: list[dict], methods: list[str]) -> list[str]:
     fixed = [m for m in methods if m == "dps" or (m.startswith("simdps-") and m != "simdps-auto")]
     if "simdps-auto" not in methods or len(fixed) < 2:
         return []
+    from simdps_studio.session.engines import AUTO_OMEGA_RULE
+
     omega_of = {m: (0.0 if m == "dps" else float(m.split("-", 1)[1])) for m in fixed}
     lines = [
         "## Automatic ω",
         "",
-        "`--omega auto` maps the candidate's similarity score linearly onto ω 0.04 (score 0) .. "
-        "0.15 (score 1). Per bin: the mean ω it chose and the fixed ω nearest to it; the fixed ω "
+        f"`--omega auto` chooses ω from the candidate's similarity score: {AUTO_OMEGA_RULE}. Per bin: the mean ω it chose and the fixed ω nearest to it; the fixed ω "
         "(DPS counts as ω 0) with the lowest mean log-spectral distance and with the lowest mean "
         "seam (its value in brackets), and auto's own values. *Match* says whether auto's nearest "
         "fixed ω is the best one by LSD.",
