@@ -195,6 +195,7 @@ def test_audition_omega_and_candidate_choice(qtbot, make_window, wav_path):
     expected *= 10 ** (c2.gain_db / 20)
     np.testing.assert_allclose(preview.fill[:, margin : margin + gap.length], expected, atol=1e-4)
     # The ω slider, by keyboard: one step is 0.005; End is the strict end of the range.
+    w.repair_panel.omega.set_auto(False)  # Auto (the default) disables the slider
     slider = w.repair_panel.omega.slider
     slider.setFocus()
     w.repair_panel.set_method("simdps")
@@ -210,6 +211,71 @@ def test_audition_omega_and_candidate_choice(qtbot, make_window, wav_path):
     # The slider is disabled for methods without a candidate weight.
     w.repair_panel.set_method("lpc")
     assert not w.repair_panel.omega.isEnabled()
+
+
+def _fake_candidate(rank: int, score: float):
+    from simdps_studio.search.candidates import Candidate
+
+    start_s = 3.0 + rank
+    cost = 1.0 - score
+    return Candidate(rank, int(start_s * SR), start_s, cost, score, cost, cost, 0.0)
+
+
+def test_auto_omega_follows_the_chosen_candidate(qtbot, make_window, wav_path):
+    from simdps_studio.gui.panels import OMEGA_SCALE
+    from simdps_studio.session.engines import auto_omega
+
+    w = make_window()
+    p = w.repair_panel
+    omega = p.omega
+    # A fresh install starts on Auto; with no candidate yet it says so instead of a number.
+    assert omega.is_auto() and w.request().omega == "auto"
+    assert not omega.slider.isEnabled() and omega.auto.isEnabled()
+    assert omega.value_label.text() == "auto" and omega.slider.value() == 150
+    open_file(qtbot, w, wav_path)
+    # Known candidates (no search): a good match and a poor one.
+    gap = Gap(int(GAP_S[0] * SR), int(GAP_S[1] * SR))
+    w.candidates[gap] = [_fake_candidate(1, 0.9), _fake_candidate(2, 0.1)]
+    assert w.add_gap(gap)
+    assert omega.value_label.text() == "0.150 auto"
+    assert omega.slider.value() == 150 and not omega.slider.isEnabled()
+    w.cands_panel.select_rank(2)  # the user picks the poor match
+    assert w.chosen_rank[gap] == 2
+    poor = auto_omega(0.1)
+    assert 0.04 < poor < 0.15
+    assert omega.value_label.text() == f"{poor:.3f} auto"
+    assert omega.slider.value() == round(poor * OMEGA_SCALE)
+    assert w.request().omega == "auto"
+    # Off: the user's manual value comes back and is what the request sends.
+    omega.set_auto(False)
+    assert omega.slider.isEnabled() and w.request().omega == pytest.approx(0.15)
+    omega.set_value(0.04)
+    assert w.request().omega == pytest.approx(0.04)
+    omega.set_auto(True)
+    assert w.request().omega == "auto" and omega.slider.value() == round(poor * OMEGA_SCALE)
+    omega.set_auto(False)
+    assert w.request().omega == pytest.approx(0.04)
+    assert omega.slider.value() == 40 and omega.value_label.text() == "0.040"
+    # Methods without a candidate weight disable the check box with the slider.
+    p.set_method("sim")
+    assert not omega.auto.isEnabled()
+    p.set_method("simdps")
+    assert omega.auto.isEnabled()
+    # Closing the file clears the candidates: Auto has no number to show.
+    omega.set_auto(True)
+    w.session.dirty = False
+    w.close_file()
+    assert omega.value_label.text() == "auto"
+    omega.set_auto(False)
+    # The choice survives a restart (off here), and so does the manual value.
+    w.close()
+    w2 = make_window()
+    assert not w2.repair_panel.omega.is_auto()
+    assert w2.request().omega == pytest.approx(0.04)
+    w2.repair_panel.omega.set_auto(True)
+    w2.close()
+    w3 = make_window()
+    assert w3.repair_panel.omega.is_auto() and w3.request().omega == "auto"
 
 
 def test_repair_with_tiny_model_keeps_window_responsive(qtbot, make_window, wav_path, tiny_model):
@@ -240,6 +306,12 @@ def test_repair_with_tiny_model_keeps_window_responsive(qtbot, make_window, wav_
         {r.params["seed"] for r in repairs}
     ) == 2
     assert repairs[0].method == "simdps" and repairs[0].params["draft"] is True
+    # Auto ω (the default) is resolved to the chosen candidate's number, and reported as such.
+    from simdps_studio.session import engines
+
+    omega = engines.resolve_omega("auto", w._current_candidate())
+    assert repairs[0].params["omega"] == pytest.approx(omega)
+    assert f"ω {omega:.3f}" in p.progress_label.text()
     r = w.session.repair_for(gap)
     assert r is repairs[0]
     assert r.fill.shape == (2, gap.length) and np.isfinite(r.fill).all()

@@ -682,6 +682,7 @@ class MainWindow(QMainWindow):
         if s is None:
             self.gaps_panel.set_gaps([], 44100, {}, None)
             self.track.set_gaps([], None, set())
+            self.repair_panel.omega.show_auto_value(None)
             self._update_actions()
             self._update_title()
             return
@@ -880,7 +881,11 @@ class MainWindow(QMainWindow):
         return next((c for c in cands if c.rank == rank), None)
 
     def _show_candidate_mark(self) -> None:
+        """Mark the current candidate on the track and show the ω Auto would take from it."""
         c = self._current_candidate() if self.selected_gap is not None else None
+        self.repair_panel.omega.show_auto_value(
+            engines.resolve_omega("auto", c) if c is not None else None
+        )
         if c is None or getattr(c, "source", None):
             self.track.set_candidate(None)
         else:
@@ -946,7 +951,7 @@ class MainWindow(QMainWindow):
         p = self.repair_panel
         return engines.RepairRequest(
             method=p.method_name(),
-            omega=p.omega.value(),
+            omega="auto" if p.omega.is_auto() else p.omega.value(),
             steps=p.steps.value(),
             takes=p.takes.value(),
             seed=p.seed.value(),
@@ -992,11 +997,14 @@ class MainWindow(QMainWindow):
         self._set_null_badge(null_ok)
         secs = repairs[0].params.get("seconds")
         method = repairs[0].method
+        # make_repairs stores the number it used, also when the request said "auto".
+        omega = repairs[0].params.get("omega") if method == "simdps" else None
+        with_omega = f"{method} ω {omega:.3f}" if isinstance(omega, (int, float)) else method
         self.repair_panel.set_progress(
-            1.0, f"{method} · {len(repairs)} take(s)" + (f" · {secs:.1f} s" if secs else "")
+            1.0, f"{with_omega} · {len(repairs)} take(s)" + (f" · {secs:.1f} s" if secs else "")
         )
         self.transport.set_b(True)
-        self.status(f"Repaired gap with {method}" + (f" in {secs:.1f} s" if secs else ""))
+        self.status(f"Repaired gap with {with_omega}" + (f" in {secs:.1f} s" if secs else ""))
         self.repair_finished.emit(repairs)
 
     def _repair_error(self, message: str) -> None:
@@ -1100,6 +1108,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         s.setValue("repair/method", p.method_name())
         s.setValue("repair/omega", p.omega.value())
+        s.setValue("repair/omega_auto", p.omega.is_auto())
         s.setValue("repair/steps", p.steps.value())
         s.setValue("repair/takes", p.takes.value())
         s.setValue("repair/draft", p.draft.isChecked())
@@ -1382,6 +1391,8 @@ class MainWindow(QMainWindow):
         except (TypeError, ValueError):
             pass
         p.draft.setChecked(str(s.value("repair/draft", "false")).lower() == "true")
+        # Auto is the default: the measured best for good matches, looser for poor ones.
+        p.omega.set_auto(str(s.value("repair/omega_auto", "true")).lower() == "true")
         self._update_model_label()
 
     def _save_settings(self) -> None:

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from simdps_studio.core.types import Gap
 from simdps_studio.gui.analysis import format_time
 from simdps_studio.gui.theme import COLORS, icon, qcolor
+from simdps_studio.session.engines import AUTO_OMEGA_RULE
 
 #: ω_x̃ range of the slider and its marked settings (SimDPS paper: relaxed 0.04, strict 0.15).
 OMEGA_MAX = 0.20
@@ -358,12 +359,21 @@ class OmegaScale(QWidget):
 
 
 class OmegaControl(QWidget):
-    """ω_x̃ from 0 ("free": plain DPS) to strict (follow the candidate), paper settings marked."""
+    """ω_x̃ from 0 ("free": plain DPS) to strict (follow the candidate), paper settings marked.
+
+    An "Auto" check box hands the choice to :func:`~simdps_studio.session.engines.auto_omega`:
+    the slider is then disabled and shows the value Auto will use for the current candidate
+    (:meth:`show_auto_value`), while :meth:`value` keeps the user's manual ω for when Auto is
+    turned off again. ``changed(float)`` carries the manual ω; it also fires when Auto toggles.
+    """
 
     changed = Signal(float)
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._manual = 0.15
+        self._auto_value: float | None = None
+        self._showing = False  # True while the slider is moved to display Auto's value
         self.slider = QSlider(Qt.Horizontal)
         self.slider.setRange(0, int(OMEGA_MAX * OMEGA_SCALE))
         self.slider.setSingleStep(5)
@@ -373,9 +383,16 @@ class OmegaControl(QWidget):
             "ω: how strictly SimDPS follows the chosen candidate. 0 = free (plain DPS); the "
             "paper's settings are 0.04 (relaxed) and 0.15 (strict). Arrow keys step by 0.005."
         )
+        self.auto = QCheckBox("Auto")
+        self.auto.setAccessibleName("Automatic omega")
+        self.auto.setToolTip(
+            "Auto: choose ω from the chosen candidate's similarity score: "
+            f"{AUTO_OMEGA_RULE}.\nUntick to set ω with the slider."
+        )
         self.value_label = QLabel()
         self.value_label.setObjectName("readout")
-        self.value_label.setMinimumWidth(QFontMetrics(self.font()).horizontalAdvance("0.000") + 6)
+        fm = QFontMetrics(self.font())
+        self.value_label.setMinimumWidth(fm.horizontalAdvance("0.000 auto") + 6)
         self.value_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         self.scale = OmegaScale(self.slider)
         grid = QGridLayout(self)
@@ -385,20 +402,64 @@ class OmegaControl(QWidget):
         grid.addWidget(self.slider, 0, 0)
         grid.addWidget(self.value_label, 0, 1)
         grid.addWidget(self.scale, 1, 0)
+        # Under the readout, where the scale's second text row leaves room: the slider keeps its width.
+        grid.addWidget(self.auto, 1, 1, Qt.AlignRight | Qt.AlignTop)
         self.slider.valueChanged.connect(self._moved)
-        self.set_value(0.15)
+        self.auto.toggled.connect(self._auto_toggled)
+        self.auto.setChecked(True)  # a fresh install lets the candidate's score choose
 
     def value(self) -> float:
-        return self.slider.value() / OMEGA_SCALE
+        """The manual ω (the slider's value whenever Auto is off)."""
+        return self._manual
 
     def set_value(self, omega: float) -> None:
-        self.slider.setValue(int(round(min(max(omega, 0.0), OMEGA_MAX) * OMEGA_SCALE)))
-        self._moved(self.slider.value())
+        """Set the manual ω; shown at once unless Auto is on."""
+        self._manual = round(min(max(omega, 0.0), OMEGA_MAX) * OMEGA_SCALE) / OMEGA_SCALE
+        self._refresh()
+        self.changed.emit(self._manual)
+
+    def is_auto(self) -> bool:
+        """True while ω is chosen from the candidate's score."""
+        return self.auto.isChecked()
+
+    def set_auto(self, on: bool) -> None:
+        """Turn Auto on or off (as the check box does)."""
+        self.auto.setChecked(bool(on))
+
+    def show_auto_value(self, omega: float | None) -> None:
+        """The ω Auto would use for the current candidate (``None``: no candidate known yet)."""
+        self._auto_value = None if omega is None else float(omega)
+        if self.is_auto():
+            self._refresh()
+
+    def _auto_toggled(self, on: bool) -> None:
+        self.slider.setEnabled(not on)
+        self._refresh()
+        self.changed.emit(self._manual)
+
+    def _refresh(self) -> None:
+        if not self.is_auto():
+            self._show(self._manual)
+        elif self._auto_value is None:  # no candidate yet: the disabled slider rests at manual
+            self._show(self._manual, "auto")
+        else:
+            self._show(self._auto_value, f"{self._auto_value:.3f} auto")
+
+    def _show(self, omega: float, text: str | None = None) -> None:
+        """Move the slider and set the readout without touching the manual value."""
+        self._showing = True
+        try:
+            self.slider.setValue(int(round(min(max(omega, 0.0), OMEGA_MAX) * OMEGA_SCALE)))
+        finally:
+            self._showing = False
+        self.value_label.setText(f"{omega:.3f}" if text is None else text)
 
     def _moved(self, v: int) -> None:
-        omega = v / OMEGA_SCALE
-        self.value_label.setText(f"{omega:.3f}")
-        self.changed.emit(omega)
+        if self._showing or self.is_auto():
+            return
+        self._manual = v / OMEGA_SCALE
+        self.value_label.setText(f"{self._manual:.3f}")
+        self.changed.emit(self._manual)
 
     def changeEvent(self, ev):
         super().changeEvent(ev)

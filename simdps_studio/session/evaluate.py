@@ -1528,7 +1528,8 @@ def _auto_omega_section(ok_rows: list[dict], methods: list[str]) -> list[str]:
     lines = [
         "## Automatic ω",
         "",
-        f"`--omega auto` chooses ω from the candidate's similarity score: {AUTO_OMEGA_RULE}. Per bin: the mean ω it chose and the fixed ω nearest to it; the fixed ω "
+        f"`--omega auto` chooses ω from the candidate's similarity score: {AUTO_OMEGA_RULE}. "
+        "Per bin: the mean ω it chose and the fixed ω nearest to it; the fixed ω "
         "(DPS counts as ω 0) with the lowest mean log-spectral distance and with the lowest mean "
         "seam (its value in brackets), and auto's own values. *Match* says whether auto's nearest "
         "fixed ω is the best one by LSD.",
