@@ -301,6 +301,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             warmup_steps=args.warmup_steps,
             ema_decay=args.ema_decay,
             resume=args.resume,
+            init_from=args.init,
             device=args.device,
             max_seconds=args.max_minutes * 60 if args.max_minutes else None,
             checkpoint_every_s=args.checkpoint_minutes * 60,
@@ -417,6 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--warmup-steps", type=int, default=1000)
     t.add_argument("--ema-decay", type=float, default=0.999)
     t.add_argument("--resume", action="store_true", help="continue from OUT's last checkpoint")
+    t.add_argument(
+        "--init",
+        metavar="MODEL",
+        default=None,
+        help="start from a saved model's weights and training record (no training state needed)",
+    )
     t.add_argument(
         "--max-minutes",
         type=float,

@@ -115,6 +115,36 @@ def test_training_lowers_loss_and_resume_reproduces(corpus, tmp_path):
     assert [(c["start_step"], c["end_step"]) for c in chunks] == [(0, 10), (10, 20)]
 
 
+def test_init_from_saved_model_continues_its_record(corpus, tmp_path):
+    """A shipped model (weights + config, no training state) can be trained further."""
+    first = train(corpus, tmp_path / "a", steps=10, **OPTS)
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for name in ("config.json", "weights.safetensors"):  # what a model folder in models/ holds
+        (shipped / name).write_bytes((tmp_path / "a" / name).read_bytes())
+    start = load_model(shipped)
+
+    more = train(corpus, tmp_path / "b", steps=20, init_from=shipped, **OPTS)
+    assert more.start_step == 10 and more.step == 20
+    # The history and chunks of the first run are carried on, then the new chunk's.
+    assert [h["step"] for h in more.history if "loss" in h] == [5, 10, 15, 20]
+    record = json.loads((tmp_path / "b" / "config.json").read_text())["training"]
+    assert [(c["start_step"], c["end_step"]) for c in record["chunks"]] == [(0, 10), (10, 20)]
+    # Training started from the saved weights (validation at step 20 is no worse than the first
+    # run's last) and changed them.
+    assert more.best_val_loss <= first.best_val_loss * 1.05
+    after = load_model(tmp_path / "b")
+    assert any(
+        not torch.equal(p, q)
+        for p, q in zip(start.state_dict().values(), after.state_dict().values())
+    )
+    # Adam restarts, so the learning rate warms up again from the carried step.
+    state = json.loads((tmp_path / "b" / "training" / "state.json").read_text())
+    assert state["warmup_base"] == 10
+    with pytest.raises(InputError, match="preset"):
+        train(corpus, tmp_path / "c", steps=20, init_from=shipped, **{**OPTS, "preset": "small"})
+
+
 def test_bad_data_and_preset(corpus, tmp_path):
     with pytest.raises(InputError, match="not found"):
         train(tmp_path / "nothing", tmp_path / "m", steps=1, **OPTS)

@@ -63,7 +63,7 @@ from safetensors.torch import load_file, save_file
 from simdps_studio.audio.dsp import resample
 from simdps_studio.core.errors import CancelledError, InputError, ModelError
 from simdps_studio.core.progress import CancelToken, Progress, check_cancel
-from simdps_studio.inpaint.checkpoint import save_model, state_for_saving
+from simdps_studio.inpaint.checkpoint import load_model, model_info, save_model, state_for_saving
 from simdps_studio.inpaint.precond import Denoiser
 from simdps_studio.inpaint.presets import ModelConfig, get_config
 
@@ -393,6 +393,13 @@ def edm_loss(
     return (weight[:, None] * (denoised.float() - x).square()).mean()
 
 
+def _load_init(folder: str | os.PathLike[str]) -> tuple[Denoiser, dict[str, Any]]:
+    """A saved model to continue training from and its training record (``{}`` if none)."""
+    model = load_model(folder, device="cpu")
+    record = model_info(folder).get("training") or {}
+    return model, dict(record)
+
+
 def lr_at(step: int, lr: float, warmup_steps: int) -> float:
     """Learning rate of step ``step`` (0-based): linear warm-up, then constant."""
     if warmup_steps <= 0:
@@ -608,6 +615,7 @@ def train(
     batch_size: int = 8,
     lr: float = 2e-4,
     resume: bool = False,
+    init_from: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     warmup_steps: int = 1000,
     ema_decay: float = 0.999,
@@ -650,6 +658,11 @@ def train(
     resume : bool
         Continue from ``out_dir/training`` when it exists (a fresh start otherwise). Without it an
         existing training state is an error, so nothing is overwritten by accident.
+    init_from : path, optional
+        A saved model folder (``config.json`` + weights, e.g. a shipped model without its
+        ``training/`` state) to continue from when ``out_dir`` holds no state: its weights start
+        both the model and the EMA, its training record (steps, history, chunks) is carried on,
+        and the learning rate warms up again from its step because the optimiser starts fresh.
     overrides : mapping, optional
         :class:`ModelConfig` fields for a new run, e.g. ``{"sigma_data": 0.05}``.
     warmup_steps, ema_decay, grad_clip, p_mean, p_std, gain_db, polarity
@@ -731,6 +744,11 @@ def train(
             raise ModelError(f"training state in {state_dir} has a bad config: {exc}") from None
         if preset is not None and preset != config.preset:
             raise InputError(f"{out} was trained with preset {config.preset!r}, not {preset!r}")
+    elif init_from is not None:
+        init_model, init_record = _load_init(init_from)
+        config = init_model.config
+        if preset is not None and preset != config.preset:
+            raise InputError(f"{init_from} is preset {config.preset!r}, not {preset!r}")
     else:
         config = get_config(preset or "small", **dict(overrides or {}))
     sigma_data = float(config.sigma_data)
@@ -771,6 +789,20 @@ def train(
     samples_seen = 0
     np_rng = np.random.default_rng([opts.seed, dist_info.rank])
     gen = torch.Generator().manual_seed(opts.seed * 1000 + dist_info.rank)
+    # Steps before this one warm the learning rate up (a run continued from weights alone restarts
+    # Adam, whose first moments are unreliable).
+    warmup_base = 0
+    if saved is None and init_from is not None:
+        model.load_state_dict(init_model.state_dict())
+        ema.load_state_dict(init_model.state_dict())
+        start_step = int(init_record.get("steps", 0))
+        warmup_base = start_step
+        history = list(init_record.get("history", []))
+        chunks = list(init_record.get("chunks", []))
+        best_val = init_record.get("best_val_loss")
+        samples_seen = int(init_record.get("samples_seen", 0))
+        np_rng = np.random.default_rng([opts.seed, dist_info.rank, start_step])
+        gen = torch.Generator().manual_seed(opts.seed * 1000 + dist_info.rank + 7 * start_step)
     if saved is not None:
         record, tensors = saved
         try:
@@ -780,6 +812,7 @@ def train(
         except (KeyError, RuntimeError, ValueError) as exc:
             raise ModelError(f"training state in {state_dir} does not fit: {exc}") from None
         start_step = int(record["step"])
+        warmup_base = int(record.get("warmup_base", 0))
         history = list(record.get("history", []))
         chunks = list(record.get("chunks", []))
         best_val = record.get("best_val_loss")
@@ -792,7 +825,7 @@ def train(
             np_rng = np.random.default_rng([opts.seed, dist_info.rank, start_step])
             gen = torch.Generator().manual_seed(opts.seed * 1000 + dist_info.rank + 7 * start_step)
         for g in opt.param_groups:
-            g["lr"] = lr_at(start_step, opts.lr, opts.warmup_steps)
+            g["lr"] = lr_at(start_step - warmup_base, opts.lr, opts.warmup_steps)
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -863,6 +896,7 @@ def train(
             "config": config.to_dict(),
             "options": asdict(opts),
             "rng": rng_states,
+            "warmup_base": warmup_base,
             "samples_seen": samples_seen,
             "best_val_loss": best_val,
             "history": history,
@@ -887,7 +921,7 @@ def train(
     try:
         while step < opts.steps:
             check_cancel(cancel)
-            lr_now = lr_at(step, opts.lr, opts.warmup_steps)
+            lr_now = lr_at(step - warmup_base, opts.lr, opts.warmup_steps)
             for g in opt.param_groups:
                 g["lr"] = lr_now
             x_np = make_batch(
