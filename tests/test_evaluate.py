@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -247,3 +248,54 @@ def test_real_material_is_cut_cached_and_explained_when_missing(tmp_path, monkey
     config = ev.BenchConfig(materials=["real"], install=False)
     (skipped,) = ev.prepare_material(config, log=lambda s: None)
     assert skipped.tracks == [] and "asc-music" in skipped.skipped
+
+
+def test_resume_keeps_finished_rows_and_runs_the_rest(tmp_path, track, monkeypatch):
+    """An interrupted run continues with --resume: finished repairs are kept, not repeated."""
+    from simdps_studio.session import engines
+
+    info = ev.MaterialInfo("synthetic", [track], "test signal", "n/a")
+    config = _config(tmp_path, "lpc,sim")
+    real = engines.make_repairs
+    calls: list[str] = []
+
+    def stop_at_second_sim(audio, gap, request, **kw):
+        calls.append(request.method)
+        if calls.count("sim") == 2:
+            raise KeyboardInterrupt  # Ctrl+C half-way through the run
+        return real(audio, gap, request, **kw)
+
+    monkeypatch.setattr(engines, "make_repairs", stop_at_second_sim)
+    with pytest.raises(KeyboardInterrupt):
+        ev.run_benchmark(config, log=lambda s: None, materials=[info])
+    first = _rows(tmp_path / "quality.csv")
+    assert [(r["gap_s"], r["method"]) for r in first] == [
+        ("0.5", "lpc"),
+        ("0.5", "sim"),
+        ("2.0", "lpc"),
+    ]
+
+    calls.clear()
+    monkeypatch.setattr(
+        engines, "make_repairs", lambda *a, **kw: calls.append(a[2].method) or real(*a, **kw)
+    )
+    lines: list[str] = []
+    result = ev.run_benchmark(replace(config, resume=True), log=lines.append, materials=[info])
+    assert calls == ["sim"]  # only the repair that never finished
+    rows = _rows(tmp_path / "quality.csv")
+    assert [(r["gap_s"], r["method"]) for r in rows] == [
+        (str(g), m) for g in GAPS for m in ("lpc", "sim")
+    ]
+    for old, new in zip(first, rows):  # kept rows are unchanged
+        assert {k: new[k] for k in ("lsd_db", "seam", "seconds")} == {
+            k: old[k] for k in ("lsd_db", "seam", "seconds")
+        }
+    assert result.complete and result.kept == 3
+    assert any("resuming: 3 finished repair(s) kept" in line for line in lines)
+    assert "resumed: 3 repairs kept" in (tmp_path / "quality.md").read_text(encoding="utf-8")
+
+    # Other settings: the earlier rows are not mixed in.
+    with pytest.raises(InputError, match="cannot resume"):
+        ev.run_benchmark(
+            replace(config, resume=True, steps=3), log=lambda s: None, materials=[info]
+        )

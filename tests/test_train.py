@@ -128,6 +128,7 @@ def test_init_from_saved_model_continues_its_record(corpus, tmp_path):
     assert more.start_step == 10 and more.step == 20
     # The history and chunks of the first run are carried on, then the new chunk's.
     assert [h["step"] for h in more.history if "loss" in h] == [5, 10, 15, 20]
+    assert [h["step"] for h in more.history if "val_loss" in h] == [0, 10, 20]
     record = json.loads((tmp_path / "b" / "config.json").read_text())["training"]
     assert [(c["start_step"], c["end_step"]) for c in record["chunks"]] == [(0, 10), (10, 20)]
     # Training started from the saved weights (validation at step 20 is no worse than the first

@@ -911,7 +911,7 @@ def train(
     # ---- loop
     step = start_step
     last_val: float | None = None
-    if dist_info.main and saved is None and val_batches_data:
+    if dist_info.main and start_step == 0 and val_batches_data:
         last_val = validation_loss(ema, val_batches_data, sigma_data, dev)
         log({"step": 0, "val_loss": last_val, "time_s": 0.0})
     interval_losses: list[float] = []

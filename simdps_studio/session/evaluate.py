@@ -602,6 +602,7 @@ class BenchConfig:
     quick: bool = False
     install: bool = True
     device: str = "auto"
+    resume: bool = False
 
     @property
     def needs_model(self) -> bool:
@@ -641,6 +642,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         quick=quick,
         install=not args.no_install,
         device=args.device,
+        resume=bool(getattr(args, "resume", False)),
     )
 
 
@@ -694,6 +696,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out",
         metavar="DIR",
         help=f"output folder (default {DEFAULT_OUT}; with --quick {QUICK_OUT})",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help=(
+            "keep the finished rows of OUT/quality.csv made with the same model, steps and seed "
+            "and run only the rest (a long run in chunks)"
+        ),
     )
     p.add_argument(
         "--no-install",
@@ -787,6 +797,7 @@ class BenchResult:
     complete: bool = True
     devices: set = field(default_factory=set)
     bin_cuts: tuple[float, float] | None = None
+    kept: int = 0
 
 
 def _fmt_s(seconds: float) -> str:
@@ -918,6 +929,103 @@ def prepare_material(
     return infos
 
 
+#: CSV columns read back as numbers, integers and booleans by :func:`read_rows`.
+_FLOAT_COLUMNS = {
+    "track_s",
+    "gap_s",
+    "gap_start_s",
+    "gap_end_s",
+    "omega",
+    "cand_start_s",
+    "cand_cost",
+    "cand_score",
+    "snr_db",
+    "lsd_db",
+    "chroma_sim",
+    "seam",
+    "seam_ref",
+    "level_db",
+    "seconds",
+}
+_INT_COLUMNS = {"sr", "steps", "margin_samples"}
+_BOOL_COLUMNS = {"draft", "cand_same", "null_ok"}
+#: Run settings stored beside the CSV; a resumed run keeps rows only when they are equal.
+RUN_FILE = "quality.run.json"
+
+
+def _parse_cell(key: str, text: str) -> Any:
+    if text == "" or key not in (_FLOAT_COLUMNS | _INT_COLUMNS | _BOOL_COLUMNS):
+        return text
+    if key in _BOOL_COLUMNS:
+        return {"True": True, "False": False}.get(text, text)
+    try:
+        return int(text) if key in _INT_COLUMNS else float(text)
+    except ValueError:
+        return text
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a ``quality.csv`` with their numbers parsed (as :func:`run_case` makes them)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [{k: _parse_cell(k, v or "") for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def model_fingerprint(model: str) -> str:
+    """SHA-256 (first 16 hex digits) of a model's weight files, or ``""`` when it is missing."""
+    import hashlib
+
+    from simdps_studio.core.paths import models_dir
+
+    folder = Path(model) if Path(model).is_dir() else models_dir() / model
+    digest = hashlib.sha256()
+    files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+    for f in files:
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:16] if files else ""
+
+
+def run_settings(config: BenchConfig) -> dict[str, Any]:
+    """What a row's numbers depend on besides its track, gap and method."""
+    return {
+        "model": config.model,
+        "model_sha256_16": model_fingerprint(config.model) if config.needs_model else "",
+        "steps": config.steps,
+        "seed": config.seed,
+        "quick": config.quick,
+    }
+
+
+def finished_rows(out: Path, config: BenchConfig) -> dict[tuple[str, float, str], dict[str, Any]]:
+    """Rows of an earlier run in ``out`` that a resumed run can keep, by (track, gap, method).
+
+    Only rows without an error are kept, and only when the earlier run's settings
+    (:func:`run_settings`, stored in :data:`RUN_FILE`) equal this run's.
+
+    Raises
+    ------
+    InputError
+        The earlier run used other settings (its rows would mix two experiments).
+    """
+    csv_path, run_path = out / "quality.csv", out / RUN_FILE
+    if not csv_path.is_file():
+        return {}
+    try:
+        earlier = json.loads(run_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        earlier = None
+    now = run_settings(config)
+    if earlier != now:
+        raise InputError(
+            f"cannot resume: {csv_path} was made with other settings ({earlier} vs {now}); "
+            "choose another --out or run without --resume"
+        )
+    kept = {}
+    for row in read_rows(csv_path):
+        if not row.get("error") and isinstance(row.get("lsd_db"), float):
+            kept[(row["track"], float(row["gap_s"]), row["method"])] = row
+    return kept
+
+
 def run_benchmark(
     config: BenchConfig,
     *,
@@ -977,6 +1085,10 @@ def run_benchmark(
         log(f"note: the estimate exceeds the {FULL_BUDGET_MIN:g}-minute budget of a full run")
 
     csv_path = out / "quality.csv"
+    kept = finished_rows(out, config) if config.resume else {}
+    if kept:
+        log(f"resuming: {len(kept)} finished repair(s) kept from {csv_path}")
+    (out / RUN_FILE).write_text(json.dumps(run_settings(config), indent=2) + "\n", encoding="utf-8")
     rows: list[dict[str, Any]] = []
     devices: set = set()
     done = 0
@@ -1034,6 +1146,21 @@ def run_benchmark(
                         )
                     for spec in config.methods:
                         check_cancel(cancel)
+                        earlier = kept.get((track.name, float(gap_s), spec.name))
+                        if earlier is not None and earlier.get("cand_cost") == base.get(
+                            "cand_cost", ""
+                        ):
+                            # The same gap, candidate and settings: its numbers stand.
+                            rows.append(earlier)
+                            if earlier.get("device"):
+                                devices.add(earlier["device"])
+                            writer.writerow(earlier)
+                            fh.flush()
+                            done += 1
+                            eta.skip(
+                                spec.diffusion, case_seconds(spec, gap_s, config.steps, model_cfg)
+                            )
+                            continue
                         row = {**base, "method": spec.name}
                         t_case = time.perf_counter()
                         try:
@@ -1075,6 +1202,7 @@ def run_benchmark(
                 complete=complete,
                 devices=devices,
                 bin_cuts=bin_cuts,
+                kept=sum(1 for r in rows if any(r is k for k in kept.values())),
             )
             if rows:
                 _rewrite_csv(csv_path, rows)
@@ -1103,6 +1231,10 @@ class _Eta:
         self.left[diffusion] = max(0.0, self.left[diffusion] - estimated_s)
         self.estimated[diffusion] += estimated_s
         self.took[diffusion] += took_s
+
+    def skip(self, diffusion: bool, estimated_s: float) -> None:
+        """A repair kept from an earlier run: no longer ahead, and not timed now."""
+        self.left[diffusion] = max(0.0, self.left[diffusion] - estimated_s)
 
     def remaining(self) -> float:
         return sum(
@@ -1266,11 +1398,18 @@ def markdown_report(result: BenchResult, command: str) -> str:
     methods = list(dict.fromkeys(m.name for m in config.methods))
     gaps = list(config.gaps_s)
     ok_rows = [r for r in rows if _ok(r)]
+    resumed = (
+        f" (resumed: {result.kept} repairs kept from earlier chunks of this run, whose time is "
+        f"not in the run time; the seconds columns are each repair's own)"
+        if result.kept
+        else ""
+    )
     lines = [
         "# Gap-repair quality: LPC, Sim, DPS and SimDPS",
         "",
         f"- **Command:** `{command}`",
-        f"- **Date:** {result.started}; **run time:** {_fmt_s(result.seconds)} for the repairs "
+        f"- **Date:** {result.started}{resumed}; **run time:** {_fmt_s(result.seconds)} for the "
+        "repairs "
         f"(estimate {_fmt_s(result.estimate_s)}) + {_fmt_s(result.prepare_s)} preparing material"
         + ("" if result.complete else " — **interrupted: partial results**"),
         f"- **Model:** {_model_line(config) if config.needs_model else 'none (no diffusion method)'}",
