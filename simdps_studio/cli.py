@@ -367,7 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--omega",
         default="0.15",
-        help="candidate weight ω_x̃: a number, strict (0.15), relaxed (0.04) or auto",
+        help=(
+            "candidate weight ω_x̃: a number, strict (0.15), relaxed (0.04), copy (0.5) or auto "
+            "(from the candidate's similarity score)"
+        ),
     )
     r.add_argument("--omega-y", type=float, default=0.25, help="observation weight ω_y")
     r.add_argument("--steps", type=int, default=35)

@@ -194,14 +194,14 @@ def test_audition_omega_and_candidate_choice(qtbot, make_window, wav_path):
     expected = w.session.audio.to_float(c2.start_sample, c2.start_sample + gap.length)
     expected *= 10 ** (c2.gain_db / 20)
     np.testing.assert_allclose(preview.fill[:, margin : margin + gap.length], expected, atol=1e-4)
-    # The ω slider, by keyboard: one step is 0.005; End is the strict end of the range.
+    # The ω slider, by keyboard: a small step up from strict; Home is free.
     w.repair_panel.omega.set_auto(False)  # Auto (the default) disables the slider
     slider = w.repair_panel.omega.slider
     slider.setFocus()
     w.repair_panel.set_method("simdps")
     start = w.repair_panel.omega.value()
     qtbot.keyClick(slider, Qt.Key_Right)
-    assert w.repair_panel.omega.value() == pytest.approx(start + 0.005)
+    assert start < w.repair_panel.omega.value() < start + 0.01
     qtbot.keyClick(slider, Qt.Key_Home)
     assert w.request().omega == 0.0  # free: plain DPS
     w.repair_panel.omega.set_value(0.04)
@@ -222,7 +222,7 @@ def _fake_candidate(rank: int, score: float):
 
 
 def test_auto_omega_follows_the_chosen_candidate(qtbot, make_window, wav_path):
-    from simdps_studio.gui.panels import OMEGA_SCALE
+    from simdps_studio.gui.panels import omega_to_position
     from simdps_studio.session.engines import auto_omega
 
     w = make_window()
@@ -231,20 +231,23 @@ def test_auto_omega_follows_the_chosen_candidate(qtbot, make_window, wav_path):
     # A fresh install starts on Auto; with no candidate yet it says so instead of a number.
     assert omega.is_auto() and w.request().omega == "auto"
     assert not omega.slider.isEnabled() and omega.auto.isEnabled()
-    assert omega.value_label.text() == "auto" and omega.slider.value() == 150
+    assert omega.value_label.text() == "auto"
+    assert omega.slider.value() == omega_to_position(0.15)
     open_file(qtbot, w, wav_path)
     # Known candidates (no search): a good match and a poor one.
     gap = Gap(int(GAP_S[0] * SR), int(GAP_S[1] * SR))
     w.candidates[gap] = [_fake_candidate(1, 0.9), _fake_candidate(2, 0.1)]
     assert w.add_gap(gap)
-    assert omega.value_label.text() == "0.150 auto"
-    assert omega.slider.value() == 150 and not omega.slider.isEnabled()
+    good = auto_omega(0.9)
+    assert good > 0.15  # a close match is followed more strictly than the paper's strict
+    assert omega.value_label.text() == f"{good:.3f} auto"
+    assert omega.slider.value() == omega_to_position(good) and not omega.slider.isEnabled()
     w.cands_panel.select_rank(2)  # the user picks the poor match
     assert w.chosen_rank[gap] == 2
     poor = auto_omega(0.1)
     assert 0.04 < poor < 0.15
     assert omega.value_label.text() == f"{poor:.3f} auto"
-    assert omega.slider.value() == round(poor * OMEGA_SCALE)
+    assert omega.slider.value() == omega_to_position(poor)
     assert w.request().omega == "auto"
     # Off: the user's manual value comes back and is what the request sends.
     omega.set_auto(False)
@@ -252,10 +255,10 @@ def test_auto_omega_follows_the_chosen_candidate(qtbot, make_window, wav_path):
     omega.set_value(0.04)
     assert w.request().omega == pytest.approx(0.04)
     omega.set_auto(True)
-    assert w.request().omega == "auto" and omega.slider.value() == round(poor * OMEGA_SCALE)
+    assert w.request().omega == "auto" and omega.slider.value() == omega_to_position(poor)
     omega.set_auto(False)
     assert w.request().omega == pytest.approx(0.04)
-    assert omega.slider.value() == 40 and omega.value_label.text() == "0.040"
+    assert omega.slider.value() == omega_to_position(0.04) and omega.value_label.text() == "0.040"
     # Methods without a candidate weight disable the check box with the slider.
     p.set_method("sim")
     assert not omega.auto.isEnabled()
@@ -557,3 +560,34 @@ def test_no_audio_device_disables_playback_with_a_message(qtbot, make_window, mo
     assert not w.playback.available
     assert w.transport.message.text() == "playback is off: no device"
     assert not w.transport.play_btn.isEnabled() and not w.act_play.isEnabled()
+
+
+def test_omega_slider_spreads_the_paper_settings_and_reaches_copy(qtbot):
+    from simdps_studio.gui.panels import (
+        OMEGA_MAX,
+        SLIDER_STEPS,
+        OmegaControl,
+        omega_to_position,
+        position_to_omega,
+    )
+    from simdps_studio.session.engines import OMEGA_PRESETS
+
+    # sqrt spacing: relaxed and strict are not squeezed against the left end.
+    assert omega_to_position(0.0) == 0 and omega_to_position(OMEGA_MAX) == SLIDER_STEPS
+    assert 0.2 < omega_to_position(0.04) / SLIDER_STEPS < 0.3
+    assert 0.45 < omega_to_position(0.15) / SLIDER_STEPS < 0.55
+    assert omega_to_position(OMEGA_PRESETS["copy"]) < SLIDER_STEPS  # copy lies on the slider
+    for omega in (0.0, 0.04, 0.15, 0.3, 0.5, OMEGA_MAX):
+        assert position_to_omega(omega_to_position(omega)) == pytest.approx(omega, abs=1e-3)
+    positions = [omega_to_position(w) for w in np.linspace(0, OMEGA_MAX, 50)]
+    assert np.all(np.diff(positions) >= 0)
+
+    control = OmegaControl()
+    qtbot.addWidget(control)
+    control.set_auto(False)
+    seen: list[float] = []
+    control.changed.connect(seen.append)
+    control.set_value(0.5)
+    assert control.value() == 0.5 and control.value_label.text() == "0.500"
+    control.slider.setValue(omega_to_position(0.15))  # the user drags to strict
+    assert control.value() == pytest.approx(0.15, abs=1e-3) and seen[-1] == control.value()

@@ -180,23 +180,28 @@ def test_converting_export_makes_no_null_test_claim(tmp_path, piano):
     assert record["output_format"] == ["WAV", "PCM_16"]
 
 
-def test_auto_omega_is_strict_for_good_matches_and_relaxed_for_none():
+def test_auto_omega_follows_close_matches_and_relaxes_for_poor_ones():
     from types import SimpleNamespace
 
     from simdps_studio.session.engines import (
-        AUTO_OMEGA_FULL_SCORE,
+        AUTO_OMEGA_POINTS,
         OMEGA_PRESETS,
         auto_omega,
         resolve_omega,
     )
 
-    strict, relaxed = OMEGA_PRESETS["strict"], OMEGA_PRESETS["relaxed"]
-    assert auto_omega(1.0) == strict
-    assert auto_omega(AUTO_OMEGA_FULL_SCORE) == pytest.approx(strict)
+    strict, relaxed, copy = (OMEGA_PRESETS[k] for k in ("strict", "relaxed", "copy"))
     assert auto_omega(0.0) == pytest.approx(relaxed)
-    assert auto_omega(AUTO_OMEGA_FULL_SCORE / 2) == pytest.approx((strict + relaxed) / 2)
+    assert auto_omega(0.3) == pytest.approx(strict)
+    assert auto_omega(0.8) == pytest.approx(copy) and auto_omega(1.0) == pytest.approx(copy)
+    assert auto_omega(0.15) == pytest.approx((strict + relaxed) / 2)
+    assert auto_omega(0.55) == pytest.approx((strict + copy) / 2)
+    assert auto_omega(-0.2) == pytest.approx(relaxed)  # out-of-range scores are clamped
+    for score, weight in AUTO_OMEGA_POINTS:
+        assert auto_omega(score) == pytest.approx(weight)
     weights = [auto_omega(s) for s in np.linspace(0, 1, 21)]
     assert np.all(np.diff(weights) >= 0)  # never less strict for a better match
-    assert resolve_omega("auto", SimpleNamespace(score=0.9)) == pytest.approx(strict)
+    assert resolve_omega("auto", SimpleNamespace(score=0.9)) == pytest.approx(copy)
     assert resolve_omega("auto", SimpleNamespace(score=0.0)) == pytest.approx(relaxed)
+    assert resolve_omega("copy", None) == copy
     assert resolve_omega("relaxed", None) == relaxed

@@ -38,13 +38,35 @@ from PySide6.QtWidgets import (
 from simdps_studio.core.types import Gap
 from simdps_studio.gui.analysis import format_time
 from simdps_studio.gui.theme import COLORS, icon, qcolor
-from simdps_studio.session.engines import AUTO_OMEGA_RULE
+from simdps_studio.session.engines import AUTO_OMEGA_RULE, OMEGA_PRESETS
 
-#: ω_x̃ range of the slider and its marked settings (SimDPS paper: relaxed 0.04, strict 0.15).
-OMEGA_MAX = 0.20
-OMEGA_MARKS = ((0.0, "0", "free"), (0.04, "0.04", "relaxed"), (0.15, "0.15", "strict"))
-#: Slider steps per unit of ω.
-OMEGA_SCALE = 1000
+#: ω_x̃ range of the slider and its marked settings: the SimDPS paper's relaxed 0.04 and strict
+#: 0.15, and the weight at which the fill reproduces the candidate (``copy``; measured, see
+#: ``session.engines.OMEGA_PRESETS``).
+OMEGA_MAX = 0.60
+OMEGA_MARKS = (
+    (0.0, "0", "free"),
+    (0.04, "0.04", "relaxed"),
+    (0.15, "0.15", "strict"),
+    (OMEGA_PRESETS["copy"], f"{OMEGA_PRESETS['copy']:g}", "copy"),
+)
+#: Slider positions from 0 to OMEGA_MAX. The position goes with sqrt(ω), so the paper's small
+#: settings are not squeezed against the left end: 0.04, 0.15 and 0.5 sit at 26, 50 and 91 %.
+SLIDER_STEPS = 1000
+
+
+def omega_to_position(omega: float) -> int:
+    """Slider position (0..SLIDER_STEPS) of a candidate weight ω (clamped to 0..OMEGA_MAX)."""
+    fraction = min(max(float(omega), 0.0), OMEGA_MAX) / OMEGA_MAX
+    return int(round(math.sqrt(fraction) * SLIDER_STEPS))
+
+
+def position_to_omega(position: int) -> float:
+    """The ω of a slider position, rounded to 0.001 (the readout's resolution)."""
+    fraction = min(max(position, 0), SLIDER_STEPS) / SLIDER_STEPS
+    return round(OMEGA_MAX * fraction**2, 3)
+
+
 #: The repair methods offered, as (label, request name).
 METHODS = (
     ("Auto", "auto"),
@@ -336,7 +358,7 @@ class OmegaScale(QWidget):
     def _x(self, value: float) -> float:
         # The handle's centre travels between half a handle width from each end.
         handle = 14.0
-        return handle / 2 + (self.width() - handle) * value / OMEGA_MAX
+        return handle / 2 + (self.width() - handle) * omega_to_position(value) / SLIDER_STEPS
 
     def paintEvent(self, ev):
         p = QPainter(self)
@@ -375,13 +397,15 @@ class OmegaControl(QWidget):
         self._auto_value: float | None = None
         self._showing = False  # True while the slider is moved to display Auto's value
         self.slider = QSlider(Qt.Horizontal)
-        self.slider.setRange(0, int(OMEGA_MAX * OMEGA_SCALE))
+        self.slider.setRange(0, SLIDER_STEPS)
         self.slider.setSingleStep(5)
-        self.slider.setPageStep(25)
+        self.slider.setPageStep(50)
         self.slider.setAccessibleName("Candidate weight omega")
         self.slider.setToolTip(
             "ω: how strictly SimDPS follows the chosen candidate. 0 = free (plain DPS); the "
-            "paper's settings are 0.04 (relaxed) and 0.15 (strict). Arrow keys step by 0.005."
+            "paper's settings are 0.04 (relaxed) and 0.15 (strict); at "
+            f"{OMEGA_PRESETS['copy']:g} (copy) the fill reproduces the candidate and the "
+            "diffusion only shapes the seams. Arrow keys take small steps, Page Up/Down large ones."
         )
         self.auto = QCheckBox("Auto")
         self.auto.setAccessibleName("Automatic omega")
@@ -414,7 +438,7 @@ class OmegaControl(QWidget):
 
     def set_value(self, omega: float) -> None:
         """Set the manual ω; shown at once unless Auto is on."""
-        self._manual = round(min(max(omega, 0.0), OMEGA_MAX) * OMEGA_SCALE) / OMEGA_SCALE
+        self._manual = round(min(max(float(omega), 0.0), OMEGA_MAX), 3)
         self._refresh()
         self.changed.emit(self._manual)
 
@@ -449,7 +473,7 @@ class OmegaControl(QWidget):
         """Move the slider and set the readout without touching the manual value."""
         self._showing = True
         try:
-            self.slider.setValue(int(round(min(max(omega, 0.0), OMEGA_MAX) * OMEGA_SCALE)))
+            self.slider.setValue(omega_to_position(omega))
         finally:
             self._showing = False
         self.value_label.setText(f"{omega:.3f}" if text is None else text)
@@ -457,7 +481,7 @@ class OmegaControl(QWidget):
     def _moved(self, v: int) -> None:
         if self._showing or self.is_auto():
             return
-        self._manual = v / OMEGA_SCALE
+        self._manual = position_to_omega(v)
         self.value_label.setText(f"{self._manual:.3f}")
         self.changed.emit(self._manual)
 

@@ -24,14 +24,18 @@ from simdps_studio.session.repair import Repair
 AUTO_LPC_MAX_S = 0.050
 #: The model ``--method auto`` and the GUI use when none is named.
 DEFAULT_MODEL = "piano-small"
-#: Named settings of the candidate weight ω_x̃ (SimDPS paper).
-OMEGA_PRESETS = {"strict": 0.15, "relaxed": 0.04, "free": 0.0}
-#: Candidate score from which ``--omega auto`` uses the strict weight (see :func:`auto_omega`).
-AUTO_OMEGA_FULL_SCORE = 0.3
+#: Named settings of the candidate weight ω_x̃: the SimDPS paper's strict (0.15) and relaxed
+#: (0.04), free (plain DPS) and copy, the weight at which the fill reproduces the candidate
+#: (LSD to it 1-2 dB with piano-small, against about 6 dB at 0.15; docs/omega.md) and the
+#: diffusion only shapes the seams.
+OMEGA_PRESETS = {"strict": 0.15, "relaxed": 0.04, "free": 0.0, "copy": 0.5}
+#: ``--omega auto`` as (candidate score, ω) points, linear in between and constant outside
+#: (see :func:`auto_omega`).
+AUTO_OMEGA_POINTS = ((0.0, 0.04), (0.3, 0.15), (0.8, 0.5))
 #: One sentence on the automatic rule, for reports and the bench's Markdown.
 AUTO_OMEGA_RULE = (
-    "ω 0.15 (strict) for a candidate scoring 0.3 or more, falling linearly to 0.04 (relaxed) "
-    "at score 0"
+    "ω 0.04 (relaxed) at candidate score 0, rising linearly to 0.15 (strict) at score 0.3 and "
+    "to 0.5 (copy) at score 0.8 and above"
 )
 
 
@@ -146,15 +150,16 @@ def auto_omega(score: float) -> float:
     """ω_x̃ for a candidate of similarity ``score`` (0 = a typical position, 1 = identical contexts).
 
     The paper leaves the choice open: follow a good match strictly, a poor one loosely. Measured
-    here (docs/benchmarks/quick, then the full run in docs/benchmarks): the strict weight gave the
-    lowest log-spectral distance in every candidate-quality bin, down to scores of about 0.34, while
-    a linear map from the score put fair matches near 0.08 and lost to it. So the strict weight
-    holds down to :data:`AUTO_OMEGA_FULL_SCORE`; below that, where the contexts hardly resemble each
-    other and copying the candidate risks the wrong notes, the weight falls linearly to relaxed.
+    here (docs/omega.md, the quality benchmark's candidate-quality bins): with the shipped prior
+    the paper's strict 0.15 still lets the model regenerate the fill's detail, and for close
+    matches (score 0.8 and more: a repeat of the same passage) that detail is worse than the
+    candidate's own: ω 0.5 reproduced such candidates (1-2 dB LSD from them) and was 1.5-4 dB
+    closer to the truth than 0.15. For fair matches (score about 0.35-0.4) 0.15 was as good or
+    better than following the candidate closely, and for poor ones, where copying risks the
+    wrong notes, the weight falls to relaxed. :data:`AUTO_OMEGA_POINTS` joins these linearly.
     """
-    fraction = min(max(score / AUTO_OMEGA_FULL_SCORE, 0.0), 1.0)
-    relaxed, strict = OMEGA_PRESETS["relaxed"], OMEGA_PRESETS["strict"]
-    return relaxed + (strict - relaxed) * fraction
+    scores, weights = zip(*AUTO_OMEGA_POINTS)
+    return float(np.interp(float(score), scores, weights))
 
 
 def resolve_omega(omega: float | str, cand) -> float:
