@@ -88,6 +88,12 @@ def main() -> int:
     ap.add_argument("--gap", type=float, default=2.0, help="gap length in seconds")
     ap.add_argument("--omegas", default="0.15,0.5", help="comma-separated ω_x̃ values")
     ap.add_argument("--draft", action="store_true", help="draft mode (no backpropagation)")
+    ap.add_argument(
+        "--ramp-s",
+        type=float,
+        default=0.0,
+        help="fade the candidate term in from the gap edges over this many seconds",
+    )
     ap.add_argument("--steps", type=int, default=35)
     ap.add_argument("--tracks", type=int, default=3)
     ap.add_argument("--model", default="piano-small")
@@ -98,7 +104,8 @@ def main() -> int:
     tracks = ev.prepare_rendered(args.tracks).tracks
     print(
         f"# ω sweep: {args.gap:g}-s gaps, {args.steps} steps, "
-        f"{'draft' if args.draft else 'full'} mode, model {args.model}"
+        f"{'draft' if args.draft else 'full'} mode, candidate ramp {args.ramp_s * 1000:g} ms, "
+        f"model {args.model}"
     )
     print(f"{'track':<40} {'method':>12} {'LSD':>6} {'to cand':>8} {'seam':>6}  bias dB by band  s")
     totals: dict[str, list[float]] = {}
@@ -131,10 +138,13 @@ def main() -> int:
                 draft=args.draft,
                 seed=0,
                 device="cpu",
+                sampler_options={"candidate_ramp_s": args.ramp_s},
             )
             full = x.copy()
             full[:, gap.start_sample : gap.end_sample] = result.fills[0]
             name = f"{'draft' if args.draft else 'simdps'}-{omega:g}"
+            if args.ramp_s:
+                name += f"/r{args.ramp_s * 1000:g}ms"
             report(totals, name, track, gap, cand_x, full, 0, time.perf_counter() - t0)
     print()
     for name, values in totals.items():

@@ -145,6 +145,33 @@ def test_draft_is_replacement_with_derived_weight(problem):
     torch.testing.assert_close(out[:, GAP], cand[:, GAP])
 
 
+def test_candidate_ramp_fades_the_candidate_term_in_from_the_gap_edges(problem):
+    y, mask, cand, x = problem
+    sigma, ramp = 0.2, 20
+    den = scaled_identity(1.0)
+    plain = GuidanceConfig(omega_y=0.0, omega=100.0, draft=True)
+    ramped = GuidanceConfig(omega_y=0.0, omega=100.0, draft=True, candidate_ramp_samples=ramp)
+    w = smooth_mask(1 - mask, ramp)  # 0 outside the gap, ramping up inside it
+    assert torch.all(w[mask > 0] == 0) and w[200] < 0.01 and w[299] < 0.01
+    assert torch.all(w[200 + ramp : 300 - ramp] == 1)
+    out = guided_denoiser(den, y, mask, cand, ramped)(x, torch.full((2,), sigma))
+    # The step lands on the weighted target: x + w (candidate - x), the candidate inside.
+    torch.testing.assert_close(out[:, GAP], (x + w * (cand - x))[:, GAP], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out[:, GAP][:, ramp:-ramp], cand[:, GAP][:, ramp:-ramp])
+    edge_gap = (out - cand)[:, 200:205].abs().mean()
+    assert edge_gap > 0.5 * (x - cand)[:, 200:205].abs().mean()
+    no_ramp = guided_denoiser(den, y, mask, cand, plain)(x, torch.full((2,), sigma))
+    torch.testing.assert_close(no_ramp[:, GAP], cand[:, GAP])  # without it, the edges too
+    # The same weighting in the gradient form (through D, here the identity).
+    full = GuidanceConfig(
+        omega_y=0.0, omega=100.0, data_consistency=False, candidate_ramp_samples=ramp
+    )
+    out = guided_denoiser(den, y, mask, cand, full)(x, torch.full((2,), sigma))
+    torch.testing.assert_close(out[:, GAP], (x + w * (cand - x))[:, GAP], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError):
+        GuidanceConfig(candidate_ramp_samples=-1)
+
+
 def test_guidance_works_through_a_network_jacobian(problem):
     """Both gradients go through the network: a linear map with a non-trivial Jacobian."""
     y, mask, cand, x = problem

@@ -53,6 +53,13 @@ estimate there drifted up to five times the context's RMS away from the source, 
 continues from that drifted context instead of the source it is spliced against. With the hard
 replacement the estimate equals the source up to the gap edge, so the fill starts from the source.
 
+Candidate fade-in (``candidate_ramp_samples``, off by default): the candidate term's residual can
+be weighted by a half-Hann ramp that is 0 at the gap edges and reaches 1 that many samples inside
+the gap (:func:`smooth_mask` of the gap), so the candidate decides the interior of the fill while
+the observation term and the prior shape the transition from the source. Without it a high
+``omega`` pulls the samples next to the gap edges towards the candidate as hard as the middle,
+and the seam is only as smooth as the candidate's fit to the context.
+
 Draft mode uses no backpropagation: it is the same update with the network's Jacobian replaced by
 the identity, for which both gradient steps have closed forms. The candidate step becomes a
 replacement-style blend inside the gap, ``x0_hat <- (1 - a) x0_hat + a x_tilde`` with
@@ -106,6 +113,9 @@ class GuidanceConfig:
     limit_step : bool
         Limit each term's step length ``omega sigma`` to the rms of its residual, so a step never
         goes past its target (see the module docstring). False is the unlimited published form.
+    candidate_ramp_samples : int
+        Fade-in of the candidate term from each gap edge, in samples (0: none; see the module
+        docstring).
     """
 
     omega_y: float = OMEGA_Y_DEFAULT
@@ -115,12 +125,13 @@ class GuidanceConfig:
     draft: bool = False
     fused_backward: bool = True
     limit_step: bool = True
+    candidate_ramp_samples: int = 0
 
     def __post_init__(self) -> None:
         if self.omega_y < 0 or self.omega < 0:
             raise ValueError("guidance weights must be >= 0")
-        if self.dc_ramp_samples < 0:
-            raise ValueError("dc_ramp_samples must be >= 0")
+        if self.dc_ramp_samples < 0 or self.candidate_ramp_samples < 0:
+            raise ValueError("ramp lengths must be >= 0")
 
 
 def rms(x: Tensor) -> Tensor:
@@ -229,6 +240,9 @@ def guided_denoiser(
     y = y.to(torch.float32) * obs
     use_candidate = candidate is not None and cfg.omega > 0
     x_tilde = candidate.to(torch.float32) * gap if use_candidate else None
+    # Where the candidate term acts: the gap, faded in from its edges when asked to.
+    cand_w = smooth_mask(gap, cfg.candidate_ramp_samples) if use_candidate else None
+    cand_w_sqrt = cand_w.sqrt() if use_candidate else None
     dc_mask = smooth_mask(obs, cfg.dc_ramp_samples) if cfg.data_consistency or cfg.draft else None
 
     def forward(x: Tensor, sigma: Tensor) -> Tensor:
@@ -254,7 +268,7 @@ def guided_denoiser(
         with torch.no_grad():
             x0 = forward(x, sigma)
             if use_candidate:
-                residual = gap * (x_tilde - x0)
+                residual = cand_w * (x_tilde - x0)
                 length = step_length(cfg.omega, _sigma_column(sigma, x), residual)
                 x0 = x0 + length * residual / (rms(residual) + _EPS)
             return consistency(x0)
@@ -272,8 +286,10 @@ def guided_denoiser(
                 r_y = obs * (y - x0)
                 terms.append((step_length(cfg.omega_y, sig, r_y), _l2(r_y)))
             if use_candidate:
-                r_c = gap * (x_tilde - x0)
-                terms.append((step_length(cfg.omega, sig, r_c), _l2(r_c)))
+                # The loss weighs by sqrt(w) so that its gradient (for J = I) is the weighted
+                # residual w (x_tilde - x0_hat) itself, which the step limit then lands on.
+                r_c = cand_w * (x_tilde - x0)
+                terms.append((step_length(cfg.omega, sig, r_c), _l2(cand_w_sqrt * (x_tilde - x0))))
             # Per-item losses are summed over the batch: item b's gradient is its own term's.
             if len(terms) == 2 and cfg.fused_backward:
                 weighted = sum((length[:, 0].detach() * loss).sum() for length, loss in terms)

@@ -452,7 +452,8 @@ def inpaint_gap(
         Overrides for ``sigma_min``, ``sigma_max``, ``rho`` (schedule), ``s_churn``, ``s_tmin``,
         ``s_tmax``, ``s_noise``, ``solver`` ("heun" or "euler"; the draft mode defaults to
         "euler", one network call a step) (sampler), ``fused_backward`` (default True),
-        ``limit_step`` (default True), ``dc_ramp_samples`` (guidance) and ``context_fraction``
+        ``limit_step`` (default True), ``dc_ramp_samples``, ``candidate_ramp_s`` (the candidate
+        term's fade-in from the gap edges in seconds, default 0; guidance) and ``context_fraction``
         (windowing).
     progress : callable, optional
         ``progress(fraction, message)``; reaches 1.0 on success.
@@ -485,12 +486,15 @@ def inpaint_gap(
         "limit_step",
         "solver",
         "dc_ramp_samples",
+        "candidate_ramp_s",
         "context_fraction",
     }
     if unknown:
         raise InputError(f"unknown sampler options: {', '.join(sorted(unknown))}")
     if omega < 0 or omega_y < 0:
         raise InputError("omega and omega_y must be >= 0")
+    if float(opts.get("candidate_ramp_s", 0.0)) < 0:
+        raise InputError("candidate_ramp_s must be >= 0")
     if candidate is None:
         omega = 0.0
     use_candidate = candidate is not None and omega > 0
@@ -517,6 +521,7 @@ def inpaint_gap(
         omega=float(omega) if use_candidate else 0.0,
         data_consistency=data_consistency,
         dc_ramp_samples=int(opts.get("dc_ramp_samples", DC_RAMP_SAMPLES_DEFAULT)),
+        candidate_ramp_samples=int(round(float(opts.get("candidate_ramp_s", 0.0)) * sr_m)),
         draft=draft,
         fused_backward=bool(opts.get("fused_backward", True)),
         limit_step=bool(opts.get("limit_step", True)),
@@ -612,6 +617,7 @@ def inpaint_gap(
             **sampler_kw,
             "data_consistency": data_consistency,
             "dc_ramp_samples": guidance.dc_ramp_samples,
+            "candidate_ramp_s": guidance.candidate_ramp_samples / sr_m,
             "fused_backward": guidance.fused_backward,
             "limit_step": guidance.limit_step,
             "solver": solver,
