@@ -294,7 +294,11 @@ def test_resume_keeps_finished_rows_and_runs_the_rest(tmp_path, track, monkeypat
     assert any("resuming: 3 finished repair(s) kept" in line for line in lines)
     assert "resumed: 3 repairs kept" in (tmp_path / "quality.md").read_text(encoding="utf-8")
 
-    # Other settings: the earlier rows are not mixed in.
+    # Other settings or other repair code: the earlier rows are not mixed in.
+    monkeypatch.setattr(ev, "code_fingerprint", lambda: "changed")
+    with pytest.raises(InputError, match="cannot resume"):
+        ev.run_benchmark(replace(config, resume=True), log=lambda s: None, materials=[info])
+    monkeypatch.undo()
     with pytest.raises(InputError, match="cannot resume"):
         ev.run_benchmark(
             replace(config, resume=True, steps=3), log=lambda s: None, materials=[info]

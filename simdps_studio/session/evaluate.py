@@ -126,37 +126,39 @@ METRIC_LABEL = {
     "seconds": "wall time per repair (s)",
 }
 
-CSV_COLUMNS = (
-    "material",
-    "track",
-    "track_s",
-    "sr",
-    "gap_s",
-    "gap_start_s",
-    "gap_end_s",
-    "method",
-    "engine",
-    "omega",
-    "draft",
-    "steps",
-    "model",
-    "device",
-    "cand_start_s",
-    "cand_cost",
-    "cand_score",
-    "cand_same",
-    "cand_bin",
-    "margin_samples",
-    "snr_db",
-    "lsd_db",
-    "chroma_sim",
-    "seam",
-    "seam_ref",
-    "level_db",
-    "seconds",
-    "null_ok",
-    "error",
-)
+#: The CSV's columns and the type each is read back as (:func:`read_rows`).
+CSV_TYPES: dict[str, type] = {
+    "material": str,
+    "track": str,
+    "track_s": float,
+    "sr": int,
+    "gap_s": float,
+    "gap_start_s": float,
+    "gap_end_s": float,
+    "method": str,
+    "engine": str,
+    "omega": float,
+    "draft": bool,
+    "steps": int,
+    "model": str,
+    "device": str,
+    "cand_start_s": float,
+    "cand_cost": float,
+    "cand_score": float,
+    "cand_same": bool,
+    "cand_bin": str,
+    "margin_samples": int,
+    "snr_db": float,
+    "lsd_db": float,
+    "chroma_sim": float,
+    "seam": float,
+    "seam_ref": float,
+    "level_db": float,
+    "seconds": float,
+    "null_ok": bool,
+    "error": str,
+}
+CSV_COLUMNS = tuple(CSV_TYPES)
 
 
 # ----------------------------------------------------------------------------- methods
@@ -929,37 +931,18 @@ def prepare_material(
     return infos
 
 
-#: CSV columns read back as numbers, integers and booleans by :func:`read_rows`.
-_FLOAT_COLUMNS = {
-    "track_s",
-    "gap_s",
-    "gap_start_s",
-    "gap_end_s",
-    "omega",
-    "cand_start_s",
-    "cand_cost",
-    "cand_score",
-    "snr_db",
-    "lsd_db",
-    "chroma_sim",
-    "seam",
-    "seam_ref",
-    "level_db",
-    "seconds",
-}
-_INT_COLUMNS = {"sr", "steps", "margin_samples"}
-_BOOL_COLUMNS = {"draft", "cand_same", "null_ok"}
 #: Run settings stored beside the CSV; a resumed run keeps rows only when they are equal.
 RUN_FILE = "quality.run.json"
 
 
 def _parse_cell(key: str, text: str) -> Any:
-    if text == "" or key not in (_FLOAT_COLUMNS | _INT_COLUMNS | _BOOL_COLUMNS):
+    kind = CSV_TYPES.get(key, str)
+    if text == "" or kind is str:
         return text
-    if key in _BOOL_COLUMNS:
+    if kind is bool:
         return {"True": True, "False": False}.get(text, text)
     try:
-        return int(text) if key in _INT_COLUMNS else float(text)
+        return kind(text)
     except ValueError:
         return text
 
@@ -984,9 +967,37 @@ def model_fingerprint(model: str) -> str:
     return digest.hexdigest()[:16] if files else ""
 
 
+#: The code a repair's numbers depend on (packages and session modules), for :func:`code_fingerprint`.
+_REPAIR_CODE = (
+    "core",
+    "audio",
+    "search",
+    "inpaint",
+    "session/engines.py",
+    "session/render.py",
+    "session/repair.py",
+    "session/metrics.py",
+)
+
+
+def code_fingerprint() -> str:
+    """SHA-256 (first 16 hex digits) of the source files that repair and score a gap."""
+    import hashlib
+
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for part in _REPAIR_CODE:
+        path = root / part
+        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(f.relative_to(root).as_posix().encode())
+            digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def run_settings(config: BenchConfig) -> dict[str, Any]:
-    """What a row's numbers depend on besides its track, gap and method."""
+    """What a row's numbers depend on besides its track, gap and method (code included)."""
     return {
+        "code_sha256_16": code_fingerprint(),
         "model": config.model,
         "model_sha256_16": model_fingerprint(config.model) if config.needs_model else "",
         "steps": config.steps,
@@ -999,7 +1010,8 @@ def finished_rows(out: Path, config: BenchConfig) -> dict[tuple[str, float, str]
     """Rows of an earlier run in ``out`` that a resumed run can keep, by (track, gap, method).
 
     Only rows without an error are kept, and only when the earlier run's settings
-    (:func:`run_settings`, stored in :data:`RUN_FILE`) equal this run's.
+    (:func:`run_settings`, stored in :data:`RUN_FILE`: the repair code, the model's weights,
+    steps, seed) equal this run's.
 
     Raises
     ------
