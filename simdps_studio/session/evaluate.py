@@ -703,8 +703,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--resume",
         action="store_true",
         help=(
-            "keep the finished rows of OUT/quality.csv made with the same model, steps and seed "
-            "and run only the rest (a long run in chunks)"
+            "keep the finished rows of OUT/quality.csv made by the same repair code, model "
+            "weights, steps and seed, and run only the rest (a long run in chunks)"
         ),
     )
     p.add_argument(
