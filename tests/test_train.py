@@ -117,7 +117,7 @@ def test_training_lowers_loss_and_resume_reproduces(corpus, tmp_path):
 
 def test_init_from_saved_model_continues_its_record(corpus, tmp_path):
     """A shipped model (weights + config, no training state) can be trained further."""
-    first = train(corpus, tmp_path / "a", steps=10, **OPTS)
+    train(corpus, tmp_path / "a", steps=10, **OPTS)
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     for name in ("config.json", "weights.safetensors"):  # what a model folder in models/ holds
@@ -131,9 +131,10 @@ def test_init_from_saved_model_continues_its_record(corpus, tmp_path):
     assert [h["step"] for h in more.history if "val_loss" in h] == [0, 10, 20]
     record = json.loads((tmp_path / "b" / "config.json").read_text())["training"]
     assert [(c["start_step"], c["end_step"]) for c in record["chunks"]] == [(0, 10), (10, 20)]
-    # Training started from the saved weights (validation at step 20 is no worse than the first
-    # run's last) and changed them.
-    assert more.best_val_loss <= first.best_val_loss * 1.05
+    # Training continued from the saved weights: the new chunk's validation is no worse than
+    # where the first run ended.
+    vals = {h["step"]: h["val_loss"] for h in more.history if "val_loss" in h}
+    assert vals[20] <= vals[10] * 1.05
     after = load_model(tmp_path / "b")
     assert any(
         not torch.equal(p, q)

@@ -26,12 +26,16 @@ AUTO_LPC_MAX_S = 0.050
 DEFAULT_MODEL = "piano-small"
 #: Named settings of the candidate weight ω_x̃: the SimDPS paper's strict (0.15) and relaxed
 #: (0.04), free (plain DPS) and copy, the weight at which the fill reproduces the candidate
-#: (LSD to it 1-2 dB with piano-small, against about 6 dB at 0.15; docs/omega.md) and the
+#: (LSD to it 0.1-2 dB with piano-small, against 5-8 dB at 0.15; docs/omega.md) and the
 #: diffusion only shapes the seams.
 OMEGA_PRESETS = {"strict": 0.15, "relaxed": 0.04, "free": 0.0, "copy": 0.5}
 #: ``--omega auto`` as (candidate score, ω) points, linear in between and constant outside
 #: (see :func:`auto_omega`).
-AUTO_OMEGA_POINTS = ((0.0, 0.04), (0.3, 0.15), (0.8, 0.5))
+AUTO_OMEGA_POINTS = (
+    (0.0, OMEGA_PRESETS["relaxed"]),
+    (0.3, OMEGA_PRESETS["strict"]),
+    (0.8, OMEGA_PRESETS["copy"]),
+)
 #: One sentence on the automatic rule, for reports and the bench's Markdown.
 AUTO_OMEGA_RULE = (
     "ω 0.04 (relaxed) at candidate score 0, rising linearly to 0.15 (strict) at score 0.3 and "
@@ -153,10 +157,10 @@ def auto_omega(score: float) -> float:
     here (docs/omega.md, the quality benchmark's candidate-quality bins): with the shipped prior
     the paper's strict 0.15 still lets the model regenerate the fill's detail, and for close
     matches (score 0.8 and more: a repeat of the same passage) that detail is worse than the
-    candidate's own: ω 0.5 reproduced such candidates (1-2 dB LSD from them) and was 1.5-4 dB
-    closer to the truth than 0.15. For fair matches (score about 0.35-0.4) 0.15 was as good or
-    better than following the candidate closely, and for poor ones, where copying risks the
-    wrong notes, the weight falls to relaxed. :data:`AUTO_OMEGA_POINTS` joins these linearly.
+    candidate's own: ω 0.5 reproduced such candidates (0.1-2 dB LSD from them) and was 1.7-4 dB
+    closer to the truth than 0.15. For fair matches (score about 0.35-0.4) the evidence is mixed
+    (0.15-0.3 best on a 2-s gap, 0.5 on a 0.5-s gap), so the weight lies between; for poor ones,
+    where copying risks the wrong notes, it falls to relaxed. :data:`AUTO_OMEGA_POINTS` joins these linearly.
     """
     scores, weights = zip(*AUTO_OMEGA_POINTS)
     return float(np.interp(float(score), scores, weights))
