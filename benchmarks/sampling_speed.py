@@ -138,6 +138,9 @@ def main() -> None:
         help="run all 35 steps when the probe predicts at most this many seconds",
     )
     args = parser.parse_args()
+    unknown = [m for m in args.modes.split(",") if m not in MODES]
+    if unknown:
+        parser.error(f"unknown mode {unknown[0]!r}; choose from {', '.join(MODES)}")
 
     if args.threads > 0:
         # On a CPU shared with other work, fewer threads than cores avoids OpenMP spin-waiting.
