@@ -303,3 +303,16 @@ def test_resume_keeps_finished_rows_and_runs_the_rest(tmp_path, track, monkeypat
         ev.run_benchmark(
             replace(config, resume=True, steps=3), log=lambda s: None, materials=[info]
         )
+
+
+def test_code_fingerprint_ignores_docs_but_not_code():
+    base = 'def f(x):\n    """Scale x."""\n    return 0.15 * x  # strict\n'
+    reworded = 'def f(x):\n    """Scale x by the strict weight (docs/omega.md)."""\n\n    return 0.15 * x\n'
+    changed = 'def f(x):\n    """Scale x."""\n    return 0.5 * x  # strict\n'
+    undocumented = "def f(x):\n    return 0.15 * x\n"
+    assert ev._code_without_docs(base) == ev._code_without_docs(reworded)
+    assert ev._code_without_docs(base) == ev._code_without_docs(undocumented)
+    assert ev._code_without_docs(base) != ev._code_without_docs(changed)
+    # A docstring-only body still parses to a function (a `pass`), unlike an empty one.
+    assert "Pass" in ev._code_without_docs('def g():\n    """Nothing."""\n')
+    assert len(ev.code_fingerprint()) == 16

@@ -33,6 +33,7 @@ about 3 minutes; material preparation once (rendering the corpus: a few minutes)
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import datetime
 import json
@@ -980,8 +981,28 @@ _REPAIR_CODE = (
 )
 
 
+def _code_without_docs(source: str) -> str:
+    """A module's syntax tree without its docstrings (comments and layout never reach the tree)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
+
 def code_fingerprint() -> str:
-    """SHA-256 (first 16 hex digits) of the source files that repair and score a gap."""
+    """SHA-256 (first 16 hex digits) of the code that repairs and scores a gap.
+
+    Docstrings, comments and formatting are left out, so editing only them keeps a run resumable;
+    any change to what the code does (a constant included) gives another fingerprint.
+    """
     import hashlib
 
     root = Path(__file__).resolve().parents[1]
@@ -990,14 +1011,14 @@ def code_fingerprint() -> str:
         path = root / part
         for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
             digest.update(f.relative_to(root).as_posix().encode())
-            digest.update(f.read_bytes())
+            digest.update(_code_without_docs(f.read_text(encoding="utf-8")).encode())
     return digest.hexdigest()[:16]
 
 
 def run_settings(config: BenchConfig) -> dict[str, Any]:
     """What a row's numbers depend on besides its track, gap and method (code included)."""
     return {
-        "code_sha256_16": code_fingerprint(),
+        "code_ast_sha256_16": code_fingerprint(),
         "model": config.model,
         "model_sha256_16": model_fingerprint(config.model) if config.needs_model else "",
         "steps": config.steps,
