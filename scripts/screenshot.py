@@ -90,7 +90,12 @@ def main() -> int:
         app.processEvents()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         image = w.grab()
-        image.save(str(args.out))
+        # Save beside the target and move into place, so a failed save never leaves a broken PNG.
+        partial = args.out.with_name(args.out.stem + ".partial.png")
+        if not image.save(str(partial)):
+            fail(f"could not write {partial}")
+            return
+        partial.replace(args.out)
         print(f"saved {args.out} ({image.width()}×{image.height()} px)")
         state["rc"] = 0
         w.session.dirty = False
