@@ -23,6 +23,12 @@ Usage::
     .venv/bin/python benchmarks/sampling_speed.py                    # tiny and small, CPU
     .venv/bin/python benchmarks/sampling_speed.py --presets tiny,small,paper --device cuda
     .venv/bin/python benchmarks/sampling_speed.py --modes SimDPS,draft --max-full-s 0   # probe only
+    .venv/bin/python benchmarks/sampling_speed.py --presets small --modes SimDPS --channels 2 \
+        --takes 2 --max-batch 0          # the app's default (stereo, 2 takes) as one batch of 4
+
+``--channels 2`` repairs a stereo track (two model items per take, mid and side), ``--takes``
+samples several takes in one batch, ``--max-batch`` sets how many items one network call takes
+(the pipeline's default: 2 on the CPU, all on CUDA).
 
 Targets (issue 4), ``small`` on the 2-core CPU: SimDPS ≤ 90 s and draft ≤ 15 s per 2-s gap; on an
 H100 the default ≤ 3 s. The CPU may be shared with other work: besides the measured (or median-
@@ -93,6 +99,10 @@ def time_mode(model, x, start, end, cand, device, mode, *, full: bool, probe_ste
                 token.cancel()
 
     kwargs = {**MODES[mode], **extra}
+    kwargs["sampler_options"] = {
+        **MODES[mode].get("sampler_options", {}),
+        **extra.get("sampler_options", {}),
+    }
     windows = len(
         plan_windows(start, end, x.shape[1], model.segment_length * TRACK_SR // model.sample_rate)
     )
@@ -131,6 +141,11 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", help="fp32, bf16 or fp16 (CUDA only)")
     parser.add_argument("--probe-steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--channels", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--takes", type=int, default=1)
+    parser.add_argument(
+        "--max-batch", type=int, default=-1, help="items per network call (-1: the default)"
+    )
     parser.add_argument(
         "--max-full-s",
         type=float,
@@ -146,11 +161,20 @@ def main() -> None:
         # On a CPU shared with other work, fewer threads than cores avoids OpenMP spin-waiting.
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    x = synth_track(TRACK_SR, TRACK_S)
+    x = np.concatenate([synth_track(TRACK_SR, TRACK_S, seed=c) for c in range(args.channels)])
     start, end = int(GAP_START_S * TRACK_SR), int((GAP_START_S + GAP_S) * TRACK_SR)
     cand = x[:, int(1.0 * TRACK_SR) : int(1.0 * TRACK_SR) + (end - start)].copy()
     print(f"device: {device_name(device)}, torch {torch.__version__}, precision {args.precision}")
-    print(f"track: {TRACK_S:.0f} s mono at {TRACK_SR} Hz, gap {GAP_S:.0f} s, {STEPS} steps\n")
+    layout = "mono" if args.channels == 1 else "stereo"
+    print(
+        f"track: {TRACK_S:.0f} s {layout} at {TRACK_SR} Hz, gap {GAP_S:.0f} s, {STEPS} steps, "
+        f"{args.takes} take(s), max batch "
+        f"{'default' if args.max_batch < 0 else args.max_batch or 'all'}\n"
+    )
+    shape = ""
+    if args.channels > 1 or args.takes > 1 or args.max_batch >= 0:
+        shape = f" ({args.channels} ch × {args.takes} takes"
+        shape += f", max batch {args.max_batch or 'all'})" if args.max_batch >= 0 else ")"
     rows = []
     targets = TARGETS_CUDA if device.type == "cuda" else TARGETS_CPU
     for preset in args.presets.split(","):
@@ -160,7 +184,9 @@ def main() -> None:
         for mode in args.modes.split(","):
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            extra = {"precision": args.precision}
+            extra = {"precision": args.precision, "takes": args.takes}
+            if args.max_batch >= 0:
+                extra["sampler_options"] = {"max_batch": args.max_batch}
             t = time_mode(
                 model, x, start, end, cand, device, mode, full=False,
                 probe_steps=args.probe_steps, **extra,
@@ -175,10 +201,10 @@ def main() -> None:
                 if device.type == "cuda"
                 else "-"
             )
-            target = targets.get((preset, mode))
+            target = None if shape else targets.get((preset, mode))
             verdict = "" if target is None else f" (target ≤ {target:g})"
             rows.append(
-                f"| {preset} | {n_params / 1e6:.2f} M | {device_name(device)} | {mode} | "
+                f"| {preset} | {n_params / 1e6:.2f} M | {device_name(device)} | {mode}{shape} | "
                 f"{t['median']:.3f} | {t['min']:.3f} | {t['total']:.1f} | {t['at_min']:.1f}"
                 f"{verdict} | {t['how']} | {t['windows']} | {peak} |"
             )

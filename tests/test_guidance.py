@@ -234,6 +234,37 @@ def test_fused_step_is_close_to_exact_through_the_tiny_model(tiny):
         assert 0.8 < float(fused.norm() / exact.norm()) < 1.5
 
 
+@pytest.mark.parametrize("draft", [False, True])
+def test_max_batch_splits_network_calls_without_changing_the_result(tiny, draft):
+    n = tiny.segment_length
+    gen = torch.Generator().manual_seed(3)
+    y = 0.1 * torch.randn(5, n, generator=gen)
+    cand = 0.1 * torch.randn(5, n, generator=gen)
+    mask = torch.ones(n)
+    mask[n // 3 : 2 * n // 3] = 0
+    x = y + 0.3 * torch.randn(5, n, generator=gen)
+    sig = torch.linspace(0.05, 0.5, 5)
+    seen = []
+
+    def spy(xb, sb):
+        seen.append((xb.shape[0], sb.shape[0]))
+        return tiny(xb, sb)
+
+    whole = guided_denoiser(tiny, y, mask, cand * (1 - mask), GuidanceConfig(draft=draft))(x, sig)
+    cfg = GuidanceConfig(draft=draft, max_batch=2)
+    split = guided_denoiser(spy, y, mask, cand * (1 - mask), cfg)(x, sig)
+    assert seen == [(2, 2), (2, 2), (1, 1)]  # each item once, with its own noise level
+    torch.testing.assert_close(split, whole, rtol=1e-4, atol=1e-6)
+    seen.clear()
+    guided_denoiser(spy, y, mask, None, GuidanceConfig(omega_y=0.0, max_batch=2))(x, 0.2)
+    assert seen == [(2, 2), (2, 2), (1, 1)]  # a scalar noise level is shared
+
+
+def test_max_batch_must_not_be_negative():
+    with pytest.raises(ValueError, match="max_batch"):
+        GuidanceConfig(max_batch=-1)
+
+
 def fill_corr(tiny, scene, omega, *, draft=False, seed=0):
     x, start, end, cand = scene
     res = inpaint_gap(

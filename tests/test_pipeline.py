@@ -321,6 +321,21 @@ def test_bad_input_raises_input_error(tiny, track):
         run(tiny, track, 1000, 2000, steps=0)
     with pytest.raises(InputError):
         run(tiny, track, 1000, 2000, sampler_options={"bogus": 1})
+    with pytest.raises(InputError, match="max_batch"):
+        run(tiny, track, 1000, 2000, sampler_options={"max_batch": -1})
+
+
+def test_max_batch_only_changes_how_the_batch_is_run(tiny):
+    # Stereo, two takes: four model items, run whole, in pairs (the CPU default) and one by one.
+    x = piano_like(SR, 2.0, seed=4, channels=2)
+    start, end = int(0.8 * SR), int(1.0 * SR)
+    fills = [
+        run(tiny, x, start, end, takes=2, steps=3, draft=False, sampler_options=opts).fills
+        for opts in ({"max_batch": 0}, None, {"max_batch": 1})
+    ]
+    for other in fills[1:]:
+        for a, b in zip(fills[0], other, strict=True):
+            np.testing.assert_allclose(b, a, atol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------

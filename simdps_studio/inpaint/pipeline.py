@@ -67,6 +67,10 @@ SEAM_TAPER_S = 0.005
 CROSSOVER_FRACTION = 0.9
 #: Normalisation floor: contexts quieter than this RMS are treated as this loud.
 MIN_CONTEXT_RMS = 1e-5
+#: Network calls on the CPU take at most this many items (takes x mid/side) at a time: measured
+#: with `small` on 2 cores, forward + gradient cost 1.49, 1.47, 1.57 and 2.14 s per item at
+#: batch 1, 2, 3 and 4 (larger batches fall out of the caches). On CUDA the whole batch goes in.
+CPU_MAX_BATCH = 2
 
 _SCHEDULE_KEYS = ("sigma_min", "sigma_max", "rho")
 _SAMPLER_KEYS = ("s_churn", "s_tmin", "s_tmax", "s_noise")
@@ -453,8 +457,9 @@ def inpaint_gap(
         ``s_tmax``, ``s_noise``, ``solver`` ("heun" or "euler"; the draft mode defaults to
         "euler", one network call a step) (sampler), ``fused_backward`` (default True),
         ``limit_step`` (default True), ``dc_ramp_samples``, ``candidate_ramp_s`` (the candidate
-        term's fade-in from the gap edges in seconds, default 0; guidance) and ``context_fraction``
-        (windowing).
+        term's fade-in from the gap edges in seconds, default 0; guidance), ``max_batch`` (network
+        calls on at most this many items; default :data:`CPU_MAX_BATCH` on the CPU, 0 = whole
+        batch on CUDA) and ``context_fraction`` (windowing).
     progress : callable, optional
         ``progress(fraction, message)``; reaches 1.0 on success.
     cancel : CancelToken, optional
@@ -488,6 +493,7 @@ def inpaint_gap(
         "dc_ramp_samples",
         "candidate_ramp_s",
         "context_fraction",
+        "max_batch",
     }
     if unknown:
         raise InputError(f"unknown sampler options: {', '.join(sorted(unknown))}")
@@ -495,6 +501,8 @@ def inpaint_gap(
         raise InputError("omega and omega_y must be >= 0")
     if float(opts.get("candidate_ramp_s", 0.0)) < 0:
         raise InputError("candidate_ramp_s must be >= 0")
+    if int(opts.get("max_batch", 0)) < 0:
+        raise InputError("max_batch must be >= 0")
     if candidate is None:
         omega = 0.0
     use_candidate = candidate is not None and omega > 0
@@ -525,6 +533,7 @@ def inpaint_gap(
         draft=draft,
         fused_backward=bool(opts.get("fused_backward", True)),
         limit_step=bool(opts.get("limit_step", True)),
+        max_batch=int(opts.get("max_batch", CPU_MAX_BATCH if dev.type == "cpu" else 0)),
     )
     solver = str(opts.get("solver", "euler" if draft else "heun"))
     if solver not in SAMPLERS:
