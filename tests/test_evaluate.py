@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from simdps_studio.cli import main as cli_main
 from simdps_studio.core.errors import InputError
@@ -187,6 +188,29 @@ def test_estimate_counts_windows_steps_and_methods():
     per_track = 3 * cfg.steps * (ev.STEP_S["dps"] + ev.STEP_S["draft"]) + 4 * ev.OVERHEAD_S
     assert est["diffusion"] == pytest.approx(2 * per_track)
     assert est["repairs"] == 2 * 2 * 3
+
+
+def test_host_speed_factor_times_the_network_only_when_it_samples_on_the_cpu(monkeypatch):
+    from simdps_studio.inpaint import precond
+
+    tiny = {"preset": "tiny"}
+    no_model = ev.BenchConfig(methods=ev.parse_methods("lpc,sim"), device="cpu")
+    assert ev.host_speed_factor(no_model, tiny) == 1.0
+    diffusion = ev.BenchConfig(methods=ev.parse_methods("sim,dps"), device="cpu")
+    assert ev.host_speed_factor(diffusion, {"preset": "paper"}) == 1.0  # no reference time
+    monkeypatch.setattr(precond, "network_call_seconds", lambda preset: 0.15)
+    assert ev.host_speed_factor(diffusion, tiny) == pytest.approx(
+        0.15 / ev.REFERENCE_CALL_S["tiny"]
+    )
+
+
+def test_network_call_seconds_leaves_the_random_stream_alone():
+    from simdps_studio.inpaint.precond import network_call_seconds
+
+    state = torch.random.get_rng_state()
+    seconds = network_call_seconds("tiny", repeats=1)
+    assert 0 < seconds < 60
+    assert torch.equal(torch.random.get_rng_state(), state)
 
 
 def test_rendered_selection_uses_only_unseen_pieces():

@@ -16,6 +16,7 @@ This :class:`Denoiser` is the whole model contract for the sampler: ``denoised =
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -144,3 +145,39 @@ def build_denoiser(preset: str = "tiny", **overrides: Any) -> Denoiser:
         return Denoiser(config)
     except ValueError as exc:
         raise ModelError(f"cannot build the {preset!r} model: {exc}") from None
+
+
+def network_call_seconds(preset: str = "small", *, repeats: int = 2) -> float:
+    """Wall time of one forward and input-gradient pass of a preset's network on the CPU.
+
+    Batch 1, one model window, randomly initialised weights (speed does not depend on them): the
+    unit a guided sampler step is made of, used to scale time estimates to the host.
+
+    Parameters
+    ----------
+    preset : str
+        Size preset (:mod:`.presets`).
+    repeats : int
+        Timed calls after one warm-up call; the fastest is returned.
+
+    Returns
+    -------
+    float
+        Seconds.
+    """
+    import time
+
+    gen_state = torch.random.get_rng_state()
+    try:
+        model = build_denoiser(preset).eval().requires_grad_(False)
+        x = torch.zeros(1, model.segment_length).normal_(0.0, 0.1).requires_grad_(True)
+    finally:
+        torch.random.set_rng_state(gen_state)  # the caller's random stream stays as it was
+    sigma = torch.full((1,), 0.5)
+    best = math.inf
+    for i in range(repeats + 1):
+        t0 = time.perf_counter()
+        torch.autograd.grad(model(x, sigma).square().sum(), x)
+        if i > 0:
+            best = min(best, time.perf_counter() - t0)
+    return best

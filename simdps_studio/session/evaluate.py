@@ -110,6 +110,9 @@ FULL_BUDGET_MIN = 60.0
 #: scaled by :data:`PRESET_SPEED`.
 STEP_S = {"dps": 1.46, "simdps": 1.47, "draft": 0.29}
 PRESET_SPEED = {"tiny": 0.1, "small": 1.0, "paper": 40.0}
+#: One forward + input-gradient pass, batch 1, on the machine :data:`STEP_S` was measured on
+#: (``benchmarks/model_speed.py``), seconds: the plan scales its estimate by this host's own.
+REFERENCE_CALL_S = {"tiny": 0.05, "small": 0.58}
 #: Seconds per repair besides sampling (search, model load, render, metrics), and for LPC.
 OVERHEAD_S = 1.0
 LPC_S = 0.3
@@ -740,22 +743,43 @@ def n_windows(gap_s: float, window_s: float) -> int:
     return max(1, math.ceil(gap_s / step - 1e-9))
 
 
-def case_seconds(spec: MethodSpec, gap_s: float, steps: int, model_cfg: dict) -> float:
-    """Expected wall time of one repair on an idle 2-core CPU (mono track), seconds."""
+def case_seconds(
+    spec: MethodSpec, gap_s: float, steps: int, model_cfg: dict, speed: float = 1.0
+) -> float:
+    """Expected wall time of one repair (mono track), seconds: on the idle 2-core reference
+    machine, the sampling scaled by ``speed`` (:func:`host_speed_factor`)."""
     if not spec.diffusion:
         return LPC_S if spec.engine == "lpc" else SIM_S
     window_s = float(model_cfg.get("segment_length", 81920)) / float(
         model_cfg.get("sample_rate", 22050)
     )
-    speed = PRESET_SPEED.get(str(model_cfg.get("preset", "small")), 1.0)
+    preset_speed = PRESET_SPEED.get(str(model_cfg.get("preset", "small")), 1.0)
     per_step = STEP_S["draft"] if spec.draft else STEP_S[spec.engine]
-    return n_windows(gap_s, window_s) * steps * per_step * speed + OVERHEAD_S
+    return n_windows(gap_s, window_s) * steps * per_step * preset_speed * speed + OVERHEAD_S
+
+
+def host_speed_factor(config: BenchConfig, model_cfg: dict) -> float:
+    """This CPU's time for the run's network against the reference machine's (> 1: slower).
+
+    Measured with :func:`simdps_studio.inpaint.precond.network_call_seconds` (a few seconds);
+    1.0 when nothing is sampled, the run is on CUDA or the preset has no reference time.
+    """
+    preset = str(model_cfg.get("preset", ""))
+    if not any(m.diffusion for m in config.methods) or preset not in REFERENCE_CALL_S:
+        return 1.0
+    from simdps_studio.inpaint.device import resolve_device
+    from simdps_studio.inpaint.precond import network_call_seconds
+
+    if resolve_device(config.device).type != "cpu":
+        return 1.0
+    return network_call_seconds(preset) / REFERENCE_CALL_S[preset]
 
 
 def estimate_seconds(
-    config: BenchConfig, track_count: int, model_cfg: dict | None = None
+    config: BenchConfig, track_count: int, model_cfg: dict | None = None, speed: float = 1.0
 ) -> dict[str, float]:
-    """Expected wall time of a run's repairs on an idle 2-core CPU, seconds, by part.
+    """Expected wall time of a run's repairs, seconds, by part: on the idle 2-core reference
+    machine, the sampling scaled by ``speed`` (:func:`host_speed_factor`).
 
     Per diffusion repair: model windows (:func:`n_windows`) x steps x seconds per step
     (:data:`STEP_S`, scaled by :data:`PRESET_SPEED`) + :data:`OVERHEAD_S`.
@@ -769,7 +793,7 @@ def estimate_seconds(
     diffusion = other = 0.0
     for gap_s in config.gaps_s:
         for m in config.methods:
-            t = track_count * case_seconds(m, gap_s, config.steps, cfg)
+            t = track_count * case_seconds(m, gap_s, config.steps, cfg, speed)
             if m.diffusion:
                 diffusion += t
             else:
@@ -1107,12 +1131,20 @@ def run_benchmark(
             "no material could be prepared: " + "; ".join(m.skipped for m in materials)
         )
     model_cfg = _model_config(config.model) if config.needs_model else {}
-    estimate = estimate_seconds(config, len(tracks), model_cfg)
+    reference = estimate_seconds(config, len(tracks), model_cfg)["total"]
+    speed = host_speed_factor(config, model_cfg)
+    estimate = estimate_seconds(config, len(tracks), model_cfg, speed)
     n_cases = len(tracks) * len(config.gaps_s) * len(config.methods)
+    where = (
+        f"this CPU runs the network at {1 / speed:.2g}x the speed of the 2-core machine the "
+        f"estimate was calibrated on, where it is {_fmt_s(reference)}"
+        if speed != 1.0
+        else "as on the idle 2-core machine it was calibrated on"
+    )
     log(
         f"plan: {len(tracks)} track(s) x {len(config.gaps_s)} gap(s) x {len(config.methods)} "
-        f"method(s) = {n_cases} repairs; estimate on an idle 2-core CPU: "
-        f"{_fmt_s(estimate['total'])} (diffusion {_fmt_s(estimate['diffusion'])})"
+        f"method(s) = {n_cases} repairs; estimate: {_fmt_s(estimate['total'])} (diffusion "
+        f"{_fmt_s(estimate['diffusion'])}; {where})"
     )
     if not config.quick and estimate["total"] > FULL_BUDGET_MIN * 60:
         log(f"note: the estimate exceeds the {FULL_BUDGET_MIN:g}-minute budget of a full run")
@@ -1152,7 +1184,7 @@ def run_benchmark(
                             done += 1
                             eta.record(
                                 spec.diffusion,
-                                case_seconds(spec, gap_s, config.steps, model_cfg),
+                                case_seconds(spec, gap_s, config.steps, model_cfg, speed),
                                 0.0,
                             )
                         log(f"{track.name} gap {gap_s:g} s: {e}")
@@ -1191,7 +1223,8 @@ def run_benchmark(
                             fh.flush()
                             done += 1
                             eta.skip(
-                                spec.diffusion, case_seconds(spec, gap_s, config.steps, model_cfg)
+                                spec.diffusion,
+                                case_seconds(spec, gap_s, config.steps, model_cfg, speed),
                             )
                             continue
                         row = {**base, "method": spec.name}
@@ -1212,7 +1245,7 @@ def run_benchmark(
                         done += 1
                         eta.record(
                             spec.diffusion,
-                            case_seconds(spec, gap_s, config.steps, model_cfg),
+                            case_seconds(spec, gap_s, config.steps, model_cfg, speed),
                             time.perf_counter() - t_case,
                         )
                         elapsed = time.perf_counter() - t_cases
