@@ -17,7 +17,7 @@ from simdps_studio.inpaint.guidance import (
     rms,
     smooth_mask,
 )
-from simdps_studio.inpaint.pipeline import inpaint_gap
+from simdps_studio.inpaint.pipeline import in_chunks, inpaint_gap
 
 N = 512
 GAP = slice(200, 300)
@@ -235,7 +235,7 @@ def test_fused_step_is_close_to_exact_through_the_tiny_model(tiny):
 
 
 @pytest.mark.parametrize("draft", [False, True])
-def test_max_batch_splits_network_calls_without_changing_the_result(tiny, draft):
+def test_network_calls_in_chunks_give_the_same_guided_result(tiny, draft):
     n = tiny.segment_length
     gen = torch.Generator().manual_seed(3)
     y = 0.1 * torch.randn(5, n, generator=gen)
@@ -250,19 +250,15 @@ def test_max_batch_splits_network_calls_without_changing_the_result(tiny, draft)
         seen.append((xb.shape[0], sb.shape[0]))
         return tiny(xb, sb)
 
-    whole = guided_denoiser(tiny, y, mask, cand * (1 - mask), GuidanceConfig(draft=draft))(x, sig)
-    cfg = GuidanceConfig(draft=draft, max_batch=2)
-    split = guided_denoiser(spy, y, mask, cand * (1 - mask), cfg)(x, sig)
+    cfg = GuidanceConfig(draft=draft)
+    whole = guided_denoiser(tiny, y, mask, cand * (1 - mask), cfg)(x, sig)
+    split = guided_denoiser(in_chunks(spy, 2), y, mask, cand * (1 - mask), cfg)(x, sig)
     assert seen == [(2, 2), (2, 2), (1, 1)]  # each item once, with its own noise level
     torch.testing.assert_close(split, whole, rtol=1e-4, atol=1e-6)
     seen.clear()
-    guided_denoiser(spy, y, mask, None, GuidanceConfig(omega_y=0.0, max_batch=2))(x, 0.2)
+    guided_denoiser(in_chunks(spy, 2), y, mask, None, GuidanceConfig(omega_y=0.0))(x, 0.2)
     assert seen == [(2, 2), (2, 2), (1, 1)]  # a scalar noise level is shared
-
-
-def test_max_batch_must_not_be_negative():
-    with pytest.raises(ValueError, match="max_batch"):
-        GuidanceConfig(max_batch=-1)
+    assert in_chunks(spy, 0) is spy
 
 
 def fill_corr(tiny, scene, omega, *, draft=False, seed=0):

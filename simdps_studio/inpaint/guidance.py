@@ -116,10 +116,6 @@ class GuidanceConfig:
     candidate_ramp_samples : int
         Fade-in of the candidate term from each gap edge, in samples (0: none; see the module
         docstring).
-    max_batch : int
-        Run the network on at most this many batch items at a time (0: the whole batch at once).
-        The items are independent, so only speed changes: on the CPU a batch of 4 costs 1.4 times
-        as much per item as batches of 2 (benchmarks/sampling_speed.py).
     """
 
     omega_y: float = OMEGA_Y_DEFAULT
@@ -130,15 +126,12 @@ class GuidanceConfig:
     fused_backward: bool = True
     limit_step: bool = True
     candidate_ramp_samples: int = 0
-    max_batch: int = 0
 
     def __post_init__(self) -> None:
         if self.omega_y < 0 or self.omega < 0:
             raise ValueError("guidance weights must be >= 0")
         if self.dc_ramp_samples < 0 or self.candidate_ramp_samples < 0:
             raise ValueError("ramp lengths must be >= 0")
-        if self.max_batch < 0:
-            raise ValueError("max_batch must be >= 0")
 
 
 def rms(x: Tensor) -> Tensor:
@@ -257,18 +250,8 @@ def guided_denoiser(
             ctx = contextlib.nullcontext()
         else:
             ctx = torch.autocast(device_type=x.device.type, dtype=autocast_dtype)
-        chunk = cfg.max_batch or x.shape[0]
         with ctx:
-            if chunk >= x.shape[0]:
-                out = denoiser(x, sigma)
-            else:
-                sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(x.shape[0])
-                # Smaller batches stay in the CPU's caches; autograd splits the backward alike.
-                parts = [
-                    denoiser(x[i : i + chunk], sigma[i : i + chunk])
-                    for i in range(0, x.shape[0], chunk)
-                ]
-                out = torch.cat(parts)
+            out = denoiser(x, sigma)
         return out.to(torch.float32)
 
     def consistency(x0: Tensor) -> Tensor:

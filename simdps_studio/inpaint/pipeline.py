@@ -67,9 +67,10 @@ SEAM_TAPER_S = 0.005
 CROSSOVER_FRACTION = 0.9
 #: Normalisation floor: contexts quieter than this RMS are treated as this loud.
 MIN_CONTEXT_RMS = 1e-5
-#: Network calls on the CPU take at most this many items (takes x mid/side) at a time: measured
-#: with `small` on 2 cores, forward + gradient cost 1.49, 1.47, 1.57 and 2.14 s per item at
-#: batch 1, 2, 3 and 4 (larger batches fall out of the caches). On CUDA the whole batch goes in.
+#: Network calls on the CPU take at most this many items (takes x mid/side) at a time: with
+#: `small` on 2 cores, forward + gradient cost 1.46, 1.53, 1.55 and 2.12 s per item at batch 1,
+#: 2, 3 and 4 (`benchmarks/model_speed.py --batch N`; batch 4 falls out of the caches). On CUDA
+#: the whole batch goes in.
 CPU_MAX_BATCH = 2
 
 _SCHEDULE_KEYS = ("sigma_min", "sigma_max", "rho")
@@ -354,6 +355,43 @@ def _lowpass(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
     return scipy.signal.fftconvolve(x.astype(np.float64), taps[None, :], mode="same", axes=-1)
 
 
+def in_chunks(
+    denoiser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], max_batch: int
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``denoiser`` run on at most ``max_batch`` batch items per call (0: the whole batch).
+
+    The items are independent, so only speed changes (see :data:`CPU_MAX_BATCH`); autograd
+    splits the backward pass the same way.
+
+    Parameters
+    ----------
+    denoiser : callable
+        ``D(x, sigma) -> x0_hat`` with x (B, n), sigma (B,) or scalar, x0_hat (B, n).
+    max_batch : int
+        Items per call, >= 0.
+
+    Returns
+    -------
+    callable
+        The same contract as ``denoiser``.
+    """
+    if max_batch <= 0:
+        return denoiser
+
+    def run(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] <= max_batch:
+            return denoiser(x, sigma)
+        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(x.shape[0])
+        return torch.cat(
+            [
+                denoiser(x[i : i + max_batch], sigma[i : i + max_batch])
+                for i in range(0, x.shape[0], max_batch)
+            ]
+        )
+
+    return run
+
+
 @contextmanager
 def _frozen(module: torch.nn.Module):
     """Disable parameter gradients while sampling (only the input's gradient is needed)."""
@@ -533,8 +571,8 @@ def inpaint_gap(
         draft=draft,
         fused_backward=bool(opts.get("fused_backward", True)),
         limit_step=bool(opts.get("limit_step", True)),
-        max_batch=int(opts.get("max_batch", CPU_MAX_BATCH if dev.type == "cpu" else 0)),
     )
+    max_batch = int(opts.get("max_batch", CPU_MAX_BATCH if dev.type == "cpu" else 0))
     solver = str(opts.get("solver", "euler" if draft else "heun"))
     if solver not in SAMPLERS:
         raise InputError(f"unknown solver {solver!r} (choose {', '.join(SAMPLERS)})")
@@ -588,7 +626,7 @@ def inpaint_gap(
                 n_m=n_m,
                 window_samples=window_samples,
                 sigma_data=sigma_data,
-                denoiser=denoiser,
+                denoiser=in_chunks(denoiser, max_batch),
                 guidance=guidance,
                 autocast=amp,
                 sigmas=sigmas,
@@ -647,7 +685,7 @@ def _sample_window(
     n_m: int,
     window_samples: int,
     sigma_data: float,
-    denoiser: torch.nn.Module,
+    denoiser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     guidance: GuidanceConfig,
     autocast: torch.dtype | None,
     sigmas: torch.Tensor,

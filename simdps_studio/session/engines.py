@@ -160,7 +160,8 @@ def auto_omega(score: float) -> float:
     candidate's own: ω 0.5 reproduced such candidates (0.1-2 dB LSD from them) and was 1.7-4 dB
     closer to the truth than 0.15. For fair matches (score about 0.35-0.4) the evidence is mixed
     (0.15-0.3 best on a 2-s gap, 0.5 on a 0.5-s gap), so the weight lies between; for poor ones,
-    where copying risks the wrong notes, it falls to relaxed. :data:`AUTO_OMEGA_POINTS` joins these linearly.
+    where copying risks the wrong notes, it falls to relaxed. :data:`AUTO_OMEGA_POINTS` joins
+    these linearly.
     """
     scores, weights = zip(*AUTO_OMEGA_POINTS)
     return float(np.interp(float(score), scores, weights))
