@@ -19,6 +19,7 @@ Usage::
 
     .venv/bin/python benchmarks/omega_sweep.py --gap 2 --omegas 0.15,0.3,0.5
     .venv/bin/python benchmarks/omega_sweep.py --gap 2 --omegas 0.15,0.5 --draft
+    .venv/bin/python benchmarks/omega_sweep.py --gap 2 --omegas 0,0.5 --solver euler --seed 1
 """
 
 from __future__ import annotations
@@ -95,17 +96,27 @@ def main() -> int:
         help="fade the candidate term in from the gap edges over this many seconds",
     )
     ap.add_argument("--steps", type=int, default=35)
+    ap.add_argument(
+        "--solver",
+        choices=("heun", "euler"),
+        default=None,
+        help="sampler (default: the pipeline's, Heun; Euler in draft mode)",
+    )
+    ap.add_argument("--seed", type=int, default=0, help="sampling seed")
     ap.add_argument("--tracks", type=int, default=3)
     ap.add_argument("--model", default="piano-small")
     args = ap.parse_args()
     omegas = [float(w) for w in args.omegas.split(",")]
 
+    options: dict = {"candidate_ramp_s": args.ramp_s}
+    if args.solver:
+        options["solver"] = args.solver
     denoiser = load_model(args.model)
     tracks = ev.prepare_rendered(args.tracks).tracks
     print(
         f"# ω sweep: {args.gap:g}-s gaps, {args.steps} steps, "
         f"{'draft' if args.draft else 'full'} mode, candidate ramp {args.ramp_s * 1000:g} ms, "
-        f"model {args.model}"
+        f"solver {args.solver or 'default'}, seed {args.seed}, model {args.model}"
     )
     print(f"{'track':<40} {'method':>12} {'LSD':>6} {'to cand':>8} {'seam':>6}  bias dB by band  s")
     totals: dict[str, list[float]] = {}
@@ -136,15 +147,17 @@ def main() -> int:
                 omega=omega,
                 steps=args.steps,
                 draft=args.draft,
-                seed=0,
+                seed=args.seed,
                 device="cpu",
-                sampler_options={"candidate_ramp_s": args.ramp_s},
+                sampler_options=options,
             )
             full = x.copy()
             full[:, gap.start_sample : gap.end_sample] = result.fills[0]
             name = f"{'draft' if args.draft else 'simdps'}-{omega:g}"
             if args.ramp_s:
                 name += f"/r{args.ramp_s * 1000:g}ms"
+            if args.solver:
+                name += f"/{args.solver}"
             report(totals, name, track, gap, cand_x, full, 0, time.perf_counter() - t0)
     print()
     for name, values in totals.items():

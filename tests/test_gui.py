@@ -343,6 +343,8 @@ def test_cancel_a_running_repair(qtbot, make_window, wav_path, tiny_model):
     with qtbot.waitSignal(w.repair_cancelled, timeout=60000):
         w.run_repair()
         qtbot.waitUntil(lambda: p.progress.value() > 0, timeout=30000)
+        # A long run says how long it has left once it has measured its pace.
+        qtbot.waitUntil(lambda: "left" in p.progress_label.text(), timeout=30000)
         t_stop = time.perf_counter()
         qtbot.mouseClick(p.stop_btn, Qt.LeftButton)
     # The sampler checks the token every step: the run ends well before its 400 steps would.

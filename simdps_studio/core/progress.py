@@ -58,3 +58,61 @@ def sub_progress(progress: Progress | None, start: float, stop: float) -> Progre
             progress(start + (stop - start) * min(max(fraction, 0.0), 1.0), message)
 
     return report
+
+
+class RemainingTime:
+    """Estimate of the time a job has left, from its progress reports.
+
+    The rate is measured from the first report with a fraction above 0 on, so a slow start (the
+    model loading, the candidate search) does not dilute it; diffusion steps all cost about the
+    same, so a linear extrapolation is good. No estimate is given before ``min_elapsed_s`` have
+    passed since that first report.
+
+    Parameters
+    ----------
+    min_elapsed_s : float
+        Seconds of measured progress needed before the first estimate.
+    """
+
+    def __init__(self, min_elapsed_s: float = 2.0) -> None:
+        self.min_elapsed_s = float(min_elapsed_s)
+        self._start: tuple[float, float] | None = None
+
+    def reset(self) -> None:
+        """Forget the measured rate (a new job starts)."""
+        self._start = None
+
+    def update(self, fraction: float, now_s: float) -> float | None:
+        """Seconds left after a report of ``fraction`` at time ``now_s``, or ``None`` if unknown.
+
+        Parameters
+        ----------
+        fraction : float
+            Progress in [0, 1].
+        now_s : float
+            A monotonic clock reading in seconds.
+        """
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        if self._start is None:
+            if fraction > 0.0:
+                self._start = (fraction, now_s)
+            return None
+        f0, t0 = self._start
+        elapsed_s = now_s - t0
+        if fraction >= 1.0:
+            return 0.0
+        if elapsed_s < self.min_elapsed_s or fraction <= f0:
+            return None
+        return elapsed_s * (1.0 - fraction) / (fraction - f0)
+
+
+def format_remaining(seconds: float | None) -> str:
+    """``"about 3 min left"``-style text for a remaining time; ``""`` when it is unknown."""
+    if seconds is None or seconds <= 0:
+        return ""
+    if seconds < 60:
+        return f"about {max(5, round(seconds / 5) * 5):.0f} s left"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min left"
+    return f"about {minutes // 60} h {minutes % 60} min left"

@@ -6,6 +6,7 @@ Panels only show state and emit what the user asked for; the main window decides
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from simdps_studio.core.progress import RemainingTime, format_remaining
 from simdps_studio.core.types import Gap
 from simdps_studio.gui.analysis import format_time
 from simdps_studio.gui.theme import COLORS, icon, qcolor
@@ -571,6 +573,8 @@ class RepairPanel(QWidget):
         self.progress.setFormat("")
         self.progress_label = QLabel("")
         self.progress_label.setObjectName("dim")
+        self._remaining = RemainingTime()
+        self._message = ""
         self.progress.hide()
         lay.addWidget(self.progress)
         lay.addWidget(self.progress_label)
@@ -625,12 +629,16 @@ class RepairPanel(QWidget):
         self.progress.setVisible(running)
         if running:
             self.progress.setValue(0)
+            self._remaining.reset()
+            self._message = ""
 
     def set_progress(self, fraction: float, message: str) -> None:
         self.progress.setValue(int(fraction * 1000))
         self.progress.setFormat(f"{fraction * 100:.0f} %")
         if message:
-            self.progress_label.setText(message)
+            self._message = message
+        left = format_remaining(self._remaining.update(fraction, time.monotonic()))
+        self.progress_label.setText(" · ".join(t for t in (self._message, left) if t))
 
     def set_takes(self, labels: Sequence[str], current: int | None) -> None:
         self._updating = True
