@@ -340,3 +340,43 @@ def test_code_fingerprint_ignores_docs_but_not_code():
     # A docstring-only body still parses to a function (a `pass`), unlike an empty one.
     assert "Pass" in ev._code_without_docs('def g():\n    """Nothing."""\n')
     assert len(ev.code_fingerprint()) == 16
+
+
+def test_means_count_infinities_as_the_cap_but_never_clip_finite_values():
+    # A 200-s repair is 200 s in the tables (it once showed as 100, the SNR cap).
+    assert ev._mean([150.0, 250.0]) == pytest.approx(200.0)
+    assert ev._mean([math.inf, 0.0]) == pytest.approx(ev.MEAN_CAP / 2)
+    assert ev._mean([-math.inf, math.nan, "", 10.0]) == pytest.approx((10.0 - ev.MEAN_CAP) / 2)
+
+
+def test_refresh_report_rebuilds_the_results_from_the_csv_and_keeps_the_header(tmp_path, track):
+    config = _config(tmp_path, "lpc,sim")
+    info = ev.MaterialInfo("synthetic", [track], "test signal", "n/a")
+    ev.run_benchmark(config, log=lambda s: None, materials=[info])
+    md_path, csv_path = tmp_path / "quality.md", tmp_path / "quality.csv"
+    header = md_path.read_text(encoding="utf-8").partition(ev.RESULTS_HEADING)[0]
+    # Pretend every LPC repair took 250 s: the refreshed tables must say so.
+    text = csv_path.read_text(encoding="utf-8").splitlines()
+    cols = text[0].split(",")
+    i_method, i_seconds = cols.index("method"), cols.index("seconds")
+    for k in range(1, len(text)):
+        cells = text[k].split(",")
+        if cells[i_method] == "lpc":
+            cells[i_seconds] = "250.0"
+        text[k] = ",".join(cells)
+    csv_path.write_text("\n".join(text) + "\n", encoding="utf-8")
+
+    assert ev.refresh_report(tmp_path) == md_path
+    md = md_path.read_text(encoding="utf-8")
+    assert md.startswith(header) and md.count(ev.RESULTS_HEADING) == 1
+    overall = md.split(ev.RESULTS_HEADING)[1].split("## By gap length")[0]
+    lpc_row = next(line for line in overall.splitlines() if line.startswith("| lpc |"))
+    assert lpc_row.endswith("| 250.0 |")
+    assert "## By candidate quality" in md and (tmp_path / "quality_lsd.png").is_file()
+
+
+def test_refresh_report_needs_a_finished_run(tmp_path, capsys):
+    with pytest.raises(InputError, match="no finished run"):
+        ev.refresh_report(tmp_path)
+    assert ev.main(["--refresh-report", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: no finished run")

@@ -716,6 +716,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"never run apt-get (real material needs the package {REAL_PACKAGE})",
     )
+    p.add_argument(
+        "--refresh-report",
+        action="store_true",
+        help=(
+            "run nothing: rebuild the tables and plots of OUT/quality.md from OUT/quality.csv "
+            "with the current report code"
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------- estimate
@@ -1376,8 +1384,10 @@ MEAN_CAP = 100.0
 
 
 def _mean(values: list[float]) -> float:
+    """Mean of the numbers in ``values``; NaN and non-numbers are left out, infinities count as
+    :data:`MEAN_CAP` (finite values are never clipped: a 200-s repair is 200 s)."""
     nums = [
-        float(np.clip(v, -MEAN_CAP, MEAN_CAP))
+        math.copysign(MEAN_CAP, v) if math.isinf(v) else float(v)
         for v in values
         if isinstance(v, (int, float)) and not math.isnan(v)
     ]
@@ -1533,9 +1543,25 @@ def markdown_report(result: BenchResult, command: str) -> str:
         )
     )
     lines.append("")
+    return "\n".join(lines + results_markdown(result))
 
+
+#: The heading where the part of ``quality.md`` computed from the rows alone begins.
+RESULTS_HEADING = "## Overall (mean over all gaps)"
+
+
+def results_markdown(result: BenchResult) -> list[str]:
+    """The lines of ``quality.md`` from :data:`RESULTS_HEADING` on: tables, bins, plots.
+
+    They depend only on the rows, the methods and gap lengths, the candidate bins and the plots'
+    paths, so :func:`refresh_report` can rebuild them from a run's CSV.
+    """
+    config, rows = result.config, result.rows
+    methods = list(dict.fromkeys(m.name for m in config.methods))
+    gaps = list(config.gaps_s)
+    ok_rows = [r for r in rows if _ok(r)]
     # Overall by method.
-    lines += ["## Overall (mean over all gaps)", ""]
+    lines = [RESULTS_HEADING, ""]
     body = []
     for m in methods:
         mr = [r for r in ok_rows if r["method"] == m]
@@ -1604,7 +1630,58 @@ def markdown_report(result: BenchResult, command: str) -> str:
         "`quality.csv`.",
         "",
     ]
-    return "\n".join(lines)
+    return lines
+
+
+def refresh_report(out: Path) -> Path:
+    """Rebuild the results part of ``OUT/quality.md`` from ``OUT/quality.csv`` (no repairs run).
+
+    The header (command, date, run time, model, hardware, material, method) is kept as written
+    by the run; everything from :data:`RESULTS_HEADING` on is recomputed from the CSV with the
+    current report code, and the plots are redrawn. For fixing how a finished run is
+    summarised, never what it measured.
+
+    Raises
+    ------
+    InputError
+        ``OUT`` holds no finished run (no CSV or no ``quality.md`` with a results part).
+    """
+    csv_path, md_path = out / "quality.csv", out / "quality.md"
+    if not csv_path.is_file() or not md_path.is_file():
+        raise InputError(f"no finished run in {out} (quality.csv and quality.md are needed)")
+    head, sep, _ = md_path.read_text(encoding="utf-8").partition(RESULTS_HEADING)
+    rows = read_rows(csv_path)
+    if not sep or not rows:
+        raise InputError(f"{md_path} has no results part to rebuild")
+    methods = [parse_method(m) for m in dict.fromkeys(r["method"] for r in rows)]
+    gaps = sorted({float(r["gap_s"]) for r in rows})
+    try:
+        settings = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        settings = {}
+    config = BenchConfig(
+        materials=list(dict.fromkeys(r["material"] for r in rows)),
+        gaps_s=gaps,
+        methods=methods,
+        model=str(settings.get("model") or "piano-small"),
+        steps=int(settings.get("steps") or DEFAULT_STEPS),
+        seed=int(settings.get("seed") or 0),
+        quick=bool(settings.get("quick", False)),
+        out_dir=out,
+    )
+    result = BenchResult(
+        config=config,
+        rows=rows,
+        materials=[],
+        paths={"csv": csv_path},
+        seconds=0.0,
+        estimate_s=0.0,
+        started="",
+        bin_cuts=assign_bins(rows),
+    )
+    result.paths.update(write_plots(rows, config, out))
+    md_path.write_text(head + "\n".join(results_markdown(result)), encoding="utf-8")
+    return md_path
 
 
 def _unique_seam_ref(rows: list[dict]) -> list[float]:
@@ -1833,6 +1910,9 @@ def run_from_args(args: argparse.Namespace, *, prog: str = "simdps-studio bench 
     """Run from parsed options; returns the exit status (0 when every repair succeeded or failed
     as a recorded row)."""
     config = config_from_args(args)
+    if getattr(args, "refresh_report", False):
+        print(f"rebuilt {refresh_report(config.out_dir)}", flush=True)
+        return 0
 
     def log(message: str) -> None:
         print(message, flush=True)
