@@ -1471,7 +1471,6 @@ def _model_line(config: BenchConfig) -> str:
 def markdown_report(result: BenchResult, command: str) -> str:
     """The ``quality.md`` text: settings, material, tables and the plots."""
     config, rows = result.config, result.rows
-    methods = list(dict.fromkeys(m.name for m in config.methods))
     gaps = list(config.gaps_s)
     ok_rows = [r for r in rows if _ok(r)]
     resumed = (
