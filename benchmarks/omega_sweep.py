@@ -103,6 +103,13 @@ def main() -> int:
         help="sampler (default: the pipeline's, Heun; Euler in draft mode)",
     )
     ap.add_argument("--seed", type=int, default=0, help="sampling seed")
+    ap.add_argument(
+        "--sampler-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a number for the pipeline's sampler options, e.g. s_churn=5 (repeatable)",
+    )
     ap.add_argument("--tracks", type=int, default=3)
     ap.add_argument("--model", default="piano-small")
     args = ap.parse_args()
@@ -111,12 +118,17 @@ def main() -> int:
     options: dict = {"candidate_ramp_s": args.ramp_s}
     if args.solver:
         options["solver"] = args.solver
+    for item in args.sampler_option:
+        key, _, value = item.partition("=")
+        options[key.strip()] = float(value)
+    extra = "".join(f"/{item}" for item in args.sampler_option)
     denoiser = load_model(args.model)
     tracks = ev.prepare_rendered(args.tracks).tracks
     print(
         f"# ω sweep: {args.gap:g}-s gaps, {args.steps} steps, "
         f"{'draft' if args.draft else 'full'} mode, candidate ramp {args.ramp_s * 1000:g} ms, "
         f"solver {args.solver or 'default'}, seed {args.seed}, model {args.model}"
+        + "".join(f", {item}" for item in args.sampler_option)
     )
     print(f"{'track':<40} {'method':>12} {'LSD':>6} {'to cand':>8} {'seam':>6}  bias dB by band  s")
     totals: dict[str, list[float]] = {}
@@ -158,6 +170,7 @@ def main() -> int:
                 name += f"/r{args.ramp_s * 1000:g}ms"
             if args.solver:
                 name += f"/{args.solver}"
+            name += extra
             report(totals, name, track, gap, cand_x, full, 0, time.perf_counter() - t0)
     print()
     for name, values in totals.items():
