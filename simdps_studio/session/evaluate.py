@@ -27,8 +27,9 @@ mid and side as a batch of two).
 Budgets on the idle 2-core development machine with ``piano-small`` (the plan and its estimate are
 printed first): the default run (one track per material, five gap lengths, seven methods, 30
 steps) about 57 minutes (2.2 hours on a host that runs the network 2.4 times slower);
-``--quick`` (gaps 0.5 and 2 s, diffusion in draft mode at 12 steps) about 2 minutes (3.4 on the
-slower host); material preparation once (rendering the corpus: a few minutes).
+``--quick`` (gaps 0.5 and 2 s, diffusion in draft mode at 12 steps) 3.4-3.75 minutes measured on
+the slower host (not measured on the faster one); material preparation once (rendering the
+corpus: a few minutes).
 """
 
 from __future__ import annotations
@@ -98,8 +99,8 @@ DEFAULT_MODEL = "piano-small"
 #: exactly what the app does (the model-card command does).
 DEFAULT_STEPS = 30
 #: ``--quick``: draft sampling at fewer steps, one track per material, two gap lengths. 12 steps
-#: scored as 20 did (same mean LSD for automatic ω, 5.79 dB; seams 1.43 vs 1.41) in 3.4 instead
-#: of 7.3 minutes on the slower host, inside the 5-minute budget there.
+#: scored as 20 did (same mean LSD for automatic ω, 5.79 dB; seams 1.43 vs 1.41) in 3.4-3.75
+#: instead of 7.3 minutes on the slower host, inside the 5-minute budget there.
 QUICK_STEPS = 12
 #: Output folders (relative to the working directory): a full run, a quick one.
 DEFAULT_OUT = "docs/benchmarks"
