@@ -340,6 +340,9 @@ def test_cancel_a_running_repair(qtbot, make_window, wav_path, tiny_model):
     p.draft.setChecked(True)
     p.steps.setValue(400)
     p.takes.setValue(1)
+    # The time left shows after 0.5 s of measured pace here, so a fast machine cannot finish the
+    # 400 steps first.
+    p.remaining.min_elapsed_s = 0.5
     with qtbot.waitSignal(w.repair_cancelled, timeout=60000):
         w.run_repair()
         qtbot.waitUntil(lambda: p.progress.value() > 0, timeout=30000)

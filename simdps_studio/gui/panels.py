@@ -573,7 +573,7 @@ class RepairPanel(QWidget):
         self.progress.setFormat("")
         self.progress_label = QLabel("")
         self.progress_label.setObjectName("dim")
-        self._remaining = RemainingTime()
+        self.remaining = RemainingTime()
         self._message = ""
         self.progress.hide()
         lay.addWidget(self.progress)
@@ -629,7 +629,7 @@ class RepairPanel(QWidget):
         self.progress.setVisible(running)
         if running:
             self.progress.setValue(0)
-            self._remaining.reset()
+            self.remaining.reset()
             self._message = ""
 
     def set_progress(self, fraction: float, message: str) -> None:
@@ -637,7 +637,7 @@ class RepairPanel(QWidget):
         self.progress.setFormat(f"{fraction * 100:.0f} %")
         if message:
             self._message = message
-        left = format_remaining(self._remaining.update(fraction, time.monotonic()))
+        left = format_remaining(self.remaining.update(fraction, time.monotonic()))
         self.progress_label.setText(" · ".join(t for t in (self._message, left) if t))
 
     def set_takes(self, labels: Sequence[str], current: int | None) -> None:
