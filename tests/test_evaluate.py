@@ -380,3 +380,28 @@ def test_refresh_report_needs_a_finished_run(tmp_path, capsys):
         ev.refresh_report(tmp_path)
     assert ev.main(["--refresh-report", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: no finished run")
+
+
+def test_by_material_table_only_with_several_materials():
+    def row(material, track, method, lsd, seam):
+        return {
+            "material": material,
+            "track": track,
+            "gap_s": 2.0,
+            "method": method,
+            "lsd_db": lsd,
+            "seam": seam,
+            "error": "",
+        }
+
+    rows = [
+        row("rendered", "r", "sim", 6.0, 1.4),
+        row("rendered", "r", "simdps-auto", 5.0, 1.2),
+        row("real", "x", "sim", 4.0, 1.3),
+        row("real", "x", "simdps-auto", 8.0, 1.5),
+    ]
+    lines = ev._material_section(rows, ["sim", "simdps-auto"])
+    assert lines[0] == "## By material"
+    assert "| method | rendered (1 gaps) | real (1 gaps) |" in lines
+    assert "| simdps-auto | 5.00 / 1.20 | 8.00 / 1.50 |" in lines
+    assert ev._material_section(rows[:2], ["sim", "simdps-auto"]) == []

@@ -1613,6 +1613,7 @@ def results_markdown(result: BenchResult) -> list[str]:
         lines += _md_table(["method", *[f"{g:g} s" for g in gaps]], body)
         lines.append("")
 
+    lines += _material_section(ok_rows, methods)
     lines += _comparisons(ok_rows, methods, gaps)
     lines += _bin_section(rows, ok_rows, methods, result.bin_cuts)
     lines += _auto_omega_section(ok_rows, methods)
@@ -1685,6 +1686,32 @@ def refresh_report(out: Path) -> Path:
     result.paths.update(write_plots(rows, config, out))
     md_path.write_text(head + "\n".join(results_markdown(result)), encoding="utf-8")
     return md_path
+
+
+def _material_section(ok_rows: list[dict], methods: list[str]) -> list[str]:
+    """Mean LSD / seam per method and material: a prior trained on piano may help on piano and
+    hurt elsewhere, which the overall means hide. Empty for a single material."""
+    materials = list(dict.fromkeys(r["material"] for r in ok_rows))
+    if len(materials) < 2:
+        return []
+    lsd = table_by(ok_rows, "material", "lsd_db", methods, materials)
+    seam = table_by(ok_rows, "material", "seam", methods, materials)
+    n_gaps = {
+        mat: len({(r["track"], r["gap_s"]) for r in ok_rows if r["material"] == mat})
+        for mat in materials
+    }
+    body = [
+        [m] + [f"{_cell(lsd[m][mat])} / {_cell(seam[m][mat])}" for mat in materials]
+        for m in methods
+    ]
+    return [
+        "## By material",
+        "",
+        "Mean log-spectral distance (dB) / mean seam over each material's gaps:",
+        "",
+        *_md_table(["method", *[f"{mat} ({n_gaps[mat]} gaps)" for mat in materials]], body),
+        "",
+    ]
 
 
 def _unique_seam_ref(rows: list[dict]) -> list[float]:
