@@ -120,7 +120,10 @@ def main() -> int:
         options["solver"] = args.solver
     for item in args.sampler_option:
         key, _, value = item.partition("=")
-        options[key.strip()] = float(value)
+        try:
+            options[key.strip()] = float(value)
+        except ValueError:
+            ap.error(f"--sampler-option wants KEY=NUMBER, not {item!r}")
     extra = "".join(f"/{item}" for item in args.sampler_option)
     denoiser = load_model(args.model)
     tracks = ev.prepare_rendered(args.tracks).tracks

@@ -777,7 +777,7 @@ def host_speed_factor(config: BenchConfig, model_cfg: dict) -> float:
     1.0 when nothing is sampled, the run is on CUDA or the preset has no reference time.
     """
     preset = str(model_cfg.get("preset", ""))
-    if not any(m.diffusion for m in config.methods) or preset not in REFERENCE_CALL_S:
+    if not config.needs_model or preset not in REFERENCE_CALL_S:
         return 1.0
     from simdps_studio.inpaint.device import resolve_device
     from simdps_studio.inpaint.precond import network_call_seconds
@@ -1643,7 +1643,8 @@ def refresh_report(out: Path) -> Path:
     The header (command, date, run time, model, hardware, material, method) is kept as written
     by the run; everything from :data:`RESULTS_HEADING` on is recomputed from the CSV with the
     current report code, and the plots are redrawn. For fixing how a finished run is
-    summarised, never what it measured.
+    summarised, never what it measured. The CSV holds rounded values (5 decimals), so a mean's
+    last printed digit can differ from the one the run printed from its unrounded rows.
 
     Raises
     ------
@@ -1667,7 +1668,7 @@ def refresh_report(out: Path) -> Path:
         materials=list(dict.fromkeys(r["material"] for r in rows)),
         gaps_s=gaps,
         methods=methods,
-        model=str(settings.get("model") or "piano-small"),
+        model=str(settings.get("model") or DEFAULT_MODEL),
         steps=int(settings.get("steps") or DEFAULT_STEPS),
         seed=int(settings.get("seed") or 0),
         quick=bool(settings.get("quick", False)),
