@@ -103,6 +103,24 @@ def test_bad_input_shapes_raise(tiny):
         tiny(torch.zeros(2, tiny.segment_length), torch.tensor([0.1, 0.2, 0.3]))
 
 
+def test_shorter_windows_run_without_changing_the_model(tiny):
+    n = tiny.segment_length // 2
+    assert tiny.supports_length(tiny.segment_length) and tiny.supports_length(n)
+    assert not tiny.supports_length(n + 2)  # frames of neighbouring octaves no longer line up
+    assert not tiny.supports_length(256)  # too short to resolve the lowest bins
+    keys = set(tiny.state_dict())
+    gen = torch.Generator().manual_seed(2)
+    x = 0.1 * torch.randn(2, n, generator=gen)
+    with torch.no_grad():
+        out = tiny(x, torch.tensor([0.05, 1.0]))
+        near_clean = tiny(x, 1e-5)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    assert (near_clean - x).norm() < 1e-2 * x.norm()
+    assert set(tiny.state_dict()) == keys  # the extra filterbank is not part of the checkpoint
+    with pytest.raises(ValueError, match=r"cannot run on windows|supported window"):
+        tiny(torch.zeros(1, n + 2), 0.1)
+
+
 def test_presets_and_config_round_trip():
     assert set(PRESETS) >= {"tiny", "small", "paper"}
     for name, cfg in PRESETS.items():

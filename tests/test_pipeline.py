@@ -20,6 +20,7 @@ from simdps_studio.inpaint.pipeline import (
     from_model_channels,
     inpaint_gap,
     mirror_into_gap,
+    model_window_length,
     plan_windows,
     splice,
     taper_seams,
@@ -42,9 +43,14 @@ class CountingDenoiser(torch.nn.Module):
         self.segment_length = inner.segment_length
         self.sigma_data = inner.sigma_data
         self.calls = 0
+        self.lengths: set[int] = set()
+
+    def supports_length(self, n: int) -> bool:
+        return self.inner.supports_length(n)
 
     def forward(self, x, sigma):
         self.calls += 1
+        self.lengths.add(int(x.shape[-1]))
         return self.inner(x, sigma)
 
 
@@ -114,6 +120,42 @@ def test_plan_windows_tiles_the_gap_with_context():
         if end - start <= 600:
             assert len(plan) == 1
     assert len(plan_windows(3000, 7100, 20000, w)) > 1
+
+
+def test_model_window_length_picks_the_shortest_supported_window_with_context():
+    seg = 81920
+    every_8192 = lambda n: n % 8192 == 0  # noqa: E731
+    # 0.5 s at 22.05 kHz plus 0.2 * seg of context on each side = 43 793 -> 49 152.
+    assert model_window_length(11025, seg, every_8192) == 49152
+    assert model_window_length(11025, seg, every_8192, min_context_fraction=0.1) == 32768
+    # No support query, or nothing shorter supported: the full window.
+    assert model_window_length(11025, seg, None) == seg
+    assert model_window_length(11025, seg, lambda n: False) == seg
+    # A gap that needs (nearly) the whole window keeps the full one.
+    assert model_window_length(50000, seg, every_8192) == seg
+    # Longer windows only when allowed: 2 s + 2 * 0.35 * seg = 101 444 -> 106 496 (13 * 8192).
+    long_kw = {"min_context_fraction": 0.35, "allow_shorter": False}
+    assert model_window_length(44100, seg, every_8192, **long_kw) == seg
+    assert model_window_length(44100, seg, every_8192, max_length=2 * seg, **long_kw) == 106496
+    assert model_window_length(11025, seg, every_8192, max_length=2 * seg, **long_kw) == seg
+
+
+def test_short_windows_run_a_short_gap_on_a_shorter_window(tiny, track):
+    start, end = int(0.9 * SR), int(1.0 * SR)  # 0.1 s: fits a window well under 0.74 s
+    counting = CountingDenoiser(tiny)
+    res = run(counting, track, start, end, steps=2, sampler_options={"short_windows": 1})
+    assert res.segment_length < tiny.segment_length
+    assert counting.lengths == {res.segment_length}
+    assert res.options["short_windows"] is True
+    out = splice(track, start, res.fills[0])
+    assert np.array_equal(out[:, :start], track[:, :start])
+    assert np.array_equal(out[:, end:], track[:, end:])
+    assert np.all(np.isfinite(res.fills[0]))
+
+    counting_full = CountingDenoiser(tiny)
+    full = run(counting_full, track, start, end, steps=2)  # the default: the full window
+    assert full.segment_length == tiny.segment_length and full.options["short_windows"] is False
+    assert counting_full.lengths == {tiny.segment_length}
 
 
 def test_taper_seams_makes_the_fill_continue_from_the_source():

@@ -197,6 +197,8 @@ def _build(sample_rate: int, n_samples: int, groups: OctaveGroups):
         w = 0
         for _, h in r:
             nz = np.nonzero(h > 0)[0]
+            if nz.size == 0:
+                raise ValueError(f"{n_samples} samples are too few to resolve every CQT bin")
             w = max(w, int(nz[-1] - nz[0] + 1))
         widths.append(w)
     frames = [frames_for(w) for w in widths]

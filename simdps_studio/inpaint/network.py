@@ -32,6 +32,9 @@ sees partials up to octaves apart; the extra blocks at the deepest level dilate 
 two-layer MLP. Each octave's input carries a third channel with the rows' places on the warped
 frequency axis, because convolutions alone cannot tell which octave (and bin density) they see.
 
+The network is fully convolutional in time: it also runs on windows shorter than the training
+segment (:meth:`CQTUNet.supports_length`), which the pipeline uses to make short gaps cheaper.
+
 Feature maps are kept in ``channels_last`` memory format: oneDNN's convolutions on the CPU are
 several times faster on it for the small channel counts used here.
 """
@@ -145,8 +148,11 @@ class CQTUNet(nn.Module):
             nn.Linear(config.fourier_dim, emb), nn.SiLU(), nn.Linear(emb, emb), nn.SiLU()
         )
         for lvl, o in enumerate(octaves):
-            pos = torch.tensor(o.position, dtype=torch.float32)[:, None].expand(-1, o.n_frames)
-            self.register_buffer(f"position_{lvl}", pos.clone(), persistent=False)
+            # One column, broadcast over however many frames a window has.
+            pos = torch.tensor(o.position, dtype=torch.float32)[:, None]
+            self.register_buffer(f"position_{lvl}", pos, persistent=False)
+        # Filterbanks for other window lengths (plain dict: not submodules, nothing to save).
+        self._other_cqts: dict[int, MultiResCQT] = {}
 
         self.embed = nn.ModuleList(nn.Conv2d(3, ch[lvl], 3, padding=1) for lvl in range(len(ch)))
         self.down = nn.ModuleList()
@@ -198,11 +204,43 @@ class CQTUNet(nn.Module):
             for lvl in range(self.n_levels)
         )
 
+    def supports_length(self, n_samples: int) -> bool:
+        """Whether the network can run on windows of ``n_samples`` samples.
+
+        True for the training segment and for every other length whose filterbank has the same
+        rows per octave and the same frame ratios between octaves (so every layer's shapes line
+        up); for the shipped presets, multiples of 4096 samples down to a quarter segment or so.
+        """
+        return self._cqt_for(int(n_samples)) is not None
+
+    def _cqt_for(self, n_samples: int) -> MultiResCQT | None:
+        if n_samples == self.cqt.n_samples:
+            return self.cqt
+        if n_samples in self._other_cqts:
+            return self._other_cqts[n_samples]
+        try:
+            cqt = MultiResCQT(self.cqt.sample_rate, n_samples, self.config.octave_groups)
+        except ValueError:
+            cqt = None
+        if cqt is not None:
+            frames = [o.n_frames for o in cqt.layout.octaves]
+            rows = [o.n_rows for o in cqt.layout.octaves]
+            same_ratios = all(
+                frames[i] * self.frames[i + 1] == frames[i + 1] * self.frames[i]
+                for i in range(len(frames) - 1)
+            )
+            # Two downsamplings by 2 from the deepest level must stay exact for the mid blocks'
+            # time dilations to see real frames.
+            if rows != self.rows or not same_ratios or frames[-1] < 4:
+                cqt = None
+        self._other_cqts[n_samples] = cqt
+        return cqt
+
     def _octave_input(self, coef: Tensor, lvl: int) -> Tensor:
         """Complex (B, rows, T) -> real (B, 3, rows, T): real, imag, frequency position."""
-        b = coef.shape[0]
+        b, rows, frames = coef.shape
         pos = getattr(self, f"position_{lvl}").to(coef.real.dtype)
-        parts = torch.stack([coef.real, coef.imag, pos.expand(b, -1, -1)], dim=1)
+        parts = torch.stack([coef.real, coef.imag, pos.expand(b, rows, frames)], dim=1)
         return parts.contiguous(memory_format=_CL)
 
     def forward(self, x: Tensor, c_noise: Tensor) -> Tensor:
@@ -210,17 +248,21 @@ class CQTUNet(nn.Module):
 
         Parameters
         ----------
-        x : Tensor, shape (B, segment_length)
-            Scaled noisy waveform (``c_in * x`` in EDM terms).
+        x : Tensor, shape (B, n_samples)
+            Scaled noisy waveform (``c_in * x`` in EDM terms); ``n_samples`` is the segment length
+            or another length :meth:`supports_length` accepts.
         c_noise : Tensor, shape (B,)
             Noise-level condition (``ln(sigma) / 4``).
 
         Returns
         -------
-        Tensor, shape (B, segment_length)
+        Tensor, shape (B, n_samples)
         """
+        cqt = self._cqt_for(int(x.shape[-1]))
+        if cqt is None:
+            raise ValueError(f"the network cannot run on windows of {x.shape[-1]} samples")
         emb = self.noise_mlp(self.noise_features(c_noise))
-        coefs = self.cqt(x)
+        coefs = cqt(x)
         skips = []
         h = None
         for lvl in range(self.n_levels):
@@ -241,7 +283,7 @@ class CQTUNet(nn.Module):
             outs[lvl] = torch.complex(out[:, 0].contiguous(), out[:, 1].contiguous())
             if lvl > 0:
                 h = self.up[lvl - 1](h[:, :, rows:])
-        return self.cqt.inverse(outs)
+        return cqt.inverse(outs)
 
 
 def count_parameters(module: nn.Module) -> int:

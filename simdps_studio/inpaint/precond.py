@@ -88,25 +88,31 @@ class Denoiser(nn.Module):
         """Number of parameter elements."""
         return count_parameters(self)
 
+    def supports_length(self, n_samples: int) -> bool:
+        """Whether windows of ``n_samples`` samples can be denoised (see ``CQTUNet``)."""
+        return self.net.supports_length(n_samples)
+
     def forward(self, x: Tensor, sigma: Tensor | float) -> Tensor:
         """Denoise.
 
         Parameters
         ----------
-        x : Tensor, shape (B, segment_length)
-            Noisy waveform, float32 (other float dtypes go through the network in the weights'
-            dtype; the skip path keeps ``x``'s dtype).
+        x : Tensor, shape (B, n_samples)
+            Noisy waveform of ``segment_length`` samples or another window length the network
+            supports (:meth:`supports_length`), float32 (other float dtypes go through the
+            network in the weights' dtype; the skip path keeps ``x``'s dtype).
         sigma : Tensor of shape (B,) or scalar, or float
             Noise level of each batch item.
 
         Returns
         -------
-        Tensor, shape (B, segment_length)
+        Tensor, shape (B, n_samples)
             The denoised estimate, same dtype as ``x``. Differentiable with respect to ``x``.
         """
-        if x.ndim != 2 or x.shape[-1] != self.segment_length:
+        if x.ndim != 2 or not self.supports_length(x.shape[-1]):
             raise ValueError(
-                f"expected x of shape (B, {self.segment_length}), got {tuple(x.shape)}"
+                f"expected x of shape (B, {self.segment_length}) or another supported window "
+                f"length, got {tuple(x.shape)}"
             )
         sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
         if sigma.ndim == 0:
