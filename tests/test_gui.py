@@ -8,6 +8,7 @@ candidate for a gap at 11.83–12.21 s starts at 3.83 s.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -292,6 +293,7 @@ def test_repair_with_tiny_model_keeps_window_responsive(qtbot, make_window, wav_
     p.steps.setValue(3)
     p.takes.setValue(2)
     p.seed.setValue(7)
+    assert p.estimate.text() == "time estimate after the first diffusion repair"
     # Event-loop latency while sampling: a 20 ms timer must keep ticking.
     ticks: list[float] = []
     timer = QTimer()
@@ -322,6 +324,18 @@ def test_repair_with_tiny_model_keeps_window_responsive(qtbot, make_window, wav_
     assert w.null_ok is True and "unchanged" in w.null_badge.text()
     assert w.seam_badge.property("state") in ("ok", "warn", "bad")
     assert len(ticks) > 5 and np.max(np.diff(ticks)) < 1.0
+    # The run's pace is remembered: the panel now expects a time for these settings, and for
+    # the full sampler (more calls, each with a gradient) a longer one.
+    qtbot.waitUntil(lambda: p.estimate.isVisible(), timeout=5000)
+    pace = json.loads(w.settings.value("repair/pace"))
+    assert next(iter(pace.values()))["draft"] > 0
+    assert p.estimate.text().startswith("expected about")
+    draft_text = p.estimate.text()
+    p.draft.setChecked(False)
+    p.steps.setValue(400)  # 799 calls with gradient against 3 draft calls: a longer time
+    assert p.estimate.text().startswith("expected about") and p.estimate.text() != draft_text
+    p.set_method("sim")
+    assert p.estimate.text() == ""
     # Choosing take 2 makes it the gap's repair (undoable).
     w.repair_panel.takes_list.setCurrentRow(1)
     assert w.session.repair_for(gap).repair_id == repairs[1].repair_id

@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from simdps_studio.core.progress import RemainingTime, format_remaining, sub_progress
+from simdps_studio.core.progress import (
+    RemainingTime,
+    format_duration,
+    format_remaining,
+    sub_progress,
+)
 
 
 def test_remaining_time_extrapolates_from_the_first_measured_progress():
@@ -32,6 +37,13 @@ def test_format_remaining():
     assert format_remaining(42.0) == "about 40 s left"
     assert format_remaining(150.0) == "about 2 min left"
     assert format_remaining(3900.0) == "about 1 h 5 min left"
+
+
+def test_format_duration():
+    assert format_duration(3.0) == "about 5 s"
+    assert format_duration(58.0) == "about 60 s"
+    assert format_duration(490.0) == "about 8 min"
+    assert format_duration(7300.0) == "about 2 h 2 min"
 
 
 def test_sub_progress_maps_and_clamps():

@@ -106,13 +106,18 @@ class RemainingTime:
         return elapsed_s * (1.0 - fraction) / (fraction - f0)
 
 
+def format_duration(seconds: float) -> str:
+    """``"about 3 min"``-style text for a positive duration (5-s steps below a minute)."""
+    if seconds < 60:
+        return f"about {max(5, round(seconds / 5) * 5):.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min"
+    return f"about {minutes // 60} h {minutes % 60} min"
+
+
 def format_remaining(seconds: float | None) -> str:
     """``"about 3 min left"``-style text for a remaining time; ``""`` when it is unknown."""
     if seconds is None or seconds <= 0:
         return ""
-    if seconds < 60:
-        return f"about {max(5, round(seconds / 5) * 5):.0f} s left"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"about {minutes} min left"
-    return f"about {minutes // 60} h {minutes % 60} min left"
+    return f"{format_duration(seconds)} left"

@@ -8,6 +8,7 @@ search, repair, export, dropout detection, spectrogram) runs on a worker thread 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from simdps_studio.core.errors import InputError, SimDPSError
-from simdps_studio.core.progress import sub_progress
+from simdps_studio.core.progress import format_duration, sub_progress
 from simdps_studio.core.types import Gap
 from simdps_studio.gui import recovery
 from simdps_studio.gui.analysis import format_time, seam_check
@@ -727,6 +728,7 @@ class MainWindow(QMainWindow):
         self.act_redo.setEnabled(has and self.session.can_redo)
         for a in (self.act_delete, self.act_zoom_gap, self.act_loop):
             a.setEnabled(gap)
+        self._update_estimate()
         self.act_run.setEnabled(gap and not running)
         self.repair_panel.run_btn.setEnabled(gap and not running)
         self.act_audition.setEnabled(gap and bool(self.candidates.get(self.selected_gap)))
@@ -992,6 +994,7 @@ class MainWindow(QMainWindow):
             return
         for r, check in zip(repairs, checks):
             self.seams[r.repair_id] = check
+        self._record_pace(repairs[0])
         self.takes[gap] = list(repairs)
         self.session.set_repair(repairs[0])
         self._set_null_badge(null_ok)
@@ -1006,6 +1009,69 @@ class MainWindow(QMainWindow):
         self.transport.set_b(True)
         self.status(f"Repaired gap with {with_omega}" + (f" in {secs:.1f} s" if secs else ""))
         self.repair_finished.emit(repairs)
+
+    # Pace of diffusion repairs on this machine, per model and device, kept in the settings as
+    # JSON {"model|device": {"gradient": s, "draft": s}} (seconds per network item call).
+
+    def _pace_data(self) -> dict:
+        try:
+            data = json.loads(str(self.settings.value("repair/pace", "{}")))
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _pace_key(self, device: str) -> str:
+        return f"{self.model_name or engines.DEFAULT_MODEL}|{device}"
+
+    def _pace(self) -> engines.RepairPace:
+        device = self.device_label.text().removeprefix("device: ")
+        entry = self._pace_data().get(self._pace_key(device), {})
+        known = {
+            k: float(v)
+            for k, v in (entry.items() if isinstance(entry, dict) else ())
+            if k in ("gradient", "draft") and isinstance(v, (int, float)) and v > 0
+        }
+        return engines.RepairPace(known)
+
+    def _record_pace(self, repair) -> None:
+        calls = repair.params.get("network_item_calls")
+        seconds = repair.params.get("sampling_seconds")
+        device = repair.params.get("device")
+        if not calls or not seconds or not device:
+            return
+        data = self._pace_data()
+        key = self._pace_key(str(device))
+        entry = data.get(key) if isinstance(data.get(key), dict) else {}
+        pace = engines.RepairPace(dict(entry))
+        pace.record(draft=bool(repair.params.get("draft")), seconds=float(seconds), calls=calls)
+        data[key] = pace.seconds_per_call
+        self.settings.setValue("repair/pace", json.dumps(data))
+        self._update_estimate()
+
+    def _update_estimate(self) -> None:
+        """Show what a diffusion repair of the selected gap with the panel's settings costs."""
+        text = ""
+        gap, session = getattr(self, "selected_gap", None), getattr(self, "session", None)
+        if gap is not None and session is not None:
+            request = self.request()
+            sr = session.audio.sr
+            window_s = engines.model_window_s(self.model_name)
+            if engines.resolve_method(request, gap, sr) in ("simdps", "dps") and window_s:
+                calls = engines.network_item_calls(
+                    gap.duration_s(sr),
+                    window_s,
+                    steps=request.steps,
+                    takes=request.takes,
+                    channels=session.audio.channels,
+                    draft=request.draft,
+                )
+                seconds = self._pace().estimate(draft=request.draft, calls=calls)
+                text = (
+                    f"expected {format_duration(seconds)} here"
+                    if seconds is not None
+                    else "time estimate after the first diffusion repair"
+                )
+        self.repair_panel.estimate.setText(text)
 
     def _repair_error(self, message: str) -> None:
         self.repair_panel.set_progress(0.0, "failed")
@@ -1102,6 +1168,7 @@ class MainWindow(QMainWindow):
         label.style().polish(label)
 
     def _repair_settings_changed(self) -> None:
+        self._update_estimate()
         if getattr(self, "_restoring", False):
             return
         p = self.repair_panel

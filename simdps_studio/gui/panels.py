@@ -576,6 +576,14 @@ class RepairPanel(QWidget):
         self.remaining = RemainingTime()
         self._message = ""
         self.progress.hide()
+        # What a diffusion repair with these settings should take here, from measured runs.
+        self.estimate = QLabel("")
+        self.estimate.setObjectName("dim")
+        self.estimate.setToolTip(
+            "Sampling time expected for these settings, from the pace of earlier repairs "
+            "on this machine and model"
+        )
+        lay.addWidget(self.estimate)
         lay.addWidget(self.progress)
         lay.addWidget(self.progress_label)
         lay.addWidget(self.device)
@@ -627,6 +635,7 @@ class RepairPanel(QWidget):
         self.stop_btn.setEnabled(running)
         self.method.setEnabled(not running)
         self.progress.setVisible(running)
+        self.estimate.setVisible(not running)
         if running:
             self.progress.setValue(0)
             self.remaining.reset()

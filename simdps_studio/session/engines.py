@@ -8,6 +8,8 @@ lazily so that the CLI's cheap commands never pay for torch.
 from __future__ import annotations
 
 import importlib
+import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,14 @@ AUTO_OMEGA_RULE = (
     "ω 0.04 (relaxed) at candidate score 0, rising linearly to 0.15 (strict) at score 0.3 and "
     "to 0.5 (copy) at score 0.8 and above"
 )
+
+
+#: The diffusion pipeline keeps this share of each model window as context on each side.
+CONTEXT_FRACTION = 0.2
+#: Time of a draft network call (forward only) over one with gradient, for estimating one mode
+#: from the other's measured pace: 0.27 s per draft call against 49.2 s / 69 calls = 0.71 s with
+#: gradient on the reference CPU (README's sampling table), 0.40 on a slower host.
+DRAFT_CALL_RATIO = 0.39
 
 
 @dataclass
@@ -77,6 +87,67 @@ def model_installed(name: str | None = None) -> bool:
 
     p = Path(name) if name and Path(name).is_dir() else models_dir() / (name or DEFAULT_MODEL)
     return (p / "config.json").is_file() and any(p.glob("weights*.safetensors"))
+
+
+def model_window_s(name: str | None = None) -> float | None:
+    """The model's window in seconds from its ``config.json`` (None when unreadable; no torch)."""
+    from simdps_studio.core.paths import models_dir
+
+    p = Path(name) if name and Path(name).is_dir() else models_dir() / (name or DEFAULT_MODEL)
+    try:
+        cfg = json.loads((p / "config.json").read_text(encoding="utf-8"))
+        return float(cfg["segment_length"]) / float(cfg["sample_rate"])
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return None
+
+
+def n_windows(gap_s: float, window_s: float) -> int:
+    """Model windows the pipeline needs for a gap (it fills 60 % of each window at most)."""
+    step = window_s * (1.0 - 2.0 * CONTEXT_FRACTION)
+    return max(1, math.ceil(gap_s / step - 1e-9))
+
+
+def network_item_calls(
+    gap_s: float, window_s: float, *, steps: int, takes: int, channels: int, draft: bool
+) -> int:
+    """Network calls a diffusion repair makes, counted per batch item (what its time scales with).
+
+    Heun (the default sampler) calls the network twice a step except the last; the draft mode's
+    Euler once. Each take has one item per channel (stereo: mid and side).
+    """
+    calls = steps if draft else 2 * steps - 1
+    return n_windows(gap_s, window_s) * calls * max(int(takes), 1) * max(int(channels), 1)
+
+
+@dataclass
+class RepairPace:
+    """Seconds per network item call measured on this machine, for "gradient" and "draft".
+
+    Learned from finished repairs (:meth:`record`); :meth:`estimate` predicts a repair's sampling
+    time from its call count, using the other mode's pace times :data:`DRAFT_CALL_RATIO` when
+    only that one was measured.
+    """
+
+    seconds_per_call: dict[str, float] = field(default_factory=dict)
+
+    @staticmethod
+    def mode(draft: bool) -> str:
+        return "draft" if draft else "gradient"
+
+    def record(self, *, draft: bool, seconds: float, calls: int) -> None:
+        """Remember the pace of a finished repair (ignored when it made no calls)."""
+        if calls > 0 and seconds > 0 and math.isfinite(seconds):
+            self.seconds_per_call[self.mode(draft)] = float(seconds) / int(calls)
+
+    def estimate(self, *, draft: bool, calls: int) -> float | None:
+        """Expected sampling seconds for ``calls`` item calls, or None before any measurement."""
+        own = self.seconds_per_call.get(self.mode(draft))
+        if own is None:
+            other = self.seconds_per_call.get(self.mode(not draft))
+            if other is None:
+                return None
+            own = other * DRAFT_CALL_RATIO if draft else other / DRAFT_CALL_RATIO
+        return own * calls
 
 
 def resolve_method(request: RepairRequest, gap: Gap, sr: int) -> str:
@@ -264,6 +335,7 @@ def make_repairs(
         progress=sub_progress(progress, 0.2 if cand is not None else 0.0, 1.0),
         cancel=cancel,
     )
+    calls = 2 * request.steps - 1 if result.options.get("solver") == "heun" else request.steps
     params.update(
         omega=omega,
         omega_y=request.omega_y,
@@ -271,6 +343,9 @@ def make_repairs(
         draft=request.draft,
         model=request.model or DEFAULT_MODEL,
         device=result.device,
+        # For the app's time estimate: the sampling alone, and what it cost in network calls.
+        sampling_seconds=round(result.seconds, 3),
+        network_item_calls=result.n_windows * calls * request.takes * audio.channels,
     )
     seconds = round(time.perf_counter() - t0, 3)
     return [

@@ -62,6 +62,7 @@ from simdps_studio.core.errors import (
 )
 from simdps_studio.core.progress import CancelToken, check_cancel
 from simdps_studio.core.types import Audio, Gap, validate_gaps
+from simdps_studio.session.engines import n_windows
 
 # ----------------------------------------------------------------------------- settings
 
@@ -121,8 +122,6 @@ REFERENCE_CALL_S = {"tiny": 0.05, "small": 0.58}
 OVERHEAD_S = 1.0
 LPC_S = 0.3
 SIM_S = 0.2
-#: The pipeline keeps this share of each model window as context on each side.
-CONTEXT_FRACTION = 0.2
 
 METRICS = ("lsd_db", "seam", "snr_db", "chroma_sim", "level_db")
 METRIC_LABEL = {
@@ -747,12 +746,6 @@ def _model_config(model: str) -> dict:
         return json.loads((folder.expanduser() / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-
-
-def n_windows(gap_s: float, window_s: float) -> int:
-    """Model windows the pipeline needs for a gap (it keeps 60 % of each window)."""
-    step = window_s * (1.0 - 2.0 * CONTEXT_FRACTION)
-    return max(1, math.ceil(gap_s / step - 1e-9))
 
 
 def case_seconds(

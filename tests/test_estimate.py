@@ -1,0 +1,90 @@
+"""Time estimates for diffusion repairs: call counts, the learned pace, and what a repair reports."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import piano_like
+
+from simdps_studio.core.types import Audio, Gap
+from simdps_studio.session import engines
+
+SR = 22050
+
+
+def test_network_item_calls_counts_windows_steps_takes_and_channels():
+    kw = {"steps": 35, "takes": 1, "channels": 1}
+    # One 3.715-s window holds up to 60 % of itself: 2 s is one window, 4 s two.
+    assert engines.network_item_calls(2.0, 3.715, draft=False, **kw) == 69  # Heun: 2N - 1
+    assert engines.network_item_calls(2.0, 3.715, draft=True, **kw) == 35  # Euler: N
+    assert engines.network_item_calls(4.0, 3.715, draft=False, **kw) == 2 * 69
+    stereo_two_takes = {"steps": 35, "takes": 2, "channels": 2}
+    assert engines.network_item_calls(0.6, 3.715, draft=False, **stereo_two_takes) == 4 * 69
+
+
+def test_pace_estimates_from_its_own_mode_then_from_the_other():
+    pace = engines.RepairPace()
+    assert pace.estimate(draft=False, calls=69) is None
+    pace.record(draft=False, seconds=138.0, calls=69)  # 2 s per call
+    assert pace.estimate(draft=False, calls=276) == pytest.approx(552.0)
+    # Draft not measured yet: the gradient pace times the forward-only ratio.
+    assert pace.estimate(draft=True, calls=35) == pytest.approx(35 * 2.0 * engines.DRAFT_CALL_RATIO)
+    pace.record(draft=True, seconds=35.0, calls=35)
+    assert pace.estimate(draft=True, calls=35) == pytest.approx(35.0)
+    pace.record(draft=True, seconds=10.0, calls=0)  # nothing to learn from
+    assert pace.estimate(draft=True, calls=35) == pytest.approx(35.0)
+
+
+def test_model_window_s_reads_the_config_without_torch(tmp_path):
+    (tmp_path / "config.json").write_text(
+        json.dumps({"segment_length": 81920, "sample_rate": 22050})
+    )
+    assert engines.model_window_s(str(tmp_path)) == pytest.approx(81920 / 22050)
+    assert engines.model_window_s(str(tmp_path / "missing")) is None
+    (tmp_path / "config.json").write_text("{not json")
+    assert engines.model_window_s(str(tmp_path)) is None
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_a_diffusion_repair_reports_the_calls_it_made(tmp_path, monkeypatch):
+    checkpoint = pytest.importorskip("simdps_studio.inpaint.checkpoint")
+    from simdps_studio.inpaint.precond import build_denoiser
+
+    folder = tmp_path / "tiny"
+    checkpoint.save_model(build_denoiser("tiny"), folder)
+    load = checkpoint.load_model
+    seen = []
+
+    def counting_load(*args, **kwargs):
+        model = load(*args, **kwargs)
+        inner = model.forward
+
+        def forward(x, sigma):
+            seen.append(int(x.shape[0]))  # items in this call
+            return inner(x, sigma)
+
+        model.forward = forward
+        return model
+
+    monkeypatch.setattr(checkpoint, "load_model", counting_load)
+    audio = Audio(piano_like(SR, 3.0, seed=4, channels=2), SR)
+    gap = Gap(int(1.4 * SR), int(1.6 * SR))
+    request = engines.RepairRequest(
+        method="dps", steps=3, takes=2, draft=True, model=str(folder), device="cpu"
+    )
+    repairs = engines.make_repairs(audio, gap, request)
+    params = repairs[0].params
+    assert params["network_item_calls"] == sum(seen) == 3 * 2 * 2  # steps x takes x mid/side
+    expected = engines.network_item_calls(
+        gap.duration_s(SR),
+        engines.model_window_s(str(folder)),
+        steps=3,
+        takes=2,
+        channels=2,
+        draft=True,
+    )
+    assert params["network_item_calls"] == expected
+    assert 0 < params["sampling_seconds"] <= params["seconds"]
+    assert np.isfinite(repairs[0].fill).all()
