@@ -1207,6 +1207,7 @@ class MainWindow(QMainWindow):
     def _device_ready(self, label: str) -> None:
         self.device_label.setText(f"device: {label}")
         self.repair_panel.device.setText(f"device: {label}")
+        self._update_estimate()  # the pace is remembered per device
 
     # ================================================================================ detect
 

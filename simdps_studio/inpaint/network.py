@@ -32,8 +32,9 @@ sees partials up to octaves apart; the extra blocks at the deepest level dilate 
 two-layer MLP. Each octave's input carries a third channel with the rows' places on the warped
 frequency axis, because convolutions alone cannot tell which octave (and bin density) they see.
 
-The network is fully convolutional in time: it also runs on windows shorter than the training
-segment (:meth:`CQTUNet.supports_length`), which the pipeline uses to make short gaps cheaper.
+The network is fully convolutional in time: it also runs on windows shorter or longer than the
+training segment (:meth:`CQTUNet.supports_length`); the pipeline's windowing options use that
+(measured, off by default: docs/sampler.md).
 
 Feature maps are kept in ``channels_last`` memory format: oneDNN's convolutions on the CPU are
 several times faster on it for the small channel counts used here.
@@ -209,7 +210,7 @@ class CQTUNet(nn.Module):
 
         True for the training segment and for every other length whose filterbank has the same
         rows per octave and the same frame ratios between octaves (so every layer's shapes line
-        up); for the shipped presets, multiples of 4096 samples down to a quarter segment or so.
+        up); for ``small``, every multiple of 4096 samples from 8192 on.
         """
         return self._cqt_for(int(n_samples)) is not None
 

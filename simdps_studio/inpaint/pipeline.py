@@ -3,10 +3,10 @@
 :func:`inpaint_gap` fills one gap ``[gap_start_sample, gap_end_sample)`` of a track. Per window:
 
 1. cut a window of the model's segment length (converted to the track rate) around the part of the
-   gap still to fill, with context on both sides (optionally, for a short gap, a shorter window,
-   which the fully convolutional network runs on at a fraction of the cost but with measurably
-   worse fills: :func:`model_window_length`) (centred where the track allows, shifted inside the
-   track at its edges, zero-padded only when the track is shorter than the window);
+   gap still to fill, with context on both sides (centred where the track allows, shifted inside the
+   track at its edges, zero-padded only when the track is shorter than the window); options let a
+   gap use a shorter or longer window (:func:`model_window_length`: cheaper for short gaps, but
+   measurably worse, so off by default);
 2. convert channels to the model's batch (mono as is, stereo as mid and side, more channels one by
    one) and resample to the model rate, with the context mirrored into the gap so the resampler
    smears no step into the observed samples; the candidate goes through the same path;
@@ -129,7 +129,7 @@ class InpaintResult:
         Wall time of the whole call.
     model_sample_rate, segment_length : int
         The model's rate (Hz) and the length of the model windows used (samples at that rate):
-        the training segment, or a shorter window for a short gap.
+        the training segment unless the windowing options chose another.
     n_windows : int
         Number of model windows the gap needed.
     options : dict
