@@ -334,6 +334,7 @@ def test_repair_with_tiny_model_keeps_window_responsive(qtbot, make_window, wav_
     p.draft.setChecked(False)
     p.steps.setValue(400)  # 799 calls with gradient against 3 draft calls: a longer time
     assert p.estimate.text().startswith("expected about") and p.estimate.text() != draft_text
+    assert "(Draft about" in p.estimate.text() and "(Draft" not in draft_text
     p.set_method("sim")
     assert p.estimate.text() == ""
     # Choosing take 2 makes it the gap's repair (undoable).

@@ -1065,12 +1065,23 @@ class MainWindow(QMainWindow):
                     channels=session.audio.channels,
                     draft=request.draft,
                 )
-                seconds = self._pace().estimate(draft=request.draft, calls=calls)
-                text = (
-                    f"expected {format_duration(seconds)} here"
-                    if seconds is not None
-                    else "time estimate after the first diffusion repair"
-                )
+                pace = self._pace()
+                seconds = pace.estimate(draft=request.draft, calls=calls)
+                if seconds is None:
+                    text = "time estimate after the first diffusion repair"
+                else:
+                    text = f"expected {format_duration(seconds)} here"
+                    if not request.draft:  # point at the fast path
+                        draft_calls = engines.network_item_calls(
+                            gap.duration_s(sr),
+                            window_s,
+                            steps=request.steps,
+                            takes=request.takes,
+                            channels=session.audio.channels,
+                            draft=True,
+                        )
+                        draft_s = pace.estimate(draft=True, calls=draft_calls)
+                        text += f" (Draft {format_duration(draft_s)})"
         self.repair_panel.estimate.setText(text)
 
     def _repair_error(self, message: str) -> None:
