@@ -1049,40 +1049,37 @@ class MainWindow(QMainWindow):
         self._update_estimate()
 
     def _update_estimate(self) -> None:
-        """Show what a diffusion repair of the selected gap with the panel's settings costs."""
-        text = ""
+        self.repair_panel.estimate.setText(self._estimate_text())
+
+    def _estimate_text(self) -> str:
+        """What a diffusion repair of the selected gap with the panel's settings should take."""
         gap, session = getattr(self, "selected_gap", None), getattr(self, "session", None)
-        if gap is not None and session is not None:
-            request = self.request()
-            sr = session.audio.sr
-            window_s = engines.model_window_s(self.model_name)
-            if engines.resolve_method(request, gap, sr) in ("simdps", "dps") and window_s:
-                calls = engines.network_item_calls(
-                    gap.duration_s(sr),
-                    window_s,
-                    steps=request.steps,
-                    takes=request.takes,
-                    channels=session.audio.channels,
-                    draft=request.draft,
-                )
-                pace = self._pace()
-                seconds = pace.estimate(draft=request.draft, calls=calls)
-                if seconds is None:
-                    text = "time estimate after the first diffusion repair"
-                else:
-                    text = f"expected {format_duration(seconds)} here"
-                    if not request.draft:  # point at the fast path
-                        draft_calls = engines.network_item_calls(
-                            gap.duration_s(sr),
-                            window_s,
-                            steps=request.steps,
-                            takes=request.takes,
-                            channels=session.audio.channels,
-                            draft=True,
-                        )
-                        draft_s = pace.estimate(draft=True, calls=draft_calls)
-                        text += f" (Draft {format_duration(draft_s)})"
-        self.repair_panel.estimate.setText(text)
+        if gap is None or session is None:
+            return ""
+        request = self.request()
+        sr = session.audio.sr
+        window_s = engines.model_window_s(self.model_name)
+        if engines.resolve_method(request, gap, sr) not in ("simdps", "dps") or not window_s:
+            return ""
+
+        def calls(draft: bool) -> int:
+            return engines.network_item_calls(
+                gap.duration_s(sr),
+                window_s,
+                steps=request.steps,
+                takes=request.takes,
+                channels=session.audio.channels,
+                draft=draft,
+            )
+
+        pace = self._pace()
+        seconds = pace.estimate(draft=request.draft, calls=calls(request.draft))
+        if seconds is None:
+            return "time estimate after the first diffusion repair"
+        text = f"expected {format_duration(seconds)} here"
+        if not request.draft:  # point at the fast path
+            text += f" (Draft {format_duration(pace.estimate(draft=True, calls=calls(True)))})"
+        return text
 
     def _repair_error(self, message: str) -> None:
         self.repair_panel.set_progress(0.0, "failed")
