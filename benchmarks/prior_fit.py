@@ -73,10 +73,10 @@ def main() -> int:
             continue
         for track in info.tracks:
             x = track.samples.mean(axis=0)
+            n_track = int(np.ceil(n_m * track.sr / sr_m))
             losses = []
             for gap_s in ev.DEFAULT_GAPS_S:
                 gap = ev.gap_position(track.samples.shape[1], track.sr, gap_s)
-                n_track = int(np.ceil(n_m * track.sr / sr_m))
                 w = context_window(x, gap.start_sample, gap.end_sample, n_track)
                 if w is None:
                     continue

@@ -24,6 +24,17 @@ def test_network_item_calls_counts_windows_steps_takes_and_channels():
     assert engines.network_item_calls(0.6, 3.715, draft=False, **stereo_two_takes) == 4 * 69
 
 
+def test_the_window_rule_is_the_pipelines():
+    pipeline = pytest.importorskip("simdps_studio.inpaint.pipeline")
+    assert engines.CONTEXT_FRACTION == pipeline.CONTEXT_FRACTION
+    # A gap of exactly 60 % of the window is the longest that fits one window in both.
+    n = 81920
+    plan = pipeline.plan_windows(n, n + int(0.6 * n), 4 * n, n)
+    assert len(plan) == engines.n_windows(0.6 * n / SR, n / SR) == 1
+    plan = pipeline.plan_windows(n, n + int(0.6 * n) + 100, 4 * n, n)
+    assert len(plan) == engines.n_windows((0.6 * n + 100) / SR, n / SR) == 2
+
+
 def test_pace_estimates_from_its_own_mode_then_from_the_other():
     pace = engines.RepairPace()
     assert pace.estimate(draft=False, calls=69) is None

@@ -108,15 +108,19 @@ def test_shorter_windows_run_without_changing_the_model(tiny):
     assert tiny.supports_length(tiny.segment_length) and tiny.supports_length(n)
     assert not tiny.supports_length(n + 2)  # frames of neighbouring octaves no longer line up
     assert not tiny.supports_length(256)  # too short to resolve the lowest bins
-    keys = set(tiny.state_dict())
+    full_x = _x(tiny, 1)
     gen = torch.Generator().manual_seed(2)
     x = 0.1 * torch.randn(2, n, generator=gen)
     with torch.no_grad():
+        before = tiny(full_x, 0.1)
         out = tiny(x, torch.tensor([0.05, 1.0]))
-        near_clean = tiny(x, 1e-5)
+        after = tiny(full_x, 0.1)
     assert out.shape == x.shape and torch.isfinite(out).all()
-    assert (near_clean - x).norm() < 1e-2 * x.norm()
-    assert set(tiny.state_dict()) == keys  # the extra filterbank is not part of the checkpoint
+    # Each batch item is denoised on its own, as at the full length.
+    with torch.no_grad():
+        assert torch.allclose(tiny(x[1:], 1.0), out[1:], atol=1e-6)
+    # The other length's filterbank does not disturb the training segment's.
+    assert torch.equal(before, after)
     with pytest.raises(ValueError, match=r"cannot run on windows|supported window"):
         tiny(torch.zeros(1, n + 2), 0.1)
 

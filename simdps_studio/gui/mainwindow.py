@@ -1023,8 +1023,7 @@ class MainWindow(QMainWindow):
     def _pace_key(self, device: str) -> str:
         return f"{self.model_name or engines.DEFAULT_MODEL}|{device}"
 
-    def _pace(self) -> engines.RepairPace:
-        device = self.device_label.text().removeprefix("device: ")
+    def _pace(self, device: str) -> engines.RepairPace:
         entry = self._pace_data().get(self._pace_key(device), {})
         known = {
             k: float(v)
@@ -1039,14 +1038,12 @@ class MainWindow(QMainWindow):
         device = repair.params.get("device")
         if not calls or not seconds or not device:
             return
-        data = self._pace_data()
-        key = self._pace_key(str(device))
-        entry = data.get(key) if isinstance(data.get(key), dict) else {}
-        pace = engines.RepairPace(dict(entry))
+        pace = self._pace(str(device))
         pace.record(draft=bool(repair.params.get("draft")), seconds=float(seconds), calls=calls)
-        data[key] = pace.seconds_per_call
+        data = self._pace_data()
+        data[self._pace_key(str(device))] = pace.seconds_per_call
         self.settings.setValue("repair/pace", json.dumps(data))
-        self._update_estimate()
+        # The label follows in _repair_done's _update_actions.
 
     def _update_estimate(self) -> None:
         self.repair_panel.estimate.setText(self._estimate_text())
@@ -1072,7 +1069,7 @@ class MainWindow(QMainWindow):
                 draft=draft,
             )
 
-        pace = self._pace()
+        pace = self._pace(self.device_label.text().removeprefix("device: "))
         seconds = pace.estimate(draft=request.draft, calls=calls(request.draft))
         if seconds is None:
             return "time estimate after the first diffusion repair"

@@ -230,8 +230,8 @@ class CQTUNet(nn.Module):
                 frames[i] * self.frames[i + 1] == frames[i + 1] * self.frames[i]
                 for i in range(len(frames) - 1)
             )
-            # Two downsamplings by 2 from the deepest level must stay exact for the mid blocks'
-            # time dilations to see real frames.
+            # Below 4 frames at the deepest level the mid blocks' time-dilated convolutions would
+            # see little but padding.
             if rows != self.rows or not same_ratios or frames[-1] < 4:
                 cqt = None
         self._other_cqts[n_samples] = cqt

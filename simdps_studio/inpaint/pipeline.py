@@ -65,10 +65,6 @@ from simdps_studio.inpaint.sampler import (
 CONTEXT_FRACTION = 0.2
 #: Window lengths (at the model rate) a short gap may use are multiples of this many samples.
 WINDOW_QUANTUM = 4096
-#: With ``short_windows``, a short gap gets the shortest window the network supports that leaves
-#: at least this much context on each side, as a fraction of the full window (0.2 = the least
-#: context a full window keeps).
-MIN_CONTEXT_FRACTION = 0.2
 #: Short windows are off by default: on held-out piano 0.5-s gaps they saved 40 % of the time but
 #: cost 0.6-0.7 dB of log-spectral distance (docs/sampler.md).
 SHORT_WINDOWS_DEFAULT = False
@@ -309,7 +305,7 @@ def model_window_length(
     segment_length: int,
     supports_length: Callable[[int], bool] | None,
     *,
-    min_context_fraction: float = MIN_CONTEXT_FRACTION,
+    min_context_fraction: float = CONTEXT_FRACTION,
     allow_shorter: bool = True,
     max_length: int | None = None,
 ) -> int:
@@ -317,7 +313,8 @@ def model_window_length(
 
     The network's cost grows with the window, so a 0.5-s gap need not pay for a 3.7-s window;
     and a gap that leaves little context in the training segment may get a longer window. Each
-    side keeps at least ``min_context_fraction * segment_length`` samples of context.
+    side keeps at least ``min_context_fraction * segment_length`` samples of context (by default
+    :data:`CONTEXT_FRACTION`: the least a gap that fills a full window gets).
 
     Parameters
     ----------
@@ -628,7 +625,7 @@ def inpaint_gap(
             int(math.ceil((end - start) * sr_m / sr)),
             n_m,
             getattr(denoiser, "supports_length", None),
-            min_context_fraction=float(opts.get("min_context_fraction", MIN_CONTEXT_FRACTION)),
+            min_context_fraction=float(opts.get("min_context_fraction", CONTEXT_FRACTION)),
             allow_shorter=short_windows,
             max_length=int(max_window_fraction * n_m),
         )

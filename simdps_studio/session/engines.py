@@ -45,7 +45,8 @@ AUTO_OMEGA_RULE = (
 )
 
 
-#: The diffusion pipeline keeps this share of each model window as context on each side.
+#: The diffusion pipeline keeps this share of each model window as context on each side (a copy of
+#: ``inpaint.pipeline.CONTEXT_FRACTION``, which imports torch; a test keeps the two equal).
 CONTEXT_FRACTION = 0.2
 #: Time of a draft network call (forward only) over one with gradient, for estimating one mode
 #: from the other's measured pace: 0.27 s per draft call against 49.2 s / 69 calls = 0.71 s with
@@ -81,21 +82,23 @@ def _engine(module: str, what: str):
         raise NotAvailableError(f"{what} needs the Python package {e.name!r}") from None
 
 
-def model_installed(name: str | None = None) -> bool:
-    """Whether a trained model checkpoint is installed (cheap: no torch import)."""
+def _model_folder(name: str | None) -> Path:
+    """A model folder given as a path, else an installed model's name (default model if None)."""
     from simdps_studio.core.paths import models_dir
 
-    p = Path(name) if name and Path(name).is_dir() else models_dir() / (name or DEFAULT_MODEL)
+    return Path(name) if name and Path(name).is_dir() else models_dir() / (name or DEFAULT_MODEL)
+
+
+def model_installed(name: str | None = None) -> bool:
+    """Whether a trained model checkpoint is installed (cheap: no torch import)."""
+    p = _model_folder(name)
     return (p / "config.json").is_file() and any(p.glob("weights*.safetensors"))
 
 
 def model_window_s(name: str | None = None) -> float | None:
     """The model's window in seconds from its ``config.json`` (None when unreadable; no torch)."""
-    from simdps_studio.core.paths import models_dir
-
-    p = Path(name) if name and Path(name).is_dir() else models_dir() / (name or DEFAULT_MODEL)
     try:
-        cfg = json.loads((p / "config.json").read_text(encoding="utf-8"))
+        cfg = json.loads((_model_folder(name) / "config.json").read_text(encoding="utf-8"))
         return float(cfg["segment_length"]) / float(cfg["sample_rate"])
     except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
         return None
@@ -107,16 +110,18 @@ def n_windows(gap_s: float, window_s: float) -> int:
     return max(1, math.ceil(gap_s / step - 1e-9))
 
 
+def sampler_calls(steps: int, draft: bool) -> int:
+    """Network calls per window: Heun (the default) twice a step but the last, draft's Euler once."""
+    return steps if draft else 2 * steps - 1
+
+
 def network_item_calls(
     gap_s: float, window_s: float, *, steps: int, takes: int, channels: int, draft: bool
 ) -> int:
-    """Network calls a diffusion repair makes, counted per batch item (what its time scales with).
-
-    Heun (the default sampler) calls the network twice a step except the last; the draft mode's
-    Euler once. Each take has one item per channel (stereo: mid and side).
-    """
-    calls = steps if draft else 2 * steps - 1
-    return n_windows(gap_s, window_s) * calls * max(int(takes), 1) * max(int(channels), 1)
+    """Network calls a diffusion repair makes, counted per batch item (what its time scales with):
+    windows x :func:`sampler_calls` x takes x channels (stereo: mid and side)."""
+    per_window = sampler_calls(steps, draft)
+    return n_windows(gap_s, window_s) * per_window * max(int(takes), 1) * max(int(channels), 1)
 
 
 @dataclass
@@ -335,7 +340,7 @@ def make_repairs(
         progress=sub_progress(progress, 0.2 if cand is not None else 0.0, 1.0),
         cancel=cancel,
     )
-    calls = 2 * request.steps - 1 if result.options.get("solver") == "heun" else request.steps
+    calls = sampler_calls(request.steps, request.draft)
     params.update(
         omega=omega,
         omega_y=request.omega_y,
