@@ -304,7 +304,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             init_from=args.init,
             device=args.device,
             max_seconds=args.max_minutes * 60 if args.max_minutes else None,
-            checkpoint_every_s=args.checkpoint_minutes * 60,
+            checkpoint_every_s=None
+            if args.checkpoint_minutes is None
+            else args.checkpoint_minutes * 60,
             val_every=args.val_every,
             seed=args.seed,
             progress=progress,
@@ -415,12 +417,25 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["tiny", "small", "paper"],
         help="architecture of a new model (default small; a resumed run keeps its own)",
     )
-    t.add_argument("--steps", type=int, default=100_000, help="total optimiser steps")
-    t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--lr", type=float, default=2e-4)
-    t.add_argument("--warmup-steps", type=int, default=1000)
-    t.add_argument("--ema-decay", type=float, default=0.999)
-    t.add_argument("--resume", action="store_true", help="continue from OUT's last checkpoint")
+    # Hyper-parameters default to None: a resumed run keeps the values it was started with.
+    kept = "; a resumed run keeps its own"
+    t.add_argument("--steps", type=int, default=None, help=f"total optimiser steps (100000{kept})")
+    t.add_argument("--batch-size", type=int, default=None, help=f"crops per step (8{kept})")
+    t.add_argument("--lr", type=float, default=None, help=f"learning rate (2e-4{kept})")
+    t.add_argument(
+        "--warmup-steps", type=int, default=None, help=f"learning-rate warm-up steps (1000{kept})"
+    )
+    t.add_argument(
+        "--ema-decay",
+        type=float,
+        default=None,
+        help=f"decay of the exported weights' moving average (0.999{kept})",
+    )
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT's last checkpoint, with the run's own options unless given",
+    )
     t.add_argument(
         "--init",
         metavar="MODEL",
@@ -433,9 +448,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="stop cleanly (with a checkpoint) after this long: train in chunks",
     )
-    t.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    t.add_argument("--val-every", type=int, default=1000)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        default=None,
+        help=f"minutes between checkpoints (5{kept})",
+    )
+    t.add_argument("--val-every", type=int, default=None, help=f"validation interval (1000{kept})")
+    t.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help=f"seed of the weights, data order and noise (0{kept})",
+    )
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     t.set_defaults(func=cmd_train)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,14 @@ from safetensors.torch import load_file
 from simdps_studio.core.errors import CancelledError, InputError
 from simdps_studio.core.progress import CancelToken
 from simdps_studio.inpaint.checkpoint import load_model
-from simdps_studio.inpaint.train import CropSampler, find_audio, make_batch, train
+from simdps_studio.inpaint.train import (
+    CropSampler,
+    TrainOptions,
+    find_audio,
+    make_batch,
+    run_options,
+    train,
+)
 
 SR = 22050
 
@@ -188,3 +197,63 @@ def test_torchrun_ddp_on_cpu_then_resume_alone(corpus, tmp_path):
     )
     resumed = train(corpus, out, steps=3, resume=True, **{**OPTS, "batch_size": 1})
     assert resumed.start_step == 2 and resumed.step == 3
+
+
+def test_resume_keeps_the_runs_options_unless_given(corpus, tmp_path):
+    """``--resume`` alone continues with the options the run was started with."""
+    out = tmp_path / "m"
+    opts = {**OPTS, "batch_size": 3, "lr": 1e-3, "ema_decay": 0.9}
+    train(corpus, out, steps=2, **opts)
+    # Resume with nothing but the folder: batch 3, lr 1e-3, EMA 0.9 and the step total carry on.
+    resumed = train(corpus, out, resume=True, device="cpu")
+    assert resumed.start_step == 2 and resumed.step == 2  # the run's own total: nothing to do
+    more = train(corpus, out, resume=True, steps=3, device="cpu")
+    assert more.step == 3
+    state = json.loads((out / "training" / "state.json").read_text())
+    assert state["options"]["batch_size"] == 3
+    assert state["options"]["lr"] == 1e-3 and state["options"]["ema_decay"] == 0.9
+    assert state["options"]["steps"] == 3 and state["options"]["log_every"] == 5
+    assert state["chunks"][-1]["batch_size"] == 3
+    # A given option applies from the next chunk on.
+    train(corpus, out, resume=True, steps=4, batch_size=1, device="cpu")
+    state = json.loads((out / "training" / "state.json").read_text())
+    assert state["options"]["batch_size"] == 1 and state["options"]["lr"] == 1e-3
+    assert [c["batch_size"] for c in state["chunks"]] == [3, 3, 3, 1]
+
+
+def test_run_options_merge_and_check():
+    assert run_options({}).batch_size == TrainOptions().batch_size
+    saved = asdict(TrainOptions(batch_size=4, lr=4e-4))
+    merged = run_options({"lr": 1e-4, "batch_size": None}, {**saved, "retired_option": 1})
+    assert (merged.batch_size, merged.lr) == (4, 1e-4)
+    with pytest.raises(InputError, match="batch_size"):
+        run_options({"batch_size": 0}, saved)
+    with pytest.raises(InputError, match="unknown"):
+        run_options({"batch": 4})
+
+
+def test_cli_help_states_the_training_defaults():
+    """The CLI cannot import the trainer (torch) to show its defaults, so they are copied: check."""
+    import contextlib
+    import io
+
+    from simdps_studio.cli import build_parser
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    text = " ".join(buf.getvalue().split())
+    d = TrainOptions()
+    for option, default in [
+        ("--steps", d.steps),
+        ("--batch-size", d.batch_size),
+        ("--lr", d.lr),
+        ("--warmup-steps", d.warmup_steps),
+        ("--ema-decay", d.ema_decay),
+        ("--val-every", d.val_every),
+        ("--seed", d.seed),
+        ("--checkpoint-minutes", d.checkpoint_every_s / 60),
+    ]:
+        after = text.split(f" {option} ")[-1]  # the option's own help line
+        stated = re.search(r"\(([0-9.e+-]+); a resumed run keeps its own\)", after)
+        assert stated is not None and float(stated.group(1)) == default, option

@@ -50,7 +50,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,32 @@ class TrainOptions:
         for ok, message in checks:
             if not ok:
                 raise InputError(message)
+
+
+def run_options(given: Mapping[str, Any], saved: Mapping[str, Any] | None = None) -> TrainOptions:
+    """The options of a training chunk: those given, else the resumed run's, else the defaults.
+
+    Parameters
+    ----------
+    given : mapping
+        Option name to value; ``None`` values count as not given.
+    saved : mapping, optional
+        The ``options`` of a resumed run's state (unknown names are ignored).
+
+    Returns
+    -------
+    TrainOptions
+        Validated.
+    """
+    known = {f.name for f in fields(TrainOptions)}
+    merged = {k: v for k, v in (saved or {}).items() if k in known}
+    merged.update({k: v for k, v in given.items() if v is not None})
+    unknown = set(given) - set(known)
+    if unknown:
+        raise InputError(f"unknown training options: {', '.join(sorted(unknown))}")
+    opts = TrainOptions(**merged)
+    opts.validate()
+    return opts
 
 
 @dataclass
@@ -611,34 +637,38 @@ def train(
     out_dir: str | os.PathLike[str],
     *,
     preset: str | None = None,
-    steps: int = 100_000,
-    batch_size: int = 8,
-    lr: float = 2e-4,
+    steps: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
     resume: bool = False,
     init_from: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
-    warmup_steps: int = 1000,
-    ema_decay: float = 0.999,
-    grad_clip: float = 1.0,
+    warmup_steps: int | None = None,
+    ema_decay: float | None = None,
+    grad_clip: float | None = None,
     p_mean: float | None = None,
-    p_std: float = 1.5,
-    gain_db: float = 6.0,
-    polarity: bool = True,
-    val_every: int = 1000,
-    val_batches: int = 4,
-    checkpoint_every_s: float = 300.0,
-    log_every: int = 50,
+    p_std: float | None = None,
+    gain_db: float | None = None,
+    polarity: bool | None = None,
+    val_every: int | None = None,
+    val_batches: int | None = None,
+    checkpoint_every_s: float | None = None,
+    log_every: int | None = None,
     max_seconds: float | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     device: str | torch.device = "auto",
-    precision: str = "fp32",
-    val_fraction: float = 0.05,
+    precision: str | None = None,
+    val_fraction: float | None = None,
     preload_max_bytes: int = PRELOAD_MAX_BYTES,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     on_log: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train (or continue training) a score model on a folder of audio.
+
+    Every hyper-parameter left at ``None`` takes the resumed run's value when ``out_dir`` holds a
+    training state (so ``resume=True`` alone continues a run exactly as it was started), and the
+    :class:`TrainOptions` default otherwise; one that is given applies from this chunk on.
 
     Parameters
     ----------
@@ -706,26 +736,25 @@ def train(
         When cancelled (after saving).
     """
     t_start = time.perf_counter()
-    opts = TrainOptions(
-        steps=int(steps),
-        batch_size=int(batch_size),
-        lr=float(lr),
-        warmup_steps=int(warmup_steps),
-        ema_decay=float(ema_decay),
-        grad_clip=float(grad_clip),
-        p_mean=None if p_mean is None else float(p_mean),
-        p_std=float(p_std),
-        gain_db=float(gain_db),
-        polarity=bool(polarity),
-        val_every=int(val_every),
-        val_batches=int(val_batches),
-        checkpoint_every_s=float(checkpoint_every_s),
-        log_every=int(log_every),
-        seed=int(seed),
-        precision=str(precision),
-        val_fraction=float(val_fraction),
-    )
-    opts.validate()
+    given = {
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "warmup_steps": warmup_steps,
+        "ema_decay": ema_decay,
+        "grad_clip": grad_clip,
+        "p_mean": p_mean,
+        "p_std": p_std,
+        "gain_db": gain_db,
+        "polarity": polarity,
+        "val_every": val_every,
+        "val_batches": val_batches,
+        "checkpoint_every_s": checkpoint_every_s,
+        "log_every": log_every,
+        "seed": seed,
+        "precision": precision,
+        "val_fraction": val_fraction,
+    }
     out = Path(out_dir)
     state_dir = out / STATE_DIR
     dist_info, dev = _init_distributed(str(device) if not isinstance(device, str) else device)
@@ -751,6 +780,7 @@ def train(
             raise InputError(f"{init_from} is preset {config.preset!r}, not {preset!r}")
     else:
         config = get_config(preset or "small", **dict(overrides or {}))
+    opts = run_options(given, saved[0].get("options") if saved is not None else None)
     sigma_data = float(config.sigma_data)
     p_mean_eff = opts.p_mean if opts.p_mean is not None else math.log(sigma_data) - 0.5
 
