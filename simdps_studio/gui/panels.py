@@ -524,7 +524,10 @@ class RepairPanel(QWidget):
         self.steps = QSpinBox()
         self.steps.setRange(2, 400)
         self.steps.setValue(35)
-        self.steps.setToolTip("Sampler steps (the paper uses 35)")
+        self.steps.setToolTip(
+            "Sampler steps (the paper uses 35). Time grows with the steps: 20 take about 40 %\n"
+            "less and were measured 0.1 dB worse at ω 0.15 (docs/sampler.md, Number of steps)"
+        )
         self.takes = QSpinBox()
         self.takes.setRange(1, 8)
         self.takes.setValue(2)
