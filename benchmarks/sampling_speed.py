@@ -8,12 +8,13 @@ track at 44.1 kHz with a candidate taken from elsewhere in the track:
   pass a call, 69 calls);
 - ``SimDPS exact``: the same with the exact per-term normalisation (two backward passes a call);
 - ``DPS``: omega = 0 (one forward, one backward pass a call);
-- ``draft``: no backpropagation, Euler (one forward a call, 35 calls).
+- ``draft``: no backpropagation, Euler (one forward a call), at draft mode's 20 steps (20 calls).
 
-Steps are timed from the pipeline's progress reports. ``full`` runs all 35 steps and reports the
+Each mode runs the app's default steps (35, draft 20). Steps are timed from the pipeline's
+progress reports. ``full`` runs all steps and reports the
 measured wall time of the whole call; ``probe`` cancels after a few steps and extrapolates the gap
-time as setup + 35 steps × the median step time (the last step makes one network call instead of
-two, which is counted; a gap longer than the model's window takes several windows of 35 steps
+time as setup + steps × the median step time (Heun's last step makes one network call instead of
+two, which is counted; a gap longer than the model's window takes several windows of those steps
 each, and "s / step" is per window step). Presets are probed when a full run would exceed ``--max-full-s``.
 
 On CUDA the peak GPU memory (``torch.cuda.max_memory_allocated``) and the device name are reported.
@@ -54,11 +55,11 @@ from simdps_studio.core.progress import CancelToken
 from simdps_studio.inpaint.device import device_name, resolve_device
 from simdps_studio.inpaint.pipeline import inpaint_gap, plan_windows
 from simdps_studio.inpaint.precond import build_denoiser
+from simdps_studio.session.engines import default_steps
 
 TRACK_SR = 44100
 TRACK_S = 10.0
 GAP_START_S, GAP_S = 5.0, 2.0
-STEPS = 35
 MODES = {
     "SimDPS": {"omega": 0.15},
     "SimDPS exact": {"omega": 0.15, "sampler_options": {"fused_backward": False}},
@@ -106,10 +107,11 @@ def time_mode(model, x, start, end, cand, device, mode, *, full: bool, probe_ste
     windows = len(
         plan_windows(start, end, x.shape[1], model.segment_length * TRACK_SR // model.sample_rate)
     )
+    n_steps = mode_steps(mode)
     t0 = time.perf_counter()
     try:
         inpaint_gap(
-            x, TRACK_SR, start, end, denoiser=model, candidate=cand, steps=STEPS, seed=0,
+            x, TRACK_SR, start, end, denoiser=model, candidate=cand, steps=n_steps, seed=0,
             device=device, progress=progress, cancel=token, **kwargs,
         )  # fmt: skip
         total = time.perf_counter() - t0
@@ -122,7 +124,9 @@ def time_mode(model, x, start, end, cand, device, mode, *, full: bool, probe_ste
     timed = full_steps[1:] if len(full_steps) > 1 else full_steps
     median, fastest = float(statistics.median(timed)), float(np.min(timed))
     setup = stamps[0] - t0
-    calls = windows * STEPS * (2 * STEPS - 1) / (2 * STEPS)  # the last step makes one call
+    # In units of a step's time: Heun's last step makes one call instead of two; Euler's all one.
+    step_units = n_steps if MODES[mode].get("draft") else n_steps - 0.5
+    calls = windows * step_units
     return {
         "median": median,
         "min": fastest,
@@ -131,6 +135,11 @@ def time_mode(model, x, start, end, cand, device, mode, *, full: bool, probe_ste
         "how": "full" if total is not None else "probe",
         "windows": windows,
     }
+
+
+def mode_steps(mode: str) -> int:
+    """The app's default steps for a mode: 35, or 20 in draft mode."""
+    return default_steps(bool(MODES[mode].get("draft")))
 
 
 def main() -> None:
@@ -150,7 +159,7 @@ def main() -> None:
         "--max-full-s",
         type=float,
         default=200.0,
-        help="run all 35 steps when the probe predicts at most this many seconds",
+        help="run all steps when the probe predicts at most this many seconds",
     )
     args = parser.parse_args()
     unknown = [m for m in args.modes.split(",") if m not in MODES]
@@ -167,7 +176,8 @@ def main() -> None:
     print(f"device: {device_name(device)}, torch {torch.__version__}, precision {args.precision}")
     layout = "mono" if args.channels == 1 else "stereo"
     print(
-        f"track: {TRACK_S:.0f} s {layout} at {TRACK_SR} Hz, gap {GAP_S:.0f} s, {STEPS} steps, "
+        f"track: {TRACK_S:.0f} s {layout} at {TRACK_SR} Hz, gap {GAP_S:.0f} s, "
+        f"{mode_steps('SimDPS')} steps ({mode_steps('draft')} in draft mode), "
         f"{args.takes} take(s), max batch "
         f"{'default' if args.max_batch < 0 else args.max_batch or 'all'}\n"
     )

@@ -101,7 +101,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
     out = check_output_path(args.output, args.input)
     if args.omega.lower() != "auto":
         resolve_omega(args.omega, None)  # fail on a bad value before any work
-    if args.steps < 1 or args.takes < 1:
+    if (args.steps is not None and args.steps < 1) or args.takes < 1:
         raise InputError("--steps and --takes must be at least 1")
     session = Session.open(args.input)
     audio = session.audio
@@ -375,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     r.add_argument("--omega-y", type=float, default=0.25, help="observation weight ω_y")
-    r.add_argument("--steps", type=int, default=35)
+    r.add_argument("--steps", type=int, default=None, help="sampler steps (35; 20 in --draft mode)")
     r.add_argument("--takes", type=int, default=1)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--candidate", type=int, default=1, metavar="RANK")

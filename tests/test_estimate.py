@@ -99,3 +99,12 @@ def test_a_diffusion_repair_reports_the_calls_it_made(tmp_path, monkeypatch):
     assert params["network_item_calls"] == expected
     assert 0 < params["sampling_seconds"] <= params["seconds"]
     assert np.isfinite(repairs[0].fill).all()
+    # Without steps, draft mode samples its own default, the full sampler the paper's 35.
+    seen.clear()
+    mono = Audio(piano_like(SR, 3.0, seed=4, channels=1), SR)
+    for draft, steps in ((True, engines.DRAFT_STEPS), (False, engines.FULL_STEPS)):
+        request = engines.RepairRequest(method="dps", draft=draft, model=str(folder), device="cpu")
+        params = engines.make_repairs(mono, gap, request)[0].params
+        assert params["steps"] == steps
+        assert params["network_item_calls"] == engines.sampler_calls(steps, draft)
+    assert (engines.FULL_STEPS, engines.DRAFT_STEPS) == (35, 20)

@@ -509,11 +509,21 @@ def test_shortcuts_help_and_settings_persist(qtbot, make_window):
     keys = {dlg.tree.topLevelItem(i).text(1) for i in range(dlg.tree.topLevelItemCount())}
     assert {"Space", "Ctrl+Z", "B", "L", "Ctrl+R"} <= {k.split("   ")[0] for k in keys}
     dlg.deleteLater()
+    p = w.repair_panel
+    # Draft keeps its own steps: the field swaps between the modes and keeps each one's edits.
+    assert p.steps.value() == 35 and not p.draft.isChecked()
+    p.draft.setChecked(True)
+    assert p.steps.value() == 20 and w.request().steps == 20
+    p.steps.setValue(12)
+    p.draft.setChecked(False)
+    assert p.steps.value() == 35 and p.steps_for(True) == 12
     w.repair_panel.steps.setValue(50)
     w.transport.pre.setValue(3.5)
     w.close()
     w2 = make_window()
     assert w2.repair_panel.steps.value() == 50
+    w2.repair_panel.draft.setChecked(True)
+    assert w2.repair_panel.steps.value() == 12
     assert w2.transport.pre.value() == 3.5
     assert not w2.playback.available and "off" in w2.transport.message.text()
 

@@ -1063,7 +1063,7 @@ class MainWindow(QMainWindow):
             return engines.network_item_calls(
                 gap.duration_s(sr),
                 window_s,
-                steps=request.steps,
+                steps=self.repair_panel.steps_for(draft),
                 takes=request.takes,
                 channels=session.audio.channels,
                 draft=draft,
@@ -1181,7 +1181,8 @@ class MainWindow(QMainWindow):
         s.setValue("repair/method", p.method_name())
         s.setValue("repair/omega", p.omega.value())
         s.setValue("repair/omega_auto", p.omega.is_auto())
-        s.setValue("repair/steps", p.steps.value())
+        s.setValue("repair/steps", p.steps_for(False))
+        s.setValue("repair/draft_steps", p.steps_for(True))
         s.setValue("repair/takes", p.takes.value())
         s.setValue("repair/draft", p.draft.isChecked())
         self._update_model_label()
@@ -1457,13 +1458,19 @@ class MainWindow(QMainWindow):
         p.set_method(str(s.value("repair/method", "auto")))
         try:
             p.omega.set_value(float(s.value("repair/omega", 0.15)))
-            p.steps.setValue(int(s.value("repair/steps", 35)))
             p.takes.setValue(int(s.value("repair/takes", 2)))
             self.transport.pre.setValue(float(s.value("transport/pre_s", 2.0)))
             self.transport.post.setValue(float(s.value("transport/post_s", 1.5)))
         except (TypeError, ValueError):
             pass
         p.draft.setChecked(str(s.value("repair/draft", "false")).lower() == "true")
+        try:
+            p.set_steps(
+                int(s.value("repair/steps", engines.FULL_STEPS)),
+                int(s.value("repair/draft_steps", engines.DRAFT_STEPS)),
+            )
+        except (TypeError, ValueError):
+            pass
         # Auto is the default: the measured best for good matches, looser for poor ones.
         p.omega.set_auto(str(s.value("repair/omega_auto", "true")).lower() == "true")
         self._update_model_label()

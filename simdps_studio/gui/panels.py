@@ -40,7 +40,12 @@ from simdps_studio.core.progress import RemainingTime, format_remaining
 from simdps_studio.core.types import Gap
 from simdps_studio.gui.analysis import format_time
 from simdps_studio.gui.theme import COLORS, icon, qcolor
-from simdps_studio.session.engines import AUTO_OMEGA_RULE, OMEGA_PRESETS
+from simdps_studio.session.engines import (
+    AUTO_OMEGA_RULE,
+    DRAFT_STEPS,
+    FULL_STEPS,
+    OMEGA_PRESETS,
+)
 
 #: ω_x̃ range of the slider and its marked settings: the SimDPS paper's relaxed 0.04 and strict
 #: 0.15, and the weight at which the fill reproduces the candidate (``copy``; measured, see
@@ -523,11 +528,14 @@ class RepairPanel(QWidget):
         self.omega = OmegaControl()
         self.steps = QSpinBox()
         self.steps.setRange(2, 400)
-        self.steps.setValue(35)
+        self.steps.setValue(FULL_STEPS)
         self.steps.setToolTip(
-            "Sampler steps (the paper uses 35). Time grows with the steps: 20 take about 40 %\n"
-            "less and were measured 0.1 dB worse at ω 0.15 (docs/sampler.md, Number of steps)"
+            f"Sampler steps (the paper uses {FULL_STEPS}; Draft keeps its own, {DRAFT_STEPS} by "
+            "default).\nTime grows with the steps: 20 full steps take about 40 % less and were "
+            "measured 0.1 dB worse at ω 0.15 (docs/sampler.md, Number of steps)"
         )
+        # Steps of the mode not shown: Draft and the full sampler each keep their own.
+        self._steps_of = {False: FULL_STEPS, True: DRAFT_STEPS}
         self.takes = QSpinBox()
         self.takes.setRange(1, 8)
         self.takes.setValue(2)
@@ -612,6 +620,7 @@ class RepairPanel(QWidget):
         self.method.currentIndexChanged.connect(self._method_changed)
         for w in (self.steps, self.takes, self.seed):
             w.valueChanged.connect(self.settings_changed)
+        self.draft.toggled.connect(self._draft_toggled)  # first: swaps the steps shown
         self.draft.toggled.connect(self.settings_changed)
         self.omega.changed.connect(self.settings_changed)
         self._updating = False
@@ -619,6 +628,19 @@ class RepairPanel(QWidget):
 
     def method_name(self) -> str:
         return str(self.method.currentData())
+
+    def _draft_toggled(self, draft: bool) -> None:
+        self._steps_of[not draft] = self.steps.value()
+        self.steps.setValue(self._steps_of[draft])
+
+    def steps_for(self, draft: bool) -> int:
+        """Sampler steps of a mode: the field's value for the one shown, else the one kept."""
+        return self.steps.value() if draft == self.draft.isChecked() else self._steps_of[draft]
+
+    def set_steps(self, full: int, draft: int) -> None:
+        """Set both modes' steps (the field shows the current mode's)."""
+        self._steps_of = {False: int(full), True: int(draft)}
+        self.steps.setValue(self._steps_of[self.draft.isChecked()])
 
     def set_method(self, name: str) -> None:
         i = self.method.findData(name)
