@@ -95,9 +95,10 @@ REAL_LICENCE = "GPL-2+ (c) 2002 Michael Kievernagel; /usr/share/doc/asc-music/co
 
 MATERIALS = ("rendered", "real", "demo")
 DEFAULT_MODEL = "piano-small"
-#: Sampler steps of a run. The app samples 35 steps; the full run takes 30 so that it fits its
-#: 60-minute budget (at 35 steps it takes about 66 minutes). Pass ``--steps 35`` to measure
-#: exactly what the app does (the model-card command does).
+#: Sampler steps of a run, for every diffusion method (draft included). The app samples 35 steps
+#: (20 in draft mode); the full run takes 30 so that it fitted its 60-minute budget on the first
+#: development host (about 66 minutes at 35 steps there; 2.2 hours at 30 on the current, slower
+#: one). Pass ``--steps 35`` to measure exactly the app's full sampler.
 DEFAULT_STEPS = 30
 #: ``--quick``: draft sampling at fewer steps, one track per material, two gap lengths. 12 steps
 #: scored as 20 did (same mean LSD for automatic ω, 5.79 dB; seams 1.43 vs 1.41) in 3.4-3.75
@@ -696,7 +697,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--steps",
         type=int,
-        help=f"sampler steps (default {DEFAULT_STEPS}, quick {QUICK_STEPS}; the app samples 35)",
+        help=(
+            f"sampler steps (default {DEFAULT_STEPS}, quick {QUICK_STEPS}; "
+            "the app samples 35, 20 in draft mode)"
+        ),
     )
     p.add_argument("--tracks", type=int, help="tracks per material (default 1; the demo has one)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
