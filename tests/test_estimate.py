@@ -27,6 +27,8 @@ def test_network_item_calls_counts_windows_steps_takes_and_channels():
 def test_the_window_rule_is_the_pipelines():
     pipeline = pytest.importorskip("simdps_studio.inpaint.pipeline")
     assert engines.CONTEXT_FRACTION == pipeline.CONTEXT_FRACTION
+    # The app's full-sampler default is the sampler's own (engines cannot import it: torch).
+    assert engines.FULL_STEPS == pipeline.DEFAULT_STEPS
     # A gap of exactly 60 % of the window is the longest that fits one window in both.
     n = 81920
     plan = pipeline.plan_windows(n, n + int(0.6 * n), 4 * n, n)

@@ -144,11 +144,11 @@ def run_options(given: Mapping[str, Any], saved: Mapping[str, Any] | None = None
         Validated.
     """
     known = {f.name for f in fields(TrainOptions)}
-    merged = {k: v for k, v in (saved or {}).items() if k in known}
-    merged.update({k: v for k, v in given.items() if v is not None})
-    unknown = set(given) - set(known)
+    unknown = set(given) - known
     if unknown:
         raise InputError(f"unknown training options: {', '.join(sorted(unknown))}")
+    merged = {k: v for k, v in (saved or {}).items() if k in known}
+    merged.update({k: v for k, v in given.items() if v is not None})
     opts = TrainOptions(**merged)
     opts.validate()
     return opts
