@@ -365,6 +365,8 @@ def test_bad_input_raises_input_error(tiny, track):
         run(tiny, track, 1000, 2000, sampler_options={"bogus": 1})
     with pytest.raises(InputError, match="max_batch"):
         run(tiny, track, 1000, 2000, sampler_options={"max_batch": -1})
+    with pytest.raises(InputError, match="Heun solver only"):
+        run(tiny, track, 1000, 2000, draft=True, sampler_options={"heun_sigma_max": 0.01})
 
 
 def test_max_batch_only_changes_how_the_batch_is_run(tiny):

@@ -165,3 +165,28 @@ def test_churn_is_limited_to_s_tmin_s_tmax():
     b = sample_heun(gaussian_denoiser(0.1), x0, sigmas, s_churn=0.0)
     torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
     assert math.isfinite(a.std().item())
+
+
+def test_heun_correction_limited_to_a_noise_range():
+    """Outside ``[heun_sigma_min, heun_sigma_max]`` a Heun step is an Euler step."""
+    sigmas = edm_sigmas(12)
+
+    def sample(fn, **kw):
+        den = gaussian_denoiser(0.3)
+        gens = generators_for_seeds([4, 5])
+        x = sigmas[0] * randn_like_seeded(torch.empty(2, 64), gens)
+        return fn(den, x, sigmas, generator=gens, **kw), den.calls
+
+    euler, euler_calls = sample(sample_euler)
+    never, never_calls = sample(sample_heun, heun_sigma_min=math.inf)
+    # The same arithmetic in another order: equal up to float rounding.
+    torch.testing.assert_close(never, euler, rtol=1e-5, atol=1e-7)
+    assert never_calls == euler_calls == 12
+    full, full_calls = sample(sample_heun)
+    threshold = 0.01
+    corrected = int(((sigmas[1:] > 0) & (sigmas[1:] >= threshold)).sum())
+    high, high_calls = sample(sample_heun, heun_sigma_min=threshold)
+    low, low_calls = sample(sample_heun, heun_sigma_max=threshold)
+    assert high_calls == 12 + corrected and low_calls == 12 + (11 - corrected)
+    assert full_calls == 23
+    assert not torch.equal(high, full) and not torch.equal(low, full)

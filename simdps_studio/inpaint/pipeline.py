@@ -82,6 +82,7 @@ CPU_MAX_BATCH = 2
 
 _SCHEDULE_KEYS = ("sigma_min", "sigma_max", "rho")
 _SAMPLER_KEYS = ("s_churn", "s_tmin", "s_tmax", "s_noise")
+_HEUN_KEYS = ("heun_sigma_min", "heun_sigma_max")  # the Heun solver's only
 
 
 @dataclass
@@ -554,7 +555,9 @@ def inpaint_gap(
     sampler_options : mapping, optional
         Overrides for ``sigma_min``, ``sigma_max``, ``rho`` (schedule), ``s_churn``, ``s_tmin``,
         ``s_tmax``, ``s_noise``, ``solver`` ("heun" or "euler"; the draft mode defaults to
-        "euler", one network call a step) (sampler), ``fused_backward`` (default True),
+        "euler", one network call a step), ``heun_sigma_min`` / ``heun_sigma_max`` (Heun only:
+        correct only the steps ending in this noise range; measured, off) (sampler),
+        ``fused_backward`` (default True),
         ``limit_step`` (default True), ``dc_ramp_samples``, ``candidate_ramp_s`` (the candidate
         term's fade-in from the gap edges in seconds, default 0; guidance), ``max_batch`` (network
         calls on at most this many items; default :data:`CPU_MAX_BATCH` on the CPU, 0 = whole
@@ -590,6 +593,7 @@ def inpaint_gap(
     unknown = set(opts) - {
         *_SCHEDULE_KEYS,
         *_SAMPLER_KEYS,
+        *_HEUN_KEYS,
         "fused_backward",
         "limit_step",
         "solver",
@@ -655,6 +659,10 @@ def inpaint_gap(
     solver = str(opts.get("solver", "euler" if draft else "heun"))
     if solver not in SAMPLERS:
         raise InputError(f"unknown solver {solver!r} (choose {', '.join(SAMPLERS)})")
+    heun_kw = {k: float(opts[k]) for k in _HEUN_KEYS if k in opts}
+    if heun_kw and solver != "heun":
+        raise InputError(f"{', '.join(heun_kw)} apply to the Heun solver only")
+    sampler_kw.update(heun_kw)
     sigmas = edm_sigmas(steps, **schedule)
 
     # Model window at the track rate; resampling it gives at most n_m model samples.

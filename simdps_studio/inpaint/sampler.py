@@ -128,6 +128,8 @@ def sample_heun(
     s_tmin: float = 0.0,
     s_tmax: float = math.inf,
     s_noise: float = 1.0,
+    heun_sigma_min: float = 0.0,
+    heun_sigma_max: float = math.inf,
     generator: Generators = None,
     callback: StepCallback | None = None,
 ) -> Tensor:
@@ -154,6 +156,9 @@ def sample_heun(
         Noise-level range where churn applies.
     s_noise : float
         Scale of the added noise (slightly above 1 counteracts detail loss).
+    heun_sigma_min, heun_sigma_max : float
+        Apply the Heun correction only to steps ending at a noise level in this range (plain Euler
+        steps elsewhere: fewer calls; a measurement option, the default corrects every step).
     generator : torch.Generator, sequence of torch.Generator, or None
         Source of the churn noise; a sequence gives each batch item (or group of items, see
         :func:`randn_like_seeded`) its own seed.
@@ -176,7 +181,7 @@ def sample_heun(
         denoised = denoise(x, sigma_hat * s_in)
         d = (x - denoised) / sigma_hat
         x_next = x + (sigma_next - sigma_hat) * d
-        if sigma_next > 0:
+        if sigma_next > 0 and heun_sigma_min <= sigma_next <= heun_sigma_max:
             # Heun correction: average the slopes at both ends of the step.
             denoised_next = denoise(x_next, sigma_next * s_in)
             d_next = (x_next - denoised_next) / sigma_next
