@@ -29,6 +29,11 @@ def test_the_window_rule_is_the_pipelines():
     assert engines.CONTEXT_FRACTION == pipeline.CONTEXT_FRACTION
     # The app's full-sampler default is the sampler's own (engines cannot import it: torch).
     assert engines.FULL_STEPS == pipeline.DEFAULT_STEPS
+    from simdps_studio.inpaint.sampler import n_denoiser_calls
+
+    for n in (1, 2, 35):  # and the call counts are the sampler's
+        assert engines.sampler_calls(n, False) == n_denoiser_calls(n, "heun")
+        assert engines.sampler_calls(n, True) == n_denoiser_calls(n, "euler")
     # A gap of exactly 60 % of the window is the longest that fits one window in both.
     n = 81920
     plan = pipeline.plan_windows(n, n + int(0.6 * n), 4 * n, n)
@@ -102,11 +107,12 @@ def test_a_diffusion_repair_reports_the_calls_it_made(tmp_path, monkeypatch):
     assert 0 < params["sampling_seconds"] <= params["seconds"]
     assert np.isfinite(repairs[0].fill).all()
     # Without steps, draft mode samples its own default, the full sampler the paper's 35.
-    seen.clear()
     mono = Audio(piano_like(SR, 3.0, seed=4, channels=1), SR)
     for draft, steps in ((True, engines.DRAFT_STEPS), (False, engines.FULL_STEPS)):
+        seen.clear()
         request = engines.RepairRequest(method="dps", draft=draft, model=str(folder), device="cpu")
         params = engines.make_repairs(mono, gap, request)[0].params
         assert params["steps"] == steps
-        assert params["network_item_calls"] == engines.sampler_calls(steps, draft)
+        # One window, one take, mono: the calls the network saw are the sampler's own count.
+        assert params["network_item_calls"] == sum(seen) == engines.sampler_calls(steps, draft)
     assert (engines.FULL_STEPS, engines.DRAFT_STEPS) == (35, 20)
