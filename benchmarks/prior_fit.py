@@ -10,7 +10,9 @@ network is no better than predicting its input's expected value)::
 
     loss(σ) = (σ² + σ_d²) / (σ σ_d)² · mean((D(x + σ n, σ) − x)²)
 
-Printed per track: the loss at each σ, averaged over the gap positions, and its mean over σ. A
+Printed per track: the loss at each σ, averaged over the gap positions, its mean over σ, and the
+range of that mean over the single windows (what the app sees for one gap:
+``simdps_studio.inpaint.fit`` measures the same quantity before every diffusion repair). A
 material the prior knows scores near the model's validation loss; a higher value says the prior
 does not know this kind of music (docs/omega.md discusses a run).
 
@@ -24,31 +26,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import torch
 
-from simdps_studio.audio.dsp import resample
 from simdps_studio.inpaint.checkpoint import load_model
+from simdps_studio.inpaint.fit import FIT_SIGMAS, denoising_loss, fit_noise, model_window
 from simdps_studio.session import evaluate as ev
-
-SIGMAS = (0.005, 0.02, 0.08, 0.3)
-
-
-def context_window(x: np.ndarray, gap_start: int, gap_end: int, n: int) -> np.ndarray | None:
-    """``n`` samples of ``x`` (time last) just before the gap, else just after it, else None."""
-    start = gap_start - n if gap_start >= n else gap_end
-    w = x[..., start : start + n]
-    return w if w.shape[-1] == n else None
-
-
-def prior_loss(denoiser, window: np.ndarray, sigmas, noise: torch.Tensor) -> np.ndarray:
-    """EDM-weighted denoising loss of ``window`` (shape (n,), already scaled) at each sigma."""
-    sd = float(denoiser.sigma_data)
-    x = torch.from_numpy(window.astype(np.float32))[None].repeat(len(sigmas), 1)
-    s = torch.tensor(sigmas, dtype=torch.float32)
-    with torch.no_grad():
-        d = denoiser(x + s[:, None] * noise, s)
-    weight = (s**2 + sd**2) / (s * sd) ** 2
-    return (weight * ((d - x) ** 2).mean(dim=1)).numpy()
 
 
 def main() -> int:
@@ -59,37 +40,41 @@ def main() -> int:
 
     denoiser = load_model(args.model)
     sr_m, n_m, sd = denoiser.sample_rate, denoiser.segment_length, float(denoiser.sigma_data)
-    noise = torch.randn(len(SIGMAS), n_m, generator=torch.Generator().manual_seed(0))
+    noise = fit_noise(n_m)
     materials = [
         ev.prepare_rendered(args.tracks),
         ev.prepare_real(args.tracks, install=False),
         ev.prepare_demo(),
     ]
     print(f"# prior fit of {args.model}: EDM-weighted denoising loss on context windows")
-    print(f"{'track':<48}" + "".join(f" σ={s:<6g}" for s in SIGMAS) + "   mean")
+    print(f"{'track':<48}" + "".join(f" σ={s:<6g}" for s in FIT_SIGMAS) + "   mean  windows")
     for info in materials:
         if info.skipped:
             print(f"{info.material}: skipped ({info.skipped})")
             continue
         for track in info.tracks:
-            x = track.samples.mean(axis=0)
-            n_track = int(np.ceil(n_m * track.sr / sr_m))
             losses = []
             for gap_s in ev.DEFAULT_GAPS_S:
                 gap = ev.gap_position(track.samples.shape[1], track.sr, gap_s)
-                w = context_window(x, gap.start_sample, gap.end_sample, n_track)
-                if w is None:
-                    continue
-                w = resample(w[None], track.sr, sr_m)[0][:n_m] if track.sr != sr_m else w
-                if len(w) < n_m:
-                    continue
-                w = w / max(float(np.sqrt(np.mean(w**2))), 1e-6) * sd
-                losses.append(prior_loss(denoiser, w, SIGMAS, noise))
+                w = model_window(
+                    track.samples,
+                    track.sr,
+                    gap.start_sample,
+                    gap.end_sample,
+                    sr_m=sr_m,
+                    n_m=n_m,
+                    sigma_data=sd,
+                )
+                if w is not None:
+                    losses.append(denoising_loss(denoiser, w, FIT_SIGMAS, noise))
             if not losses:
                 continue
             mean = np.mean(losses, axis=0)
+            per_window = np.mean(losses, axis=1)
             print(
-                f"{track.name:<48}" + "".join(f" {v:8.3f}" for v in mean) + f"  {mean.mean():6.3f}"
+                f"{track.name:<48}"
+                + "".join(f" {v:8.3f}" for v in mean)
+                + f"  {mean.mean():6.3f}  {per_window.min():6.3f}-{per_window.max():.3f}"
             )
     return 0
 

@@ -95,7 +95,12 @@ def _load_corpus(folder: str | None) -> tuple:
 
 def cmd_repair(args: argparse.Namespace) -> int:
     from simdps_studio.session.document import Session
-    from simdps_studio.session.engines import RepairRequest, make_repairs, resolve_omega
+    from simdps_studio.session.engines import (
+        RepairRequest,
+        fit_warning,
+        make_repairs,
+        resolve_omega,
+    )
     from simdps_studio.session.render import check_output_path, export, output_format
 
     out = check_output_path(args.output, args.input)
@@ -142,6 +147,10 @@ def cmd_repair(args: argparse.Namespace) -> int:
                 audio, g, request, other_gaps=[o for o in gaps if o != g], progress=gap_progress
             )
             session.set_repair(repairs[0])  # the first take is exported; all are reported
+            warning = fit_warning(repairs[0].params)
+            if warning:
+                a, b = g.start_s(audio.sr), g.end_s(audio.sr)
+                print(f"note: gap {a:.3f}–{b:.3f} s: {warning}", file=sys.stderr)
             for r in repairs:
                 report.append(_report_entry(r, audio.sr))
     finally:
@@ -177,6 +186,7 @@ def _report_entry(repair, sr: int) -> dict[str, Any]:
         "model": p.get("model"),
         "device": p.get("device"),
         "seconds": p.get("seconds"),
+        "prior_fit": p.get("prior_fit"),
         "span_samples": [repair.span_start_sample, repair.span_end_sample],
     }
 

@@ -68,6 +68,7 @@ def test_model_window_s_reads_the_config_without_torch(tmp_path):
 @pytest.mark.usefixtures("torch_one_thread")
 def test_a_diffusion_repair_reports_the_calls_it_made(tmp_path, monkeypatch):
     checkpoint = pytest.importorskip("simdps_studio.inpaint.checkpoint")
+    from simdps_studio.inpaint.fit import FIT_SIGMAS
     from simdps_studio.inpaint.precond import build_denoiser
 
     folder = tmp_path / "tiny"
@@ -87,14 +88,18 @@ def test_a_diffusion_repair_reports_the_calls_it_made(tmp_path, monkeypatch):
         return model
 
     monkeypatch.setattr(checkpoint, "load_model", counting_load)
-    audio = Audio(piano_like(SR, 3.0, seed=4, channels=2), SR)
-    gap = Gap(int(1.4 * SR), int(1.6 * SR))
+    audio = Audio(piano_like(SR, 4.0, seed=4, channels=2), SR)
+    gap = Gap(int(2.0 * SR), int(2.2 * SR))  # 2 s of context before it: the fit runs
     request = engines.RepairRequest(
         method="dps", steps=3, takes=2, draft=True, model=str(folder), device="cpu"
     )
     repairs = engines.make_repairs(audio, gap, request)
     params = repairs[0].params
-    assert params["network_item_calls"] == sum(seen) == 3 * 2 * 2  # steps x takes x mid/side
+    # steps x takes x mid/side, then one call on a batch of the fit's noise levels (not timed).
+    fit_calls = len(FIT_SIGMAS)
+    assert params["prior_fit"] is not None
+    assert params["network_item_calls"] == sum(seen[:-1]) == 3 * 2 * 2
+    assert seen[-1] == fit_calls
     expected = engines.network_item_calls(
         gap.duration_s(SR),
         engines.model_window_s(str(folder)),
@@ -107,12 +112,17 @@ def test_a_diffusion_repair_reports_the_calls_it_made(tmp_path, monkeypatch):
     assert 0 < params["sampling_seconds"] <= params["seconds"]
     assert np.isfinite(repairs[0].fill).all()
     # Without steps, draft mode samples its own default, the full sampler the paper's 35.
-    mono = Audio(piano_like(SR, 3.0, seed=4, channels=1), SR)
-    for draft, steps in ((True, engines.DRAFT_STEPS), (False, engines.FULL_STEPS)):
+    mono = Audio(piano_like(SR, 4.0, seed=4, channels=1), SR)
+    fits = []
+    for i, (draft, steps) in enumerate(((True, engines.DRAFT_STEPS), (False, engines.FULL_STEPS))):
         seen.clear()
         request = engines.RepairRequest(method="dps", draft=draft, model=str(folder), device="cpu")
         params = engines.make_repairs(mono, gap, request)[0].params
         assert params["steps"] == steps
-        # One window, one take, mono: the calls the network saw are the sampler's own count.
-        assert params["network_item_calls"] == sum(seen) == engines.sampler_calls(steps, draft)
+        # One window, one take, mono: the calls the network saw are the sampler's own count,
+        # plus the prior-fit call the first time; the second repair of the gap reuses the fit.
+        calls = engines.sampler_calls(steps, draft)
+        assert params["network_item_calls"] == sum(seen) - (fit_calls if i == 0 else 0) == calls
+        fits.append(params["prior_fit"])
+    assert fits[0] is not None and fits[1] == fits[0]
     assert (engines.FULL_STEPS, engines.DRAFT_STEPS) == (35, 20)

@@ -282,7 +282,21 @@ def test_auto_omega_follows_the_chosen_candidate(qtbot, make_window, wav_path):
     assert w3.repair_panel.omega.is_auto() and w3.request().omega == "auto"
 
 
-def test_repair_with_tiny_model_keeps_window_responsive(qtbot, make_window, wav_path, tiny_model):
+def test_repair_with_tiny_model_keeps_window_responsive(
+    qtbot, make_window, wav_path, tiny_model, monkeypatch
+):
+    from simdps_studio.session import engines
+
+    # The untrained model records no validation loss, so its fit is never called poor; the
+    # window's handling of a poor fit is checked with a stand-in for the verdict.
+    real_warning = engines.fit_warning
+    verdicts = []
+
+    def fit_warning(params):
+        verdicts.append(real_warning(params))
+        return f"the prior fits poorly ({params['method_requested']})"
+
+    monkeypatch.setattr(engines, "fit_warning", fit_warning)
     w = make_window()
     open_file(qtbot, w, wav_path)
     gap, _ = select_gap_by_drag(qtbot, w)
@@ -311,9 +325,14 @@ def test_repair_with_tiny_model_keeps_window_responsive(qtbot, make_window, wav_
         {r.params["seed"] for r in repairs}
     ) == 2
     assert repairs[0].method == "simdps" and repairs[0].params["draft"] is True
+    # The prior's fit was measured (no reference to judge it by) and the warning shown.
+    fit = repairs[0].params["prior_fit"]
+    assert fit["loss"] > 0 and fit["reference"] is None and fit["poor"] is False
+    assert verdicts == [None]
+    assert p.fit_warning.isVisible() and "compare with Sim" in p.fit_warning.text()
+    assert p.fit_warning.toolTip() == "The prior fits poorly (simdps)."
+    assert "the prior fits poorly (simdps)" in w.statusBar().currentMessage()
     # Auto ω (the default) is resolved to the chosen candidate's number, and reported as such.
-    from simdps_studio.session import engines
-
     omega = engines.resolve_omega("auto", w._current_candidate())
     assert repairs[0].params["omega"] == pytest.approx(omega)
     assert f"ω {omega:.3f}" in p.progress_label.text()
@@ -343,6 +362,10 @@ def test_repair_with_tiny_model_keeps_window_responsive(qtbot, make_window, wav_
     w.undo()
     assert w.session.repair_for(gap).repair_id == repairs[0].repair_id
     qtbot.waitUntil(lambda: p.run_btn.isEnabled(), timeout=5000)
+    # The next run clears the last repair's warning.
+    p.set_running(True)
+    assert not p.fit_warning.isVisible()
+    p.set_running(False)
 
 
 def test_cancel_a_running_repair(qtbot, make_window, wav_path, tiny_model):

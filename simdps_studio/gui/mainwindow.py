@@ -1007,7 +1007,10 @@ class MainWindow(QMainWindow):
             1.0, f"{with_omega} · {len(repairs)} take(s)" + (f" · {secs:.1f} s" if secs else "")
         )
         self.transport.set_b(True)
-        self.status(f"Repaired gap with {with_omega}" + (f" in {secs:.1f} s" if secs else ""))
+        warning = engines.fit_warning(repairs[0].params)
+        self.repair_panel.set_fit_warning(warning)
+        done = f"Repaired gap with {with_omega}" + (f" in {secs:.1f} s" if secs else "")
+        self.status(f"{done}: {warning}" if warning else done, 20000 if warning else 8000)
         self.repair_finished.emit(repairs)
 
     # Pace of diffusion repairs on this machine, per model and device, kept in the settings as

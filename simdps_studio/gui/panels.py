@@ -597,6 +597,12 @@ class RepairPanel(QWidget):
         lay.addWidget(self.estimate)
         lay.addWidget(self.progress)
         lay.addWidget(self.progress_label)
+        # After a diffusion repair whose context the model fits poorly (engines.fit_warning).
+        self.fit_warning = QLabel("")
+        self.fit_warning.setObjectName("warning")
+        self.fit_warning.setWordWrap(True)
+        self.fit_warning.hide()
+        lay.addWidget(self.fit_warning)
         lay.addWidget(self.device)
         lay.addWidget(self.model)
 
@@ -662,6 +668,7 @@ class RepairPanel(QWidget):
         self.progress.setVisible(running)
         self.estimate.setVisible(not running)
         if running:
+            self.set_fit_warning(None)
             self.progress.setValue(0)
             self.remaining.reset()
             self._message = ""
@@ -673,6 +680,12 @@ class RepairPanel(QWidget):
             self._message = message
         left = format_remaining(self.remaining.update(fraction, time.monotonic()))
         self.progress_label.setText(" · ".join(t for t in (self._message, left) if t))
+
+    def set_fit_warning(self, warning: str | None) -> None:
+        """Show (or with None hide) that the model fits the last repair's music poorly."""
+        self.fit_warning.setVisible(bool(warning))
+        self.fit_warning.setText("⚠ The model does not know this music well: compare with Sim")
+        self.fit_warning.setToolTip(f"{warning[0].upper()}{warning[1:]}." if warning else "")
 
     def set_takes(self, labels: Sequence[str], current: int | None) -> None:
         self._updating = True

@@ -7,6 +7,7 @@ lazily so that the CLI's cheap commands never pay for torch.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import math
@@ -273,6 +274,70 @@ def resolve_omega(omega: float | str, cand) -> float:
     return float(omega)
 
 
+#: Prior fits measured in this process, by model files, gap and context: a gap repaired again
+#: (a draft, then the full sampler; another seed) does not pay for the measurement twice.
+_FIT_CACHE: dict[tuple, float | None] = {}
+
+
+def _fit_key(model: str | None, x: np.ndarray, sr: int, gap: Gap) -> tuple:
+    """What a prior fit depends on: the model's files and the audio the context window can read."""
+    folder = _model_folder(model)
+    files = tuple(
+        (f.name, f.stat().st_mtime_ns, f.stat().st_size)
+        for f in sorted(folder.iterdir())
+        if f.is_file()
+    )
+    n = int(math.ceil((model_window_s(model) or 0.0) * sr)) + 1
+    lo, hi = max(gap.start_sample - n, 0), min(gap.end_sample + n, x.shape[-1])
+    context = np.ascontiguousarray(x[:, lo:hi]).tobytes()
+    digest = hashlib.blake2b(context, digest_size=16).hexdigest()
+    return (str(folder.resolve()), files, sr, gap.start_sample, gap.end_sample, digest)
+
+
+def fit_record(
+    loss: float | None, reference: float | None, poor_ratio: float
+) -> dict[str, Any] | None:
+    """How well the prior fits a gap's context, for the repair's parameters and reports.
+
+    Parameters
+    ----------
+    loss : float or None
+        The prior's denoising loss on the context (``inpaint.fit.prior_fit``); None when the
+        context was too short or silent to judge.
+    reference : float or None
+        The model's validation loss (its ``config.json`` metrics), None when not recorded.
+    poor_ratio : float
+        ``loss / reference`` above which the fit is called poor.
+
+    Returns
+    -------
+    dict or None
+        ``loss``, ``reference``, ``ratio`` (None without a reference) and ``poor`` (bool).
+    """
+    if loss is None:
+        return None
+    ratio = loss / reference if reference and reference > 0 else None
+    return {
+        "loss": round(float(loss), 4),
+        "reference": None if reference is None else round(float(reference), 4),
+        "ratio": None if ratio is None else round(float(ratio), 3),
+        "poor": bool(ratio is not None and ratio > poor_ratio),
+    }
+
+
+def fit_warning(params: dict[str, Any]) -> str | None:
+    """One sentence for the user when the prior fits a repaired gap's context poorly, else None."""
+    record = params.get("prior_fit")
+    if not isinstance(record, dict) or not record.get("poor"):
+        return None
+    model = params.get("model") or DEFAULT_MODEL
+    return (
+        f"the model {model!r} does not know this kind of music well (prior loss "
+        f"{record['loss']:.2f}, {record['ratio']:.1f}× its validation loss): compare the fill "
+        "with Sim, or follow the candidate closely (ω copy)"
+    )
+
+
 def make_repairs(
     audio: Audio,
     gap: Gap,
@@ -350,6 +415,16 @@ def make_repairs(
         device=request.device,
         progress=sub_progress(progress, 0.2 if cand is not None else 0.0, 1.0),
         cancel=cancel,
+    )
+    check_cancel(cancel)
+    fit = _engine("simdps_studio.inpaint.fit", "diffusion inpainting")
+    key = _fit_key(request.model, x, audio.sr, gap)
+    if key not in _FIT_CACHE:
+        _FIT_CACHE[key] = fit.prior_fit(denoiser, x, audio.sr, gap.start_sample, gap.end_sample)
+    params["prior_fit"] = fit_record(
+        _FIT_CACHE[key],
+        checkpoint.model_info(request.model or DEFAULT_MODEL)["metrics"].get("val_loss"),
+        fit.POOR_FIT_RATIO,
     )
     calls = sampler_calls(steps, request.draft)
     params.update(

@@ -1,0 +1,173 @@
+"""The prior-fit check: the denoising loss of the prior on a gap's context, and what is reported."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from conftest import piano_like
+
+torch = pytest.importorskip("torch")
+
+from simdps_studio.inpaint import fit  # noqa: E402
+from simdps_studio.session import engines  # noqa: E402
+from simdps_studio.session.engines import Audio, Gap, RepairRequest  # noqa: E402
+
+SR = 22050
+
+
+class Wiener(torch.nn.Module):
+    """The optimal denoiser for white Gaussian data of standard deviation ``sigma_data``."""
+
+    def __init__(self, sigma_data: float = 0.5) -> None:
+        super().__init__()
+        self.sigma_data = sigma_data
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # gives the module a device
+
+    def forward(self, x, sigma):
+        sd2 = self.sigma_data**2
+        return x * sd2 / (sigma[:, None] ** 2 + sd2)
+
+
+class Oracle(Wiener):
+    """Knows the clean signal: returns it whatever the noise."""
+
+    def __init__(self, clean: np.ndarray, sigma_data: float = 0.5) -> None:
+        super().__init__(sigma_data)
+        self.clean = torch.from_numpy(clean)
+
+    def forward(self, x, sigma):
+        return self.clean[None].expand_as(x)
+
+
+def test_the_optimal_denoiser_of_white_noise_scores_one_and_an_oracle_zero():
+    # The EDM weighting makes the Wiener denoiser's expected loss exactly 1 at every noise level:
+    # weight * sigma^2 sd^2 / (sigma^2 + sd^2) = 1.
+    rng = np.random.default_rng(1)
+    window = (0.5 * rng.standard_normal(1 << 16)).astype(np.float32)
+    loss = fit.denoising_loss(Wiener(0.5), window)
+    assert loss.shape == (len(fit.FIT_SIGMAS),)
+    np.testing.assert_allclose(loss, 1.0, rtol=0.03)
+    assert np.all(fit.denoising_loss(Oracle(window), window) == 0.0)
+    # Predicting zero is worse: (sigma^2 + sd^2) / sigma^2 > 1, by a lot at high noise levels too.
+    zero = Wiener(0.5)
+    zero.forward = lambda x, sigma: torch.zeros_like(x)
+    s = np.array(fit.FIT_SIGMAS)
+    np.testing.assert_allclose(fit.denoising_loss(zero, window), (s**2 + 0.25) / s**2, rtol=0.03)
+
+
+def test_the_fixed_noise_makes_the_measure_repeatable():
+    rng = np.random.default_rng(2)
+    window = (0.5 * rng.standard_normal(4096)).astype(np.float32)
+    a = fit.denoising_loss(Wiener(0.5), window)
+    b = fit.denoising_loss(Wiener(0.5), window)
+    assert np.array_equal(a, b)
+    assert np.array_equal(fit.fit_noise(4096), fit.fit_noise(4096))
+
+
+def test_the_context_window_ends_at_the_gap_else_starts_after_it():
+    x = np.arange(100, dtype=np.float32)[None]
+    assert np.array_equal(fit.context_window(x, 50, 60, 30)[0], np.arange(20, 50))
+    assert np.array_equal(fit.context_window(x, 20, 30, 30)[0], np.arange(30, 60))
+    assert fit.context_window(x, 20, 80, 30) is None  # neither side has 30 samples
+
+
+def test_the_model_window_is_mono_at_the_model_rate_and_scaled():
+    x = piano_like(44100, 4.0, seed=3, channels=2)
+    w = fit.model_window(x, 44100, 3 * 44100, 3 * 44100 + 4410, sr_m=SR, n_m=32768, sigma_data=0.08)
+    assert w.shape == (32768,) and w.dtype == np.float32
+    assert np.sqrt(np.mean(w.astype(np.float64) ** 2)) == pytest.approx(0.08, rel=1e-4)
+    # Silence and too little context cannot be judged.
+    silent = np.zeros((1, 4 * SR), np.float32)
+    assert (
+        fit.model_window(silent, SR, 3 * SR, 3 * SR + 100, sr_m=SR, n_m=32768, sigma_data=0.08)
+        is None
+    )
+    short = piano_like(SR, 2.0)
+    assert fit.model_window(short, SR, SR, SR + 100, sr_m=SR, n_m=32768, sigma_data=0.08) is None
+
+
+def test_prior_fit_is_the_mean_loss_on_the_context_before_the_gap():
+    model = Wiener(0.08)
+    model.sample_rate, model.segment_length = SR, 16384
+    x = piano_like(SR, 3.0, seed=5)
+    gap = (2 * SR, 2 * SR + 2205)
+    window = fit.model_window(x, SR, *gap, sr_m=SR, n_m=16384, sigma_data=0.08)
+    expected = float(np.mean(fit.denoising_loss(model, window)))
+    assert fit.prior_fit(model, x, SR, *gap) == pytest.approx(expected, rel=1e-6)
+    # What lies in and after the gap does not matter when there is context before it.
+    y = x.copy()
+    y[:, gap[0] :] = 0.9
+    assert fit.prior_fit(model, y, SR, *gap) == pytest.approx(expected, rel=1e-6)
+    assert fit.prior_fit(model, x[:, :SR], SR, SR // 2, SR // 2 + 100) is None
+
+
+def test_fit_record_and_warning():
+    assert engines.fit_record(None, 0.25, 1.4) is None
+    good = engines.fit_record(0.3, 0.25, 1.4)
+    assert good == {"loss": 0.3, "reference": 0.25, "ratio": 1.2, "poor": False}
+    poor = engines.fit_record(0.45, 0.25, 1.4)
+    assert poor["poor"] and poor["ratio"] == pytest.approx(1.8)
+    # Without a reference nothing can be called poor.
+    assert engines.fit_record(5.0, None, 1.4) == {
+        "loss": 5.0,
+        "reference": None,
+        "ratio": None,
+        "poor": False,
+    }
+    assert engines.fit_warning({"prior_fit": good, "model": "piano-small"}) is None
+    assert engines.fit_warning({}) is None
+    text = engines.fit_warning({"prior_fit": poor, "model": "piano-small"})
+    assert "'piano-small'" in text and "0.45" in text and "1.8×" in text and "Sim" in text
+    json.dumps(poor)  # goes into reports and provenance as it is
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_a_diffusion_repair_records_the_fit_and_the_cli_warns(tmp_path, monkeypatch, capsys):
+    import soundfile as sf
+
+    from simdps_studio.cli import main
+
+    x = piano_like(SR, 3.0, seed=6)
+    audio = Audio(x, SR)
+    gap = Gap(int(2.0 * SR), int(2.1 * SR))
+    request = RepairRequest(method="dps", steps=2, draft=True, model="piano-tiny", device="cpu")
+    record = engines.make_repairs(audio, gap, request)[0].params["prior_fit"]
+    reference = json.loads(
+        (engines._model_folder("piano-tiny") / "config.json").read_text("utf-8")
+    )["metrics"]["val_loss"]
+    assert record["reference"] == pytest.approx(reference, abs=1e-4)
+    assert record["ratio"] == pytest.approx(record["loss"] / reference, abs=2e-3)
+    assert record["loss"] > 0 and record["poor"] is (record["ratio"] > fit.POOR_FIT_RATIO)
+
+    # The CLI says so on stderr and in the report when the fit is poor (forced here).
+    src, out, report = tmp_path / "in.wav", tmp_path / "out.wav", tmp_path / "r.json"
+    sf.write(src, x.T, SR, subtype="FLOAT")
+    monkeypatch.setattr(fit, "POOR_FIT_RATIO", 0.0)
+    argv = ["repair", str(src), "-o", str(out), "--gap", "2:2.1", "--method", "dps", "--draft"]
+    argv += ["--steps", "2", "--model", "piano-tiny", "--device", "cpu", "--report", str(report)]
+    monkeypatch.setattr(sys, "argv", ["simdps-studio", *argv])
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "note: gap 2.000–2.100 s: the model 'piano-tiny' does not know this kind" in err
+    entry = json.loads(report.read_text("utf-8"))["gaps"][0]
+    assert entry["prior_fit"]["poor"] is True
+    assert entry["prior_fit"]["loss"] == pytest.approx(record["loss"], abs=1e-4)
+
+
+def test_the_fit_cache_key_follows_the_context_and_nothing_else():
+    x = piano_like(SR, 12.0, seed=7)
+    gap = Gap(5 * SR, 5 * SR + 2205)
+    key = engines._fit_key("piano-tiny", x, SR, gap)
+    assert engines._fit_key("piano-tiny", x.copy(), SR, gap) == key
+    window = int(np.ceil(engines.model_window_s("piano-tiny") * SR))
+    far = x.copy()
+    far[:, : gap.start_sample - window - 2] = 0.0  # outside anything the fit can read
+    assert engines._fit_key("piano-tiny", far, SR, gap) == key
+    near = x.copy()
+    near[:, gap.start_sample - 10] += 0.01  # inside the context window
+    assert engines._fit_key("piano-tiny", near, SR, gap) != key
+    assert engines._fit_key("piano-tiny", x, SR, Gap(gap.start_sample + 1, gap.end_sample)) != key
+    assert engines._fit_key("piano-small", x, SR, gap) != key
