@@ -43,6 +43,12 @@ def _config(tmp_path, methods, **kw) -> ev.BenchConfig:
     )
 
 
+def ev_val_loss(model: str) -> float:
+    from simdps_studio.inpaint.checkpoint import model_info
+
+    return float(model_info(model)["metrics"]["val_loss"])
+
+
 def _rows(path):
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
@@ -79,6 +85,14 @@ def test_end_to_end_writes_csv_markdown_and_plots(tmp_path, track):
         assert by[(g, "draft-0.15")]["omega"] == "0.15"
         assert by[(g, "draft-0.15")]["draft"] == "True"
         assert by[(g, "sim")]["margin_samples"] != "0"
+        # Diffusion rows record the prior's fit to the context (piano-tiny has a validation
+        # loss, so a ratio too); the others have none.
+        fit = by[(g, "draft-0.15")]
+        assert float(fit["prior_fit"]) > 0
+        assert float(fit["fit_ratio"]) == pytest.approx(
+            float(fit["prior_fit"]) / ev_val_loss("piano-tiny"), abs=2e-3
+        )
+        assert by[(g, "sim")]["prior_fit"] == by[(g, "lpc")]["fit_ratio"] == ""
 
     md = (tmp_path / "quality.md").read_text(encoding="utf-8")
     assert "## By gap length" in md and "## By candidate quality" in md

@@ -163,6 +163,8 @@ CSV_TYPES: dict[str, type] = {
     "seam_ref": float,
     "level_db": float,
     "seconds": float,
+    "prior_fit": float,
+    "fit_ratio": float,
     "null_ok": bool,
     "error": str,
 }
@@ -917,6 +919,7 @@ def run_case(
     )
     params = repair.params
     used = params.get("candidate") or {}
+    fit = params.get("prior_fit") or {}  # diffusion repairs: the prior's fit to the context
     same = ""
     if spec.uses_candidate and candidate is not None:
         same = int(used.get("start_sample", -1)) == int(candidate.start_sample)
@@ -933,6 +936,8 @@ def run_case(
         "cand_same": same,
         "margin_samples": max(repair.margin_before, repair.margin_after),
         "seconds": round(seconds, 3),
+        "prior_fit": fit.get("loss", ""),
+        "fit_ratio": "" if fit.get("ratio") is None else fit["ratio"],
         "null_ok": null_test(damaged, rendered, spans),
     }
 
