@@ -95,11 +95,11 @@ def test_a_diffusion_repair_reports_the_calls_it_made(tmp_path, monkeypatch):
     )
     repairs = engines.make_repairs(audio, gap, request)
     params = repairs[0].params
-    # steps x takes x mid/side, then one call on a batch of the fit's noise levels (not timed).
+    # One call on a batch of the fit's noise levels (not timed), then steps x takes x mid/side.
     fit_calls = len(FIT_SIGMAS)
     assert params["prior_fit"] is not None
-    assert params["network_item_calls"] == sum(seen[:-1]) == 3 * 2 * 2
-    assert seen[-1] == fit_calls
+    assert seen[0] == fit_calls  # measured before sampling (automatic ω may use it)
+    assert params["network_item_calls"] == sum(seen[1:]) == 3 * 2 * 2
     expected = engines.network_item_calls(
         gap.duration_s(SR),
         engines.model_window_s(str(folder)),

@@ -121,6 +121,9 @@ def test_fit_record_and_warning():
     assert engines.fit_warning({}) is None
     text = engines.fit_warning({"prior_fit": poor, "model": "piano-small"})
     assert "'piano-small'" in text and "0.45" in text and "1.8×" in text and "Sim" in text
+    assert "ω copy" in text
+    raised = {"prior_fit": poor, "omega": 0.5, "omega_auto": {"raised_for_poor_fit": True}}
+    assert "automatic ω followed the candidate closely (0.50)" in engines.fit_warning(raised)
     json.dumps(poor)  # goes into reports and provenance as it is
 
 
@@ -171,3 +174,46 @@ def test_the_fit_cache_key_follows_the_context_and_nothing_else():
     assert engines._fit_key("piano-tiny", near, SR, gap) != key
     assert engines._fit_key("piano-tiny", x, SR, Gap(gap.start_sample + 1, gap.end_sample)) != key
     assert engines._fit_key("piano-small", x, SR, gap) != key
+
+
+def test_automatic_omega_copies_where_the_prior_fits_poorly():
+    class Cand:
+        score = 0.33
+
+    from_score = engines.resolve_omega("auto", Cand())
+    assert from_score == pytest.approx(engines.auto_omega(0.33)) and from_score < 0.5
+    copy = engines.OMEGA_PRESETS["copy"]
+    assert engines.resolve_omega("auto", Cand(), poor_fit=True) == copy
+    Cand.score = 0.95  # already copying: a poor fit changes nothing
+    assert engines.resolve_omega("AUTO", Cand(), poor_fit=True) == engines.auto_omega(0.95)
+    # Only the automatic choice moves: numbers and presets are the user's.
+    assert engines.resolve_omega(0.15, Cand(), poor_fit=True) == 0.15
+    assert engines.resolve_omega("relaxed", Cand(), poor_fit=True) == 0.04
+    assert "poorly" in engines.AUTO_OMEGA_RULE
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_a_repair_with_automatic_omega_uses_the_fit(monkeypatch):
+    x = piano_like(SR, 8.0, seed=8)
+    audio = Audio(x, SR)
+    gap = Gap(int(5.5 * SR), int(5.7 * SR))
+    request = RepairRequest(
+        method="simdps", omega="auto", steps=2, draft=True, model="piano-tiny", device="cpu"
+    )
+    for ratio, poor in ((1e9, False), (0.0, True)):
+        monkeypatch.setattr(fit, "POOR_FIT_RATIO", ratio)
+        params = engines.make_repairs(audio, gap, request)[0].params
+        from_score = engines.auto_omega(params["candidate"]["score"])
+        assert from_score < 0.5  # so a poor fit has something to raise
+        assert params["prior_fit"]["poor"] is poor
+        assert params["omega_auto"] == {
+            "from_score": pytest.approx(from_score),
+            "raised_for_poor_fit": poor,
+        }
+        assert params["omega"] == pytest.approx(0.5 if poor else from_score)
+    # A fixed ω is left alone, and there is no automatic record.
+    fixed = RepairRequest(
+        method="simdps", omega=0.15, steps=2, draft=True, model="piano-tiny", device="cpu"
+    )
+    params = engines.make_repairs(audio, gap, fixed)[0].params
+    assert params["omega"] == 0.15 and "omega_auto" not in params

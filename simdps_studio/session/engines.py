@@ -42,7 +42,8 @@ AUTO_OMEGA_POINTS = (
 #: One sentence on the automatic rule, for reports and the bench's Markdown.
 AUTO_OMEGA_RULE = (
     "ω 0.04 (relaxed) at candidate score 0, rising linearly to 0.15 (strict) at score 0.3 and "
-    "to 0.5 (copy) at score 0.8 and above"
+    "to 0.5 (copy) at score 0.8 and above; at least 0.5 where the model fits the music before "
+    "the gap poorly"
 )
 
 
@@ -254,15 +255,27 @@ def auto_omega(score: float) -> float:
     return float(np.interp(float(score), scores, weights))
 
 
-def resolve_omega(omega: float | str, cand) -> float:
-    """A number for ω_x̃: a float, a preset name, or ``auto`` (from the candidate's score)."""
+def is_auto_omega(omega: float | str) -> bool:
+    """Whether an ω setting asks for the automatic choice."""
+    return isinstance(omega, str) and omega.lower() == "auto"
+
+
+def resolve_omega(omega: float | str, cand, *, poor_fit: bool = False) -> float:
+    """A number for ω_x̃: a float, a preset name, or ``auto``.
+
+    ``auto`` follows the candidate's score (:func:`auto_omega`); where the prior fits the music
+    before the gap poorly (``poor_fit``, from ``inpaint.fit``) it is at least *copy*: on the game
+    tracks where that happened, ω 0.5 was 1.2 dB LSD better than the score's choice on average and
+    within 0.2 dB of Sim (docs/omega.md). Numbers and presets are taken as they are.
+    """
     if isinstance(omega, str):
         key = omega.lower()
         if key in OMEGA_PRESETS:
             return OMEGA_PRESETS[key]
         if key == "auto":
             score = float(getattr(cand, "score", 0.5)) if cand is not None else 0.5
-            return auto_omega(score)
+            weight = auto_omega(score)
+            return max(weight, OMEGA_PRESETS["copy"]) if poor_fit else weight
         try:
             omega = float(omega)
         except ValueError:
@@ -331,10 +344,16 @@ def fit_warning(params: dict[str, Any]) -> str | None:
     if not isinstance(record, dict) or not record.get("poor"):
         return None
     model = params.get("model") or DEFAULT_MODEL
+    raised = bool((params.get("omega_auto") or {}).get("raised_for_poor_fit"))
+    advice = (
+        f"automatic ω followed the candidate closely ({params.get('omega', 0.5):.2f}); "
+        "compare the fill with Sim"
+        if raised
+        else "compare the fill with Sim, or follow the candidate closely (ω copy)"
+    )
     return (
         f"the model {model!r} does not know this kind of music well (prior loss "
-        f"{record['loss']:.2f}, {record['ratio']:.1f}× its validation loss): compare the fill "
-        "with Sim, or follow the candidate closely (ω copy)"
+        f"{record['loss']:.2f}, {record['ratio']:.1f}× its validation loss): {advice}"
     )
 
 
@@ -396,8 +415,31 @@ def make_repairs(
     # Diffusion: DPS (no candidate term) or SimDPS.
     pipeline = _engine("simdps_studio.inpaint.pipeline", "diffusion inpainting")
     checkpoint = _engine("simdps_studio.inpaint.checkpoint", "diffusion models")
-    omega = 0.0 if method == "dps" else resolve_omega(request.omega, cand)
     denoiser = checkpoint.load_model(request.model or DEFAULT_MODEL, device="cpu")
+    # How well the prior knows the music before the gap: reported, and used by automatic ω.
+    check_cancel(cancel)
+    fit = _engine("simdps_studio.inpaint.fit", "diffusion inpainting")
+    key = _fit_key(request.model, x, audio.sr, gap)
+    if key not in _FIT_CACHE:
+        if progress is not None:
+            progress(
+                0.2 if cand is not None else 0.0, "checking how well the model knows the music"
+            )
+        device = _engine("simdps_studio.inpaint.device", "diffusion inpainting")
+        denoiser = denoiser.to(device.resolve_device(request.device))
+        _FIT_CACHE[key] = fit.prior_fit(denoiser, x, audio.sr, gap.start_sample, gap.end_sample)
+    params["prior_fit"] = fit_record(
+        _FIT_CACHE[key],
+        checkpoint.model_info(request.model or DEFAULT_MODEL)["metrics"].get("val_loss"),
+        fit.POOR_FIT_RATIO,
+    )
+    poor_fit = bool(params["prior_fit"] and params["prior_fit"]["poor"])
+    omega = 0.0 if method == "dps" else resolve_omega(request.omega, cand, poor_fit=poor_fit)
+    if method == "simdps" and is_auto_omega(request.omega):
+        params["omega_auto"] = {
+            "from_score": resolve_omega("auto", cand),
+            "raised_for_poor_fit": omega > resolve_omega("auto", cand),
+        }
     steps = request.steps if request.steps is not None else default_steps(request.draft)
     result = pipeline.inpaint_gap(
         x,
@@ -415,16 +457,6 @@ def make_repairs(
         device=request.device,
         progress=sub_progress(progress, 0.2 if cand is not None else 0.0, 1.0),
         cancel=cancel,
-    )
-    check_cancel(cancel)
-    fit = _engine("simdps_studio.inpaint.fit", "diffusion inpainting")
-    key = _fit_key(request.model, x, audio.sr, gap)
-    if key not in _FIT_CACHE:
-        _FIT_CACHE[key] = fit.prior_fit(denoiser, x, audio.sr, gap.start_sample, gap.end_sample)
-    params["prior_fit"] = fit_record(
-        _FIT_CACHE[key],
-        checkpoint.model_info(request.model or DEFAULT_MODEL)["metrics"].get("val_loss"),
-        fit.POOR_FIT_RATIO,
     )
     calls = sampler_calls(steps, request.draft)
     params.update(
