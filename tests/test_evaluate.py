@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -123,6 +124,28 @@ def test_samples_outside_the_repaired_span_equal_the_source(track, name, tmp_pat
             gap.end_sample,
         )
     assert seconds >= 0
+
+
+def test_a_methods_time_leaves_out_the_prior_fit_check(tmp_path, track, monkeypatch):
+    # The check runs once per gap (then cached), so the first diffusion method would pay for it.
+    from simdps_studio.session import engines
+
+    real = engines.make_repairs
+
+    def slow_fit(audio, gap, request, **kw):
+        repairs = real(audio, gap, request, **kw)
+        time.sleep(0.3)  # as if measuring the fit had taken 0.3 s
+        repairs[0].params["prior_fit_seconds"] = 0.3 + repairs[0].params["prior_fit_seconds"]
+        return repairs
+
+    monkeypatch.setattr(engines, "make_repairs", slow_fit)
+    gap = ev.gap_position(track.samples.shape[1], SR, 0.5)
+    damaged = Audio(track.samples.copy(), SR, "FLOAT", "WAV")
+    t0 = time.perf_counter()
+    _, _, seconds = ev.repair_gap(
+        damaged, gap, ev.parse_method("draft-0.15"), _config(tmp_path, "draft-0.15")
+    )
+    assert 0 <= seconds < time.perf_counter() - t0 - 0.3
 
 
 def test_a_failed_repair_is_an_error_row_not_a_crash(tmp_path, track, monkeypatch):
