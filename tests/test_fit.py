@@ -148,7 +148,7 @@ def test_a_diffusion_repair_records_the_fit_and_the_cli_warns(tmp_path, monkeypa
     # The CLI says so on stderr and in the report when the fit is poor (forced here).
     src, out, report = tmp_path / "in.wav", tmp_path / "out.wav", tmp_path / "r.json"
     sf.write(src, x.T, SR, subtype="FLOAT")
-    monkeypatch.setattr(fit, "POOR_FIT_RATIO", 0.0)
+    monkeypatch.setattr(engines, "POOR_FIT_RATIO", 0.0)
     argv = ["repair", str(src), "-o", str(out), "--gap", "2:2.1", "--method", "dps", "--draft"]
     argv += ["--steps", "2", "--model", "piano-tiny", "--device", "cpu", "--report", str(report)]
     monkeypatch.setattr(sys, "argv", ["simdps-studio", *argv])
@@ -163,17 +163,28 @@ def test_a_diffusion_repair_records_the_fit_and_the_cli_warns(tmp_path, monkeypa
 def test_the_fit_cache_key_follows_the_context_and_nothing_else():
     x = piano_like(SR, 12.0, seed=7)
     gap = Gap(5 * SR, 5 * SR + 2205)
-    key = engines._fit_key("piano-tiny", x, SR, gap)
-    assert engines._fit_key("piano-tiny", x.copy(), SR, gap) == key
+
+    def key(y, g=gap, model="piano-tiny"):
+        return engines._fit_key(model, Audio(y, SR), g)
+
+    k = key(x)
+    assert key(x.copy()) == k
     window = int(np.ceil(engines.model_window_s("piano-tiny") * SR))
     far = x.copy()
     far[:, : gap.start_sample - window - 2] = 0.0  # outside anything the fit can read
-    assert engines._fit_key("piano-tiny", far, SR, gap) == key
+    assert key(far) == k
     near = x.copy()
     near[:, gap.start_sample - 10] += 0.01  # inside the context window
-    assert engines._fit_key("piano-tiny", near, SR, gap) != key
-    assert engines._fit_key("piano-tiny", x, SR, Gap(gap.start_sample + 1, gap.end_sample)) != key
-    assert engines._fit_key("piano-small", x, SR, gap) != key
+    assert key(near) != k
+    assert key(x, Gap(gap.start_sample + 1, gap.end_sample)) != k
+    assert key(x, model="piano-small") != k
+
+
+def test_the_torch_free_copies_match():
+    assert engines.POOR_FIT_RATIO == fit.POOR_FIT_RATIO
+    config = json.loads((engines._model_folder("piano-tiny") / "config.json").read_text("utf-8"))
+    assert engines.model_val_loss("piano-tiny") == config["metrics"]["val_loss"]
+    assert engines.model_val_loss("no-such-model") is None
 
 
 def test_automatic_omega_copies_where_the_prior_fits_poorly():
@@ -201,7 +212,7 @@ def test_a_repair_with_automatic_omega_uses_the_fit(monkeypatch):
         method="simdps", omega="auto", steps=2, draft=True, model="piano-tiny", device="cpu"
     )
     for ratio, poor in ((1e9, False), (0.0, True)):
-        monkeypatch.setattr(fit, "POOR_FIT_RATIO", ratio)
+        monkeypatch.setattr(engines, "POOR_FIT_RATIO", ratio)
         params = engines.make_repairs(audio, gap, request)[0].params
         from_score = engines.auto_omega(params["candidate"]["score"])
         assert from_score < 0.5  # so a poor fit has something to raise
@@ -211,6 +222,9 @@ def test_a_repair_with_automatic_omega_uses_the_fit(monkeypatch):
             "raised_for_poor_fit": poor,
         }
         assert params["omega"] == pytest.approx(0.5 if poor else from_score)
+    # The app can now tell what Auto will do for this gap; not for one never repaired.
+    assert engines.known_fit("piano-tiny", audio, gap) == params["prior_fit"]
+    assert engines.known_fit("piano-tiny", audio, Gap(gap.start_sample, gap.end_sample + 1)) is None
     # A fixed ω is left alone, and there is no automatic record.
     fixed = RepairRequest(
         method="simdps", omega=0.15, steps=2, draft=True, model="piano-tiny", device="cpu"

@@ -885,8 +885,15 @@ class MainWindow(QMainWindow):
     def _show_candidate_mark(self) -> None:
         """Mark the current candidate on the track and show the ω Auto would take from it."""
         c = self._current_candidate() if self.selected_gap is not None else None
+        # After a diffusion repair of this gap the prior's fit is known, and Auto may copy.
+        fit = (
+            engines.known_fit(self.model_name, self.session.audio, self.selected_gap)
+            if c is not None and self.session is not None
+            else None
+        )
+        poor = bool(fit and fit["poor"])
         self.repair_panel.omega.show_auto_value(
-            engines.resolve_omega("auto", c) if c is not None else None
+            engines.resolve_omega("auto", c, poor_fit=poor) if c is not None else None
         )
         if c is None or getattr(c, "source", None):
             self.track.set_candidate(None)
@@ -1009,6 +1016,7 @@ class MainWindow(QMainWindow):
         self.transport.set_b(True)
         warning = engines.fit_warning(repairs[0].params)
         self.repair_panel.set_fit_warning(warning)
+        self._show_candidate_mark()  # Auto's value may now know the prior's fit
         done = f"Repaired gap with {with_omega}" + (f" in {secs:.1f} s" if secs else "")
         self.status(f"{done}: {warning}" if warning else done, 20000 if warning else 8000)
         self.repair_finished.emit(repairs)

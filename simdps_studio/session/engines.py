@@ -287,12 +287,16 @@ def resolve_omega(omega: float | str, cand, *, poor_fit: bool = False) -> float:
     return float(omega)
 
 
+#: Fit / validation loss above which the prior is said not to know the music (a copy of
+#: ``inpaint.fit.POOR_FIT_RATIO``, which imports torch; a test keeps the two equal).
+POOR_FIT_RATIO = 1.4
+
 #: Prior fits measured in this process, by model files, gap and context: a gap repaired again
 #: (a draft, then the full sampler; another seed) does not pay for the measurement twice.
 _FIT_CACHE: dict[tuple, float | None] = {}
 
 
-def _fit_key(model: str | None, x: np.ndarray, sr: int, gap: Gap) -> tuple:
+def _fit_key(model: str | None, audio: Audio, gap: Gap) -> tuple:
     """What a prior fit depends on: the model's files and the audio the context window can read."""
     folder = _model_folder(model)
     files = tuple(
@@ -300,11 +304,31 @@ def _fit_key(model: str | None, x: np.ndarray, sr: int, gap: Gap) -> tuple:
         for f in sorted(folder.iterdir())
         if f.is_file()
     )
-    n = int(math.ceil((model_window_s(model) or 0.0) * sr)) + 1
-    lo, hi = max(gap.start_sample - n, 0), min(gap.end_sample + n, x.shape[-1])
-    context = np.ascontiguousarray(x[:, lo:hi]).tobytes()
+    n = int(math.ceil((model_window_s(model) or 0.0) * audio.sr)) + 1
+    lo, hi = max(gap.start_sample - n, 0), min(gap.end_sample + n, audio.n_samples)
+    context = np.ascontiguousarray(audio.to_float(lo, hi)).tobytes()
     digest = hashlib.blake2b(context, digest_size=16).hexdigest()
-    return (str(folder.resolve()), files, sr, gap.start_sample, gap.end_sample, digest)
+    return (str(folder.resolve()), files, audio.sr, gap.start_sample, gap.end_sample, digest)
+
+
+def model_val_loss(name: str | None = None) -> float | None:
+    """The model's validation loss from its ``config.json`` (None when unrecorded; no torch)."""
+    try:
+        cfg = json.loads((_model_folder(name) / "config.json").read_text(encoding="utf-8"))
+        value = float(cfg["metrics"]["val_loss"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def known_fit(model: str | None, audio: Audio, gap: Gap) -> dict[str, Any] | None:
+    """The prior-fit record of a gap if a repair in this process measured it, else None."""
+    if not _model_folder(model).is_dir():
+        return None
+    key = _fit_key(model, audio, gap)
+    if key not in _FIT_CACHE:
+        return None
+    return fit_record(_FIT_CACHE[key], model_val_loss(model), POOR_FIT_RATIO)
 
 
 def fit_record(
@@ -419,7 +443,7 @@ def make_repairs(
     # How well the prior knows the music before the gap: reported, and used by automatic ω.
     check_cancel(cancel)
     fit = _engine("simdps_studio.inpaint.fit", "diffusion inpainting")
-    key = _fit_key(request.model, x, audio.sr, gap)
+    key = _fit_key(request.model, audio, gap)
     t_fit = time.perf_counter()
     if key not in _FIT_CACHE:
         if progress is not None:
@@ -431,11 +455,7 @@ def make_repairs(
         _FIT_CACHE[key] = fit.prior_fit(denoiser, x, audio.sr, gap.start_sample, gap.end_sample)
     # Paid once per gap and model (cached): benchmarks take it out of a method's time.
     params["prior_fit_seconds"] = round(time.perf_counter() - t_fit, 3)
-    params["prior_fit"] = fit_record(
-        _FIT_CACHE[key],
-        checkpoint.model_info(request.model or DEFAULT_MODEL)["metrics"].get("val_loss"),
-        fit.POOR_FIT_RATIO,
-    )
+    params["prior_fit"] = fit_record(_FIT_CACHE[key], model_val_loss(request.model), POOR_FIT_RATIO)
     poor_fit = bool(params["prior_fit"] and params["prior_fit"]["poor"])
     omega = 0.0 if method == "dps" else resolve_omega(request.omega, cand, poor_fit=poor_fit)
     if method == "simdps" and is_auto_omega(request.omega):
