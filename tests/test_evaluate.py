@@ -444,3 +444,21 @@ def test_by_material_table_only_with_several_materials():
     assert "| method | rendered (1 gaps) | real (1 gaps) |" in lines
     assert "| simdps-auto | 5.00 / 1.20 | 8.00 / 1.50 |" in lines
     assert ev._material_section(rows[:2], ["sim", "simdps-auto"]) == []
+
+
+def test_material_fit_counts_each_gap_once():
+    rows = [
+        {"material": "real", "track": "a", "gap_s": 0.5, "fit_ratio": 1.9},
+        {"material": "real", "track": "a", "gap_s": 0.5, "fit_ratio": 1.9},  # another method
+        {"material": "real", "track": "a", "gap_s": 2.0, "fit_ratio": 1.1},
+        {"material": "real", "track": "a", "gap_s": 2.0, "fit_ratio": ""},  # Sim: no fit
+        {"material": "demo", "track": "d", "gap_s": 0.5, "fit_ratio": ""},
+    ]
+    fit = ev.material_fit(rows, ["real", "demo"])
+    assert fit == {"real": (pytest.approx(1.5), 1)}
+    md = "\n".join(
+        ev._material_section(
+            [{**r, "lsd_db": 1.0, "seam": 1.0, "method": "sim"} for r in rows], ["sim"]
+        )
+    )
+    assert "| *prior fit* | 1.50 (1/2 poor) | – |" in md

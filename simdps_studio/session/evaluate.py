@@ -62,7 +62,7 @@ from simdps_studio.core.errors import (
 )
 from simdps_studio.core.progress import CancelToken, check_cancel
 from simdps_studio.core.types import Audio, Gap, validate_gaps
-from simdps_studio.session.engines import n_windows
+from simdps_studio.session.engines import POOR_FIT_RATIO, n_windows
 
 # ----------------------------------------------------------------------------- settings
 
@@ -1708,14 +1708,48 @@ def _material_section(ok_rows: list[dict], methods: list[str]) -> list[str]:
         [m] + [f"{_cell(lsd[m][mat])} / {_cell(seam[m][mat])}" for mat in materials]
         for m in methods
     ]
+    fit = material_fit(ok_rows, materials)
+    lines = []
+    if fit:
+        body.append(
+            ["*prior fit*"]
+            + [
+                f"{_cell(fit[mat][0], 2)} ({fit[mat][1]}/{n_gaps[mat]} poor)" if mat in fit else "–"
+                for mat in materials
+            ]
+        )
+        lines = [
+            "",
+            "*Prior fit*: the diffusion prior's denoising loss on the context before each gap over "
+            "its validation loss (mean ratio; *poor* above "
+            f"{POOR_FIT_RATIO:g}, where the model does not know the music, automatic ω copies and "
+            "the app warns).",
+        ]
     return [
         "## By material",
         "",
         "Mean log-spectral distance (dB) / mean seam over each material's gaps:",
         "",
         *_md_table(["method", *[f"{mat} ({n_gaps[mat]} gaps)" for mat in materials]], body),
+        *lines,
         "",
     ]
+
+
+def material_fit(rows: list[dict], materials: list[str]) -> dict[str, tuple[float, int]]:
+    """Per material: mean prior-fit ratio over its gaps and how many were poor (runs that
+    recorded it; each gap counted once, from its first diffusion row)."""
+    per_gap: dict[tuple, tuple[str, float]] = {}
+    for r in rows:
+        ratio = r.get("fit_ratio")
+        if isinstance(ratio, float) and math.isfinite(ratio):
+            per_gap.setdefault((r["track"], r["gap_s"]), (r["material"], ratio))
+    out = {}
+    for mat in materials:
+        ratios = [ratio for m, ratio in per_gap.values() if m == mat]
+        if ratios:
+            out[mat] = (float(np.mean(ratios)), sum(x > POOR_FIT_RATIO for x in ratios))
+    return out
 
 
 def _unique_seam_ref(rows: list[dict]) -> list[float]:
