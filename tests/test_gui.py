@@ -362,6 +362,13 @@ def test_repair_with_tiny_model_keeps_window_responsive(
     w.undo()
     assert w.session.repair_for(gap).repair_id == repairs[0].repair_id
     qtbot.waitUntil(lambda: p.run_btn.isEnabled(), timeout=5000)
+    # The warning belongs to the selected gap's repair: another gap hides it, coming back shows it.
+    other = Gap(gap.end_sample + SR, gap.end_sample + SR + SR // 4)
+    assert w.add_gap(other)
+    w.select_gap(other)
+    assert not p.fit_warning.isVisible()
+    w.select_gap(gap)
+    assert p.fit_warning.isVisible()
     # The next run clears the last repair's warning.
     p.set_running(True)
     assert not p.fit_warning.isVisible()

@@ -698,6 +698,9 @@ class MainWindow(QMainWindow):
         self._show_candidate_mark()
         self._update_takes()
         self._update_seam_badge()
+        if not self.repair_panel.running:  # the warning belongs to the selected gap's repair
+            r = s.repair_for(self.selected_gap) if self.selected_gap is not None else None
+            self.repair_panel.set_fit_warning(engines.fit_warning(r.params) if r else None)
         self._update_actions()
         self._update_title()
 
@@ -1015,7 +1018,8 @@ class MainWindow(QMainWindow):
         )
         self.transport.set_b(True)
         warning = engines.fit_warning(repairs[0].params)
-        self.repair_panel.set_fit_warning(warning)
+        if gap == self.selected_gap:  # else it shows when that gap is selected (_refresh)
+            self.repair_panel.set_fit_warning(warning)
         self._show_candidate_mark()  # Auto's value may now know the prior's fit
         done = f"Repaired gap with {with_omega}" + (f" in {secs:.1f} s" if secs else "")
         self.status(f"{done}: {warning}" if warning else done, 20000 if warning else 8000)

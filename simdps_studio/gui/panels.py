@@ -630,6 +630,7 @@ class RepairPanel(QWidget):
         self.draft.toggled.connect(self.settings_changed)
         self.omega.changed.connect(self.settings_changed)
         self._updating = False
+        self.running = False  # a repair is in progress (set_running)
         self._method_changed()
 
     def method_name(self) -> str:
@@ -662,6 +663,7 @@ class RepairPanel(QWidget):
         self.settings_changed.emit()
 
     def set_running(self, running: bool) -> None:
+        self.running = running
         self.run_btn.setEnabled(not running)
         self.stop_btn.setEnabled(running)
         self.method.setEnabled(not running)
@@ -682,7 +684,7 @@ class RepairPanel(QWidget):
         self.progress_label.setText(" · ".join(t for t in (self._message, left) if t))
 
     def set_fit_warning(self, warning: str | None) -> None:
-        """Show (or with None hide) that the model fits the last repair's music poorly."""
+        """Show (or with None hide) that the model fits the selected gap's music poorly."""
         self.fit_warning.setVisible(bool(warning))
         self.fit_warning.setText("⚠ The model does not know this music well: compare with Sim")
         self.fit_warning.setToolTip(f"{warning[0].upper()}{warning[1:]}." if warning else "")
