@@ -5,8 +5,8 @@ recordings, the demo) and each of the benchmark's gap positions, one model windo
 is taken (the window that ends where the gap starts, or the one after the gap when there is no
 room before it), mixed to mono, resampled to the model rate and scaled to the model's
 ``sigma_data`` RMS as the pipeline scales its input. The prior's EDM-weighted denoising loss on it
-is measured at a few noise levels with fixed noise (the training loss's weighting: 1 means the
-network is no better than predicting its input's expected value)::
+is measured at a few noise levels with fixed noise (the training loss's weighting: 1 is what a
+denoiser that knows only the signal's level achieves, the optimal one for white Gaussian noise)::
 
     loss(σ) = (σ² + σ_d²) / (σ σ_d)² · mean((D(x + σ n, σ) − x)²)
 

@@ -51,7 +51,7 @@ def test_the_optimal_denoiser_of_white_noise_scores_one_and_an_oracle_zero():
     assert loss.shape == (len(fit.FIT_SIGMAS),)
     np.testing.assert_allclose(loss, 1.0, rtol=0.03)
     assert np.all(fit.denoising_loss(Oracle(window), window) == 0.0)
-    # Predicting zero is worse: (sigma^2 + sd^2) / sigma^2 > 1, by a lot at high noise levels too.
+    # Predicting zero is worse: (sigma^2 + sd^2) / sigma^2, above 1 at every noise level.
     zero = Wiener(0.5)
     zero.forward = lambda x, sigma: torch.zeros_like(x)
     s = np.array(fit.FIT_SIGMAS)

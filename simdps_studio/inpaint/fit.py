@@ -9,8 +9,10 @@ levels with fixed noise::
     loss(σ) = (σ² + σ_d²) / (σ σ_d)² · mean((D(x + σ n, σ) − x)²)
 
 where ``x`` is one model window of context (mono, at the model rate, scaled to RMS σ_d as the
-pipeline scales its input). 1 means the network does no better than predicting zero; a value near
-the model's validation loss means the material is like its training data.
+pipeline scales its input). 1 is what a denoiser that knows only the signal's level achieves
+(the optimal one for white Gaussian noise of RMS σ_d): lower means the prior knows structure in
+the audio, and a value near the model's validation loss means the material is like its training
+data.
 """
 
 from __future__ import annotations
