@@ -28,11 +28,6 @@ from simdps_studio.audio.dsp import resample
 FIT_SIGMAS = (0.005, 0.02, 0.08, 0.3)
 #: Seed of the fixed noise, so the same window always scores the same.
 FIT_SEED = 0
-#: Fit / validation loss above which the prior is said not to know the material. Calibrated with
-#: ``piano-small`` (validation loss 0.245) on single context windows of the quality benchmark's
-#: tracks (``benchmarks/prior_fit.py``): rendered piano and the demo 0.23-0.33 (ratio <= 1.34),
-#: the two game-music tracks where SimDPS lost to Sim 0.37-0.49 (ratio >= 1.51); docs/omega.md.
-POOR_FIT_RATIO = 1.4
 
 
 def fit_noise(n_samples: int, sigmas=FIT_SIGMAS, seed: int = FIT_SEED) -> torch.Tensor:
@@ -131,7 +126,7 @@ def prior_fit(
     """Mean denoising loss of the prior on the gap's context, or None without enough context.
 
     One network call on a batch of ``len(FIT_SIGMAS)`` windows, without gradients. Compare with
-    the model's validation loss (:data:`POOR_FIT_RATIO`).
+    the model's validation loss (``session.engines.POOR_FIT_RATIO``).
     """
     w = model_window(
         x,

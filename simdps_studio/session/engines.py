@@ -287,8 +287,10 @@ def resolve_omega(omega: float | str, cand, *, poor_fit: bool = False) -> float:
     return float(omega)
 
 
-#: Fit / validation loss above which the prior is said not to know the music (a copy of
-#: ``inpaint.fit.POOR_FIT_RATIO``, which imports torch; a test keeps the two equal).
+#: Fit / validation loss above which the prior is said not to know the music. Calibrated with
+#: ``piano-small`` (validation loss 0.245) on single context windows of the quality benchmark's
+#: tracks (``benchmarks/prior_fit.py``): rendered piano and the demo 0.23-0.33 (ratio <= 1.34),
+#: the two game-music tracks where SimDPS lost to Sim 0.37-0.49 (ratio >= 1.51); docs/omega.md.
 POOR_FIT_RATIO = 1.4
 
 #: Prior fits measured in this process, by model files, gap and context: a gap repaired again
@@ -459,10 +461,8 @@ def make_repairs(
     poor_fit = bool(params["prior_fit"] and params["prior_fit"]["poor"])
     omega = 0.0 if method == "dps" else resolve_omega(request.omega, cand, poor_fit=poor_fit)
     if method == "simdps" and is_auto_omega(request.omega):
-        params["omega_auto"] = {
-            "from_score": resolve_omega("auto", cand),
-            "raised_for_poor_fit": omega > resolve_omega("auto", cand),
-        }
+        from_score = resolve_omega("auto", cand)
+        params["omega_auto"] = {"from_score": from_score, "raised_for_poor_fit": omega > from_score}
     steps = request.steps if request.steps is not None else default_steps(request.draft)
     result = pipeline.inpaint_gap(
         x,
