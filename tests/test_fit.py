@@ -125,6 +125,12 @@ def test_fit_record_and_warning():
     raised = {"prior_fit": poor, "omega": 0.5, "omega_auto": {"raised_for_poor_fit": True}}
     assert "automatic ω followed the candidate closely (0.50)" in engines.fit_warning(raised)
     json.dumps(poor)  # goes into reports and provenance as it is
+    # Before any repair (the app's check on selection) the advice is about what Auto will do.
+    assert engines.fit_warning_before(good, None) is None
+    assert engines.fit_warning_before(None, None) is None
+    before = engines.fit_warning_before(poor, None)
+    assert f"'{engines.DEFAULT_MODEL}'" in before and "1.8×" in before
+    assert "automatic ω will follow the candidate closely" in before and "Sim" in before
 
 
 @pytest.mark.usefixtures("torch_one_thread")
@@ -230,3 +236,39 @@ def test_a_repair_with_automatic_omega_uses_the_fit(monkeypatch):
     )
     params = engines.make_repairs(audio, gap, fixed)[0].params
     assert params["omega"] == 0.15 and "omega_auto" not in params
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_measure_fit_reads_only_the_context_and_a_repair_reuses_it(monkeypatch):
+    from simdps_studio.core.errors import CancelledError
+    from simdps_studio.core.progress import CancelToken
+    from simdps_studio.inpaint.checkpoint import load_model
+
+    x = piano_like(SR, 14.0, seed=9)
+    audio = Audio(x, SR)
+    gap = Gap(int(9.0 * SR), int(9.2 * SR))
+    engines._FIT_CACHE.clear()
+    # A cancelled check measures nothing.
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(CancelledError):
+        engines.measure_fit(audio, gap, "piano-tiny", device="cpu", cancel=token)
+    assert engines.known_fit("piano-tiny", audio, gap) is None
+    messages = []
+    record = engines.measure_fit(
+        audio, gap, "piano-tiny", device="cpu", progress=lambda f, m: messages.append(m)
+    )
+    assert messages == ["checking how well the model knows the music"]
+    # The same number as the whole track gives: the slice holds everything the window reads.
+    whole = fit.prior_fit(load_model("piano-tiny"), x, SR, gap.start_sample, gap.end_sample)
+    assert record["loss"] == pytest.approx(round(whole, 4), abs=1e-4)
+    assert engines.known_fit("piano-tiny", audio, gap) == record
+
+    # A repair of that gap (and a second check) reads the measurement instead of measuring.
+    def no_second_measurement(*args, **kwargs):
+        raise AssertionError("measured twice")
+
+    monkeypatch.setattr(fit, "prior_fit", no_second_measurement)
+    assert engines.measure_fit(audio, gap, "piano-tiny", device="cpu") == record
+    request = RepairRequest(method="dps", steps=2, draft=True, model="piano-tiny", device="cpu")
+    assert engines.make_repairs(audio, gap, request)[0].params["prior_fit"] == record

@@ -61,8 +61,10 @@ def make_window(qtbot, tmp_path):
     create_app()
     windows = []
 
-    def make(**kwargs):
+    def make(check_fit: bool = False, **kwargs):
         settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+        # Off unless a test is about it: the check runs the installed model on every selection.
+        settings.setValue("repair/check_fit", check_fit)
         kwargs.setdefault("playback", False)
         kwargs.setdefault("recovery_dir", tmp_path / "recovery")
         w = MainWindow(settings, **kwargs)
@@ -373,6 +375,52 @@ def test_repair_with_tiny_model_keeps_window_responsive(
     p.set_running(True)
     assert not p.fit_warning.isVisible()
     p.set_running(False)
+
+
+def test_selecting_a_gap_checks_the_models_fit_before_any_repair(
+    qtbot, make_window, wav_path, tiny_model, monkeypatch
+):
+    from simdps_studio.session import engines
+
+    # The untrained test model records no validation loss; one this small makes its fit poor.
+    monkeypatch.setattr(engines, "model_val_loss", lambda name=None: 1e-4)
+    # The planted repeat's candidate scores high; a low choice from the score shows the raise.
+    monkeypatch.setattr(engines, "auto_omega", lambda score: 0.1)
+    engines._FIT_CACHE.clear()
+    w = make_window(check_fit=True)
+    assert w.act_check_fit.isChecked()
+    w.set_model(tiny_model)
+    open_file(qtbot, w, wav_path)
+    p = w.repair_panel
+    assert p.omega.is_auto()
+    gap, _ = select_gap_by_drag(qtbot, w)
+    qtbot.waitUntil(lambda: p.fit_warning.isVisible(), timeout=30000)
+    record = engines.known_fit(tiny_model, w.session.audio, gap)
+    assert record["poor"] and w.session.repair_for(gap) is None
+    assert "automatic ω will follow the candidate closely" in p.fit_warning.toolTip()
+    assert "does not know this kind of music" in w.statusBar().currentMessage()
+    # Auto's readout already copies for this gap (the score alone would give 0.1).
+    assert engines.resolve_omega("auto", w._current_candidate()) == 0.1
+    assert p.omega.value_label.text() == "0.500 auto"
+    # Another gap has not been measured: no warning until its own check has run.
+    other = Gap(gap.end_sample + SR, gap.end_sample + SR + SR // 4)
+    with qtbot.waitSignal(w.candidates_ready, timeout=30000):
+        assert w.add_gap(other)
+    assert w.selected_gap == other
+    qtbot.waitUntil(lambda: engines.known_fit(tiny_model, w.session.audio, other), timeout=30000)
+    qtbot.waitUntil(lambda: p.fit_warning.isVisible(), timeout=5000)
+    # Switched off (remembered), a newly selected gap is not checked.
+    w.act_check_fit.trigger()
+    assert not w.act_check_fit.isChecked()
+    assert w.settings.value("repair/check_fit") in (False, "false")
+    third = Gap(other.end_sample + SR // 2, other.end_sample + SR // 2 + SR // 4)
+    with qtbot.waitSignal(w.candidates_ready, timeout=30000):
+        assert w.add_gap(third)
+    assert w.selected_gap == third and not w.runner.running("fit")
+    assert engines.known_fit(tiny_model, w.session.audio, third) is None
+    assert not p.fit_warning.isVisible()
+    w.select_gap(gap)  # the first gap's measurement is still known
+    assert p.fit_warning.isVisible()
 
 
 def test_cancel_a_running_repair(qtbot, make_window, wav_path, tiny_model):

@@ -377,6 +377,13 @@ class MainWindow(QMainWindow):
         self.act_run = A("&Run repair", self.run_repair, ["Ctrl+R"])
         self.act_stop = A("&Stop", self.stop_all, ["Esc"])
         self.act_model = A("Choose &model folder…", self.choose_model, [])
+        self.act_check_fit = A(
+            "Check the model's &fit on selection",
+            self._toggle_check_fit,
+            checkable=True,
+            tip="When a gap is selected, measure how well the model knows the music around it "
+            "(one network call): the warning and Auto's ω show before the first repair",
+        )
         self.act_help = A(
             "&Keyboard shortcuts", self.show_shortcuts, [K.HelpContents, "?"], icon_name="help"
         )
@@ -423,7 +430,7 @@ class MainWindow(QMainWindow):
         for a in (self.act_play, self.act_loop, self.act_ab, self.act_audition):
             m.addAction(a)
         m = mb.addMenu("&Repair")
-        for a in (self.act_run, self.act_stop, None, self.act_model):
+        for a in (self.act_run, self.act_stop, None, self.act_model, self.act_check_fit):
             m.addSeparator() if a is None else m.addAction(a)
         m = mb.addMenu("&Help")
         m.addAction(self.act_help)
@@ -698,11 +705,20 @@ class MainWindow(QMainWindow):
         self._show_candidate_mark()
         self._update_takes()
         self._update_seam_badge()
-        if not self.repair_panel.running:  # the warning belongs to the selected gap's repair
-            r = s.repair_for(self.selected_gap) if self.selected_gap is not None else None
-            self.repair_panel.set_fit_warning(engines.fit_warning(r.params) if r else None)
+        if not self.repair_panel.running:
+            self.repair_panel.set_fit_warning(self._gap_fit_warning(self.selected_gap))
         self._update_actions()
         self._update_title()
+
+    def _gap_fit_warning(self, gap: Gap | None) -> str | None:
+        """The warning for ``gap``: its repair's, else the fit measured on selection, else None."""
+        if self.session is None or gap is None:
+            return None
+        r = self.session.repair_for(gap)
+        if r is not None:
+            return engines.fit_warning(r.params)
+        record = engines.known_fit(self.model_name, self.session.audio, gap)
+        return engines.fit_warning_before(record, self.model_name)
 
     def _update_title(self) -> None:
         name = self.path.name if self.path else "no file"
@@ -817,8 +833,9 @@ class MainWindow(QMainWindow):
         if gap in self.candidates:
             self.cands_panel.set_candidates(self.candidates[gap], self.chosen_rank.get(gap, 1))
             self._show_candidate_mark()
+            self._check_fit(gap)
         else:
-            self._search(gap)
+            self._search(gap)  # then the fit: the two would only slow each other down
 
     def zoom_to_gap(self) -> None:
         if self.selected_gap is not None:
@@ -858,6 +875,7 @@ class MainWindow(QMainWindow):
                 else:
                     self.cands_panel.clear("No candidate found for this gap.")
                 self._show_candidate_mark()
+                self._check_fit(gap)
             self._update_actions()
             self.candidates_ready.emit(cands)
 
@@ -878,6 +896,45 @@ class MainWindow(QMainWindow):
             on_error=failed,
             on_progress=lambda f, m: self.cands_panel.set_busy(m or "Searching…", f),
         )
+
+    def _check_fit(self, gap: Gap) -> None:
+        """Measure the model's fit around ``gap`` in the background (once per gap and model).
+
+        Skipped when switched off, without an installed model, and while a repair runs (the
+        repair measures it first)."""
+        if (
+            self.session is None
+            or not self.act_check_fit.isChecked()
+            or not engines.model_installed(self.model_name)
+            or self.runner.running("repair")
+        ):
+            return
+        self.runner.start(
+            "fit",
+            engines.measure_fit,
+            self.session.audio,
+            gap,
+            self.model_name,
+            on_result=lambda record, gap=gap: self._fit_measured(gap, record),
+            # Not worth a dialog: the repair measures it again and reports what goes wrong.
+            on_error=lambda message: log.warning("prior-fit check failed: %s", message),
+        )
+
+    def _fit_measured(self, gap: Gap, record: dict | None) -> None:
+        if self.session is None or gap != self.selected_gap or gap not in self.session.gaps:
+            return  # shown by _refresh when that gap is selected again
+        self._show_candidate_mark()  # Auto's ω may now copy
+        if self.repair_panel.running:
+            return
+        warning = self._gap_fit_warning(gap)
+        self.repair_panel.set_fit_warning(warning)
+        if warning and self.session.repair_for(gap) is None:
+            self.status(f"{warning[0].upper()}{warning[1:]}", 20000)
+
+    def _toggle_check_fit(self, on: bool) -> None:
+        self.settings.setValue("repair/check_fit", bool(on))
+        if on and self.selected_gap is not None and self.selected_gap in self.candidates:
+            self._check_fit(self.selected_gap)
 
     def _current_candidate(self):
         gap = self.selected_gap
@@ -980,6 +1037,7 @@ class MainWindow(QMainWindow):
         request = self.request()
         others_gaps = [g for g in self.session.gaps if g != gap]
         others = [r for r in self.session.repairs if r.gap != gap]
+        self.runner.cancel("fit")  # the repair measures the fit itself (or reads it, if done)
         self.repair_panel.set_running(True)
         self.repair_panel.set_progress(0.0, "starting…")
         self.runner.start(
@@ -1211,6 +1269,10 @@ class MainWindow(QMainWindow):
         self.model_name = name_or_dir or None
         self.settings.setValue("repair/model", self.model_name or "")
         self._update_model_label()
+        if self.session is not None and self.selected_gap is not None:
+            self._refresh()  # the warning and Auto's ω belong to the model
+            if self.selected_gap in self.candidates:
+                self._check_fit(self.selected_gap)
 
     def _update_model_label(self) -> None:
         name = self.model_name or engines.DEFAULT_MODEL
@@ -1479,6 +1541,7 @@ class MainWindow(QMainWindow):
         except (TypeError, ValueError):
             pass
         p.draft.setChecked(str(s.value("repair/draft", "false")).lower() == "true")
+        self.act_check_fit.setChecked(str(s.value("repair/check_fit", "true")).lower() == "true")
         try:
             p.set_steps(
                 int(s.value("repair/steps", engines.FULL_STEPS)),

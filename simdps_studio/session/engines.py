@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import json
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,6 +297,13 @@ POOR_FIT_RATIO = 1.4
 #: Prior fits measured in this process, by model files, gap and context: a gap repaired again
 #: (a draft, then the full sampler; another seed) does not pay for the measurement twice.
 _FIT_CACHE: dict[tuple, float | None] = {}
+_FIT_LOCK = threading.Lock()
+
+
+def _fit_context(model: str | None, audio: Audio, gap: Gap) -> tuple[int, int]:
+    """The samples ``[lo, hi)`` the prior-fit window can come from: a model window each side."""
+    n = int(math.ceil((model_window_s(model) or 0.0) * audio.sr)) + 1
+    return max(gap.start_sample - n, 0), min(gap.end_sample + n, audio.n_samples)
 
 
 def _fit_key(model: str | None, audio: Audio, gap: Gap) -> tuple:
@@ -306,8 +314,7 @@ def _fit_key(model: str | None, audio: Audio, gap: Gap) -> tuple:
         for f in sorted(folder.iterdir())
         if f.is_file()
     )
-    n = int(math.ceil((model_window_s(model) or 0.0) * audio.sr)) + 1
-    lo, hi = max(gap.start_sample - n, 0), min(gap.end_sample + n, audio.n_samples)
+    lo, hi = _fit_context(model, audio, gap)
     context = np.ascontiguousarray(audio.to_float(lo, hi)).tobytes()
     digest = hashlib.blake2b(context, digest_size=16).hexdigest()
     return (str(folder.resolve()), files, audio.sr, gap.start_sample, gap.end_sample, digest)
@@ -331,6 +338,73 @@ def known_fit(model: str | None, audio: Audio, gap: Gap) -> dict[str, Any] | Non
     if key not in _FIT_CACHE:
         return None
     return fit_record(_FIT_CACHE[key], model_val_loss(model), POOR_FIT_RATIO)
+
+
+def measure_fit(
+    audio: Audio,
+    gap: Gap,
+    model: str | None = None,
+    *,
+    device: str = "auto",
+    denoiser=None,
+    progress=None,
+    progress_at: float = 0.0,
+    cancel=None,
+) -> dict[str, Any] | None:
+    """How well the prior knows the music around ``gap``: its :func:`fit_record`.
+
+    Measured once per model files, gap and context in this process (:func:`known_fit` reads the
+    cache): the repair panel measures it when a gap is selected, and a repair of the same gap
+    then does not pay again. Costs one network call without gradients (about 3 s with
+    ``piano-small`` on a 2-core CPU).
+
+    Parameters
+    ----------
+    audio : Audio
+        The source recording.
+    gap : Gap
+        A validated gap of ``audio``.
+    model : str or None
+        Model name or folder (None: the default model).
+    device : str
+        Where to run the network when the model is loaded here (``"auto"``, ``"cpu"``, ``"cuda"``).
+    denoiser : torch.nn.Module, optional
+        The model already loaded (by a repair), used as it is.
+    progress_at : float
+        The fraction reported to ``progress`` while measuring.
+
+    Returns
+    -------
+    dict or None
+        As :func:`fit_record`; None when the context is too short or silent to judge.
+    """
+    check_cancel(cancel)
+    key = _fit_key(model, audio, gap)
+    with _FIT_LOCK:  # a repair started during the selection's check waits for it, not redoes it
+        if key not in _FIT_CACHE:
+            _measure_fit_now(
+                key, audio, gap, model, device, denoiser, progress, progress_at, cancel
+            )
+    return fit_record(_FIT_CACHE[key], model_val_loss(model), POOR_FIT_RATIO)
+
+
+def _measure_fit_now(key, audio, gap, model, device, denoiser, progress, progress_at, cancel):
+    """Measure the fit into ``_FIT_CACHE[key]`` (the caller holds ``_FIT_LOCK``)."""
+    if progress is not None:
+        progress(progress_at, "checking how well the model knows the music")
+    fit = _engine("simdps_studio.inpaint.fit", "diffusion inpainting")
+    dev = _engine("simdps_studio.inpaint.device", "diffusion inpainting")
+    if denoiser is None:
+        checkpoint = _engine("simdps_studio.inpaint.checkpoint", "diffusion models")
+        denoiser = checkpoint.load_model(model or DEFAULT_MODEL, device="cpu")
+    denoiser = denoiser.to(dev.resolve_device(device))
+    check_cancel(cancel)
+    # Only the context the window can read (the cache key's slice), not the whole track.
+    lo, hi = _fit_context(model, audio, gap)
+    x = audio.to_float(lo, hi)
+    _FIT_CACHE[key] = fit.prior_fit(
+        denoiser, x, audio.sr, gap.start_sample - lo, gap.end_sample - lo
+    )
 
 
 def fit_record(
@@ -364,12 +438,17 @@ def fit_record(
     }
 
 
-def fit_warning(params: dict[str, Any]) -> str | None:
-    """One sentence for the user when the prior fits a repaired gap's context poorly, else None."""
-    record = params.get("prior_fit")
+def _poor_fit_sentence(record: Any, model: str | None, advice: str) -> str | None:
     if not isinstance(record, dict) or not record.get("poor"):
         return None
-    model = params.get("model") or DEFAULT_MODEL
+    return (
+        f"the model {model or DEFAULT_MODEL!r} does not know this kind of music well (prior loss "
+        f"{record['loss']:.2f}, {record['ratio']:.1f}× its validation loss): {advice}"
+    )
+
+
+def fit_warning(params: dict[str, Any]) -> str | None:
+    """One sentence for the user when the prior fits a repaired gap's context poorly, else None."""
     raised = bool((params.get("omega_auto") or {}).get("raised_for_poor_fit"))
     advice = (
         f"automatic ω followed the candidate closely ({params.get('omega', 0.5):.2f}); "
@@ -377,10 +456,13 @@ def fit_warning(params: dict[str, Any]) -> str | None:
         if raised
         else "compare the fill with Sim, or follow the candidate closely (ω copy)"
     )
-    return (
-        f"the model {model!r} does not know this kind of music well (prior loss "
-        f"{record['loss']:.2f}, {record['ratio']:.1f}× its validation loss): {advice}"
-    )
+    return _poor_fit_sentence(params.get("prior_fit"), params.get("model"), advice)
+
+
+def fit_warning_before(record: dict[str, Any] | None, model: str | None) -> str | None:
+    """:func:`fit_warning` for a gap not repaired yet, from :func:`measure_fit`'s record."""
+    advice = "automatic ω will follow the candidate closely; compare with Sim"
+    return _poor_fit_sentence(record, model, advice)
 
 
 def make_repairs(
@@ -443,21 +525,19 @@ def make_repairs(
     checkpoint = _engine("simdps_studio.inpaint.checkpoint", "diffusion models")
     denoiser = checkpoint.load_model(request.model or DEFAULT_MODEL, device="cpu")
     # How well the prior knows the music before the gap: reported, and used by automatic ω.
-    check_cancel(cancel)
-    fit = _engine("simdps_studio.inpaint.fit", "diffusion inpainting")
-    key = _fit_key(request.model, audio, gap)
     t_fit = time.perf_counter()
-    if key not in _FIT_CACHE:
-        if progress is not None:
-            progress(
-                0.2 if cand is not None else 0.0, "checking how well the model knows the music"
-            )
-        device = _engine("simdps_studio.inpaint.device", "diffusion inpainting")
-        denoiser = denoiser.to(device.resolve_device(request.device))
-        _FIT_CACHE[key] = fit.prior_fit(denoiser, x, audio.sr, gap.start_sample, gap.end_sample)
+    params["prior_fit"] = measure_fit(
+        audio,
+        gap,
+        request.model,
+        device=request.device,
+        denoiser=denoiser,
+        progress=progress,
+        progress_at=0.2 if cand is not None else 0.0,
+        cancel=cancel,
+    )
     # Paid once per gap and model (cached): benchmarks take it out of a method's time.
     params["prior_fit_seconds"] = round(time.perf_counter() - t_fit, 3)
-    params["prior_fit"] = fit_record(_FIT_CACHE[key], model_val_loss(request.model), POOR_FIT_RATIO)
     poor_fit = bool(params["prior_fit"] and params["prior_fit"]["poor"])
     omega = 0.0 if method == "dps" else resolve_omega(request.omega, cand, poor_fit=poor_fit)
     if method == "simdps" and is_auto_omega(request.omega):
