@@ -456,6 +456,29 @@ def _sim_repair(qtbot, w, gap):
     return run_and_wait(qtbot, w, w.run_repair, 30000)[0]
 
 
+def test_takes_of_earlier_runs_stay_listed_for_comparison(qtbot, make_window, wav_path):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap, _ = select_gap_by_drag(qtbot, w)
+    p = w.repair_panel
+    sim = _sim_repair(qtbot, w, gap)
+    p.set_method("lpc")
+    lpc = run_and_wait(qtbot, w, w.run_repair, 30000)[0]
+    labels = [p.takes_list.item(i).text() for i in range(p.takes_list.count())]
+    assert labels[0].startswith("Take 1 · sim") and labels[1].startswith("Take 2 · lpc")
+    assert p.takes_list.currentRow() == 1 and w.session.repair_for(gap) is lpc
+    # Going back to the Sim take makes it the gap's repair again, and that is undoable.
+    p.takes_list.setCurrentRow(0)
+    assert w.session.repair_for(gap) is sim
+    w.undo()
+    assert w.session.repair_for(gap) is lpc and p.takes_list.currentRow() == 1
+    # Another gap has its own list.
+    other = Gap(gap.end_sample + SR, gap.end_sample + SR + SR // 4)
+    with qtbot.waitSignal(w.candidates_ready, timeout=30000):
+        assert w.add_gap(other)
+    assert p.takes_list.count() == 0
+
+
 def test_ab_toggle_undo_redo_and_keyboard(qtbot, make_window, wav_path):
     w = make_window()
     open_file(qtbot, w, wav_path)

@@ -65,6 +65,8 @@ AUDIO_FILTER = (
 TOP_K = 8
 #: Recent files kept.
 MAX_RECENT = 10
+#: Takes listed per gap, over all runs on it (the oldest drop out).
+MAX_TAKES = 16
 #: Seconds of inactivity before an autosave.
 AUTOSAVE_S = 20
 
@@ -1063,7 +1065,9 @@ class MainWindow(QMainWindow):
         for r, check in zip(repairs, checks):
             self.seams[r.repair_id] = check
         self._record_pace(repairs[0])
-        self.takes[gap] = list(repairs)
+        # Earlier runs on this gap stay listed (newest last), so a SimDPS fill and a Sim fill,
+        # or two ω values, can be compared by selecting them: each selection is undoable.
+        self.takes[gap] = (self.takes.get(gap, []) + list(repairs))[-MAX_TAKES:]
         self.session.set_repair(repairs[0])
         self._set_null_badge(null_ok)
         secs = repairs[0].params.get("seconds")
@@ -1185,6 +1189,11 @@ class MainWindow(QMainWindow):
             seam = self.seams.get(r.repair_id)
             seed = r.params.get("seed")
             text = f"Take {i} · {r.method}"
+            omega = r.params.get("omega")
+            if r.method == "simdps" and isinstance(omega, (int, float)):
+                text += f" ω {omega:.2f}"
+            if r.params.get("draft"):
+                text += " draft"
             if seed is not None:
                 text += f" · seed {seed}"
             if seam is not None:

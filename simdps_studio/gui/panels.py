@@ -610,7 +610,9 @@ class RepairPanel(QWidget):
         takes_title.setObjectName("panelTitle")
         lay.addWidget(takes_title)
         self.takes_list = QListWidget()
-        self.takes_list.setToolTip("Takes of the last run on this gap: select one to use it")
+        self.takes_list.setToolTip(
+            "Takes of the runs on this gap (newest last): select one to use it"
+        )
         row_h = QFontMetrics(self.font()).height() + 8
         self.takes_list.setMinimumHeight(2 * row_h + 4)
         self.takes_list.setMaximumHeight(8 * row_h + 4)
