@@ -8,6 +8,7 @@ search, repair, export, dropout detection, spectrogram) runs on a worker thread 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -295,7 +296,8 @@ class MainWindow(QMainWindow):
         self.gaps_panel.delete_requested.connect(self.delete_gap)
         self.cands_panel.chosen.connect(self._candidate_chosen)
         self.cands_panel.audition.connect(self.audition_candidate)
-        self.repair_panel.run.connect(self.run_repair)
+        self.repair_panel.run.connect(lambda: self.run_repair())
+        self.repair_panel.compare_sim.connect(lambda: self.run_repair(method="sim"))
         self.repair_panel.stop.connect(self.stop_repair)
         self.repair_panel.take_chosen.connect(self._take_chosen)
         self.repair_panel.settings_changed.connect(self._repair_settings_changed)
@@ -376,7 +378,7 @@ class MainWindow(QMainWindow):
         self.act_loop = A("&Loop gap", self._toggle_loop, ["L"])
         self.act_ab = A("Toggle &A/B", self.toggle_ab, ["B"])
         self.act_audition = A("Au&dition candidate", self._audition_current, ["P"])
-        self.act_run = A("&Run repair", self.run_repair, ["Ctrl+R"])
+        self.act_run = A("&Run repair", lambda: self.run_repair(), ["Ctrl+R"])  # not (checked)
         self.act_stop = A("&Stop", self.stop_all, ["Esc"])
         self.act_model = A("Choose &model folder…", self.choose_model, [])
         self.act_check_fit = A(
@@ -1031,12 +1033,14 @@ class MainWindow(QMainWindow):
             draft=p.draft.isChecked(),
         )
 
-    def run_repair(self) -> None:
-        """Repair the selected gap in the background."""
+    def run_repair(self, method: str | None = None) -> None:
+        """Repair the selected gap in the background (with ``method`` instead of the panel's)."""
         if self.session is None or self.selected_gap is None or self.runner.running("repair"):
             return
         gap = self.selected_gap
         request = self.request()
+        if method is not None:  # the panel keeps its settings for the next run
+            request = dataclasses.replace(request, method=method)
         others_gaps = [g for g in self.session.gaps if g != gap]
         others = [r for r in self.session.repairs if r.gap != gap]
         self.runner.cancel("fit")  # the repair measures the fit itself (or reads it, if done)
@@ -1167,6 +1171,8 @@ class MainWindow(QMainWindow):
 
     def _repair_done(self) -> None:
         self.repair_panel.set_running(False)
+        # What was selected, undone or cancelled while it ran decides the warning now.
+        self.repair_panel.set_fit_warning(self._gap_fit_warning(self.selected_gap))
         self._update_actions()
 
     def stop_repair(self) -> None:

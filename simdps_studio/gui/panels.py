@@ -503,13 +503,15 @@ class OmegaControl(QWidget):
 class RepairPanel(QWidget):
     """Method, ω, steps, takes, seed, Draft, device; Run/Stop with progress; the takes list.
 
-    Signals: ``run()``, ``stop()``, ``take_chosen(int index)``, ``settings_changed()``.
+    Signals: ``run()``, ``stop()``, ``take_chosen(int index)``, ``settings_changed()``,
+    ``compare_sim()`` (the fit warning's link).
     """
 
     run = Signal()
     stop = Signal()
     take_chosen = Signal(int)
     settings_changed = Signal()
+    compare_sim = Signal()  # the warning's link: run Sim on the gap, keeping these settings
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -601,6 +603,8 @@ class RepairPanel(QWidget):
         self.fit_warning = QLabel("")
         self.fit_warning.setObjectName("warning")
         self.fit_warning.setWordWrap(True)
+        self.fit_warning.setTextFormat(Qt.RichText)
+        self.fit_warning.linkActivated.connect(lambda _link: self.compare_sim.emit())
         self.fit_warning.hide()
         lay.addWidget(self.fit_warning)
         lay.addWidget(self.device)
@@ -688,7 +692,9 @@ class RepairPanel(QWidget):
     def set_fit_warning(self, warning: str | None) -> None:
         """Show (or with None hide) that the model fits the selected gap's music poorly."""
         self.fit_warning.setVisible(bool(warning))
-        self.fit_warning.setText("⚠ The model does not know this music well: compare with Sim")
+        self.fit_warning.setText(
+            '⚠ The model does not know this music well: <a href="sim">compare with Sim</a>'
+        )
         self.fit_warning.setToolTip(f"{warning[0].upper()}{warning[1:]}." if warning else "")
 
     def set_takes(self, labels: Sequence[str], current: int | None) -> None:
