@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from simdps_studio.core.errors import CancelledError, InputError, SimDPSError
+from simdps_studio.core.paths import ensure_numba_cache
 from simdps_studio.core.types import Gap, validate_gaps
 
 COMMANDS = ("repair", "candidates", "detect", "train", "model", "data", "bench")
+#: Largest seed of a take (torch's generators take signed 64-bit seeds).
+MAX_SEED = 2**63 - 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,10 +81,17 @@ def _print_json(obj: Any) -> None:
 # ----------------------------------------------------------------------------- repair
 
 
-def _load_corpus(folder: str | None) -> tuple:
+def _load_corpus(folder: str | None, input_path: str, audio) -> tuple:
+    """The recordings of ``--corpus DIR`` as Audio, without the input itself.
+
+    The input (or an identical copy of it) would offer the damaged gap as its own best match.
+    """
     if not folder:
         return ()
+    import numpy as np
+
     from simdps_studio.audio.io import load
+    from simdps_studio.session.render import same_path
 
     root = Path(folder)
     if not root.is_dir():
@@ -90,7 +100,19 @@ def _load_corpus(folder: str | None) -> tuple:
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes)
     if not files:
         raise InputError(f"--corpus folder has no audio files: {folder}")
-    return tuple(load(p) for p in files)
+    corpus = []
+    for path in files:
+        if same_path(path, Path(input_path)):
+            print(f"note: --corpus: skipped {path} (the input itself)", file=sys.stderr)
+            continue
+        item = load(path)
+        if item.sr == audio.sr and np.array_equal(item.samples, audio.samples):
+            print(f"note: --corpus: skipped {path} (a copy of the input)", file=sys.stderr)
+            continue
+        corpus.append(item)
+    if not corpus:
+        raise InputError(f"--corpus folder has no recordings other than the input: {folder}")
+    return tuple(corpus)
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
@@ -101,13 +123,34 @@ def cmd_repair(args: argparse.Namespace) -> int:
         make_repairs,
         resolve_omega,
     )
-    from simdps_studio.session.render import check_output_path, export, output_format
+    from simdps_studio.session.render import (
+        check_output_path,
+        export,
+        output_format,
+        provenance_path,
+        write_text_file,
+    )
 
-    out = check_output_path(args.output, args.input)
+    out = check_output_path(args.output, args.input, protected={"--guide file": args.guide})
+    if args.report is not None:  # checked now: a failure must not come after the work
+        check_output_path(
+            args.report,
+            args.input,
+            label="--report",
+            protected={
+                "output": out,
+                "output's provenance file": provenance_path(out),
+                "--guide file": args.guide,
+            },
+        )
     if args.omega.lower() != "auto":
         resolve_omega(args.omega, None)  # fail on a bad value before any work
     if (args.steps is not None and args.steps < 1) or args.takes < 1:
         raise InputError("--steps and --takes must be at least 1")
+    if not 0.0 <= args.omega_y <= 10.0:  # also refuses nan
+        raise InputError(f"--omega-y must lie between 0 and 10, not {args.omega_y}")
+    if not 0 <= args.seed <= MAX_SEED - args.takes:
+        raise InputError(f"--seed must lie between 0 and {MAX_SEED - args.takes}, not {args.seed}")
     session = Session.open(args.input)
     audio = session.audio
     output_format(out, audio)  # an unwritable format fails now, not after the repair
@@ -130,7 +173,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
         model=args.model,
         device=args.device,
         draft=args.draft,
-        corpus=_load_corpus(args.corpus),
+        corpus=_load_corpus(args.corpus, args.input, audio),
     )
     for g in gaps:
         session.add_gap(g)
@@ -159,10 +202,14 @@ def cmd_repair(args: argparse.Namespace) -> int:
     if record["null_test_outside_spans"] is False:
         raise SimDPSError("internal error: samples outside the repaired spans changed")
     if args.report:
-        Path(args.report).write_text(
-            json.dumps({"input": args.input, "output": str(out), "gaps": report}, indent=1),
-            encoding="utf-8",
-        )
+        text = json.dumps({"input": args.input, "output": str(out), "gaps": report}, indent=1)
+        try:
+            write_text_file(args.report, text)
+        except SimDPSError:
+            # All or nothing: no output without the report that was asked for.
+            out.unlink(missing_ok=True)
+            provenance_path(out).unlink(missing_ok=True)
+            raise
     methods = ", ".join(sorted({e["method"] for e in report}))
     print(f"repaired {len(gaps)} gap(s) with {methods} -> {out}")
     return 0
@@ -202,7 +249,7 @@ def cmd_candidates(args: argparse.Namespace) -> int:
     gaps = _gaps(args.gap, audio.sr, audio.n_samples)
     if args.top < 1:
         raise InputError("--top must be at least 1")
-    corpus = _load_corpus(args.corpus)
+    corpus = _load_corpus(args.corpus, args.input, audio)
     result = []
     for g in gaps:
         others = [o for o in gaps if o != g]
@@ -499,12 +546,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def open_app(argv: Sequence[str]) -> int:
     """``simdps-studio [FILE]``: open the desktop app, optionally with FILE."""
+    first = argv[0] if argv else ""
+    if first and not first.startswith("-") and not Path(first).exists():
+        # A mistyped command reads as a file name; say both.
+        raise InputError(
+            f"no such file or command: {first} (commands: {', '.join(COMMANDS)}; "
+            "or an audio file or project to open)"
+        )
     p = _Parser(prog="simdps-studio", description="Open the desktop app.")
     p.add_argument("file", nargs="?", metavar="FILE")
     p.add_argument("--version", action=_VersionAction)
     args = p.parse_args(argv)
-    if args.file is not None and not Path(args.file).exists():
-        raise InputError(f"no such file: {args.file}")
     try:
         from simdps_studio.gui.app import run_app
     except ImportError as e:
@@ -515,9 +567,46 @@ def open_app(argv: Sequence[str]) -> int:
     return run_app(args.file)
 
 
+class _GuardedStdout:
+    """The standard output, whose write failures (a full disk, ``> /dev/full``) become one-line
+    errors; a closed pipe (``| head``) stays BrokenPipeError, ended quietly by :func:`main`."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def _guard(self, method: str, *args):
+        try:
+            return getattr(self.stream, method)(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            _silence_stdout()  # the interpreter's last flush must not fail again
+            raise SimDPSError(f"cannot write the standard output: {e.strerror or e}") from None
+
+    def write(self, text: str) -> int:
+        return self._guard("write", text)
+
+    def flush(self) -> None:
+        self._guard("flush")
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device so the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (tests capture stdout)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``simdps-studio`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    ensure_numba_cache()
+    sys.stdout = _GuardedStdout(sys.stdout)
     try:
         if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
             return open_app(argv)
@@ -525,7 +614,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "func", None):
             build_parser().print_help()
             return 2
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a closed or full standard output fails here, not at exit
+        return status
     except SimDPSError as e:
         if isinstance(e, CancelledError):
             print("cancelled", file=sys.stderr)
@@ -537,9 +628,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (`| head`): nothing left to say
+        _silence_stdout()
+        return 1
+    except OSError as e:  # what no engine turned into a SimDPSError: the system's own failure
+        reason = e.strerror or str(e)
+        print(f"error: {reason}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
+        return 1
     except MemoryError:
         print("error: out of memory", file=sys.stderr)
         return 1
+    finally:
+        if isinstance(sys.stdout, _GuardedStdout):
+            sys.stdout = sys.stdout.stream
 
 
 if __name__ == "__main__":

@@ -457,3 +457,194 @@ def test_detect_json_finds_planted_dropout(tmp_path, capsys):
     assert len(found) == 1 and found[0]["kind"] == "silence"
     assert found[0]["start_s"] <= 3.0 and found[0]["end_s"] >= 3.4
     assert found[0]["end_s"] - found[0]["start_s"] < 0.6
+
+
+def _refusals(t: Path, s: Path) -> dict:
+    """Arguments refused before any work (found by an exploratory audit of the CLI)."""
+    lpc = ["--gap", "1:1.02", "--method", "lpc"]
+    out = str(t / "o.wav")
+    folder = t / "a folder"
+    folder.mkdir(exist_ok=True)
+    (t / "o2.wav.provenance.json").mkdir(exist_ok=True)
+    side_src = t / "x.wav.provenance.json"
+    side_src.write_bytes(s.read_bytes())
+    return {
+        "report is the source": (["repair", str(s), "-o", out, *lpc, "--report", str(s)], s),
+        "report is the output": (["repair", str(s), "-o", out, *lpc, "--report", out], s),
+        "report is the guide": (
+            [
+                "repair",
+                str(s),
+                "-o",
+                out,
+                *lpc,
+                "--guide",
+                str(side_src),
+                "--report",
+                str(side_src),
+            ],
+            side_src,
+        ),
+        "output is the guide": (
+            ["repair", str(s), "-o", str(side_src), *lpc, "--guide", str(side_src)],
+            side_src,
+        ),
+        "report folder missing": (
+            ["repair", str(s), "-o", out, *lpc, "--report", str(t / "no" / "r.json")],
+            s,
+        ),
+        "report is a folder": (["repair", str(s), "-o", out, *lpc, "--report", str(folder)], s),
+        "sidecar is a folder": (["repair", str(s), "-o", str(t / "o2.wav"), *lpc], s),
+        "sidecar is the source": (
+            ["repair", str(side_src), "-o", str(t / "x.wav"), *lpc],
+            side_src,
+        ),
+        "seed too large": (["repair", str(s), "-o", out, *lpc, "--seed", str(2**64)], s),
+        "negative seed": (["repair", str(s), "-o", out, *lpc, "--seed", "-1"], s),
+        "omega-y nan": (["repair", str(s), "-o", out, *lpc, "--omega-y", "nan"], s),
+        "omega-y negative": (["repair", str(s), "-o", out, *lpc, "--omega-y", "-1"], s),
+        "gap is the whole file": (
+            ["repair", str(s), "-o", out, "--gap", "0:3", "--method", "lpc"],
+            s,
+        ),
+        "mistyped command": (["reapir", str(s), "-o", out], s),
+    }
+
+
+REFUSAL_MESSAGES = {
+    "report is the source": "overwrite the source",
+    "report is the output": "--report path .* is also the output",
+    "report is the guide": "also the --guide file",
+    "output is the guide": "also the --guide file",
+    "report folder missing": "--report folder does not exist",
+    "report is a folder": "--report path is a folder",
+    "sidecar is a folder": "provenance file path is a folder",
+    "sidecar is the source": "overwrite the source",
+    "seed too large": "--seed must lie between 0 and",
+    "negative seed": "--seed must lie between 0 and",
+    "omega-y nan": "--omega-y must lie between 0 and 10",
+    "omega-y negative": "--omega-y must lie between 0 and 10",
+    "gap is the whole file": "no usable context on either side",
+    "mistyped command": "no such file or command: reapir .*commands: repair",
+}
+
+
+def test_refused_before_any_work_and_nothing_touched(tmp_path, song, capsys):
+    cases = _refusals(tmp_path, song)
+    assert set(cases) == set(REFUSAL_MESSAGES)
+    for case, (argv, protected) in cases.items():
+        before = protected.read_bytes()
+        listing = sorted(p.name for p in tmp_path.rglob("*"))
+        assert main(argv) == 2, case
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (case, lines)
+        assert re.search(REFUSAL_MESSAGES[case], lines[0]), (case, lines[0])
+        assert protected.read_bytes() == before, case
+        assert sorted(p.name for p in tmp_path.rglob("*")) == listing, case
+
+
+def test_a_report_that_cannot_be_written_leaves_no_output(tmp_path, song, monkeypatch, capsys):
+    import simdps_studio.session.render as render
+
+    real = render.write_text_file
+
+    def failing(path, text):
+        if str(path).endswith("r.json"):
+            raise render.ExportError(f"cannot write {path}: No space left on device")
+        real(path, text)
+
+    monkeypatch.setattr(render, "write_text_file", failing)
+    out = tmp_path / "o.wav"
+    argv = ["repair", str(song), "-o", str(out), "--gap", "1:1.02", "--method", "lpc"]
+    assert main([*argv, "--report", str(tmp_path / "r.json")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: cannot write {tmp_path / 'r.json'}: No space left on device"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.wav"]
+    # The same for the provenance sidecar: no export without its record.
+    monkeypatch.setattr(
+        render,
+        "atomic_write_bytes",
+        lambda path, write: (_ for _ in ()).throw(OSError(28, "No space left on device")),
+    )
+    assert main(argv) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.wav"]
+
+
+def test_exports_get_the_usual_file_mode(tmp_path, song):
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "o.wav"
+        argv = ["repair", str(song), "-o", str(out), "--gap", "1:1.02", "--method", "lpc"]
+        assert main([*argv, "--report", str(tmp_path / "r.json")]) == 0
+    finally:
+        os.umask(old)
+    for name in ("o.wav", "o.wav.provenance.json", "r.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_corpus_holding_the_input_skips_it(tmp_path, capsys):
+    x = np.random.default_rng(5).standard_normal((1, 8 * SR)).astype(np.float32) * 0.1
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    src = corpus / "take.wav"
+    sf.write(src, x.T, SR, subtype="FLOAT")
+    sf.write(corpus / "copy.flac", x.T, SR, subtype="PCM_24")  # not identical: a new recording
+    sf.write(corpus / "same.wav", x.T, SR, subtype="FLOAT")  # identical samples
+    assert main(["candidates", str(src), "--gap", "4:4.5", "--corpus", str(corpus), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert f"skipped {src} (the input itself)" in err
+    assert f"skipped {corpus / 'same.wav'} (a copy of the input)" in err
+    sources = {c.get("source") for c in json.loads(out)["candidates"]}
+    assert not any(str(s).endswith(("take.wav", "same.wav")) for s in sources if s)
+
+
+def test_a_closed_or_full_stdout_ends_without_a_traceback(tmp_path, song):
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    cmd = [sys.executable, "-m", "simdps_studio", "detect", str(song), "--json"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    p.stdout.close()  # the reader is gone before the command writes (`| head` that ended)
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 1 and "Traceback" not in err, err
+    if Path("/dev/full").exists():
+        with open("/dev/full", "w") as full:
+            r = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, text=True, env=env)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert (
+            r.stderr.strip() == "error: cannot write the standard output: No space left on device"
+        )
+
+
+def test_numba_gets_a_writable_cache_when_the_home_has_none(tmp_path, monkeypatch):
+    from simdps_studio.core.paths import ensure_numba_cache
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere/set")
+    assert ensure_numba_cache() is None  # the user's choice stands
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("x")  # ~/.cache that cannot hold a numba folder (as an unwritable home)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    folder = ensure_numba_cache()
+    assert folder == os.environ["NUMBA_CACHE_DIR"] and Path(folder).is_dir()
+    assert Path(folder).parent == tmp_path
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert ensure_numba_cache() is None and (tmp_path / "cache" / "numba").is_dir()
+
+
+def test_a_bare_system_error_on_a_full_disk_says_so(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    from simdps_studio.audio import io
+    from simdps_studio.core.types import Audio
+
+    audio = Audio.from_float(np.zeros((1, SR), np.float32), SR)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(io.shutil, "disk_usage", lambda p: usage(10, 10, 1024))
+    error = RuntimeError("System error.")  # what libsndfile says for a failed write
+    assert io._write_reason(error, tmp_path / "o.wav", audio) == (
+        "no space left on the device (0.0 MiB free)"
+    )
+    monkeypatch.setattr(io.shutil, "disk_usage", lambda p: usage(10, 10, 2**40))
+    assert io._write_reason(error, tmp_path / "o.wav", audio) == "system error"

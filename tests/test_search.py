@@ -382,3 +382,13 @@ def test_short_clip_falls_back_to_shorter_context():
     assert cands[0].long_context_s < 3.0
     assert cands[0].short_context_s <= cands[0].long_context_s
     assert cands[0].to_dict()["long_context_s"] == cands[0].long_context_s
+
+
+def test_an_unreadable_feature_cache_is_a_miss(tmp_path, monkeypatch):
+    from simdps_studio.search import features
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(features.Path, "is_file", denied)
+    assert features._load_npz(tmp_path / "k.npz", "k", {}, 10, SR) is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import struct
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -62,6 +63,15 @@ _EXACT_SUBTYPES_PREFIXES = ("PCM_", "ALAC_", "FLOAT", "DOUBLE")
 # Read once: mkstemp creates files with mode 0600, the output should get the usual 0666 & ~umask.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+
+
+def file_mode_for(path: Path) -> int:
+    """Permissions for a file written through a temporary one: the replaced file's, else what
+    ``open()`` would give a new file (0666 less the umask; ``mkstemp`` makes 0600)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_UMASK
 
 
 @dataclass(frozen=True)
@@ -469,8 +479,7 @@ def write(
                     progress(stop / max(audio.n_samples, 1), f"writing {p.name}")
         if marks and fmt in _CUE_FORMATS:
             _append_cue_chunks(tmp, marks)
-        mode = (p.stat().st_mode & 0o7777) if p.exists() else (0o666 & ~_UMASK)
-        os.chmod(tmp, mode)
+        os.chmod(tmp, file_mode_for(p))
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -480,9 +489,22 @@ def write(
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, (sf.SoundFileError, OSError, RuntimeError, ValueError, TypeError)):
-            raise InputError(f"cannot write {p}: {_reason(exc)}") from None
+            raise InputError(f"cannot write {p}: {_write_reason(exc, p, audio)}") from None
         raise
     _fsync_folder(p.parent)
+
+
+def _write_reason(exc: BaseException, path: Path, audio: Audio) -> str:
+    """:func:`_reason`, and for libsndfile's bare "system error" the likely cause: a full disk."""
+    reason = _reason(exc)
+    if reason == "system error":
+        try:
+            free = shutil.disk_usage(path.parent).free
+        except OSError:
+            return reason
+        if free < audio.samples.nbytes:
+            return f"no space left on the device ({free / 2**20:.1f} MiB free)"
+    return reason
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -37,3 +37,9 @@ class CancelledError(SimDPSError):
     """Long work stopped because the user cancelled it."""
 
     exit_code = 1
+
+
+class ExportError(SimDPSError):
+    """A result could not be written (a full disk, a folder that became unwritable)."""
+
+    exit_code = 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 #: Repository (or bundle) root: the folder holding ``simdps_studio/``, ``resources/``, ``models/``.
@@ -25,3 +26,40 @@ def cache_dir(*parts: str) -> Path:
     path = base.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _writable_dir(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def ensure_numba_cache() -> str | None:
+    """Give numba a writable cache folder; call before librosa (and so numba) is imported.
+
+    librosa compiles kernels with ``cache=True``. Numba caches them beside the library (read-only
+    in the app bundle or a system-wide install) or in ``~/.cache/numba``; with neither writable
+    the kernels fail to load at all ("no locator available"), and with them LPC and the search.
+    Then numba is pointed at a per-user temporary folder (``$NUMBA_CACHE_DIR``).
+
+    Returns
+    -------
+    str or None
+        The folder set, None when nothing needed setting.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return None
+    try:
+        user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home folder to be found
+        user_cache = None
+    if user_cache is not None and _writable_dir(user_cache / "numba"):
+        return None
+    user = getattr(os, "getuid", lambda: "user")()
+    folder = Path(tempfile.gettempdir()) / f"simdps-studio-numba-{user}"
+    if not _writable_dir(folder):
+        return None
+    os.environ["NUMBA_CACHE_DIR"] = str(folder)
+    return str(folder)

@@ -4,6 +4,7 @@ Features are computed once per track (in blocks, with progress and cancel) and c
 memory (a small LRU shared by the process) and on disk as ``<key>.npz``, where the key hashes the
 audio samples, the sample rate and the feature parameters. The disk cache lives in ``cache_dir``
 (the session passes the project's folder), else ``$SIMDPS_STUDIO_CACHE_DIR``, else
+``$SIMDPS_CACHE_DIR/features`` (the app's cache folder, as for autosaves), else
 ``$XDG_CACHE_HOME/simdps-studio/features`` (``~/.cache/simdps-studio/features``).
 """
 
@@ -78,6 +79,9 @@ def default_cache_dir() -> Path:
     env = os.environ.get("SIMDPS_STUDIO_CACHE_DIR")
     if env:
         return Path(env)
+    app_cache = os.environ.get("SIMDPS_CACHE_DIR")
+    if app_cache:
+        return Path(app_cache) / "features"
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "simdps-studio" / "features"
 
@@ -364,9 +368,9 @@ def _save_npz(path: Path, feats: TrackFeatures) -> None:
 
 def _load_npz(path: Path, key: str, params: dict, n_samples: int, sr: int) -> TrackFeatures | None:
     """Read cached features; ``None`` when missing, unreadable or not matching."""
-    if not path.is_file():
-        return None
     try:
+        if not path.is_file():  # raises, not False, for a folder it may not look into
+            return None
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             logmel = z["logmel"].astype(np.float32, copy=False)

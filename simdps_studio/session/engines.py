@@ -281,7 +281,7 @@ def resolve_omega(omega: float | str, cand, *, poor_fit: bool = False) -> float:
             omega = float(omega)
         except ValueError:
             raise InputError(
-                f"--omega must be a number, strict, relaxed or auto, not {omega!r}"
+                f"--omega must be a number, free, relaxed, strict, copy or auto, not {omega!r}"
             ) from None
     if not 0 <= omega <= 10:
         raise InputError(f"--omega must lie between 0 and 10, not {omega}")
@@ -486,6 +486,8 @@ def make_repairs(
         The session's other gaps (never used as candidates or context).
     """
     t0 = time.perf_counter()
+    if gap.start_sample <= 0 and gap.end_sample >= audio.n_samples:
+        raise InputError(f"gap {gap.describe(audio.sr)} has no usable context on either side")
     method = resolve_method(request, gap, audio.sr)
     params: dict[str, Any] = {"method_requested": request.method}
     check_cancel(cancel)

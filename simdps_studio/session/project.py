@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from simdps_studio.audio.io import file_mode_for
 from simdps_studio.core.errors import ProjectError
 from simdps_studio.core.types import Gap
 from simdps_studio.session.document import Session, State
@@ -62,6 +63,8 @@ def atomic_write_bytes(path: Path, write: Callable[[BinaryIO], object]) -> None:
     a crash never leaves a half-written file (the temp file is removed on any error)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); give it the mode a plain open() would have.
+        os.chmod(tmp, file_mode_for(path))
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from simdps_studio import __version__
-from simdps_studio.core.errors import InputError
+from simdps_studio.core.errors import ExportError, InputError
 from simdps_studio.core.types import Audio
 from simdps_studio.session.document import Session
 from simdps_studio.session.project import atomic_write_bytes
@@ -112,21 +112,63 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def check_output_path(out_path: str | Path, source_path: str | Path | None) -> Path:
-    """Refuse the source itself and folders that do not exist or cannot be written."""
+def same_path(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file (also through links), existing or not."""
+    return _same_file(a, b) or a.resolve() == b.resolve()
+
+
+def check_output_path(
+    out_path: str | Path,
+    source_path: str | Path | None,
+    *,
+    label: str = "output",
+    protected: dict[str, str | Path | None] | None = None,
+) -> Path:
+    """Refuse the source itself and folders that do not exist or cannot be written.
+
+    Parameters
+    ----------
+    out_path : path
+        A file about to be written.
+    source_path : path or None
+        The source recording, never to be overwritten.
+    label : str
+        What the file is, for the messages (``"output"``, ``"--report"``).
+    protected : dict, optional
+        Other files it must not be, by what they are (``{"--guide": path}``); None values skipped.
+    """
     out = Path(out_path)
-    if source_path is not None and (
-        _same_file(out, Path(source_path)) or out.resolve() == Path(source_path).resolve()
-    ):
-        raise InputError(f"refusing to overwrite the source file {out}; choose another output name")
+    if not str(out_path).strip():
+        raise InputError(f"{label} path is empty")
+    if source_path is not None and same_path(out, Path(source_path)):
+        raise InputError(
+            f"refusing to overwrite the source file {out}; choose another {label} name"
+        )
+    for what, other in (protected or {}).items():
+        if other is not None and str(other) and same_path(out, Path(other)):
+            raise InputError(f"{label} path {out} is also the {what}; choose another name")
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
-        raise InputError(f"output folder does not exist: {folder}")
+        raise InputError(f"{label} folder does not exist: {folder}")
     if not os.access(folder, os.W_OK):
-        raise InputError(f"output folder is not writable: {folder}")
+        raise InputError(f"{label} folder is not writable: {folder}")
     if out.is_dir():
-        raise InputError(f"output path is a folder: {out}")
+        raise InputError(f"{label} path is a folder: {out}")
     return out
+
+
+def provenance_path(out_path: str | Path) -> Path:
+    """The provenance sidecar written beside an export."""
+    out = Path(out_path)
+    return out.with_name(out.name + PROVENANCE_SUFFIX)
+
+
+def write_text_file(path: str | Path, text: str) -> None:
+    """Write a small text file atomically; an OS failure becomes one-line :class:`ExportError`."""
+    try:
+        atomic_write_bytes(Path(path), lambda f: f.write(text.encode("utf-8")))
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def output_format(
@@ -177,6 +219,9 @@ def export(
     from simdps_studio.audio.io import write
 
     out = check_output_path(out_path, session.source_path)
+    side = provenance_path(out)
+    if write_provenance:
+        check_output_path(side, session.source_path, label="provenance file")
     rendered = render(session.audio, session.repairs)
     spans = repaired_spans(session.repairs)
     cues = []
@@ -195,7 +240,9 @@ def export(
     )
     record["output_format"] = [fmt, sub]
     if write_provenance:
-        side = out.with_name(out.name + PROVENANCE_SUFFIX)
-        text = json.dumps(record, indent=1, ensure_ascii=False).encode("utf-8")
-        atomic_write_bytes(side, lambda f: f.write(text))
+        try:
+            write_text_file(side, json.dumps(record, indent=1, ensure_ascii=False))
+        except ExportError:
+            out.unlink(missing_ok=True)  # no export without its record; the source is untouched
+            raise
     return record
