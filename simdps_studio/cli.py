@@ -547,16 +547,22 @@ def build_parser() -> argparse.ArgumentParser:
 def open_app(argv: Sequence[str]) -> int:
     """``simdps-studio [FILE]``: open the desktop app, optionally with FILE."""
     first = argv[0] if argv else ""
-    if first and not first.startswith("-") and not Path(first).exists():
-        # A mistyped command reads as a file name; say both.
-        raise InputError(
-            f"no such file or command: {first} (commands: {', '.join(COMMANDS)}; "
-            "or an audio file or project to open)"
-        )
+    # A mistyped command reads as a file name (and its arguments as unknown ones): say both.
+    unknown = InputError(
+        f"no such file or command: {first} (commands: {', '.join(COMMANDS)}; "
+        "or an audio file or project to open)"
+    )
     p = _Parser(prog="simdps-studio", description="Open the desktop app.")
     p.add_argument("file", nargs="?", metavar="FILE")
     p.add_argument("--version", action=_VersionAction)
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+    except InputError:
+        if first and not first.startswith("-") and not Path(first).exists():
+            raise unknown from None
+        raise
+    if args.file is not None and not Path(args.file).exists():
+        raise unknown
     try:
         from simdps_studio.gui.app import run_app
     except ImportError as e:
