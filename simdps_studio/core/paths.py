@@ -40,14 +40,16 @@ def ensure_numba_cache() -> str | None:
     """Give numba a writable cache folder; call before librosa (and so numba) is imported.
 
     librosa compiles kernels with ``cache=True``. Numba caches them beside the library (read-only
-    in the app bundle or a system-wide install) or in ``~/.cache/numba``; with neither writable
-    the kernels fail to load at all ("no locator available"), and with them LPC and the search.
-    Then numba is pointed at a per-user temporary folder (``$NUMBA_CACHE_DIR``).
+    in the app bundle or a system-wide install) or in ``$XDG_CACHE_HOME/numba``
+    (``~/.cache/numba``); with neither writable the kernels fail to load at all ("no locator
+    available"), and with them LPC and the search. Then ``$XDG_CACHE_HOME`` is pointed at a
+    per-user temporary folder: in the bundle numba ignores ``$NUMBA_CACHE_DIR`` (its sources are
+    not files), but not the user-wide cache.
 
     Returns
     -------
     str or None
-        The folder set, None when nothing needed setting.
+        The cache folder set, None when nothing needed setting.
     """
     if os.environ.get("NUMBA_CACHE_DIR"):
         return None
@@ -58,8 +60,8 @@ def ensure_numba_cache() -> str | None:
     if user_cache is not None and _writable_dir(user_cache / "numba"):
         return None
     user = getattr(os, "getuid", lambda: "user")()
-    folder = Path(tempfile.gettempdir()) / f"simdps-studio-numba-{user}"
-    if not _writable_dir(folder):
+    folder = Path(tempfile.gettempdir()) / f"simdps-studio-cache-{user}"
+    if not _writable_dir(folder / "numba"):
         return None
-    os.environ["NUMBA_CACHE_DIR"] = str(folder)
+    os.environ["XDG_CACHE_HOME"] = str(folder)
     return str(folder)
