@@ -132,7 +132,14 @@ def cmd_repair(args: argparse.Namespace) -> int:
     )
 
     out = check_output_path(args.output, args.input, protected={"--guide file": args.guide})
-    if args.report is not None:  # checked now: a failure must not come after the work
+    # Checked now, like the output: a failure must not come after minutes of work.
+    check_output_path(
+        provenance_path(out),
+        args.input,
+        label="provenance file",
+        protected={"--guide file": args.guide},
+    )
+    if args.report is not None:
         check_output_path(
             args.report,
             args.input,

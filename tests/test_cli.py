@@ -494,7 +494,12 @@ def _refusals(t: Path, s: Path) -> dict:
             s,
         ),
         "report is a folder": (["repair", str(s), "-o", out, *lpc, "--report", str(folder)], s),
-        "sidecar is a folder": (["repair", str(s), "-o", str(t / "o2.wav"), *lpc], s),
+        # With a model that does not exist: the refusal must come first, before the repair.
+        "sidecar is a folder": (
+            ["repair", str(s), "-o", str(t / "o2.wav"), "--gap", "1:1.02", "--method", "dps"]
+            + ["--model", "no-such-model"],
+            s,
+        ),
         "sidecar is the source": (
             ["repair", str(side_src), "-o", str(t / "x.wav"), *lpc],
             side_src,
