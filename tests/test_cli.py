@@ -462,6 +462,7 @@ def test_detect_json_finds_planted_dropout(tmp_path, capsys):
 def _refusals(t: Path, s: Path) -> dict:
     """Arguments refused before any work (found by an exploratory audit of the CLI)."""
     lpc = ["--gap", "1:1.02", "--method", "lpc"]
+    dps_missing_model = ["--gap", "1:1.02", "--method", "dps", "--model", "no-such-model"]
     out = str(t / "o.wav")
     folder = t / "a folder"
     folder.mkdir(exist_ok=True)
@@ -496,8 +497,7 @@ def _refusals(t: Path, s: Path) -> dict:
         "report is a folder": (["repair", str(s), "-o", out, *lpc, "--report", str(folder)], s),
         # With a model that does not exist: the refusal must come first, before the repair.
         "sidecar is a folder": (
-            ["repair", str(s), "-o", str(t / "o2.wav"), "--gap", "1:1.02", "--method", "dps"]
-            + ["--model", "no-such-model"],
+            ["repair", str(s), "-o", str(t / "o2.wav"), *dps_missing_model],
             s,
         ),
         "sidecar is the source": (
