@@ -324,12 +324,14 @@ def cmd_model(args: argparse.Namespace) -> int:
     checkpoint = _engine("simdps_studio.inpaint.checkpoint", "diffusion models")
     presets = _engine("simdps_studio.inpaint.presets", "diffusion models")
     name = args.name or DEFAULT_MODEL
-    if model_installed(name):
-        info = checkpoint.model_info(name)
+    if model_installed(name) or (args.name and name not in presets.preset_names()):
+        info = checkpoint.model_info(name)  # raises a one-line ModelError saying what is wrong
+        # The config can look right over truncated, corrupt or NaN weights: load them as a
+        # repair would (about a second), so "info" also answers "will this model work?".
+        checkpoint.load_model(name)
+        info["weights"]["verified"] = True
     elif name in presets.preset_names():
         info = _preset_info(name)
-    elif args.name:
-        info = checkpoint.model_info(name)  # raises a one-line ModelError saying what is wrong
     else:
         info = {
             "installed_models": checkpoint.available_models(),

@@ -652,3 +652,19 @@ def test_a_bare_system_error_on_a_full_disk_says_so(tmp_path, monkeypatch):
     )
     monkeypatch.setattr(io.shutil, "disk_usage", lambda p: usage(10, 10, 2**40))
     assert io._write_reason(error, tmp_path / "o.wav", audio) == "system error"
+
+
+def test_model_info_loads_the_weights(tmp_path, capsys):
+    import shutil
+
+    from simdps_studio.core.paths import models_dir
+
+    folder = tmp_path / "copy"
+    shutil.copytree(models_dir() / "piano-tiny", folder)
+    assert main(["model", "info", str(folder), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["weights"]["verified"] is True
+    weights = folder / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    assert main(["model", "info", str(folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "corrupt or truncated" in err[0]
