@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -163,6 +164,12 @@ class Audio:
         return self.to_float(start_sample, end_sample).mean(axis=0, dtype=np.float32)
 
 
+#: A non-negative decimal number in ASCII (``12``, ``12.5``, ``.5``, ``1e-3``).
+_NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: The dash of ``A-B``, not one after an exponent's ``e``.
+_RANGE_DASH = re.compile(r"(?<![eE])-")
+
+
 def parse_time_s(text: str) -> float:
     """Parse ``"12.5"``, ``"1:02.25"`` (mm:ss.sss) or ``"1:02:03.5"`` into seconds.
 
@@ -171,13 +178,13 @@ def parse_time_s(text: str) -> float:
     InputError
         If ``text`` is not a non-negative time.
     """
-    parts = text.strip().split(":")
-    try:
-        if not 1 <= len(parts) <= 3 or any(p.strip() == "" for p in parts):
-            raise ValueError
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise InputError(f"not a time: {text!r} (use seconds like 12.5 or mm:ss.sss)") from None
+    if text.strip().startswith("-"):
+        raise InputError(f"not a time: {text!r} (times cannot be negative)")
+    parts = [p.strip() for p in text.strip().split(":")]
+    # ASCII digits only: float() would also take "1_0" and other scripts' digits.
+    if not 1 <= len(parts) <= 3 or not all(_NUMBER.fullmatch(p) for p in parts):
+        raise InputError(f"not a time: {text!r} (use seconds like 12.5 or mm:ss.sss)")
+    values = [float(p) for p in parts]
     if any(not math.isfinite(v) or v < 0 for v in values) or any(v >= 60 for v in values[1:]):
         raise InputError(f"not a valid time: {text!r}")
     seconds = 0.0
@@ -231,10 +238,12 @@ class Gap:
         use ``mm:ss`` write them as ``A-B`` or ``A..B``.
         """
         t = text.strip()
-        for sep in ("..", "-"):
-            if sep in t:
-                a, _, b = t.partition(sep)
-                break
+        if t.startswith("-"):
+            raise InputError(f"not a gap: {text!r} (times cannot be negative)")
+        # A "-" between the times, not the one of an exponent (1e-3).
+        halves = t.split("..", 1) if ".." in t else _RANGE_DASH.split(t, maxsplit=1)
+        if len(halves) == 2:
+            a, b = halves
         else:
             parts = t.split(":")
             if len(parts) == 2:

@@ -1,0 +1,55 @@
+"""Gap and time syntax of the CLI (DESIGN.md section 5): what is accepted and what is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from simdps_studio.core.errors import InputError
+from simdps_studio.core.types import Gap, parse_time_s
+
+SR = 1000
+
+
+@pytest.mark.parametrize(
+    ("text", "start_s", "end_s"),
+    [
+        ("12.5:14.5", 12.5, 14.5),
+        ("0:12.5-0:14.5", 12.5, 14.5),
+        ("0:12.5..0:14.5", 12.5, 14.5),
+        ("1:02:1:04", 62.0, 64.0),
+        ("1e-3:0.5", 0.001, 0.5),  # an exponent's dash is not the range's
+        (".5:1", 0.5, 1.0),
+        (" 3 : 4 ", 3.0, 4.0),
+    ],
+)
+def test_accepted_gaps(text, start_s, end_s):
+    assert Gap.parse(text, SR) == Gap(round(start_s * SR), round(end_s * SR))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("-1:2", "times cannot be negative"),
+        ("1--2", "times cannot be negative"),
+        ("1_0:2", "not a time: '1_0'"),  # float() would read 10
+        ("１:２", "not a time"),  # full-width digits, which float() reads too
+        ("a:b", "not a time: 'a'"),
+        ("1:2:3", "not a gap"),
+        ("1e:2", "not a time: '1e'"),
+        ("nan:2", "not a time"),
+        ("inf:2", "not a time"),
+        ("1:", "not a time"),
+        ("", "not a gap"),
+        ("0:61-0:62", "not a valid time"),
+    ],
+)
+def test_refused_gaps(text, message):
+    with pytest.raises(InputError, match=message):
+        Gap.parse(text, SR)
+
+
+def test_times():
+    assert parse_time_s("1:02:03.5") == 3723.5
+    assert parse_time_s("12") == 12.0
+    with pytest.raises(InputError, match="negative"):
+        parse_time_s("-3")
