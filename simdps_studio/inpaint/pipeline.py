@@ -565,7 +565,9 @@ def inpaint_gap(
         short gap's network calls on a shorter window, :func:`model_window_length`: faster, but
         measured worse), ``max_window_fraction`` (default 1; above 1 a gap may get a window up
         to this many segments long, for more context) and
-        ``min_context_fraction`` (windowing).
+        ``min_context_fraction`` (windowing), ``warm_start`` (default False: start SimDPS from the
+        context with the candidate in the gap plus noise at ``sigma_max``, SDEdit-style, instead
+        of from noise; with ``sigma_max`` < 1; measured, docs/sampler.md).
     progress : callable, optional
         ``progress(fraction, message)``; reaches 1.0 on success.
     cancel : CancelToken, optional
@@ -604,6 +606,7 @@ def inpaint_gap(
         "short_windows",
         "min_context_fraction",
         "max_window_fraction",
+        "warm_start",
     }
     if unknown:
         raise InputError(f"unknown sampler options: {', '.join(sorted(unknown))}")
@@ -719,6 +722,7 @@ def inpaint_gap(
                 sigmas=sigmas,
                 sampler_kw=sampler_kw,
                 solver=solver,
+                warm_start=bool(opts.get("warm_start", False)),
                 seeds=[s + 7919 * w_index for s in seeds],
                 callback=on_step,
                 device=dev,
@@ -780,6 +784,7 @@ def _sample_window(
     sigmas: torch.Tensor,
     sampler_kw: dict[str, float],
     solver: str,
+    warm_start: bool,
     seeds: list[int],
     callback: Callable,
     device: torch.device,
@@ -847,6 +852,10 @@ def _sample_window(
     )
     generators = generators_for_seeds(seeds)  # one per take, drawing that take's items together
     x_init = sigmas[0] * randn_like_seeded(y_t, generators)
+    if warm_start and candidate is not None:
+        # Start from the context with the candidate in the gap, noised to sigma_max (as SDEdit
+        # does), instead of from noise alone: with sigma_max < 1 the first steps are skipped.
+        x_init = x_init + y_t * mask_t + c_t
     out = SAMPLERS[solver](
         denoise, x_init, sigmas.to(device), generator=generators, callback=callback, **sampler_kw
     )
