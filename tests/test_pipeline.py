@@ -269,6 +269,19 @@ def test_draft_mode_follows_a_strong_candidate(tiny, track):
     assert abs(corr(plain.fills[0], cand)) < 0.2
 
 
+def test_warm_start_begins_from_the_candidate(tiny, track):
+    # Started a hair above zero noise, the sampler barely moves: a warm start ends near the
+    # candidate (with a weak candidate term), a cold start near its own tiny noise.
+    start, end = int(0.8 * SR), int(1.0 * SR)
+    cand = piano_like(SR, 2.0, seed=9)[:, start:end]
+    low = {"sigma_max": 1e-3, "sigma_min": 1e-4}
+    kw = {"candidate": cand, "omega": 0.01, "draft": False, "steps": 2}
+    warm = run(tiny, track, start, end, sampler_options={**low, "warm_start": 1}, **kw)
+    cold = run(tiny, track, start, end, sampler_options=low, **kw)
+    assert corr(warm.fills[0], cand) > 0.95
+    assert abs(corr(cold.fills[0], cand)) < 0.5
+
+
 def test_stereo_as_mid_and_side(tiny):
     mono = piano_like(SR, 2.0, seed=4)[0]
     start, end = int(0.9 * SR), int(1.1 * SR)
