@@ -70,7 +70,14 @@ def _gaps(texts: Sequence[str], sr: int, n_samples: int) -> list[Gap]:
 def _load(path: str):
     from simdps_studio.audio.io import load
 
-    return load(Path(path))
+    return _noted(load(Path(path)))
+
+
+def _noted(audio):
+    """Print what loading found worth telling (e.g. a truncated file) as ``note:`` lines."""
+    for warning in audio.meta.get("warnings", ()):
+        print(f"note: {warning}", file=sys.stderr)
+    return audio
 
 
 def _print_json(obj: Any) -> None:
@@ -159,7 +166,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
     if not 0 <= args.seed <= MAX_SEED - args.takes:
         raise InputError(f"--seed must lie between 0 and {MAX_SEED - args.takes}, not {args.seed}")
     session = Session.open(args.input)
-    audio = session.audio
+    audio = _noted(session.audio)
     output_format(out, audio)  # an unwritable format fails now, not after the repair
     gaps = _gaps(args.gap, audio.sr, audio.n_samples)
     guide = None
@@ -252,7 +259,7 @@ def cmd_candidates(args: argparse.Namespace) -> int:
     from simdps_studio.session.document import Session
     from simdps_studio.session.engines import find_candidates
 
-    audio = Session.open(args.input).audio
+    audio = _noted(Session.open(args.input).audio)
     gaps = _gaps(args.gap, audio.sr, audio.n_samples)
     if args.top < 1:
         raise InputError("--top must be at least 1")

@@ -452,3 +452,27 @@ def test_file_sha256(tmp_path):
     assert file_sha256(path) == hashlib.sha256(data).hexdigest()
     with pytest.raises(InputError, match="cannot read"):
         file_sha256(tmp_path / "none.bin")
+
+
+def test_a_wav_cut_short_loads_with_a_warning(tmp_path, capsys):
+    sr = 8000
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, synth(sr, 2, n=2 * sr), sr, subtype="PCM_16")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: 44 + (len(data) - 44) // 2])  # an interrupted copy: half the samples
+    assert audio_io.wav_declared_frames(whole) == 2 * sr == load(whole).n_samples
+    assert "warnings" not in load(whole).meta
+    audio = load(cut)
+    assert audio.n_samples == sr
+    (warning,) = audio.meta["warnings"]
+    assert "cut.wav is shorter than its header says (1.000 of 2.000 s" in warning
+    # Our own exports (cue chunks after the samples) declare what they hold.
+    marked = tmp_path / "marked.wav"
+    write(marked, Audio.from_float(synth(sr, 1, n=sr).T, sr, subtype="PCM_16"), cues=[(10, "x")])
+    assert "warnings" not in load(marked).meta
+    # The CLI says so before it works on the file.
+    from simdps_studio.cli import main
+
+    assert main(["detect", str(cut)]) == 0
+    assert f"note: {warning}" in capsys.readouterr().err

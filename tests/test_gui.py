@@ -733,3 +733,13 @@ def test_omega_slider_spreads_the_paper_settings_and_reaches_copy(qtbot):
     assert control.value() == 0.5 and control.value_label.text() == "0.500"
     control.slider.setValue(omega_to_position(0.15))  # the user drags to strict
     assert control.value() == pytest.approx(0.15, abs=1e-3) and seen[-1] == control.value()
+
+
+def test_a_truncated_wav_opens_with_a_note(qtbot, make_window, wav_path, tmp_path):
+    data = wav_path.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) // 2])
+    w = make_window()
+    open_file(qtbot, w, cut)
+    assert w.session.audio.n_samples < 16 * SR
+    assert "shorter than its header says" in w.statusBar().currentMessage()

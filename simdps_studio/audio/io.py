@@ -248,7 +248,47 @@ def load(
         samples = samples[:, :n_read].copy()
     if n_bad:
         raise InputError(f"{p} contains {n_bad} non-finite samples (NaN/Inf)")
-    return Audio(samples, sr, subtype, fmt, {"path": str(p)})
+    meta: dict = {"path": str(p)}
+    declared = wav_declared_frames(p) if fmt.upper() in _WAV_FAMILY else None
+    if declared is not None and declared > n_read:
+        # libsndfile reads what is there and says nothing; the user should know.
+        meta["warnings"] = [
+            f"{p.name} is shorter than its header says ({n_read / sr:.3f} of "
+            f"{declared / sr:.3f} s are in the file): truncated, e.g. by an interrupted copy"
+        ]
+    return Audio(samples, sr, subtype, fmt, meta)
+
+
+def wav_declared_frames(path: Path) -> int | None:
+    """Frames a RIFF/WAVE header declares in its ``data`` chunk, None when it does not say.
+
+    Recorders that stop without finishing the header leave 0 or 0xFFFFFFFF there (and RF64
+    keeps the size elsewhere): those say nothing.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block_align = None
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+                if cid == b"fmt ":
+                    fmt_chunk = f.read(size)
+                    if len(fmt_chunk) >= 14:
+                        block_align = int.from_bytes(fmt_chunk[12:14], "little")
+                    f.seek(size % 2, os.SEEK_CUR)
+                elif cid == b"data":
+                    if not block_align or size in (0, 0xFFFFFFFF):
+                        return None
+                    return size // block_align
+                else:
+                    f.seek(size + size % 2, os.SEEK_CUR)
+    except OSError:
+        return None
 
 
 def file_sha256(

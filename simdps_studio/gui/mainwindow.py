@@ -89,6 +89,7 @@ def _loader(path: Path, project: Path | None, *, progress=None, cancel=None):
     else:
         session = Session.open(path, progress=sub_progress(progress, 0, 0.7), cancel=cancel)
     pyramid = PeakPyramid(session.audio, progress=sub_progress(progress, 0.7, 1.0), cancel=cancel)
+    note = " · ".join([t for t in (note, *session.audio.meta.get("warnings", ())) if t])
     return session, pyramid, note
 
 
@@ -545,7 +546,11 @@ class MainWindow(QMainWindow):
     def _opened(self, path: Path, session: Session, pyramid, note: str) -> None:
         self._install_session(session, pyramid)
         self._remember_recent(path)
-        self.status(f"Opened {session.source_path.name}" + (f" · {note}" if note else ""))
+        # A note (a project not used, a truncated file) stays up longer than the plain message.
+        self.status(
+            f"Opened {session.source_path.name}" + (f" · {note}" if note else ""),
+            30000 if note else 8000,
+        )
         self.file_opened.emit(str(path))
 
     def _install_session(self, session: Session, pyramid) -> None:
