@@ -743,3 +743,30 @@ def test_a_truncated_wav_opens_with_a_note(qtbot, make_window, wav_path, tmp_pat
     open_file(qtbot, w, cut)
     assert w.session.audio.n_samples < 16 * SR
     assert "shorter than its header says" in w.statusBar().currentMessage()
+
+
+def test_a_float_source_is_never_changed_by_a_repair(qtbot, make_window, tmp_path):
+    # A float32 file: its samples and the working float copy share a dtype, so a cast is no copy.
+    import soundfile as sf
+    from conftest import piano_like
+
+    src = tmp_path / "float.wav"
+    x = piano_like(SR, 16.0, seed=4, channels=2).astype(np.float32)  # no exact repeat: the
+    sf.write(src, x.T, SR, subtype="FLOAT")  # fill differs from what it replaces
+    w = make_window()
+    open_file(qtbot, w, src)
+    before = w.session.audio.samples.copy()
+    gap, _ = select_gap_by_drag(qtbot, w)
+    rep = _sim_repair(qtbot, w, gap)
+    span = slice(rep.span_start_sample, rep.span_end_sample)
+    assert not np.array_equal(rep.fill, before[:, span])
+    qtbot.waitUntil(lambda: not w.runner.running("repair"), timeout=10000)
+    assert np.array_equal(w.session.audio.samples, before)
+    w.undo()  # no repair left: the export must be the source, sample for sample
+    from simdps_studio.gui.dialogs import ExportOptions
+
+    out = tmp_path / "out.wav"
+    with qtbot.waitSignal(w.export_finished, timeout=30000):
+        w.export(ExportOptions(out, "WAV", None, True, True))
+    y, sr = sf.read(out, dtype="float32", always_2d=True)
+    assert sr == SR and np.array_equal(y.T, before)

@@ -53,3 +53,17 @@ def test_times():
     assert parse_time_s("12") == 12.0
     with pytest.raises(InputError, match="negative"):
         parse_time_s("-3")
+
+
+def test_to_float_is_a_copy_and_the_source_is_read_only():
+    import numpy as np
+
+    from simdps_studio.core.types import Audio
+
+    for samples in (np.zeros((2, 100), np.float32), np.zeros((2, 100), np.int16)):
+        audio = Audio(samples, 8000, "FLOAT" if samples.dtype.kind == "f" else "PCM_16")
+        x = audio.to_float(10, 20)
+        x[:] = 0.5  # what a caller does with it (e.g. writes a fill in)
+        assert not np.any(audio.samples)
+        with pytest.raises(ValueError, match="read-only"):
+            audio.samples[0, 0] = 1

@@ -118,6 +118,8 @@ class Audio:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # The source's samples are never written to: a stray in-place write fails loudly.
+        self.samples.flags.writeable = False
         if self.samples.ndim != 2:
             raise InputError(
                 f"audio must have shape (channels, n_samples), got {self.samples.shape}"
@@ -156,8 +158,13 @@ class Audio:
         return self.n_samples / self.sr
 
     def to_float(self, start_sample: int = 0, end_sample: int | None = None) -> np.ndarray:
-        """Float32 copy of ``[start_sample, end_sample)``, shape (channels, n)."""
-        return native_to_float(self.samples[:, start_sample:end_sample])
+        """Float32 copy of ``[start_sample, end_sample)``, shape (channels, n).
+
+        Always a copy, also for float32 sources (where the cast alone would be a view): callers
+        write fills into it, and the source must never change.
+        """
+        y = native_to_float(self.samples[:, start_sample:end_sample])
+        return y.copy() if np.may_share_memory(y, self.samples) else y
 
     def mono_float(self, start_sample: int = 0, end_sample: int | None = None) -> np.ndarray:
         """Float32 mean of all channels over ``[start_sample, end_sample)``, shape (n,)."""
