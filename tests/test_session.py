@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -205,3 +206,34 @@ def test_auto_omega_follows_close_matches_and_relaxes_for_poor_ones():
     assert resolve_omega("auto", SimpleNamespace(score=0.0)) == pytest.approx(relaxed)
     assert resolve_omega("copy", None) == copy
     assert resolve_omega("relaxed", None) == relaxed
+
+
+def test_sim_margins_never_reach_a_neighbouring_gap():
+    from simdps_studio.core.types import Audio, Gap
+    from simdps_studio.session import engines
+    from simdps_studio.session.render import render
+
+    sr = 22050
+    rng = np.random.default_rng(11)
+    x = (0.1 * rng.standard_normal((1, 8 * sr))).astype(np.float32)
+    x[:, sr : 3 * sr] = x[:, 5 * sr : 7 * sr]  # something to find
+    audio = Audio(x, sr)
+    a, b = Gap(2 * sr, 2 * sr + 2205), Gap(2 * sr + 2205 + 50, 2 * sr + 4410)  # 50 samples apart
+    c = Gap(b.end_sample, b.end_sample + 2205)  # adjacent to b
+    assert engines.margin_bounds(b, [a, c], audio.n_samples) == (b.start_sample - 25, b.end_sample)
+    request = engines.RepairRequest(method="sim")
+    repairs = [
+        engines.make_repairs(audio, g, request, other_gaps=[o for o in (a, b, c) if o != g])[0]
+        for g in (a, b, c)
+    ]
+    spans = sorted((r.span_start_sample, r.span_end_sample) for r in repairs)
+    assert all(s1 <= s0 for (_, s1), (s0, _) in itertools.pairwise(spans))  # no overlaps
+    assert repairs[0].span_end_sample == a.end_sample + 25
+    assert (
+        repairs[1].span_end_sample == b.end_sample == repairs[2].span_start_sample == c.start_sample
+    )
+    # So every repair's own fill is what the render holds over its span, whatever the order.
+    for order in (repairs, repairs[::-1]):
+        y = render(audio, order).samples  # float32 source: the fills are written as they are
+        for r in repairs:
+            assert np.array_equal(y[:, r.span_start_sample : r.span_end_sample], r.fill)

@@ -93,6 +93,18 @@ def test_margins_are_clipped_at_the_track_ends(noise):
     assert start == 0 and fill.shape[1] == 100 + 500 + MARGIN
 
 
+def test_margins_stay_inside_the_bounds(noise):
+    # Halfway to a neighbouring gap 100 samples before and right after (adjacent) this one.
+    start, fill = sim_fill(noise, SR, 2000, 3000, 2 * SR, bounds=(1950, 3000))
+    assert start == 1950 and fill.shape[1] == 50 + 1000
+    start, fill = sim_fill_samples(
+        noise, SR, 2000, 3000, noise[:, SR : 2 * SR], bounds=(2000, 3010)
+    )
+    assert start == 2000 and fill.shape[1] == 1000 + 10
+    with pytest.raises(InputError, match="do not hold the gap"):
+        sim_fill(noise, SR, 2000, 3000, 2 * SR, bounds=(2100, 4000))
+
+
 def test_planted_repeat_is_reconstructed_exactly(noise):
     s, e, t = SR + 123, 2 * SR + 456, 100_789  # a 1-s gap; its copy lies after it
     clean = plant(noise, s, e, t)

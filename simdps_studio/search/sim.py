@@ -50,6 +50,7 @@ def sim_fill(
     crossfade_s: float = 0.01,
     source: np.ndarray | Audio | None = None,
     source_sr: int | None = None,
+    bounds: tuple[int, int] | None = None,
 ) -> tuple[int, np.ndarray]:
     """The Sim repair of one gap: the samples of its repaired span.
 
@@ -74,6 +75,9 @@ def sim_fill(
     source_sr : int, optional
         Sample rate of an array ``source`` (default ``sr``; an Audio brings its own); a different
         rate is resampled to ``sr``.
+    bounds : (int, int), optional
+        ``[lo, hi)`` the span must stay inside (the margins shrink to fit): halfway to the
+        neighbouring gaps, so no crossfade reaches into another gap's span.
 
     Returns
     -------
@@ -92,7 +96,7 @@ def sim_fill(
     x, n = _as_track(x, sr)
     s, e, t = int(gap_start_sample), int(gap_end_sample), int(candidate_start_sample)
     _check_gap(s, e, n)
-    span_start, span_end = _span(s, e, n, crossfade_s, sr)
+    span_start, span_end = _span(s, e, n, crossfade_s, sr, bounds)
     left, right = s - span_start, span_end - e
     src, src_sr = _as_source(x, sr, source, source_sr)
     cand = _candidate_region(x, sr, s, e, t, left, right, src, src_sr, own=source is None)
@@ -108,6 +112,7 @@ def sim_fill_samples(
     *,
     gain_db: float = 0.0,
     crossfade_s: float = 0.01,
+    bounds: tuple[int, int] | None = None,
 ) -> tuple[int, np.ndarray]:
     """The Sim repair with an arbitrary candidate array (e.g. ``--guide FILE``).
 
@@ -132,6 +137,8 @@ def sim_fill_samples(
         Gain applied to the candidate.
     crossfade_s : float
         Length of each crossfade outside the gap edges.
+    bounds : (int, int), optional
+        As for :func:`sim_fill`.
 
     Returns
     -------
@@ -160,7 +167,7 @@ def sim_fill_samples(
         )
     body = _clean(native_to_float(c[:, :length]) if c.dtype.kind in "iu" else c[:, :length])
     body = _match_channels(body, x.shape[0])
-    span_start, span_end = _span(s, e, n, crossfade_s, sr)
+    span_start, span_end = _span(s, e, n, crossfade_s, sr, bounds)
     left, right = s - span_start, span_end - e
     order = default_order(sr)
     n_ctx = min(length, 24 * order)
@@ -264,12 +271,17 @@ def _check_gap(s: int, e: int, n: int) -> None:
         raise InputError(f"gap [{s}, {e}) is empty or outside the track (0 to {n} samples)")
 
 
-def _span(s: int, e: int, n: int, crossfade_s: float, sr: int) -> tuple[int, int]:
-    """The repaired span: the gap plus the crossfade margins, clipped to the track."""
+def _span(
+    s: int, e: int, n: int, crossfade_s: float, sr: int, bounds: tuple[int, int] | None = None
+) -> tuple[int, int]:
+    """The repaired span: the gap plus the crossfade margins, clipped to the track and bounds."""
     if not crossfade_s >= 0:
         raise InputError(f"crossfade must not be negative, got {crossfade_s}")
     margin = int(round(crossfade_s * sr))
-    return max(0, s - margin), min(n, e + margin)
+    lo, hi = (0, n) if bounds is None else (max(0, int(bounds[0])), min(n, int(bounds[1])))
+    if not lo <= s < e <= hi:
+        raise InputError(f"the span bounds [{lo}, {hi}) do not hold the gap [{s}, {e})")
+    return max(lo, s - margin), min(hi, e + margin)
 
 
 def _clean(a: np.ndarray) -> np.ndarray:

@@ -227,6 +227,19 @@ def _sim_args(x: np.ndarray, audio: Audio, gap: Gap, cand, corpus) -> tuple[tupl
     return args, {"gain_db": cand.gain_db, "source": source, "source_sr": source_sr}
 
 
+def margin_bounds(gap: Gap, other_gaps, n_samples: int) -> tuple[int, int]:
+    """Where a repair's crossfade margins may reach: halfway to the neighbouring gaps.
+
+    Two gaps' spans then never overlap (render would otherwise let one repair overwrite the
+    other's), and no margin fades from samples that are themselves missing.
+    """
+    before = [g.end_sample for g in other_gaps if g.end_sample <= gap.start_sample]
+    after = [g.start_sample for g in other_gaps if g.start_sample >= gap.end_sample]
+    lo = gap.start_sample - (gap.start_sample - max(before)) // 2 if before else 0
+    hi = gap.end_sample + (min(after) - gap.end_sample) // 2 if after else n_samples
+    return lo, hi
+
+
 def _guide_samples(audio: Audio, gap: Gap, guide: np.ndarray) -> np.ndarray:
     g = np.atleast_2d(np.asarray(guide, dtype=np.float32))
     if g.shape[1] < gap.length:
@@ -513,12 +526,13 @@ def make_repairs(
         params["candidate"] = cand.to_dict()
 
     if method == "sim":
+        bounds = margin_bounds(gap, other_gaps, audio.n_samples)
         if cand is None:  # a guide file: paste it with the same crossfades
             span_start, fill = sim.sim_fill_samples(
-                x, audio.sr, gap.start_sample, gap.end_sample, cand_x
+                x, audio.sr, gap.start_sample, gap.end_sample, cand_x, bounds=bounds
             )
         else:
-            span_start, fill = sim.sim_fill(*args, **kwargs)
+            span_start, fill = sim.sim_fill(*args, **kwargs, bounds=bounds)
         params["seconds"] = round(time.perf_counter() - t0, 3)
         return [Repair(gap, "sim", int(span_start), fill.astype(np.float32), params)]
 
