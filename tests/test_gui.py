@@ -770,3 +770,26 @@ def test_a_float_source_is_never_changed_by_a_repair(qtbot, make_window, tmp_pat
         w.export(ExportOptions(out, "WAV", None, True, True))
     y, sr = sf.read(out, dtype="float32", always_2d=True)
     assert sr == SR and np.array_equal(y.T, before)
+
+
+def test_a_project_for_changed_audio_is_reported_and_kept(qtbot, make_window, wav_path, tmp_path):
+    import shutil
+
+    import soundfile as sf
+
+    src = tmp_path / "song.wav"
+    shutil.copy(wav_path, src)
+    w = make_window()
+    open_file(qtbot, w, src)
+    assert w.add_gap(Gap(SR, SR + SR // 4))
+    assert w.save()
+    w.close_file()
+    x, sr = sf.read(src, dtype="int16", always_2d=True)
+    x[0, 0] ^= 1  # one sample changed: the project no longer matches
+    sf.write(src, x, sr, subtype="PCM_16")
+    open_file(qtbot, w, src)
+    assert "saved project of this file was not opened" in w.last_error
+    assert w.add_gap(Gap(3 * SR, 3 * SR + SR // 4))
+    assert w.save()
+    assert "the earlier one was kept as song.wav.simdps.json.bak" in w.statusBar().currentMessage()
+    assert (tmp_path / "song.wav.simdps.json.bak").is_file()

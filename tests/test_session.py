@@ -237,3 +237,29 @@ def test_sim_margins_never_reach_a_neighbouring_gap():
         y = render(audio, order).samples  # float32 source: the fills are written as they are
         for r in repairs:
             assert np.array_equal(y[:, r.span_start_sample : r.span_end_sample], r.fill)
+
+
+def test_saving_keeps_a_project_that_belongs_to_other_audio(wav, piano):
+    from simdps_studio.session.project import keep_foreign_project
+
+    s = Session.open(wav)
+    for g in (Gap(1000, 2000), Gap(5000, 6000), Gap(9000, 9500)):
+        s.add_gap(g)
+    path = save_project(s)
+    assert save_project(s) == path and not path.with_name(path.name + ".bak").exists()
+    old_text = path.read_text()
+    # The recording changes (re-rendered, edited elsewhere): its project can no longer be used.
+    sf.write(wav, piano(SR, 3.0, channels=2, seed=1).T, SR, subtype="PCM_24")
+    with pytest.raises(ProjectError):
+        load_project(path)
+    t = Session.open(wav)
+    t.add_gap(Gap(3000, 4000))
+    assert save_project(t) == path
+    backup = path.with_name(path.name + ".bak")
+    assert backup.read_text() == old_text  # the three gaps, the fills beside them
+    assert path.with_name("song.wav.simdps.npz.bak").is_file()
+    assert list(load_project(path).gaps) == [Gap(3000, 4000)]
+    # A second change keeps both earlier projects; an unreadable file is kept too.
+    path.write_text("{ not json")
+    assert keep_foreign_project(path, t.source_sha256) == path.with_name(path.name + ".bak1")
+    assert keep_foreign_project(path, t.source_sha256) is None  # nothing left to move

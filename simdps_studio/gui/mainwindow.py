@@ -51,6 +51,7 @@ from simdps_studio.session import engines
 from simdps_studio.session.document import Session
 from simdps_studio.session.project import (
     PROJECT_SUFFIX,
+    keep_foreign_project,
     load_project,
     project_path_for,
     save_project,
@@ -66,6 +67,8 @@ AUDIO_FILTER = (
 TOP_K = 8
 #: Recent files kept.
 MAX_RECENT = 10
+#: How the open task's note begins when the file's project could not be used.
+PROJECT_NOT_USED = "project not used: "
 #: Takes listed per gap, over all runs on it (the oldest drop out).
 MAX_TAKES = 16
 #: Seconds of inactivity before an autosave.
@@ -84,7 +87,7 @@ def _loader(path: Path, project: Path | None, *, progress=None, cancel=None):
         except SimDPSError as e:
             if path.name.endswith(PROJECT_SUFFIX):
                 raise
-            note = f"project not used: {e}"
+            note = f"{PROJECT_NOT_USED}{e}"
             session = Session.open(path, progress=sub_progress(progress, 0, 0.7), cancel=cancel)
     else:
         session = Session.open(path, progress=sub_progress(progress, 0, 0.7), cancel=cancel)
@@ -546,6 +549,12 @@ class MainWindow(QMainWindow):
     def _opened(self, path: Path, session: Session, pyramid, note: str) -> None:
         self._install_session(session, pyramid)
         self._remember_recent(path)
+        if note.startswith(PROJECT_NOT_USED):
+            reason = note[len(PROJECT_NOT_USED) :].split(" · ")[0]
+            self.show_error(
+                f"The saved project of this file was not opened ({reason}). It stays on disk; "
+                "saving keeps it as a .bak file beside the new one."
+            )
         # A note (a project not used, a truncated file) stays up longer than the plain message.
         self.status(
             f"Opened {session.source_path.name}" + (f" · {note}" if note else ""),
@@ -599,12 +608,25 @@ class MainWindow(QMainWindow):
         if self.session is None:
             return False
         try:
+            kept = None
+            if self.session.source_path is not None:
+                kept = keep_foreign_project(
+                    project_path_for(self.session.source_path), self.session.source_sha256
+                )
             target = save_project(self.session)
+        except OSError as e:
+            self.show_error(f"cannot save the project: {e.strerror or e}")
+            return False
         except SimDPSError as e:
             self.show_error(str(e))
             return False
         self._drop_autosave()
-        self.status(f"Saved project {target.name}")
+        if kept is not None:
+            self.status(
+                f"Saved project {target.name}; the earlier one was kept as {kept.name}", 20000
+            )
+        else:
+            self.status(f"Saved project {target.name}")
         self._update_title()
         return True
 

@@ -8,6 +8,7 @@ Both are written atomically. A project whose source file changed since it was sa
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
@@ -111,6 +112,7 @@ def save_project(session: Session, project_path: str | Path | None = None) -> Pa
         "redo": [_state_to_json(s) for s in session.redo_stack],
     }
     try:
+        keep_foreign_project(path, session.source_sha256)
         atomic_write_bytes(_fills_path(path), lambda f: np.savez(f, **fills))
         text = json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
         atomic_write_bytes(path, lambda f: f.write(text))
@@ -118,6 +120,40 @@ def save_project(session: Session, project_path: str | Path | None = None) -> Pa
         raise ProjectError(f"cannot save project {path}: {e.strerror or e}") from None
     session.dirty = False
     return path
+
+
+def keep_foreign_project(project_path: str | Path, source_sha256: str | None) -> Path | None:
+    """Move aside a project file that belongs to other audio before a save replaces it.
+
+    A project whose source has changed since (or that cannot be read) is not opened with the
+    audio, but it still holds the user's gaps, repairs and history: saving the new session must
+    not destroy it. It becomes ``<name>.simdps.json.bak`` (its fills ``.simdps.npz.bak``; a
+    number is added when those exist).
+
+    Returns
+    -------
+    Path or None
+        Where the old project now is; None when there was none or it is this audio's own.
+    """
+    path = Path(project_path)
+    if not path.is_file():
+        return None
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))["source"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = None  # unreadable: kept too, someone may still want it
+    if recorded is not None and recorded == source_sha256:
+        return None
+    for i in itertools.count():
+        suffix = ".bak" if i == 0 else f".bak{i}"
+        backup = path.with_name(path.name + suffix)
+        fills_backup = _fills_path(path).with_name(_fills_path(path).name + suffix)
+        if not backup.exists() and not fills_backup.exists():
+            break
+    if _fills_path(path).is_file():
+        os.replace(_fills_path(path), fills_backup)
+    os.replace(path, backup)
+    return backup
 
 
 def read_project_json(project_path: str | Path) -> dict[str, Any]:
