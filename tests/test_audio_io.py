@@ -476,3 +476,18 @@ def test_a_wav_cut_short_loads_with_a_warning(tmp_path, capsys):
 
     assert main(["detect", str(cut)]) == 0
     assert f"note: {warning}" in capsys.readouterr().err
+
+
+def test_a_lossy_source_exports_as_float_not_with_its_codec(tmp_path):
+    # Decoded MP3/Vorbis samples are float: WAV gets them exactly as 32-bit float, FLAC as PCM.
+    x = (0.1 * synth(22050, 2, n=22050)).T.astype(np.float32)
+    for subtype, fmt in (("MPEG_LAYER_III", "MP3"), ("VORBIS", "OGG")):
+        audio = Audio(x, 22050, subtype, fmt)
+        assert audio_io.resolve_format(tmp_path / "o.wav", audio, format="WAV") == ("WAV", "FLOAT")
+        assert audio_io.resolve_format(tmp_path / "o.flac", audio) == ("FLAC", "PCM_24")
+        write(tmp_path / "o.wav", audio, format="WAV")
+        y, _ = sf.read(tmp_path / "o.wav", dtype="float32", always_2d=True)
+        assert np.array_equal(y.T, x)
+    # Lossless sources keep their own subtype, as before.
+    pcm = Audio.from_float(x, 22050, subtype="PCM_16")
+    assert audio_io.resolve_format(tmp_path / "o.wav", pcm, format="WAV") == ("WAV", "PCM_16")

@@ -793,3 +793,21 @@ def test_a_project_for_changed_audio_is_reported_and_kept(qtbot, make_window, wa
     assert w.save()
     assert "the earlier one was kept as song.wav.simdps.json.bak" in w.statusBar().currentMessage()
     assert (tmp_path / "song.wav.simdps.json.bak").is_file()
+
+
+def test_export_dialog_format_follows_the_file_name(qtbot, tmp_path):
+    from simdps_studio.gui.app import create_app
+    from simdps_studio.gui.dialogs import ExportDialog
+
+    create_app()
+    dlg = ExportDialog(tmp_path / "song.mp3", "MPEG_LAYER_III", "MP3")
+    qtbot.addWidget(dlg)
+    assert dlg.options().format == "WAV" and dlg.options().path.name == "song.repaired.wav"
+    dlg.path.setText(str(tmp_path / "x.flac"))  # typed or browsed: the name decides
+    assert dlg.fmt.currentData() == "FLAC" and dlg.options().format == "FLAC"
+    dlg.fmt.setCurrentIndex(dlg.fmt.findData("AIFF"))  # the combo renames the file
+    assert dlg.options().path.name == "x.aiff" and dlg.options().format == "AIFF"
+    dlg.path.setText(str(tmp_path / "x"))
+    assert dlg.options().path.name == "x.aiff"
+    dlg.path.setText(str(tmp_path / "x.mp3"))  # no export format: the export will say so
+    assert dlg.options().format is None

@@ -263,3 +263,14 @@ def test_saving_keeps_a_project_that_belongs_to_other_audio(wav, piano):
     path.write_text("{ not json")
     assert keep_foreign_project(path, t.source_sha256) == path.with_name(path.name + ".bak1")
     assert keep_foreign_project(path, t.source_sha256) is None  # nothing left to move
+
+
+def test_exports_never_go_over_a_project_file(wav, tmp_path):
+    from simdps_studio.session.render import check_output_path
+
+    for name in ("song.wav.simdps.json", "song.wav.simdps.npz", "other.simdps.json"):
+        with pytest.raises(InputError, match="project file"):
+            check_output_path(tmp_path / name, wav)
+    (tmp_path / "a file").write_text("x")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        check_output_path(tmp_path / "a file" / "o.wav", wav)

@@ -330,9 +330,16 @@ def file_sha256(
 
 
 def _pick_subtype(fmt: str, audio: Audio) -> str:
-    """The source's subtype when ``fmt`` takes it, else the nearest PCM depth holding its bits."""
-    if sf.check_format(fmt, audio.subtype):
-        return audio.subtype.upper()
+    """The source's subtype when ``fmt`` takes it, else the nearest PCM depth holding its bits.
+
+    A lossy source (MP3, Vorbis, Opus) is not re-encoded with its codec: its decoded float
+    samples are written as 32-bit float where the format takes it (exactly), else as PCM.
+    """
+    src = audio.subtype.upper()
+    if src.startswith(("PCM_", "FLOAT", "DOUBLE", "ULAW", "ALAW")) and sf.check_format(fmt, src):
+        return src
+    if audio.samples.dtype.kind == "f" and sf.check_format(fmt, "FLOAT"):
+        return "FLOAT"
     pcm = sorted(
         (bits_for_subtype(s), s)
         for s in sf.available_subtypes(fmt)

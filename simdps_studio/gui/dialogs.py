@@ -48,12 +48,18 @@ SAMPLE_FORMATS = (
 )
 
 
+def export_format_for(path: Path) -> str | None:
+    """The export format a file name's extension names (``.flac`` -> FLAC), else None."""
+    ext = path.suffix.lower()
+    return next((fmt for _label, fmt, e in EXPORT_FORMATS if e == ext), None)
+
+
 @dataclass
 class ExportOptions:
     """What the export dialog returns."""
 
     path: Path
-    format: str
+    format: str | None  # None: from the file's extension
     subtype: str | None
     dither: bool
     provenance: bool
@@ -114,14 +120,23 @@ class ExportDialog(QDialog):
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
         self.fmt.currentIndexChanged.connect(self._format_changed)
+        self.path.textChanged.connect(self._path_changed)
         self.subtype.currentIndexChanged.connect(self._update_dither)
         self._update_dither()
 
     def _format_changed(self, index: int) -> None:
         ext = EXPORT_FORMATS[index][2]
         p = Path(self.path.text())
-        self.path.setText(str(p.with_suffix(ext)))
+        if export_format_for(p) != EXPORT_FORMATS[index][1]:
+            self.path.setText(str(p.with_suffix(ext)))
         self._update_dither()
+
+    def _path_changed(self, text: str) -> None:
+        """A typed or browsed extension picks the format: the file name and its data agree."""
+        fmt = export_format_for(Path(text))
+        i = self.fmt.findData(fmt) if fmt else -1
+        if i >= 0 and i != self.fmt.currentIndex():
+            self.fmt.setCurrentIndex(i)
 
     def _update_dither(self, *_):
         st = self.subtype.currentData()
@@ -138,9 +153,15 @@ class ExportDialog(QDialog):
             self.path.setText(path)
 
     def options(self) -> ExportOptions:
+        path = Path(self.path.text()).expanduser()
+        fmt: str | None = str(self.fmt.currentData())
+        if not path.suffix:  # no extension typed: the format's
+            path = path.with_name(path.name + EXPORT_FORMATS[self.fmt.currentIndex()][2])
+        elif export_format_for(path) is None:
+            fmt = None  # an extension no export format has: the export says so
         return ExportOptions(
-            path=Path(self.path.text()).expanduser(),
-            format=str(self.fmt.currentData()),
+            path=path,
+            format=fmt,
             subtype=self.subtype.currentData(),
             dither=self.dither.isChecked(),
             provenance=self.provenance.isChecked(),

@@ -18,7 +18,7 @@ from simdps_studio import __version__
 from simdps_studio.core.errors import ExportError, InputError
 from simdps_studio.core.types import Audio
 from simdps_studio.session.document import Session
-from simdps_studio.session.project import atomic_write_bytes
+from simdps_studio.session.project import FILLS_SUFFIX, PROJECT_SUFFIX, atomic_write_bytes
 from simdps_studio.session.repair import Repair
 
 PROVENANCE_SUFFIX = ".provenance.json"
@@ -144,12 +144,15 @@ def check_output_path(
         raise InputError(
             f"refusing to overwrite the source file {out}; choose another {label} name"
         )
+    if out.name.endswith((PROJECT_SUFFIX, FILLS_SUFFIX)):
+        raise InputError(f"refusing to write over a project file: {out}; choose another name")
     for what, other in (protected or {}).items():
         if other is not None and str(other) and same_path(out, Path(other)):
             raise InputError(f"{label} path {out} is also the {what}; choose another name")
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
-        raise InputError(f"{label} folder does not exist: {folder}")
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"{label} folder {what}: {folder}")
     if not os.access(folder, os.W_OK):
         raise InputError(f"{label} folder is not writable: {folder}")
     if out.is_dir():
