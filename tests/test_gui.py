@@ -811,3 +811,20 @@ def test_export_dialog_format_follows_the_file_name(qtbot, tmp_path):
     assert dlg.options().path.name == "x.aiff"
     dlg.path.setText(str(tmp_path / "x.mp3"))  # no export format: the export will say so
     assert dlg.options().format is None
+
+
+def test_a_repair_whose_gap_goes_away_meanwhile_says_so(qtbot, make_window, wav_path, tiny_model):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap, _ = select_gap_by_drag(qtbot, w)
+    w.set_model(tiny_model)
+    p = w.repair_panel
+    p.set_method("dps")
+    p.draft.setChecked(True)
+    p.steps.setValue(5)  # the gap is deleted at once, long before the model is even loaded
+    with qtbot.waitSignal(w.repair_failed, timeout=120000) as blocker:
+        w.run_repair()
+        w.delete_gap(gap)
+    assert "result dropped" in blocker.args[0] and "result dropped" in p.progress_label.text()
+    assert w.session.repair_for(gap) is None
+    qtbot.waitUntil(lambda: not w.runner.running("repair") and not p.running, timeout=10000)

@@ -1091,7 +1091,10 @@ class MainWindow(QMainWindow):
 
     def _repaired(self, gap: Gap, repairs: list, checks: list, null_ok: bool) -> None:
         if self.session is None or gap not in self.session.gaps:
-            self.status("Repair finished, but its gap has changed meanwhile: result dropped")
+            message = "the gap changed while it was repaired: result dropped"
+            self.repair_panel.set_progress(1.0, message)
+            self.status(f"Repair finished, but {message}")
+            self.repair_failed.emit(message)
             return
         for r, check in zip(repairs, checks):
             self.seams[r.repair_id] = check
