@@ -828,3 +828,20 @@ def test_a_repair_whose_gap_goes_away_meanwhile_says_so(qtbot, make_window, wav_
     assert "result dropped" in blocker.args[0] and "result dropped" in p.progress_label.text()
     assert w.session.repair_for(gap) is None
     qtbot.waitUntil(lambda: not w.runner.running("repair") and not p.running, timeout=10000)
+
+
+def test_an_autosave_that_cannot_be_written_is_reported_once(
+    qtbot, make_window, wav_path, tmp_path
+):
+    blocker = tmp_path / "a file"
+    blocker.write_text("x")
+    w = make_window(recovery_dir=blocker / "recovery")  # a folder that cannot be made
+    open_file(qtbot, w, wav_path)
+    assert w.add_gap(Gap(SR, SR + SR // 4))
+    assert w.autosave_now() is None
+    assert "unsaved work cannot be recovered after a crash" in w.last_error
+    w.last_error = ""
+    assert w.add_gap(Gap(3 * SR, 3 * SR + SR // 4))
+    assert w.autosave_now() is None
+    assert w.last_error == ""  # once is enough; the status bar still says it
+    assert "autosave failed" in w.statusBar().currentMessage()

@@ -206,6 +206,7 @@ class MainWindow(QMainWindow):
         self.model_name: str | None = self.settings.value("repair/model", None) or None
         self.autosave_file: Path | None = None
         self.last_error = ""
+        self._autosave_warned = False
         self.last_preview = None
         self._closing = False
         self._modal_boxes: list[QMessageBox] = []
@@ -1500,7 +1501,15 @@ class MainWindow(QMainWindow):
             self.recovery_folder.mkdir(parents=True, exist_ok=True)
             return recovery.write_autosave(self.session, self.autosave_file)
         except (SimDPSError, OSError) as e:
-            self.status(f"autosave failed: {e}")
+            reason = getattr(e, "strerror", None) or str(e)
+            if not self._autosave_warned:  # once per window: it would fail on every edit
+                self._autosave_warned = True
+                self.show_error(
+                    f"Autosave failed ({reason}) in {self.recovery_folder}: unsaved work cannot "
+                    "be recovered after a crash. Save the project (Ctrl+S) to keep it."
+                )
+            else:
+                self.status(f"autosave failed: {reason}")
             return None
 
     def _drop_autosave(self) -> None:
