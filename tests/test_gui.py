@@ -432,7 +432,8 @@ def test_selecting_a_gap_checks_the_models_fit_before_any_repair(
     assert p.fit_warning.isVisible()
 
 
-def test_cancel_a_running_repair(qtbot, make_window, wav_path, tiny_model):
+def _draft_dps_on_a_gap(qtbot, make_window, wav_path, tiny_model, steps: int):
+    """A window with a selected gap and the panel set to draft DPS with the tiny model."""
     w = make_window()
     open_file(qtbot, w, wav_path)
     gap, _ = select_gap_by_drag(qtbot, w)
@@ -440,7 +441,12 @@ def test_cancel_a_running_repair(qtbot, make_window, wav_path, tiny_model):
     p = w.repair_panel
     p.set_method("dps")
     p.draft.setChecked(True)
-    p.steps.setValue(400)
+    p.steps.setValue(steps)
+    return w, gap, p
+
+
+def test_cancel_a_running_repair(qtbot, make_window, wav_path, tiny_model):
+    w, gap, p = _draft_dps_on_a_gap(qtbot, make_window, wav_path, tiny_model, 400)
     p.takes.setValue(1)
     # The time left shows after 0.5 s of measured pace here, so a fast machine cannot finish the
     # 400 steps first.
@@ -814,14 +820,8 @@ def test_export_dialog_format_follows_the_file_name(qtbot, tmp_path):
 
 
 def test_a_repair_whose_gap_goes_away_meanwhile_says_so(qtbot, make_window, wav_path, tiny_model):
-    w = make_window()
-    open_file(qtbot, w, wav_path)
-    gap, _ = select_gap_by_drag(qtbot, w)
-    w.set_model(tiny_model)
-    p = w.repair_panel
-    p.set_method("dps")
-    p.draft.setChecked(True)
-    p.steps.setValue(5)  # the gap is deleted at once, long before the model is even loaded
+    # 5 steps: the gap is deleted at once, long before the model is even loaded.
+    w, gap, p = _draft_dps_on_a_gap(qtbot, make_window, wav_path, tiny_model, 5)
     with qtbot.waitSignal(w.repair_failed, timeout=120000) as blocker:
         w.run_repair()
         w.delete_gap(gap)
