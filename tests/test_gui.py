@@ -845,3 +845,21 @@ def test_an_autosave_that_cannot_be_written_is_reported_once(
     assert w.autosave_now() is None
     assert w.last_error == ""  # once is enough; the status bar still says it
     assert "autosave failed" in w.statusBar().currentMessage()
+
+
+def test_export_asks_before_replacing_an_existing_file(make_window, tmp_path):
+    w = make_window()
+    asked = []
+
+    def ask(title, text, buttons, default):
+        asked.append(text)
+        return answer
+
+    w.ask = ask
+    target = tmp_path / "out.wav"
+    answer = QMessageBox.No
+    assert w._may_replace(target) and not asked  # nothing there: no question
+    target.write_bytes(b"earlier export")
+    assert not w._may_replace(target) and "out.wav already exists" in asked[-1]
+    answer = QMessageBox.Yes
+    assert w._may_replace(target)

@@ -636,8 +636,21 @@ class MainWindow(QMainWindow):
             return
         a = self.session.audio
         dlg = ExportDialog(self.session.source_path, a.subtype, a.format, self)
-        if dlg.exec() == QDialog.Accepted:
+        if dlg.exec() == QDialog.Accepted and self._may_replace(dlg.options().path):
             self.export(dlg.options())
+
+    def _may_replace(self, path: Path) -> bool:
+        """Ask before an export replaces an existing file (a typed name gets no file-dialog
+        question); refusals of the source itself come from the export."""
+        if not path.is_file():
+            return True
+        answer = self.ask(
+            "Replace file?",
+            f"{path.name} already exists in {path.parent}. Replace it with this export?",
+            QMessageBox.Yes | QMessageBox.No,
+            QMessageBox.No,
+        )
+        return answer == QMessageBox.Yes
 
     def export(self, options: ExportOptions) -> None:
         """Export in the background; ``export_finished`` carries the provenance record."""
