@@ -165,6 +165,8 @@ def cmd_repair(args: argparse.Namespace) -> int:
         raise InputError(f"--omega-y must lie between 0 and 10, not {args.omega_y}")
     if not 0 <= args.seed <= MAX_SEED - args.takes:
         raise InputError(f"--seed must lie between 0 and {MAX_SEED - args.takes}, not {args.seed}")
+    for note in _unused_options(args):
+        print(f"note: {note}", file=sys.stderr)
     session = Session.open(args.input)
     audio = _noted(session.audio)
     output_format(out, audio)  # an unwritable format fails now, not after the repair
@@ -227,6 +229,44 @@ def cmd_repair(args: argparse.Namespace) -> int:
     methods = ", ".join(sorted({e["method"] for e in report}))
     print(f"repaired {len(gaps)} gap(s) with {methods} -> {out}")
     return 0
+
+
+def _unused_options(args: argparse.Namespace) -> list[str]:
+    """Options given that the chosen method does not use: said, not silently dropped."""
+    notes = []
+    method = args.method
+    if method in ("sim", "lpc"):
+        given = [
+            opt
+            for opt, used in (
+                ("--takes", args.takes != 1),
+                ("--steps", args.steps is not None),
+                ("--draft", args.draft),
+                ("--model", args.model is not None),
+                ("--device", args.device != "auto"),
+                ("--omega", args.omega != "0.15"),
+                ("--omega-y", args.omega_y != 0.25),
+            )
+            if used
+        ]
+        if method == "lpc":
+            given += [
+                opt
+                for opt, used in (
+                    ("--candidate", args.candidate != 1),
+                    ("--guide", bool(args.guide)),
+                    ("--corpus", bool(args.corpus)),
+                )
+                if used
+            ]
+        if given:
+            what = "one fill, without a model" if method == "sim" else "no candidate and no model"
+            notes.append(f"{', '.join(given)} not used by --method {method} ({what})")
+    elif args.draft and args.omega_y != 0.25:
+        notes.append(
+            "--omega-y not used with --draft (the observed samples are put back, not guided)"
+        )
+    return notes
 
 
 def _report_entry(repair, sr: int) -> dict[str, Any]:

@@ -668,3 +668,16 @@ def test_model_info_loads_the_weights(tmp_path, capsys):
     assert main(["model", "info", str(folder)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "corrupt or truncated" in err[0]
+
+
+def test_options_the_method_does_not_use_are_noted(tmp_path, song, capsys):
+    out = str(tmp_path / "o.wav")
+    base = ["repair", str(song), "-o", out, "--gap", "1:1.02"]
+    assert main([*base, "--method", "lpc", "--takes", "3", "--candidate", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "note: --takes, --candidate not used by --method lpc (no candidate and no model)" in err
+    assert main([*base, "--method", "lpc"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert main([*base, "--method", "dps", "--draft", "--omega-y", "0.5", "--model", "nope"]) == 2
+    err = capsys.readouterr().err  # noted before the model is looked for
+    assert "note: --omega-y not used with --draft" in err.splitlines()[0]
