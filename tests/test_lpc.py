@@ -123,3 +123,22 @@ def test_unstable_model_falls_back_gracefully():
 def test_bad_gaps_raise_input_error(s, e):
     with pytest.raises(InputError):
         lpc_fill(np.zeros((1, 10_000)), s, e, SR)
+
+
+def test_lpc_stops_when_cancelled_between_channels():
+    from simdps_studio.core.errors import CancelledError
+    from simdps_studio.core.progress import CancelToken
+
+    x = np.random.default_rng(4).standard_normal((2, 8000)).astype(np.float32)
+    checks = []
+
+    class CancelOnSecondCheck(CancelToken):
+        def raise_if_cancelled(self) -> None:
+            checks.append(1)
+            if len(checks) >= 2:  # after the first channel's forward extrapolation
+                raise CancelledError("cancelled by the user")
+
+    with pytest.raises(CancelledError):
+        lpc_fill(x, 3000, 4000, 8000, cancel=CancelOnSecondCheck())
+    assert len(checks) == 2
+    assert lpc_fill(x, 3000, 4000, 8000, cancel=CancelToken()).shape == (2, 1000)

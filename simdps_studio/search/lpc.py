@@ -13,6 +13,7 @@ import numpy as np
 import scipy.signal
 
 from simdps_studio.core.errors import InputError
+from simdps_studio.core.progress import CancelToken, check_cancel
 
 #: Default AR order at 44.1 kHz; scaled linearly with the sample rate.
 DEFAULT_ORDER_44K = 320
@@ -46,6 +47,7 @@ def lpc_fill(
     *,
     order: int | None = None,
     context_s: float | None = None,
+    cancel: CancelToken | None = None,
 ) -> np.ndarray:
     """Fill ``[gap_start_sample, gap_end_sample)`` of ``x`` by cross-faded Burg AR extrapolation.
 
@@ -64,6 +66,9 @@ def lpc_fill(
     context_s : float, optional
         Context used on each side to fit the model, in seconds; default
         :data:`DEFAULT_CONTEXT_ORDERS` times the order (174 ms at 44.1 kHz).
+    cancel : CancelToken, optional
+        Checked before each side's extrapolation of each channel (a long gap at a high rate
+        takes seconds per side).
 
     Returns
     -------
@@ -101,7 +106,9 @@ def lpc_fill(
     w_fwd = crossfade_weights(gap_len)
     out = np.empty((x2.shape[0], gap_len), dtype=np.float32)
     for ch in range(x2.shape[0]):
+        check_cancel(cancel)
         fwd = ar_extrapolate(left[ch], gap_len, p) if left.shape[1] else None
+        check_cancel(cancel)
         bwd = ar_extrapolate(right[ch, ::-1], gap_len, p) if right.shape[1] else None
         if fwd is not None and bwd is not None:
             fill = w_fwd * fwd + (1.0 - w_fwd) * bwd[::-1]

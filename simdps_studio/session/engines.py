@@ -507,7 +507,7 @@ def make_repairs(
     x = audio.to_float()
     if method == "lpc":
         lpc = _engine("simdps_studio.search.lpc", "LPC repair")
-        fill = lpc.lpc_fill(x, gap.start_sample, gap.end_sample, audio.sr)
+        fill = lpc.lpc_fill(x, gap.start_sample, gap.end_sample, audio.sr, cancel=cancel)
         params["seconds"] = round(time.perf_counter() - t0, 3)
         return [Repair(gap, "lpc", gap.start_sample, fill.astype(np.float32), params)]
 
