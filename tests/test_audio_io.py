@@ -491,3 +491,15 @@ def test_a_lossy_source_exports_as_float_not_with_its_codec(tmp_path):
     # Lossless sources keep their own subtype, as before.
     pcm = Audio.from_float(x, 22050, subtype="PCM_16")
     assert audio_io.resolve_format(tmp_path / "o.wav", pcm, format="WAV") == ("WAV", "PCM_16")
+
+
+def test_a_header_with_sample_rate_zero_is_named(tmp_path):
+    path = tmp_path / "sr0.wav"
+    sf.write(path, np.zeros(100, np.float32), 8000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    data[24:28] = (0).to_bytes(4, "little")  # the fmt chunk's sample rate
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        InputError, match=r"invalid header \(its sample rate or channel count is 0\)"
+    ):
+        load(path)

@@ -109,6 +109,8 @@ def _reason(exc: BaseException) -> str:
         text = exc.error_string
         if text.startswith("Format not recognised"):
             text = "not a recognised audio format"
+        elif "SF_INFO struct incomplete" in text:  # libsndfile's words for a zero rate/channels
+            text = "invalid header (its sample rate or channel count is 0)"
     elif isinstance(exc, OSError) and exc.strerror:
         text = exc.strerror
     else:
