@@ -503,3 +503,11 @@ def test_a_header_with_sample_rate_zero_is_named(tmp_path):
         InputError, match=r"invalid header \(its sample rate or channel count is 0\)"
     ):
         load(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "stream.wav"
+    os.mkfifo(fifo)  # opening it to read would block until a writer came
+    with pytest.raises(InputError, match="not a regular file"):
+        load(fifo)

@@ -125,6 +125,10 @@ def _check_readable(path: Path) -> None:
         raise InputError(f"cannot read audio from {path}: no such file")
     if path.is_dir():
         raise InputError(f"cannot read audio from {path}: it is a folder")
+    if not path.is_file():  # a pipe would block or be consumed by the first look; a device too
+        raise InputError(
+            f"cannot read audio from {path}: not a regular file (save the stream to a file first)"
+        )
     try:
         with open(path, "rb") as f:
             empty = f.read(1) == b""
