@@ -81,6 +81,22 @@ def test_tpdf_dither_statistics_and_float_passthrough():
     assert f.dtype == np.float32 and np.array_equal(f, x.astype(np.float32))
 
 
+def test_tpdf_dither_keeps_samples_already_on_the_grid():
+    lsb = 1.0 / 32768
+    on_grid = np.array([[0.0, 0.0, 5 * lsb, -7 * lsb, 0.0]])
+    q = tpdf_dither_quantize(on_grid, "PCM_16", rng=np.random.default_rng(3))
+    assert q.tolist() == [[0, 0, 5, -7, 0]]  # silence stays silence, copies stay copies
+    # A 24-bit source's samples on the 16-bit grid survive a reduction to 16 bits exactly.
+    x = np.array([256 * 100, 256 * 100 + 1]) / 2.0**23
+    q = tpdf_dither_quantize(
+        np.repeat(x[None], 1000, axis=0), "PCM_16", rng=np.random.default_rng(4)
+    )
+    assert np.all(q[:, 0] == 100) and len(np.unique(q[:, 1])) > 1  # the other one is dithered
+    between = np.full(4000, 0.3 * lsb)  # needs rounding: dithered, its level kept on average
+    q = tpdf_dither_quantize(between, "PCM_16", rng=np.random.default_rng(3))
+    assert set(np.unique(q)) <= {-1, 0, 1} and abs(q.mean() - 0.3) < 0.05
+
+
 # ------------------------------------------------------------------------- fades, mono, level
 
 

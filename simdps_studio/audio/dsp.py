@@ -100,7 +100,8 @@ def tpdf_dither_quantize(
     The dither is the difference of two independent uniform [0, 1) LSB variables (triangular on
     (-1, 1) LSB). It makes the total error independent of the signal, with mean 0 and variance
     1/4 LSB² (|error| <= 1.5 LSB), so quiet signals below one LSB survive as signal plus noise
-    instead of being truncated to silence or distortion.
+    instead of being truncated to silence or distortion. Samples that are already on the target's
+    grid are kept exactly (no rounding error to decorrelate).
 
     Parameters
     ----------
@@ -121,8 +122,11 @@ def tpdf_dither_quantize(
         return np.asarray(x_float, dtype=dtype)
     dtype, bits = _lsb_layout(subtype)
     y = np.nan_to_num(np.asarray(x_float, dtype=np.float64) * 2.0 ** (bits - 1), nan=0.0)
-    y += rng.random(y.shape)
-    y -= rng.random(y.shape)
+    # Samples already on the grid (silence, copies of samples of this depth) need no rounding:
+    # dither would only add noise to them, so they are kept exactly.
+    needs_rounding = y != np.rint(y)
+    dither = rng.random(y.shape) - rng.random(y.shape)
+    y += np.where(needs_rounding, dither, 0.0)
     return _to_native(y, dtype, bits)
 
 

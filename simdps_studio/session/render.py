@@ -16,7 +16,7 @@ import numpy as np
 
 from simdps_studio import __version__
 from simdps_studio.core.errors import ExportError, InputError
-from simdps_studio.core.types import Audio, bits_for_subtype
+from simdps_studio.core.types import Audio
 from simdps_studio.session.document import Session
 from simdps_studio.session.project import FILLS_SUFFIX, PROJECT_SUFFIX, atomic_write_bytes
 from simdps_studio.session.repair import Repair
@@ -27,9 +27,6 @@ PROVENANCE_SUFFIX = ".provenance.json"
 def quantize_fill(fill: np.ndarray, subtype: str, *, seed: int = 0) -> np.ndarray:
     """Quantise a float fill to the source's native samples, with TPDF dither for integer PCM.
 
-    Samples already on the target's grid (a Sim fill copies the source's own samples; silence)
-    need no rounding and are kept exactly: dither would only add noise to them.
-
     Parameters
     ----------
     fill : numpy.ndarray, shape (channels, n)
@@ -38,15 +35,9 @@ def quantize_fill(fill: np.ndarray, subtype: str, *, seed: int = 0) -> np.ndarra
     seed : int
         Dither seed (the result is deterministic).
     """
-    from simdps_studio.audio.dsp import quantize, tpdf_dither_quantize
+    from simdps_studio.audio.dsp import tpdf_dither_quantize
 
-    dithered = tpdf_dither_quantize(fill, subtype, rng=np.random.default_rng(seed))
-    bits = bits_for_subtype(subtype)
-    if bits is None or dithered.dtype.kind == "f":
-        return dithered
-    scaled = np.asarray(fill, dtype=np.float64) * 2.0 ** (bits - 1)
-    on_grid = (scaled == np.rint(scaled)) & (np.abs(scaled) < 2.0 ** (bits - 1))
-    return np.where(on_grid, quantize(fill, subtype), dithered)
+    return tpdf_dither_quantize(fill, subtype, rng=np.random.default_rng(seed))
 
 
 def repaired_spans(repairs: list[Repair] | tuple[Repair, ...]) -> list[tuple[int, int]]:
