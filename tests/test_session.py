@@ -246,7 +246,9 @@ def test_saving_keeps_a_project_that_belongs_to_other_audio(wav, piano):
     for g in (Gap(1000, 2000), Gap(5000, 6000), Gap(9000, 9500)):
         s.add_gap(g)
     path = save_project(s)
-    assert save_project(s) == path and not path.with_name(path.name + ".bak").exists()
+    kept = []
+    assert save_project(s, on_kept=kept.append) == path and not kept  # its own: replaced
+    assert not path.with_name(path.name + ".bak").exists()
     old_text = path.read_text()
     # The recording changes (re-rendered, edited elsewhere): its project can no longer be used.
     sf.write(wav, piano(SR, 3.0, channels=2, seed=1).T, SR, subtype="PCM_24")
@@ -254,8 +256,10 @@ def test_saving_keeps_a_project_that_belongs_to_other_audio(wav, piano):
         load_project(path)
     t = Session.open(wav)
     t.add_gap(Gap(3000, 4000))
-    assert save_project(t) == path
+    kept = []
+    assert save_project(t, on_kept=kept.append) == path
     backup = path.with_name(path.name + ".bak")
+    assert kept == [backup]
     assert backup.read_text() == old_text  # the three gaps, the fills beside them
     assert path.with_name("song.wav.simdps.npz.bak").is_file()
     assert list(load_project(path).gaps) == [Gap(3000, 4000)]

@@ -51,7 +51,6 @@ from simdps_studio.session import engines
 from simdps_studio.session.document import Session
 from simdps_studio.session.project import (
     PROJECT_SUFFIX,
-    keep_foreign_project,
     load_project,
     project_path_for,
     save_project,
@@ -608,23 +607,16 @@ class MainWindow(QMainWindow):
         """Save the project beside the audio; True on success."""
         if self.session is None:
             return False
+        kept: list[Path] = []
         try:
-            kept = None
-            if self.session.source_path is not None:
-                kept = keep_foreign_project(
-                    project_path_for(self.session.source_path), self.session.source_sha256
-                )
-            target = save_project(self.session)
-        except OSError as e:
-            self.show_error(f"cannot save the project: {e.strerror or e}")
-            return False
+            target = save_project(self.session, on_kept=kept.append)
         except SimDPSError as e:
             self.show_error(str(e))
             return False
         self._drop_autosave()
-        if kept is not None:
+        if kept:
             self.status(
-                f"Saved project {target.name}; the earlier one was kept as {kept.name}", 20000
+                f"Saved project {target.name}; the earlier one was kept as {kept[0].name}", 20000
             )
         else:
             self.status(f"Saved project {target.name}")

@@ -76,7 +76,12 @@ def atomic_write_bytes(path: Path, write: Callable[[BinaryIO], object]) -> None:
         raise
 
 
-def save_project(session: Session, project_path: str | Path | None = None) -> Path:
+def save_project(
+    session: Session,
+    project_path: str | Path | None = None,
+    *,
+    on_kept: Callable[[Path], object] | None = None,
+) -> Path:
     """Write the project file and its fills; return the project path.
 
     Parameters
@@ -85,6 +90,9 @@ def save_project(session: Session, project_path: str | Path | None = None) -> Pa
         A session opened from a file (``session.source_path`` set).
     project_path : path, optional
         Defaults to ``<source>.simdps.json``.
+    on_kept : callable, optional
+        Called with the backup's path when a project of other audio was moved aside first
+        (:func:`keep_foreign_project`).
     """
     if session.source_path is None:
         raise ProjectError("only a session opened from a file can be saved as a project")
@@ -112,7 +120,9 @@ def save_project(session: Session, project_path: str | Path | None = None) -> Pa
         "redo": [_state_to_json(s) for s in session.redo_stack],
     }
     try:
-        keep_foreign_project(path, session.source_sha256)
+        kept = keep_foreign_project(path, session.source_sha256)
+        if kept is not None and on_kept is not None:
+            on_kept(kept)
         atomic_write_bytes(_fills_path(path), lambda f: np.savez(f, **fills))
         text = json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
         atomic_write_bytes(path, lambda f: f.write(text))
