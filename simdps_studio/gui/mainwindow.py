@@ -66,8 +66,6 @@ AUDIO_FILTER = (
 TOP_K = 8
 #: Recent files kept.
 MAX_RECENT = 10
-#: How the open task's note begins when the file's project could not be used.
-PROJECT_NOT_USED = "project not used: "
 #: Takes listed per gap, over all runs on it (the oldest drop out).
 MAX_TAKES = 16
 #: Seconds of inactivity before an autosave.
@@ -75,10 +73,14 @@ AUTOSAVE_S = 20
 
 
 def _loader(path: Path, project: Path | None, *, progress=None, cancel=None):
-    """Open a recording (or a project) and build its peak pyramid: the open task."""
+    """Open a recording (or a project) and build its peak pyramid: the open task.
+
+    Returns the session, its pyramid, a note for the status bar and, when the recording's
+    project could not be used, why (else None).
+    """
     from simdps_studio.audio.peaks import PeakPyramid
 
-    note = ""
+    note, project_error = "", None
     if project is not None:
         try:
             session = load_project(project, progress=sub_progress(progress, 0, 0.7), cancel=cancel)
@@ -86,13 +88,14 @@ def _loader(path: Path, project: Path | None, *, progress=None, cancel=None):
         except SimDPSError as e:
             if path.name.endswith(PROJECT_SUFFIX):
                 raise
-            note = f"{PROJECT_NOT_USED}{e}"
+            project_error = str(e)
+            note = f"project not used: {e}"
             session = Session.open(path, progress=sub_progress(progress, 0, 0.7), cancel=cancel)
     else:
         session = Session.open(path, progress=sub_progress(progress, 0, 0.7), cancel=cancel)
     pyramid = PeakPyramid(session.audio, progress=sub_progress(progress, 0.7, 1.0), cancel=cancel)
     note = " · ".join([t for t in (note, *session.audio.meta.get("warnings", ())) if t])
-    return session, pyramid, note
+    return session, pyramid, note, project_error
 
 
 def _repair_job(audio, gap, request, other_gaps, others, *, progress=None, cancel=None):
@@ -546,14 +549,15 @@ class MainWindow(QMainWindow):
             on_progress=lambda f, m: self.status(f"{m or 'opening'}… {f * 100:.0f} %", 0),
         )
 
-    def _opened(self, path: Path, session: Session, pyramid, note: str) -> None:
+    def _opened(
+        self, path: Path, session: Session, pyramid, note: str, project_error: str | None
+    ) -> None:
         self._install_session(session, pyramid)
         self._remember_recent(path)
-        if note.startswith(PROJECT_NOT_USED):
-            reason = note[len(PROJECT_NOT_USED) :].split(" · ")[0]
+        if project_error:
             self.show_error(
-                f"The saved project of this file was not opened ({reason}). It stays on disk; "
-                "saving keeps it as a .bak file beside the new one."
+                f"The saved project of this file was not opened ({project_error}). It stays on "
+                "disk; saving keeps it as a .bak file beside the new one."
             )
         # A note (a project not used, a truncated file) stays up longer than the plain message.
         self.status(
@@ -1542,7 +1546,7 @@ class MainWindow(QMainWindow):
             return False
 
         def recovered(value) -> None:
-            session, pyramid, _ = value
+            session, pyramid, *_ = value
             for o in orphans:
                 o.remove()
             session.dirty = True
