@@ -166,7 +166,7 @@ def test_a_diffusion_repair_records_the_fit_and_the_cli_warns(tmp_path, monkeypa
     assert entry["prior_fit"]["loss"] == pytest.approx(record["loss"], abs=1e-4)
 
 
-def test_the_fit_cache_key_follows_the_context_and_nothing_else():
+def test_the_fit_cache_key_follows_the_context_and_nothing_else(monkeypatch):
     x = piano_like(SR, 12.0, seed=7)
     gap = Gap(5 * SR, 5 * SR + 2205)
 
@@ -184,6 +184,16 @@ def test_the_fit_cache_key_follows_the_context_and_nothing_else():
     assert key(near) != k
     assert key(x, Gap(gap.start_sample + 1, gap.end_sample)) != k
     assert key(x, model="piano-small") != k
+    # One recording's context is hashed once, however often the panels ask (samples are read-only).
+    audio = Audio(x.copy(), SR)
+    hashed = []
+    real = engines.hashlib.blake2b
+    monkeypatch.setattr(
+        engines.hashlib, "blake2b", lambda *a, **kw: hashed.append(1) or real(*a, **kw)
+    )
+    assert engines._fit_key("piano-tiny", audio, gap) == k
+    assert engines._fit_key("piano-tiny", audio, gap) == k
+    assert len(hashed) == 1
 
 
 def test_model_val_loss_reads_the_config():

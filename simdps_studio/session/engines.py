@@ -13,6 +13,7 @@ import json
 import math
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -311,6 +312,10 @@ POOR_FIT_RATIO = 1.4
 #: (a draft, then the full sampler; another seed) does not pay for the measurement twice.
 _FIT_CACHE: dict[tuple, float | None] = {}
 _FIT_LOCK = threading.Lock()
+_CONTEXT_DIGESTS: weakref.WeakKeyDictionary[Audio, dict[tuple[int, int], str]] = (
+    weakref.WeakKeyDictionary()
+)
+_DIGEST_LOCK = threading.Lock()
 
 
 def _fit_context(model: str | None, audio: Audio, gap: Gap) -> tuple[int, int]:
@@ -328,9 +333,22 @@ def _fit_key(model: str | None, audio: Audio, gap: Gap) -> tuple:
         if f.is_file()
     )
     lo, hi = _fit_context(model, audio, gap)
-    context = np.ascontiguousarray(audio.to_float(lo, hi)).tobytes()
-    digest = hashlib.blake2b(context, digest_size=16).hexdigest()
+    digest = _context_digest(audio, lo, hi)
     return (str(folder.resolve()), files, audio.sr, gap.start_sample, gap.end_sample, digest)
+
+
+def _context_digest(audio: Audio, lo: int, hi: int) -> str:
+    """Hash of ``audio``'s samples ``[lo, hi)``, remembered per recording.
+
+    The panels ask for a gap's fit at every refresh; hashing seconds of audio each time cost
+    about 9 ms a call. An Audio's samples are read-only, so a remembered digest cannot go stale.
+    """
+    with _DIGEST_LOCK:
+        known = _CONTEXT_DIGESTS.setdefault(audio, {})
+        if (lo, hi) not in known:
+            context = np.ascontiguousarray(audio.samples[:, lo:hi]).tobytes()
+            known[(lo, hi)] = hashlib.blake2b(context, digest_size=16).hexdigest()
+        return known[(lo, hi)]
 
 
 def model_val_loss(name: str | None = None) -> float | None:
