@@ -863,3 +863,20 @@ def test_export_asks_before_replacing_an_existing_file(make_window, tmp_path):
     assert not w._may_replace(target) and "out.wav already exists" in asked[-1]
     answer = QMessageBox.Yes
     assert w._may_replace(target)
+
+
+def test_gap_regions_are_rebuilt_only_where_something_changed(qtbot, make_window, wav_path):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    a, b, c = (Gap(k * SR, k * SR + SR // 4) for k in (2, 4, 6))
+    for g in (a, b):
+        with qtbot.waitSignal(w.candidates_ready, timeout=30000):
+            assert w.add_gap(g)
+    before = w.track.gap_regions()  # held here, so no new item can reuse their identities
+    assert sorted(r.gap for r in before) == [a, a, b, b]  # waveform and spectrogram
+    with qtbot.waitSignal(w.candidates_ready, timeout=30000):
+        assert w.add_gap(c)  # c is new and now selected; b is no longer selected; a is as it was
+    after = w.track.gap_regions()
+    assert sorted(r.gap for r in after) == [a, a, b, b, c, c]
+    kept = [r.gap for r in after if any(r is old for old in before)]
+    assert kept == [a, a]
