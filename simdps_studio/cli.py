@@ -233,19 +233,22 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 def _unused_options(args: argparse.Namespace) -> list[str]:
     """Options given that the chosen method does not use: said, not silently dropped."""
+    from simdps_studio.session.engines import RepairRequest
+
+    default = RepairRequest()  # what the options mean when not given
     notes = []
     method = args.method
     if method in ("sim", "lpc"):
         given = [
             opt
             for opt, used in (
-                ("--takes", args.takes != 1),
+                ("--takes", args.takes != default.takes),
                 ("--steps", args.steps is not None),
                 ("--draft", args.draft),
                 ("--model", args.model is not None),
-                ("--device", args.device != "auto"),
-                ("--omega", args.omega != "0.15"),
-                ("--omega-y", args.omega_y != 0.25),
+                ("--device", args.device != default.device),
+                ("--omega", args.omega != str(default.omega)),
+                ("--omega-y", args.omega_y != default.omega_y),
             )
             if used
         ]
@@ -253,7 +256,7 @@ def _unused_options(args: argparse.Namespace) -> list[str]:
             given += [
                 opt
                 for opt, used in (
-                    ("--candidate", args.candidate != 1),
+                    ("--candidate", args.candidate != default.candidate_rank),
                     ("--guide", bool(args.guide)),
                     ("--corpus", bool(args.corpus)),
                 )
@@ -262,7 +265,7 @@ def _unused_options(args: argparse.Namespace) -> list[str]:
         if given:
             what = "one fill, without a model" if method == "sim" else "no candidate and no model"
             notes.append(f"{', '.join(given)} not used by --method {method} ({what})")
-    elif args.draft and args.omega_y != 0.25:
+    elif args.draft and args.omega_y != default.omega_y:
         notes.append(
             "--omega-y not used with --draft (the observed samples are put back, not guided)"
         )

@@ -681,3 +681,19 @@ def test_options_the_method_does_not_use_are_noted(tmp_path, song, capsys):
     assert main([*base, "--method", "dps", "--draft", "--omega-y", "0.5", "--model", "nope"]) == 2
     err = capsys.readouterr().err  # noted before the model is looked for
     assert "note: --omega-y not used with --draft" in err.splitlines()[0]
+
+
+def test_repair_option_defaults_are_the_requests():
+    # _unused_options tells "given" from "default" by RepairRequest's defaults.
+    from simdps_studio.cli import build_parser
+    from simdps_studio.session.engines import RepairRequest
+
+    args = build_parser().parse_args(["repair", "in.wav", "-o", "o.wav", "--gap", "1:2"])
+    d = RepairRequest()
+    assert (args.omega, args.omega_y, args.takes, args.seed) == (
+        str(d.omega),
+        d.omega_y,
+        d.takes,
+        d.seed,
+    )
+    assert (args.candidate, args.device, args.method) == (d.candidate_rank, d.device, d.method)

@@ -102,7 +102,8 @@ class Audio:
     Parameters
     ----------
     samples : numpy.ndarray, shape (channels, n_samples)
-        Samples in the native dtype of ``subtype`` (see :func:`native_dtype_for_subtype`).
+        Samples in the native dtype of ``subtype`` (see :func:`native_dtype_for_subtype`). The
+        array is made read-only: a recording is never changed in place.
     sr : int
         Sample rate in Hz.
     subtype : str
