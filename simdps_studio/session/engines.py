@@ -413,29 +413,25 @@ def measure_fit(
     key = _fit_key(model, audio, gap)
     with _FIT_LOCK:  # a repair started during the selection's check waits for it, not redoes it
         if key not in _FIT_CACHE:
-            _measure_fit_now(
-                key, audio, gap, model, device, denoiser, progress, progress_at, cancel
+            if progress is not None:
+                progress(progress_at, "checking how well the model knows the music")
+            fit = _engine("simdps_studio.inpaint.fit", "diffusion inpainting")
+            dev = _engine("simdps_studio.inpaint.device", "diffusion inpainting")
+            if denoiser is None:
+                checkpoint = _engine("simdps_studio.inpaint.checkpoint", "diffusion models")
+                denoiser = checkpoint.load_model(model or DEFAULT_MODEL, device="cpu")
+            denoiser = denoiser.to(dev.resolve_device(device))
+            check_cancel(cancel)
+            # Only the context the window can read (the cache key's slice), not the whole track.
+            lo, hi = _fit_context(model, audio, gap)
+            _FIT_CACHE[key] = fit.prior_fit(
+                denoiser,
+                audio.to_float(lo, hi),
+                audio.sr,
+                gap.start_sample - lo,
+                gap.end_sample - lo,
             )
     return fit_record(_FIT_CACHE[key], model_val_loss(model), POOR_FIT_RATIO)
-
-
-def _measure_fit_now(key, audio, gap, model, device, denoiser, progress, progress_at, cancel):
-    """Measure the fit into ``_FIT_CACHE[key]`` (the caller holds ``_FIT_LOCK``)."""
-    if progress is not None:
-        progress(progress_at, "checking how well the model knows the music")
-    fit = _engine("simdps_studio.inpaint.fit", "diffusion inpainting")
-    dev = _engine("simdps_studio.inpaint.device", "diffusion inpainting")
-    if denoiser is None:
-        checkpoint = _engine("simdps_studio.inpaint.checkpoint", "diffusion models")
-        denoiser = checkpoint.load_model(model or DEFAULT_MODEL, device="cpu")
-    denoiser = denoiser.to(dev.resolve_device(device))
-    check_cancel(cancel)
-    # Only the context the window can read (the cache key's slice), not the whole track.
-    lo, hi = _fit_context(model, audio, gap)
-    x = audio.to_float(lo, hi)
-    _FIT_CACHE[key] = fit.prior_fit(
-        denoiser, x, audio.sr, gap.start_sample - lo, gap.end_sample - lo
-    )
 
 
 def fit_record(
