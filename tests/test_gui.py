@@ -646,6 +646,30 @@ def test_shortcuts_help_and_settings_persist(qtbot, make_window):
     assert not w2.playback.available and "off" in w2.transport.message.text()
 
 
+def test_takes_default_to_one_on_a_cpu_and_two_on_cuda_unless_chosen(qtbot, make_window, tmp_path):
+    from simdps_studio.gui.mainwindow import DEFAULT_GPU_TAKES
+
+    w = make_window()
+    qtbot.waitUntil(lambda: w.device_label.text() != "device: …", timeout=20000)
+    assert w.repair_panel.takes.value() == 1  # this machine has no GPU
+    w._device_ready("CUDA (NVIDIA H200)")  # as if the device task had found one
+    assert w.repair_panel.takes.value() == DEFAULT_GPU_TAKES == 2
+    w.repair_panel.takes.setValue(3)
+    w.close()
+    # A remembered choice wins over the device's default, also on CUDA.
+    w2 = make_window()
+    w2._device_ready("CUDA (NVIDIA H200)")
+    assert w2.repair_panel.takes.value() == 3
+    w2.close()
+    QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat).remove("repair/takes")
+    # So does an edit made before the device is known.
+    w3 = make_window()
+    assert w3.repair_panel.takes.value() == 1
+    w3.repair_panel.takes.setValue(4)
+    w3._device_ready("CUDA (NVIDIA H200)")
+    assert w3.repair_panel.takes.value() == 4
+
+
 def test_close_while_working_leaves_no_thread(qtbot, make_window, wav_path):
     w = make_window()
     open_file(qtbot, w, wav_path)

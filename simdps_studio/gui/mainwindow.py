@@ -68,6 +68,8 @@ TOP_K = 8
 MAX_RECENT = 10
 #: Takes listed per gap, over all runs on it (the oldest drop out).
 MAX_TAKES = 16
+#: Takes per run on a CUDA device when the user has not chosen a number (on a CPU: one).
+DEFAULT_GPU_TAKES = 2
 #: Seconds of inactivity before an autosave.
 AUTOSAVE_S = 20
 
@@ -200,6 +202,7 @@ class MainWindow(QMainWindow):
         self.candidates: dict[Gap, list] = {}
         self.chosen_rank: dict[Gap, int] = {}
         self.takes: dict[Gap, list] = {}
+        self._takes_chosen = False  # set by a remembered or edited Takes value
         self.seams: dict[str, tuple[str, float]] = {}  # repair_id -> seam grade
         self.null_ok: bool | None = None
         self.cursor_sample = 0
@@ -308,6 +311,7 @@ class MainWindow(QMainWindow):
         self.repair_panel.stop.connect(self.stop_repair)
         self.repair_panel.take_chosen.connect(self._take_chosen)
         self.repair_panel.settings_changed.connect(self._repair_settings_changed)
+        self.repair_panel.takes.valueChanged.connect(self._takes_edited)
         self.transport.play_toggled.connect(self.toggle_play)
         self.transport.variant_changed.connect(self._variant_changed)
         self.transport.loop_toggled.connect(lambda _on: self._restart_if_playing())
@@ -1342,9 +1346,15 @@ class MainWindow(QMainWindow):
             else f"{name} is not installed: Auto uses Sim; SimDPS/DPS need a model"
         )
 
+    def _takes_edited(self) -> None:
+        self._takes_chosen = True
+
     def _device_ready(self, label: str) -> None:
         self.device_label.setText(f"device: {label}")
         self.repair_panel.device.setText(f"device: {label}")
+        takes = self.repair_panel.takes
+        if label.startswith("CUDA") and not self._takes_chosen and takes.value() == 1:
+            takes.setValue(DEFAULT_GPU_TAKES)  # a batch of takes costs little more on a GPU
         self._update_estimate()  # the pace is remembered per device
 
     # ================================================================================ detect
@@ -1598,7 +1608,10 @@ class MainWindow(QMainWindow):
         p.set_method(str(s.value("repair/method", "auto")))
         try:
             p.omega.set_value(float(s.value("repair/omega", 0.15)))
-            p.takes.setValue(int(s.value("repair/takes", 2)))
+            saved_takes = s.value("repair/takes")
+            if saved_takes is not None:
+                p.takes.setValue(int(saved_takes))
+                self._takes_chosen = True
             self.transport.pre.setValue(float(s.value("transport/pre_s", 2.0)))
             self.transport.post.setValue(float(s.value("transport/post_s", 1.5)))
         except (TypeError, ValueError):
