@@ -88,13 +88,25 @@ def test_tpdf_dither_keeps_samples_already_on_the_grid():
     assert q.tolist() == [[0, 0, 5, -7, 0]]  # silence stays silence, copies stay copies
     # A 24-bit source's samples on the 16-bit grid survive a reduction to 16 bits exactly.
     x = np.array([256 * 100, 256 * 100 + 1]) / 2.0**23
-    q = tpdf_dither_quantize(
-        np.repeat(x[None], 1000, axis=0), "PCM_16", rng=np.random.default_rng(4)
-    )
-    assert np.all(q[:, 0] == 100) and len(np.unique(q[:, 1])) > 1  # the other one is dithered
+    q = tpdf_dither_quantize(np.tile(x, 1000)[None], "PCM_16", rng=np.random.default_rng(4))
+    assert np.all(q[0, 0::2] == 100) and len(np.unique(q[0, 1::2])) > 1  # the other: dithered
     between = np.full(4000, 0.3 * lsb)  # needs rounding: dithered, its level kept on average
     q = tpdf_dither_quantize(between, "PCM_16", rng=np.random.default_rng(3))
     assert set(np.unique(q)) <= {-1, 0, 1} and abs(q.mean() - 0.3) < 0.05
+
+
+def test_tpdf_dither_keeps_identical_channels_identical():
+    x = np.random.default_rng(5).uniform(-0.5, 0.5, 50_000)
+    other = np.random.default_rng(6).uniform(-0.5, 0.5, 50_000)
+    both = np.stack([x, x, other, x])
+    both[3, :100] = other[:100]  # the fourth channel is a copy of the first after 100 samples
+    q = tpdf_dither_quantize(both, "PCM_16", rng=np.random.default_rng(0))
+    assert np.array_equal(q[0], q[1])  # dual mono stays dual mono
+    assert np.array_equal(q[3, 100:], q[0, 100:]) and np.array_equal(q[3, :100], q[2, :100])
+    # A channel that differs keeps dither of its own: its error is independent of channel 0's.
+    err = q / 32768.0 - both
+    assert abs(np.corrcoef(err[0], err[2])[0, 1]) < 0.02
+    assert np.corrcoef(err[0], err[1])[0, 1] == pytest.approx(1.0)
 
 
 # ------------------------------------------------------------------------- fades, mono, level

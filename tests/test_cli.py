@@ -304,6 +304,23 @@ def test_version():
     assert r.returncode == 0 and "SimDPS Studio" in r.stdout
 
 
+@pytest.mark.parametrize("method", ["lpc", "sim", "simdps"])
+def test_a_dual_mono_file_stays_dual_mono(tmp_path, piano, method):
+    mono = piano(SR, 12.0, channels=1)[0]
+    src = tmp_path / "dual.wav"
+    sf.write(src, np.stack([mono, mono], axis=1), SR, subtype="PCM_16")
+    out = tmp_path / "out.wav"
+    args = ["repair", str(src), "-o", str(out), "--gap", "7.5:7.9", "--method", method]
+    if method == "simdps":
+        args += ["--model", "piano-tiny", "--draft", "--steps", "3"]
+    assert main(args) == 0
+    y, _ = sf.read(out, dtype="int16")
+    x, _ = sf.read(src, dtype="int16")
+    a, b = int(7.5 * SR), int(7.9 * SR)
+    assert np.any(y[a:b] != x[a:b])  # repaired ...
+    assert np.array_equal(y[:, 0], y[:, 1])  # ... and still dual mono, the repair included
+
+
 # ----------------------------------------------------------------------------- search commands
 
 

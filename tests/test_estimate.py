@@ -15,13 +15,29 @@ SR = 22050
 
 
 def test_network_item_calls_counts_windows_steps_takes_and_channels():
-    kw = {"steps": 35, "takes": 1, "channels": 1}
+    kw = {"steps": 35, "takes": 1, "items": 1}
     # One 3.715-s window holds up to 60 % of itself: 2 s is one window, 4 s two.
     assert engines.network_item_calls(2.0, 3.715, draft=False, **kw) == 69  # Heun: 2N - 1
     assert engines.network_item_calls(2.0, 3.715, draft=True, **kw) == 35  # Euler: N
     assert engines.network_item_calls(4.0, 3.715, draft=False, **kw) == 2 * 69
-    stereo_two_takes = {"steps": 35, "takes": 2, "channels": 2}
+    stereo_two_takes = {"steps": 35, "takes": 2, "items": 2}
     assert engines.network_item_calls(0.6, 3.715, draft=False, **stereo_two_takes) == 4 * 69
+
+
+def test_model_items_counts_what_a_repair_samples():
+    stereo = piano_like(SR, 8.0, seed=1, channels=2)
+    gap = Gap(4 * SR, int(4.5 * SR))
+    assert engines.model_items(Audio(stereo, SR), gap, 3.7) == 2  # mid and side
+    dual = np.stack([stereo[0], stereo[0]])
+    assert engines.model_items(Audio(dual, SR), gap, 3.7) == 1  # the side is silent
+    assert engines.model_items(Audio(stereo[:1], SR), gap, 3.7) == 1
+    silent = np.zeros((1, 8 * SR), np.float32)
+    assert engines.model_items(Audio(silent, SR), gap, 3.7) == 0
+    # Only the audio within one window of the gap counts.
+    far = silent.copy()
+    far[0, :SR] = stereo[0, :SR]
+    assert engines.model_items(Audio(far, SR), gap, 2.0) == 0
+    assert engines.model_items(Audio(far, SR), gap, 3.7) == 1
 
 
 def test_the_window_rule_is_the_pipelines():
@@ -105,7 +121,7 @@ def test_a_diffusion_repair_reports_the_calls_it_made(tmp_path, monkeypatch):
         engines.model_window_s(str(folder)),
         steps=3,
         takes=2,
-        channels=2,
+        items=engines.model_items(audio, gap, engines.model_window_s(str(folder))),
         draft=True,
     )
     assert params["network_item_calls"] == expected

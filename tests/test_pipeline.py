@@ -43,6 +43,7 @@ class CountingDenoiser(torch.nn.Module):
         self.segment_length = inner.segment_length
         self.sigma_data = inner.sigma_data
         self.calls = 0
+        self.rows = 0  # batch items over all calls
         self.lengths: set[int] = set()
 
     def supports_length(self, n: int) -> bool:
@@ -50,6 +51,7 @@ class CountingDenoiser(torch.nn.Module):
 
     def forward(self, x, sigma):
         self.calls += 1
+        self.rows += int(x.shape[0])
         self.lengths.add(int(x.shape[-1]))
         return self.inner(x, sigma)
 
@@ -285,16 +287,43 @@ def test_warm_start_begins_from_the_candidate(tiny, track):
 def test_stereo_as_mid_and_side(tiny):
     mono = piano_like(SR, 2.0, seed=4)[0]
     start, end = int(0.9 * SR), int(1.1 * SR)
-    # Identical channels: side is silent, so the fill must keep L == R (to the side's floor).
+    # Identical channels: the side is silent, so it is not sampled (half the network's work,
+    # as for mono) and the fill keeps L == R exactly.
     same = np.stack([mono, mono])
-    fill = run(tiny, same, start, end).fills[0]
-    assert fill.shape == (2, end - start)
-    assert np.max(np.abs(fill[0] - fill[1])) < 1e-3 * np.max(np.abs(fill))
+    counting = CountingDenoiser(tiny)
+    res = run(counting, same, start, end, takes=2)
+    assert res.fills[0].shape == (2, end - start)
+    assert all(np.array_equal(f[0], f[1]) and np.any(f[0] != 0) for f in res.fills)
+    assert res.sampled_items == 2 and counting.rows == 2 * STEPS  # one item per take
+    # ... and the mid's fill is what a mono repair with the same seeds gives.
+    alone = run(tiny, mono[None], start, end, takes=2)
+    assert all(np.allclose(f[0], g[0], atol=1e-6) for f, g in zip(res.fills, alone.fills))
     # A real stereo pair with a stereo candidate: both channels follow their own candidate.
     stereo = np.stack([mono, 0.5 * mono + 0.1 * piano_like(SR, 2.0, seed=5)[0]])
     cand = piano_like(SR, 2.0, seed=6, channels=2)[:, start:end]
     fill = run(tiny, stereo, start, end, candidate=cand, omega=1.0).fills[0]
     assert corr(fill[0], cand[0]) > 0.9 and corr(fill[1], cand[1]) > 0.9
+
+
+def test_silent_channels_and_silent_gaps_are_not_sampled(tiny):
+    start, end = int(0.9 * SR), int(1.1 * SR)
+    x = piano_like(SR, 2.0, seed=4, channels=3)
+    x[1] = 0.0  # a silent channel of a multichannel file
+    counting = CountingDenoiser(tiny)
+    res = run(counting, x, start, end, steps=3)
+    assert res.sampled_items == 2 and counting.rows == 2 * 3
+    fill = res.fills[0]
+    assert np.all(fill[1] == 0) and np.all(np.abs(fill[[0, 2]]).max(axis=1) > 0)
+    # A gap in digital silence, with a silent candidate: nothing to sample, the fill is silence.
+    quiet = np.zeros((1, 2 * SR), np.float32)
+    counting = CountingDenoiser(tiny)
+    res = run(counting, quiet, start, end, candidate=quiet[:, start:end], omega=0.15)
+    assert counting.calls == 0 and res.sampled_items == 0
+    assert np.all(res.fills[0] == 0)
+    # A silent context with an audible candidate is sampled (the candidate is what to follow).
+    cand = piano_like(SR, 2.0, seed=6)[:, start:end]
+    res = run(tiny, quiet, start, end, candidate=cand, omega=1.0, steps=3)
+    assert res.sampled_items == 1 and corr(res.fills[0], cand) > 0.9
 
 
 def test_multichannel_is_sampled_per_channel(tiny):

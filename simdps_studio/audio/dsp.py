@@ -13,6 +13,10 @@ from simdps_studio.core.types import bits_for_subtype, native_dtype_for_subtype
 
 #: Level reported for digital silence, in dB (instead of -inf).
 SILENCE_DB = -240.0
+#: Peak at or below which a signal counts as silence (2**-24: under a 24-bit LSB). A diffusion
+#: repair does not sample a model item (channel, mid or side) that is silent around the gap and
+#: in the candidate: the side of a dual-mono file, so it costs what mono does and stays mono.
+SILENT_PEAK = 2.0**-24
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int, *, quality: str = "VHQ") -> np.ndarray:
@@ -101,7 +105,8 @@ def tpdf_dither_quantize(
     (-1, 1) LSB). It makes the total error independent of the signal, with mean 0 and variance
     1/4 LSB² (|error| <= 1.5 LSB), so quiet signals below one LSB survive as signal plus noise
     instead of being truncated to silence or distortion. Samples that are already on the target's
-    grid are kept exactly (no rounding error to decorrelate).
+    grid are kept exactly (no rounding error to decorrelate), and channels that carry the same
+    sample get the same dither there, so dual-mono material stays dual mono.
 
     Parameters
     ----------
@@ -126,6 +131,12 @@ def tpdf_dither_quantize(
     # dither would only add noise to them, so they are kept exactly.
     needs_rounding = y != np.rint(y)
     dither = rng.random(y.shape) - rng.random(y.shape)
+    if y.ndim == 2:
+        # Where channels carry the same sample (dual mono), they get the same dither and so stay
+        # identical; elsewhere each channel's dither is its own.
+        for c in range(1, y.shape[0]):
+            for j in range(c):
+                dither[c] = np.where(y[c] == y[j], dither[j], dither[c])
     y += np.where(needs_rounding, dither, 0.0)
     return _to_native(y, dtype, bits)
 
@@ -145,6 +156,31 @@ def raised_cosine(n: int) -> np.ndarray:
         raise InputError(f"fade length must be non-negative, got {n}")
     k = np.arange(n, dtype=np.float64)
     return (0.5 - 0.5 * np.cos(np.pi * (k + 0.5) / max(n, 1))).astype(np.float32)
+
+
+def to_model_channels(x: np.ndarray) -> np.ndarray:
+    """(channels, n) -> (items, n): mono as is, stereo as mid = (L+R)/2 and side = (L-R)/2.
+
+    The diffusion model sees mono signals; other channel counts go in one channel per item.
+    """
+    if x.shape[0] == 2:
+        return np.stack([0.5 * (x[0] + x[1]), 0.5 * (x[0] - x[1])])
+    return x
+
+
+def from_model_channels(items: np.ndarray, channels: int) -> np.ndarray:
+    """Inverse of :func:`to_model_channels`: (items, n) -> (channels, n)."""
+    if channels == 2:
+        return np.stack([items[0] + items[1], items[0] - items[1]])
+    return items
+
+
+def audible_rows(x: np.ndarray, peak: float = SILENT_PEAK) -> np.ndarray:
+    """Which rows of ``x`` (shape (rows, n)) exceed ``peak`` anywhere: (rows,) bool.
+
+    Rows of no samples count as silent.
+    """
+    return np.max(np.abs(x), axis=1, initial=0.0) > peak
 
 
 def to_mono(x: np.ndarray) -> np.ndarray:

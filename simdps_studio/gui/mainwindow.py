@@ -1184,17 +1184,19 @@ class MainWindow(QMainWindow):
         if engines.resolve_method(request, gap, sr) not in ("simdps", "dps") or not window_s:
             return ""
 
+        pace = self._pace(self.device_label.text().removeprefix("device: "))
+        items = engines.model_items(session.audio, gap, window_s)
+
         def calls(draft: bool) -> int:
             return engines.network_item_calls(
                 gap.duration_s(sr),
                 window_s,
                 steps=self.repair_panel.steps_for(draft),
                 takes=request.takes,
-                channels=session.audio.channels,
+                items=items,
                 draft=draft,
             )
 
-        pace = self._pace(self.device_label.text().removeprefix("device: "))
         seconds = pace.estimate(draft=request.draft, calls=calls(request.draft))
         if seconds is None:
             return "time estimate after the first diffusion repair"

@@ -37,7 +37,12 @@ import numpy as np
 import scipy.signal
 import torch
 
-from simdps_studio.audio.dsp import resample
+from simdps_studio.audio.dsp import (
+    audible_rows,
+    from_model_channels,
+    resample,
+    to_model_channels,
+)
 from simdps_studio.core.errors import InputError
 from simdps_studio.core.progress import CancelToken, Progress, check_cancel
 from simdps_studio.core.types import float_to_native
@@ -129,6 +134,10 @@ class InpaintResult:
         the training segment unless the windowing options chose another.
     n_windows : int
         Number of model windows the gap needed.
+    sampled_items : int
+        Model items (takes x channels, or x mid and side) sampled, summed over the windows; items
+        that were silence are not sampled (:data:`SILENT_PEAK`). The network calls made are
+        this times the sampler's calls per item.
     options : dict
         Schedule, sampler and guidance options (for reports and reproduction).
     """
@@ -147,6 +156,7 @@ class InpaintResult:
     model_sample_rate: int
     segment_length: int
     n_windows: int
+    sampled_items: int = 0
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -200,24 +210,6 @@ def splice(x: np.ndarray, gap_start_sample: int, fill: np.ndarray) -> np.ndarray
     out = x.copy()
     out[:, start:end] = float_to_native(fill, x.dtype)
     return out
-
-
-# ----------------------------------------------------------------------------------------------
-# Channel transforms: the model sees mono signals; stereo goes in as mid and side.
-
-
-def to_model_channels(x: np.ndarray) -> np.ndarray:
-    """(channels, n) -> (items, n): mono as is, stereo as mid = (L+R)/2 and side = (L-R)/2."""
-    if x.shape[0] == 2:
-        return np.stack([0.5 * (x[0] + x[1]), 0.5 * (x[0] - x[1])])
-    return x
-
-
-def from_model_channels(items: np.ndarray, channels: int) -> np.ndarray:
-    """Inverse of :func:`to_model_channels`: (items, n) -> (channels, n)."""
-    if channels == 2:
-        return np.stack([items[0] + items[1], items[0] - items[1]])
-    return items
 
 
 # ----------------------------------------------------------------------------------------------
@@ -690,6 +682,7 @@ def inpaint_gap(
     fills = np.zeros((takes, x.shape[0], end - start), dtype=np.float32)
     total_steps = len(windows) * steps
     done = [0]
+    sampled_items = 0
 
     def report(message: str) -> None:
         if progress is not None:
@@ -706,7 +699,7 @@ def inpaint_gap(
                 report(f"{label + ', ' if label else ''}step {i + 1}/{n}")
                 check_cancel(cancel)
 
-            window_fills = _sample_window(
+            window_fills, n_sampled = _sample_window(
                 work_takes,
                 win,
                 start - r0,
@@ -727,6 +720,7 @@ def inpaint_gap(
                 callback=on_step,
                 device=dev,
             )
+            sampled_items += n_sampled
             lo, hi = win.fill_start - (start - r0), win.fill_end - (start - r0)
             for k in range(takes):
                 fills[k, :, lo:hi] = window_fills[k]
@@ -750,6 +744,7 @@ def inpaint_gap(
         model_sample_rate=sr_m,
         segment_length=n_m,
         n_windows=len(windows),
+        sampled_items=sampled_items,
         options={
             **schedule,
             **sampler_kw,
@@ -788,8 +783,12 @@ def _sample_window(
     seeds: list[int],
     callback: Callable,
     device: torch.device,
-) -> list[np.ndarray]:
-    """Sample one window for every take; return each take's fill for ``[fill_start, fill_end)``."""
+) -> tuple[list[np.ndarray], int]:
+    """Sample one window for every take.
+
+    Returns each take's fill for ``[fill_start, fill_end)`` and the number of model items sampled
+    (silent ones are not).
+    """
     w = window_samples
     takes = len(sources)
     channels = sources[0].shape[0]
@@ -839,27 +838,40 @@ def _sample_window(
     level = np.maximum(np.where(ctx_rms > MIN_CONTEXT_RMS, ctx_rms, cand_rms), MIN_CONTEXT_RMS)
     gain = (sigma_data / level).astype(np.float32)[:, None]
 
-    y_t = torch.from_numpy(y_items * gain).to(device)
-    c_t = torch.from_numpy((c_items * gain).astype(np.float32)).to(device)
-    mask_t = torch.from_numpy(mask).to(device)
-    denoise = guided_denoiser(
-        denoiser,
-        y_t,
-        mask_t,
-        c_t if candidate is not None else None,
-        guidance,
-        autocast_dtype=autocast,
-    )
-    generators = generators_for_seeds(seeds)  # one per take, drawing that take's items together
-    x_init = sigmas[0] * randn_like_seeded(y_t, generators)
-    if warm_start and candidate is not None:
-        # Start from the context with the candidate in the gap, noised to sigma_max (as SDEdit
-        # does), instead of from noise alone: with sigma_max < 1 the first steps are skipped.
-        x_init = x_init + y_t * mask_t + c_t
-    out = SAMPLERS[solver](
-        denoise, x_init, sigmas.to(device), generator=generators, callback=callback, **sampler_kw
-    )
-    out_items = out.detach().cpu().numpy().astype(np.float32) / gain
+    # Items silent in every take (context and candidate) keep the candidate's silence; only the
+    # others are sampled, each take's rows together as the seeded generators expect.
+    audible = audible_rows(y_items[:, obs]) | audible_rows(c_items)
+    live = np.any(audible.reshape(takes, n_items), axis=0)
+    rows = np.flatnonzero(np.tile(live, takes))
+    out_items = y_items * mask + c_items
+    if rows.size:
+        y_t = torch.from_numpy(y_items[rows] * gain[rows]).to(device)
+        c_t = torch.from_numpy((c_items[rows] * gain[rows]).astype(np.float32)).to(device)
+        mask_t = torch.from_numpy(mask).to(device)
+        denoise = guided_denoiser(
+            denoiser,
+            y_t,
+            mask_t,
+            c_t if candidate is not None else None,
+            guidance,
+            autocast_dtype=autocast,
+        )
+        generators = generators_for_seeds(seeds)  # one per take, drawing its items together
+        x_init = sigmas[0] * randn_like_seeded(y_t, generators)
+        if warm_start and candidate is not None:
+            # Start from the context with the candidate in the gap, noised to sigma_max (as
+            # SDEdit does), instead of from noise alone: with sigma_max < 1 the first steps are
+            # skipped.
+            x_init = x_init + y_t * mask_t + c_t
+        out = SAMPLERS[solver](
+            denoise,
+            x_init,
+            sigmas.to(device),
+            generator=generators,
+            callback=callback,
+            **sampler_kw,
+        )
+        out_items[rows] = out.detach().cpu().numpy().astype(np.float32) / gain[rows]
 
     fills = []
     f0, f1 = win.fill_start - win.start, win.fill_end - win.start
@@ -884,7 +896,7 @@ def _sample_window(
             taper_samples=seam_taper,
         )
         fills.append(fill)
-    return fills
+    return fills, int(rows.size)
 
 
 def taper_seams(

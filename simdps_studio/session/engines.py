@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from simdps_studio.audio.dsp import audible_rows, to_model_channels
 from simdps_studio.core.errors import InputError, NotAvailableError
 from simdps_studio.core.progress import check_cancel, sub_progress
 from simdps_studio.core.types import Audio, Gap
@@ -130,12 +131,25 @@ def sampler_calls(steps: int, draft: bool) -> int:
 
 
 def network_item_calls(
-    gap_s: float, window_s: float, *, steps: int, takes: int, channels: int, draft: bool
+    gap_s: float, window_s: float, *, steps: int, takes: int, items: int, draft: bool
 ) -> int:
     """Network calls a diffusion repair makes, counted per batch item (what its time scales with):
-    windows x :func:`sampler_calls` x takes x channels (stereo: mid and side)."""
+    windows x :func:`sampler_calls` x takes x model items per take (:func:`model_items`)."""
     per_window = sampler_calls(steps, draft)
-    return n_windows(gap_s, window_s) * per_window * max(int(takes), 1) * max(int(channels), 1)
+    return n_windows(gap_s, window_s) * per_window * max(int(takes), 1) * max(int(items), 0)
+
+
+def model_items(audio: Audio, gap: Gap, window_s: float) -> int:
+    """Model items per take a diffusion repair of ``gap`` samples: the channels (stereo: mid and
+    side) that are not silent within ``window_s`` of the gap (``audio.dsp.SILENT_PEAK``).
+
+    The side of a dual-mono file is silent, so it counts one item, as the repair samples it.
+    """
+    pad = int(round(window_s * audio.sr))
+    before = audio.to_float(max(gap.start_sample - pad, 0), gap.start_sample)
+    after = audio.to_float(gap.end_sample, min(gap.end_sample + pad, audio.n_samples))
+    context = to_model_channels(np.concatenate([before, after], axis=1))
+    return int(np.count_nonzero(audible_rows(context)))
 
 
 @dataclass
@@ -601,7 +615,7 @@ def make_repairs(
         device=result.device,
         # For the app's time estimate: the sampling alone, and what it cost in network calls.
         sampling_seconds=round(result.seconds, 3),
-        network_item_calls=result.n_windows * calls * request.takes * audio.channels,
+        network_item_calls=calls * result.sampled_items,
     )
     seconds = round(time.perf_counter() - t0, 3)
     return [
