@@ -484,10 +484,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--method", default="auto", choices=["auto", "simdps", "dps", "sim", "lpc"])
     r.add_argument(
         "--omega",
-        default="0.15",
+        default="auto",
         help=(
-            "candidate weight ω_x̃: a number, strict (0.15), relaxed (0.04), copy (0.5) or auto "
-            "(from the candidate's similarity score)"
+            "candidate weight ω_x̃: auto (the default: from the candidate's similarity score and "
+            "the model's fit), a number, strict (0.15, the paper's), relaxed (0.04) or copy (0.5)"
         ),
     )
     r.add_argument("--omega-y", type=float, default=0.25, help="observation weight ω_y")

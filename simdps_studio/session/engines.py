@@ -69,7 +69,7 @@ class RepairRequest:
     """What the user asked for one gap (the CLI's and the repair panel's options)."""
 
     method: str = "auto"
-    omega: float | str = 0.15
+    omega: float | str = "auto"  # as the app's Auto box; "strict" (0.15) is the paper's setting
     omega_y: float = 0.25
     steps: int | None = None  # None: FULL_STEPS, or DRAFT_STEPS in draft mode
     takes: int = 1
