@@ -135,9 +135,9 @@ class InpaintResult:
     n_windows : int
         Number of model windows the gap needed.
     sampled_items : int
-        Model items (takes x channels, or x mid and side) sampled, summed over the windows; items
-        that were silence are not sampled (:data:`SILENT_PEAK`). The network calls made are
-        this times the sampler's calls per item.
+        Model items (takes x channels, or x mid and side) sampled, summed over the windows;
+        items that were silence are not sampled (``audio.dsp.SILENT_PEAK``). The network calls
+        made are this times the sampler's calls per item.
     options : dict
         Schedule, sampler and guidance options (for reports and reproduction).
     """
