@@ -670,6 +670,39 @@ def test_takes_default_to_one_on_a_cpu_and_two_on_cuda_unless_chosen(qtbot, make
     assert w3.repair_panel.takes.value() == 4
 
 
+def test_work_on_one_file_never_reaches_the_next(
+    qtbot, make_window, wav_path, tiny_model, tmp_path
+):
+    import soundfile as sf
+    from conftest import piano_like
+
+    # A file of the same length whose gap holds other music.
+    other = tmp_path / "other.wav"
+    sf.write(other, piano_like(SR, 16.0, seed=9, channels=2).T, SR, subtype="PCM_16")
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap = Gap(int(GAP_S[0] * SR), int(GAP_S[1] * SR))
+    w.set_model(tiny_model)
+    w.add_gap(gap)
+    p = w.repair_panel
+    p.set_method("dps")  # no candidate needed: it starts at once
+    p.draft.setChecked(True)
+    p.steps.setValue(400)  # long enough to open another file meanwhile
+    w.run_repair()
+    assert w.runner.running("repair")
+    open_file(qtbot, w, other)
+    w.add_gap(gap)  # the same samples in the other file
+    qtbot.waitUntil(lambda: not w.runner.running("repair"), timeout=120000)
+    qtbot.waitUntil(lambda: not w.runner.running("search"), timeout=60000)
+    assert w.session.source_path == other
+    assert w.session.repair_for(gap) is None  # the first file's repair did not land here
+    from simdps_studio.gui.mainwindow import TOP_K
+    from simdps_studio.session import engines
+
+    mine = engines.find_candidates(w.session.audio, gap, other_gaps=[], top_k=TOP_K)
+    assert [c.start_sample for c in w.candidates[gap]] == [c.start_sample for c in mine]
+
+
 def test_close_while_working_leaves_no_thread(qtbot, make_window, wav_path):
     w = make_window()
     open_file(qtbot, w, wav_path)

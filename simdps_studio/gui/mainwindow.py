@@ -12,7 +12,9 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -570,8 +572,23 @@ class MainWindow(QMainWindow):
         )
         self.file_opened.emit(str(path))
 
+    def _for_this_file(self, fn: Callable[..., None]) -> Callable[..., None]:
+        """``fn`` for a background task's callback, dropped once another file was opened."""
+        session = self.session
+
+        def call(*args: Any) -> None:
+            if self.session is session:
+                fn(*args)
+
+        return call
+
     def _install_session(self, session: Session, pyramid) -> None:
         self.playback.stop()
+        # Work on the previous file must not reach this one (its gaps may lie at the same
+        # samples); the callbacks check the session too (_for_this_file), for a result already
+        # on its way.
+        for name in ("search", "repair", "fit", "preview", "detect"):
+            self.runner.cancel(name)
         self._drop_autosave()
         self.session, self.pyramid = session, pyramid
         self.path = session.source_path
@@ -937,8 +954,8 @@ class MainWindow(QMainWindow):
             gap,
             other_gaps=others,
             top_k=TOP_K,
-            on_result=done,
-            on_error=failed,
+            on_result=self._for_this_file(done),
+            on_error=self._for_this_file(failed),
             on_progress=lambda f, m: self.cands_panel.set_busy(m or "Searching…", f),
         )
 
@@ -960,7 +977,7 @@ class MainWindow(QMainWindow):
             self.session.audio,
             gap,
             self.model_name,
-            on_result=lambda record, gap=gap: self._fit_measured(gap, record),
+            on_result=self._for_this_file(lambda record, gap=gap: self._fit_measured(gap, record)),
             # Not worth a dialog: the repair measures it again and reports what goes wrong.
             on_error=lambda message: log.warning("prior-fit check failed: %s", message),
         )
@@ -1036,7 +1053,7 @@ class MainWindow(QMainWindow):
         self.runner.start(
             "preview",
             lambda progress=None, cancel=None: engines.preview_candidate(audio, gap, cand),
-            on_result=lambda rep, rank=rank: self._play_preview(rep, rank),
+            on_result=self._for_this_file(lambda rep, rank=rank: self._play_preview(rep, rank)),
             on_error=self.show_error,
         )
 
@@ -1095,7 +1112,9 @@ class MainWindow(QMainWindow):
             request,
             others_gaps,
             others,
-            on_result=lambda value, gap=gap: self._repaired(gap, *value),
+            on_result=lambda value, gap=gap, session=self.session: self._repaired(
+                gap, *value, session=session
+            ),
             on_error=self._repair_error,
             on_cancelled=self._repair_cancelled,
             on_progress=self.repair_panel.set_progress,
@@ -1103,7 +1122,12 @@ class MainWindow(QMainWindow):
         )
         self._update_actions()
 
-    def _repaired(self, gap: Gap, repairs: list, checks: list, null_ok: bool) -> None:
+    def _repaired(
+        self, gap: Gap, repairs: list, checks: list, null_ok: bool, *, session: Session
+    ) -> None:
+        if self.session is not session:
+            self.repair_panel.set_progress(0.0, "dropped: another file was opened")
+            return
         if self.session is None or gap not in self.session.gaps:
             message = "the gap changed while it was repaired: result dropped"
             self.repair_panel.set_progress(1.0, message)
@@ -1369,7 +1393,7 @@ class MainWindow(QMainWindow):
             "detect",
             engines.detect_dropouts,
             self.session.audio,
-            on_result=self._detected,
+            on_result=self._for_this_file(self._detected),
             on_error=self.show_error,
         )
 
