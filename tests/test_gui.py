@@ -604,6 +604,49 @@ def test_autosave_and_crash_recovery(qtbot, make_window, wav_path, tmp_path):
     assert recovery.find_orphans(tmp_path / "recovery") == []
 
 
+def test_every_crashed_session_is_offered(qtbot, make_window, wav_path, tmp_path):
+    import os
+    import shutil
+
+    from simdps_studio.gui import recovery
+
+    folder = tmp_path / "recovery"
+    copy = tmp_path / "copy.wav"
+    shutil.copyfile(wav_path, copy)
+    for i, path in enumerate((wav_path, copy)):  # two crashed sessions, the copy's the newest
+        w = make_window()
+        open_file(qtbot, w, path)
+        w.add_gap(Gap((5 + i) * SR, (5 + i) * SR + 4000))
+        saved = w.autosave_now()
+        saved.with_name(saved.name + ".lock").write_text(str(999999990 + i))  # a dead process
+        os.utime(saved, (1e9 + i, 1e9 + i))
+        w.session.dirty = False  # as if the window were gone
+        w.runner.shutdown()
+    assert [Path(o.source).name for o in recovery.find_orphans(folder)] == [
+        copy.name,
+        wav_path.name,
+    ]
+    # Recovering the newest keeps the other for the next start.
+    w2 = make_window()
+    asked = []
+    w2.ask = lambda title, text, *a: asked.append(text) or QMessageBox.Yes
+    with qtbot.waitSignal(w2.file_opened, timeout=10000):
+        assert w2.offer_recovery()
+    qtbot.waitUntil(lambda: not w2.runner.running("open"), timeout=5000)
+    assert len(asked) == 1 and w2.session.source_path == copy
+    assert "1 more will be offered" in w2.statusBar().currentMessage()
+    left = recovery.find_orphans(folder)
+    assert [Path(o.source).name for o in left] == [wav_path.name]
+    # Declining it removes it, and only it.
+    w2.session.dirty = False
+    w2.runner.shutdown()
+    w3 = make_window()
+    w3.ask = lambda *a: QMessageBox.No
+    assert not w3.offer_recovery()
+    assert recovery.find_orphans(folder) == []
+    assert not left[0].project.exists()
+
+
 def test_bad_input_never_crashes(qtbot, make_window, tmp_path):
     w = make_window()
     bad = tmp_path / "corrupt.wav"

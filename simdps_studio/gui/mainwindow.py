@@ -1563,44 +1563,53 @@ class MainWindow(QMainWindow):
             recovery.remove_autosave(self.autosave_file)
 
     def offer_recovery(self) -> bool:
-        """After a crash: offer the newest orphaned autosave; True when its recovery started
-        (``file_opened`` follows once it is loaded, on a worker thread)."""
+        """After a crash: offer the orphaned autosaves, newest first, until one is accepted; True
+        when its recovery started (``file_opened`` follows once it is loaded, on a worker thread).
+
+        A declined one is removed; the ones not asked about (after an accepted one) stay and are
+        offered the next time the app starts: one window holds one file.
+        """
         orphans = recovery.find_orphans(self.recovery_folder)
-        if not orphans:
-            return False
-        newest = orphans[0]
-        answer = self.ask(
-            "Recover unsaved work",
-            f"SimDPS Studio did not close properly. Recover the unsaved work on "
-            f"{Path(newest.source).name}?",
-            QMessageBox.Yes | QMessageBox.No,
-            QMessageBox.Yes,
-        )
-        if answer != QMessageBox.Yes:
-            for o in orphans:
-                o.remove()
-            return False
+        for i, orphan in enumerate(orphans):
+            answer = self.ask(
+                "Recover unsaved work",
+                f"SimDPS Studio did not close properly. Recover the unsaved work on "
+                f"{Path(orphan.source).name}?",
+                QMessageBox.Yes | QMessageBox.No,
+                QMessageBox.Yes,
+            )
+            if answer == QMessageBox.Yes:
+                self._recover(orphan, waiting=len(orphans) - i - 1)
+                return True
+            orphan.remove()
+        return False
+
+    def _recover(self, orphan: recovery.Autosave, *, waiting: int) -> None:
+        name = Path(orphan.source).name
 
         def recovered(value) -> None:
             session, pyramid, *_ = value
-            for o in orphans:
-                o.remove()
+            orphan.remove()
             session.dirty = True
             self._install_session(session, pyramid)
             self.autosave_now()
-            self.status(f"Recovered unsaved work on {Path(newest.source).name}")
-            self.file_opened.emit(newest.source)
+            more = (
+                f"; {waiting} more will be offered the next time SimDPS Studio starts"
+                if waiting
+                else ""
+            )
+            self.status(f"Recovered unsaved work on {name}{more}", 20000 if waiting else 8000)
+            self.file_opened.emit(orphan.source)
 
         self.status("Recovering unsaved work…", 0)
         self.runner.start(
             "open",
             _loader,
-            Path(newest.source),
-            newest.project,
+            Path(orphan.source),
+            orphan.project,
             on_result=recovered,
-            on_error=lambda m: self.show_error(f"cannot recover: {m}"),
+            on_error=lambda m: self.show_error(f"cannot recover {name}: {m}"),
         )
-        return True
 
     # ================================================================================ settings
 
