@@ -132,6 +132,35 @@ def test_project_refuses_changed_source(wav):
         load_project(path)
 
 
+def test_a_copied_or_renamed_recording_keeps_its_project(wav, tmp_path):
+    import shutil
+
+    s = Session.open(wav)
+    s.add_gap(Gap(1000, 2000))
+    project = save_project(s)
+    # A copy with its project beside it: the copy is the source, so saving writes the copy's
+    # project and leaves the original's alone.
+    copy = tmp_path / "song copy.wav"
+    shutil.copyfile(wav, copy)
+    shutil.copyfile(project, project_path_for(copy))
+    t = load_project(project_path_for(copy), source_path=copy)
+    assert t.source_path == copy.resolve() and t.gaps == (Gap(1000, 2000),)
+    t.add_gap(Gap(5000, 6000))
+    assert save_project(t) == project_path_for(copy)
+    assert load_project(project).gaps == (Gap(1000, 2000),)
+    # A copy that differs is refused as a changed source is.
+    data, sr = sf.read(copy, dtype="int32")
+    data[0, 0] ^= 1 << 8
+    sf.write(copy, data, sr, subtype="PCM_24")
+    with pytest.raises(ProjectError, match="changed since"):
+        load_project(project_path_for(copy), source_path=copy)
+    # Both renamed together: the project opened by itself finds the recording it is named after.
+    renamed = tmp_path / "renamed.wav"
+    wav.rename(renamed)
+    project.rename(project_path_for(renamed))
+    assert load_project(project_path_for(renamed)).source_path == renamed.resolve()
+
+
 def test_project_refuses_corrupt_file(tmp_path, wav):
     bad = tmp_path / "x.simdps.json"
     bad.write_text("{not json")

@@ -87,7 +87,13 @@ def _loader(path: Path, project: Path | None, *, progress=None, cancel=None):
     note, project_error = "", None
     if project is not None:
         try:
-            session = load_project(project, progress=sub_progress(progress, 0, 0.7), cancel=cancel)
+            session = load_project(
+                project,
+                # The recording opened is the source, also when it is a copy of the project's.
+                source_path=None if path.name.endswith(PROJECT_SUFFIX) else path,
+                progress=sub_progress(progress, 0, 0.7),
+                cancel=cancel,
+            )
             note = f"opened project {project.name}"
         except SimDPSError as e:
             if path.name.endswith(PROJECT_SUFFIX):

@@ -184,8 +184,23 @@ def read_project_json(project_path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def load_project(project_path: str | Path, *, progress=None, cancel=None) -> Session:
+def load_project(
+    project_path: str | Path,
+    *,
+    source_path: str | Path | None = None,
+    progress=None,
+    cancel=None,
+) -> Session:
     """Open a project: its source audio, state, undo/redo stacks and stored fills.
+
+    Parameters
+    ----------
+    project_path : path
+        The ``.simdps.json`` file.
+    source_path : path, optional
+        The recording the user opened, which becomes the session's source (a copy or a renamed
+        file with its project beside it). Without it, the path stored in the project, or else the
+        recording the project file is named after (both renamed together).
 
     Raises
     ------
@@ -197,7 +212,13 @@ def load_project(project_path: str | Path, *, progress=None, cancel=None) -> Ses
     path = Path(project_path)
     doc = read_project_json(path)
     src = doc["source"]
-    source_path = (path.parent / src["path"]).resolve()
+    if source_path is not None:
+        source_path = Path(source_path).resolve()
+    else:
+        source_path = (path.parent / src["path"]).resolve()
+        sibling = path.with_name(path.name.removesuffix(PROJECT_SUFFIX))
+        if not source_path.exists() and path.name.endswith(PROJECT_SUFFIX) and sibling.is_file():
+            source_path = sibling.resolve()
     if not source_path.exists():
         raise ProjectError(f"the project's source audio is missing: {source_path}")
     if file_sha256(source_path) != src["sha256"]:
