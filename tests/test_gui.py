@@ -496,6 +496,44 @@ def test_takes_of_earlier_runs_stay_listed_for_comparison(qtbot, make_window, wa
     assert p.takes_list.count() == 0
 
 
+def test_a_reopened_project_keeps_its_candidate_takes_and_bypass(
+    qtbot, make_window, wav_path, tmp_path
+):
+    import shutil
+
+    song = tmp_path / "song.wav"
+    shutil.copyfile(wav_path, song)
+    w = make_window()
+    open_file(qtbot, w, song)
+    gap, _ = select_gap_by_drag(qtbot, w)
+    w._candidate_chosen(3)
+    sim = _sim_repair(qtbot, w, gap)
+    third = w.candidates[gap][2]
+    assert sim.params["candidate"]["start_sample"] == third.start_sample
+    p = w.repair_panel
+    p.set_method("lpc")
+    qtbot.waitUntil(lambda: p.run_btn.isEnabled(), timeout=5000)
+    run_and_wait(qtbot, w, w.run_repair, 30000)
+    p.takes_list.setCurrentRow(0)  # back to the Sim take
+    # A bypassed repair stays bypassed when another take is chosen.
+    w._toggle_repair(gap, False)
+    p.takes_list.setCurrentRow(1)
+    assert w.session.repair_for(gap).method == "lpc" and not w.session.repair_for(gap).enabled
+    p.takes_list.setCurrentRow(0)
+    w._toggle_repair(gap, True)
+    assert w.save()
+    w.close()
+    # Reopened: candidate 3 is the chosen one again, and both takes are listed.
+    w2 = make_window()
+    with qtbot.waitSignal(w2.candidates_ready, timeout=30000):
+        open_file(qtbot, w2, song)
+    assert w2.chosen_rank[gap] == 3 and w2.cands_panel.current_rank() == 3
+    assert w2.request().candidate_rank == 3
+    labels = [p2.text() for p2 in w2.repair_panel.takes_list.findItems("", Qt.MatchContains)]
+    assert [t.split(" · ")[1] for t in labels] == ["sim", "lpc"]
+    assert w2.repair_panel.takes_list.currentRow() == 0  # the Sim take is the repair
+
+
 def test_ab_toggle_undo_redo_and_keyboard(qtbot, make_window, wav_path):
     w = make_window()
     open_file(qtbot, w, wav_path)

@@ -108,6 +108,28 @@ def _loader(path: Path, project: Path | None, *, progress=None, cancel=None):
     return session, pyramid, note, project_error
 
 
+def _takes_in_history(session: Session) -> dict[Gap, list]:
+    """Each gap's repairs found in the session's undo history, oldest first (at most
+    :data:`MAX_TAKES`): the takes a reopened project lists again."""
+    takes: dict[Gap, list] = {}
+    seen: set[str] = set()
+    for state in (*session.undo_stack, session.state, *reversed(session.redo_stack)):
+        for r in state.repairs:
+            if r.repair_id not in seen:
+                seen.add(r.repair_id)
+                takes.setdefault(r.gap, []).append(r)
+    return {gap: found[-MAX_TAKES:] for gap, found in takes.items()}
+
+
+def _rank_used(repair, cands: list) -> int:
+    """Rank in ``cands`` of the track candidate ``repair`` used (matched by its start), else 1."""
+    used = (repair.params.get("candidate") or {}) if repair is not None else {}
+    if used.get("source") is not None:  # a guide file or another recording
+        return 1
+    start = used.get("start_sample")
+    return next((c.rank for c in cands if start is not None and c.start_sample == start), 1)
+
+
 def _repair_job(audio, gap, request, other_gaps, others, *, progress=None, cancel=None):
     """Run a repair and check it (seams of each take, null test of the first): the repair task."""
     from simdps_studio.session.render import null_test, render, repaired_spans
@@ -599,7 +621,8 @@ class MainWindow(QMainWindow):
         self.session, self.pyramid = session, pyramid
         self.path = session.source_path
         self.selected_gap = None
-        self.candidates, self.chosen_rank, self.takes, self.seams = {}, {}, {}, {}
+        self.candidates, self.chosen_rank, self.seams = {}, {}, {}
+        self.takes = _takes_in_history(session)  # a reopened project lists its takes again
         self.null_ok = None
         self.cursor_sample = 0
         self.mark_in = self.mark_out = None
@@ -936,7 +959,8 @@ class MainWindow(QMainWindow):
 
         def done(cands, gap=gap):
             self.candidates[gap] = list(cands)
-            self.chosen_rank.setdefault(gap, 1)
+            # A reopened repair's candidate is the chosen one again, wherever it now ranks.
+            self.chosen_rank.setdefault(gap, _rank_used(self.session.repair_for(gap), cands))
             if gap == self.selected_gap:
                 if cands:
                     self.cands_panel.set_candidates(cands, self.chosen_rank[gap])
@@ -1298,7 +1322,10 @@ class MainWindow(QMainWindow):
             return
         current = self.session.repair_for(gap)
         if current is None or current.repair_id != takes[index].repair_id:
-            self.session.set_repair(takes[index])
+            take = takes[index]
+            if current is not None and take.enabled != current.enabled:  # a bypass stays on
+                take = dataclasses.replace(take, enabled=current.enabled)
+            self.session.set_repair(take)
             self.status(f"Using take {index + 1}")
 
     def _toggle_repair(self, gap: Gap, enabled: bool) -> None:
