@@ -581,6 +581,27 @@ def test_ab_toggle_undo_redo_and_keyboard(qtbot, make_window, wav_path):
     assert w.session.repair_for(gap) is rep
 
 
+def test_a_refused_edge_drag_puts_the_region_back(qtbot, make_window, wav_path):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    a, b = Gap(5 * SR, int(5.5 * SR)), Gap(6 * SR, int(6.5 * SR))
+    w.add_gap(b)
+    w.add_gap(a)
+    view = w.track
+    view.set_visible_range(4.5, 7.0)
+    QApplication.processEvents()
+    # Drag a's right edge into b with the mouse: refused (gaps may not overlap).
+    p0 = time_to_viewport(view.wave, view.wave_vb, 5.5, 0.3)
+    p1 = time_to_viewport(view.wave, view.wave_vb, 6.2, 0.3)
+    drag(view.wave.viewport(), p0, p1)
+    QApplication.processEvents()
+    assert "overlap" in w.last_error and w.session.gaps == (a, b)
+    shown = {
+        (round(r.getRegion()[0] * SR), round(r.getRegion()[1] * SR)) for r in view.gap_regions()
+    }
+    assert shown == {(a.start_sample, a.end_sample), (b.start_sample, b.end_sample)}
+
+
 def test_export_then_reload_project(qtbot, make_window, wav_path, tmp_path):
     from simdps_studio.audio.io import load
     from simdps_studio.gui.dialogs import ExportDialog, ExportOptions

@@ -888,7 +888,8 @@ class MainWindow(QMainWindow):
             self.session.move_gap(old, new)
         except InputError as e:
             self.selected_gap = old
-            self._refresh()  # puts the region back
+            self.track.restore_gap(old)  # the dragged region goes back where the gap is
+            self._refresh()
             self.show_error(str(e))
             return
         self.select_gap(new)

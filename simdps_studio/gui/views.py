@@ -639,6 +639,19 @@ class TrackView(QWidget):
             plot.removeItem(item)
         self._margin_items = []
 
+    def restore_gap(self, gap: Gap) -> None:
+        """Put ``gap``'s regions back on the gap (after an edit that was refused)."""
+        state_items = self._gap_entries.get(gap)
+        if state_items is None or self.audio is None:
+            return
+        self._syncing = True  # not an edit: no gap_edited
+        try:
+            for item, _plot in state_items[1]:
+                if isinstance(item, GapRegion):
+                    item.setRegion((gap.start_sample / self.sr, gap.end_sample / self.sr))
+        finally:
+            self._syncing = False
+
     def gap_regions(self) -> list[GapRegion]:
         """The gap regions shown (waveform and spectrogram), in no particular order."""
         return [
