@@ -823,7 +823,8 @@ def test_detected_dropouts_become_gaps(qtbot, make_window, tmp_path):
     from conftest import piano_like
 
     x = piano_like(SR, 12.0, seed=5, channels=2)
-    x[:, int(6.2 * SR) : int(6.5 * SR)] = 0.0  # a dropout of digital silence
+    x[:, int(6.2 * SR) : int(6.5 * SR)] = 0.0  # dropouts of digital silence
+    x[:, int(9.0 * SR) : int(9.2 * SR)] = 0.0
     path = tmp_path / "dropout.wav"
     sf.write(path, x.T, SR, subtype="PCM_16")
     w = make_window()
@@ -836,6 +837,12 @@ def test_detected_dropouts_become_gaps(qtbot, make_window, tmp_path):
     assert gap is not None
     assert gap.start_sample <= int(6.2 * SR) and gap.end_sample >= int(6.5 * SR)
     assert gap.length < int(0.4 * SR)  # the dropout plus a small margin
+    assert len(w.session.gaps) == blocker.args[0] >= 2
+    # One detection is one undo step, whatever it added.
+    w.undo()
+    assert w.session.gaps == ()
+    w.redo()
+    assert len(w.session.gaps) == blocker.args[0]
 
 
 def test_dragging_a_gap_edge_with_the_mouse(qtbot, make_window, wav_path):

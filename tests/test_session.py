@@ -45,6 +45,17 @@ def test_gaps_are_validated(wav):
     assert s.gaps == (Gap(1000, 2000),)
 
 
+def test_add_gaps_keeps_the_valid_ones_in_one_undo_step(wav):
+    s = Session.open(wav)
+    s.add_gap(Gap(1000, 2000))
+    added = s.add_gaps([Gap(1500, 2500), Gap(5000, 6000), Gap(5500, 7000), Gap(9000, 9010)])
+    assert added == [Gap(5000, 6000)]  # overlapping and too short ones are skipped
+    assert s.gaps == (Gap(1000, 2000), Gap(5000, 6000))
+    assert s.undo() and s.gaps == (Gap(1000, 2000),)
+    depth = len(s.undo_stack)
+    assert s.add_gaps([Gap(1500, 2500)]) == [] and len(s.undo_stack) == depth  # no empty step
+
+
 def test_undo_redo_covers_every_edit(wav):
     s = Session.open(wav)
     g = s.add_gap(Gap(10_000, 20_000))

@@ -1448,24 +1448,22 @@ class MainWindow(QMainWindow):
     def add_suggestions(self, items: list[dict]) -> int:
         """Add detected regions as gaps (overlapping ones are skipped); returns how many."""
         sr = self.session.audio.sr
-        added = 0
-        first = None
-        for d in items:
-            gap = Gap(
+        gaps = [
+            Gap(
                 int(d.get("start_sample", round(d["start_s"] * sr))),
                 int(d.get("end_sample", round(d["end_s"] * sr))),
             )
-            try:
-                self.session.add_gap(gap)
-                added += 1
-                first = first or gap
-            except InputError:
-                continue
-        self.status(f"Added {added} gap(s) from the detector")
-        if first is not None:
-            self.select_gap(first)
+            for d in items
+        ]
+        added = self.session.add_gaps(gaps, label="detected dropouts")  # one undo step
+        self.status(
+            f"Added {len(added)} gap(s) from the detector"
+            + (" (Ctrl+Z takes them back)" if added else "")
+        )
+        if added:
+            self.select_gap(added[0])
             self.zoom_to_gap()
-        return added
+        return len(added)
 
     # ================================================================================ playback
 

@@ -104,6 +104,23 @@ class Session:
         )
         return gap
 
+    def add_gaps(self, gaps: list[Gap], label: str = "add gaps") -> list[Gap]:
+        """Add the gaps that are valid and overlap nothing, as one undo step; return those.
+
+        For the detector's suggestions: one Ctrl+Z takes them all back.
+        """
+        kept = list(self.state.gaps)
+        added = []
+        for gap in gaps:
+            try:
+                kept = validate_gaps([*kept, gap], self.audio.n_samples, self.audio.sr)
+            except InputError:
+                continue
+            added.append(gap)
+        if added:
+            self._commit(replace(self.state, gaps=tuple(kept), label=label))
+        return added
+
     def remove_gap(self, gap: Gap) -> None:
         """Remove a gap and its repair."""
         self._require(gap)
