@@ -111,6 +111,19 @@ def test_short_silent_and_nan_contexts_are_handled():
     assert np.all(np.isfinite(lpc_fill(bad, 21_000, 22_000, SR)))
 
 
+def test_context_stops_at_the_bounds(tone):
+    sr = 44100
+    s, e = 22050, 22050 + 441
+    near = e + 1764  # a neighbouring gap 40 ms after this one, inside the default context
+    x = np.array(tone, dtype=np.float64, copy=True)
+    damaged = x.copy()
+    damaged[..., near : near + 4410] = 0.0  # a dropout there
+    clean_fill = lpc_fill(x, s, e, sr, bounds=(0, near))
+    assert np.array_equal(lpc_fill(damaged, s, e, sr, bounds=(0, near)), clean_fill)
+    # Without the bounds the dropout leaks into the fill.
+    assert not np.array_equal(lpc_fill(damaged, s, e, sr), lpc_fill(x, s, e, sr))
+
+
 def test_unstable_model_falls_back_gracefully():
     # An exponentially growing context would make any AR fit explode over a long stretch.
     ctx = 1.002 ** np.arange(3000) * np.sin(0.05 * np.arange(3000)) * 1e-3

@@ -248,6 +248,27 @@ def test_auto_omega_follows_close_matches_and_relaxes_for_poor_ones():
     assert resolve_omega("relaxed", None) == relaxed
 
 
+@pytest.mark.parametrize("method", ["lpc", "dps"])
+def test_a_neighbouring_gap_is_never_read_as_context(method, piano):
+    from simdps_studio.core.types import Audio, Gap
+    from simdps_studio.session import engines
+
+    sr = 22050  # the tiny model's rate: no resampling, so the fills must be equal exactly
+    x = piano(sr, 8.0, channels=1)
+    gap, near = Gap(4 * sr, 4 * sr + 2205), Gap(4 * sr + 3087, 4 * sr + 5292)  # 40 ms apart
+    damaged = x.copy()
+    damaged[:, near.start_sample : near.end_sample] = 0.0  # a dropout there
+    request = engines.RepairRequest(
+        method=method, model="piano-tiny", draft=True, steps=3, omega=0.15
+    )
+    fills = [
+        engines.make_repairs(Audio(y, sr), gap, request, other_gaps=[near])[0].fill
+        for y in (x, damaged)
+    ]
+    np.testing.assert_allclose(fills[1], fills[0], atol=1e-6)
+    assert engines.context_bounds(gap, [near], x.shape[1]) == (0, near.start_sample)
+
+
 def test_sim_margins_never_reach_a_neighbouring_gap():
     from simdps_studio.core.types import Audio, Gap
     from simdps_studio.session import engines

@@ -208,6 +208,7 @@ def guided_denoiser(
     candidate: Tensor | None = None,
     config: GuidanceConfig | None = None,
     *,
+    candidate_region: Tensor | None = None,
     autocast_dtype: torch.dtype | None = None,
 ) -> DenoiseFn:
     """Wrap an unconditional denoiser into a guided ``denoise(x, sigma)`` for the sampler.
@@ -225,6 +226,9 @@ def guided_denoiser(
         ``config.omega == 0``) is plain DPS.
     config : GuidanceConfig, optional
         Weights and modes; defaults to :class:`GuidanceConfig` ().
+    candidate_region : Tensor, optional
+        1 where the candidate term acts, same shape as ``mask``; default ``1 - mask``. Other
+        unobserved samples (a neighbouring gap) are left to the prior alone.
     autocast_dtype : torch.dtype, optional
         Run the network forward under ``torch.autocast`` with this dtype (GPU bf16/fp16); the
         guidance arithmetic stays in float32.
@@ -236,7 +240,7 @@ def guided_denoiser(
     """
     cfg = config or GuidanceConfig()
     obs = mask.to(torch.float32)
-    gap = 1.0 - obs
+    gap = 1.0 - obs if candidate_region is None else candidate_region.to(torch.float32)
     y = y.to(torch.float32) * obs
     use_candidate = candidate is not None and cfg.omega > 0
     x_tilde = candidate.to(torch.float32) * gap if use_candidate else None

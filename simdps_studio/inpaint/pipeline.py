@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -498,6 +498,7 @@ def inpaint_gap(
     *,
     denoiser: torch.nn.Module,
     candidate: np.ndarray | None = None,
+    unobserved: Sequence[tuple[int, int]] = (),
     omega: float = OMEGA_STRICT,
     omega_y: float = OMEGA_Y_DEFAULT,
     steps: int = DEFAULT_STEPS,
@@ -526,6 +527,9 @@ def inpaint_gap(
         ``sigma_data`` (see ``precond.Denoiser``). Moved to ``device`` and put in eval mode.
     candidate : numpy.ndarray, shape (channels, gap_length), float32, optional
         Candidate passage at rate ``sr`` for the gap. None is plain DPS whatever ``omega`` is.
+    unobserved : sequence of (int, int)
+        Other ``[start, end)`` spans of the track whose samples are missing too (the session's
+        other gaps): never used as observations; inside a window the prior fills them freely.
     omega : float
         Candidate weight (0.15 "strict", 0.04 "relaxed"); 0 is plain DPS.
     omega_y : float
@@ -704,6 +708,7 @@ def inpaint_gap(
                 win,
                 start - r0,
                 candidate if use_candidate else None,
+                unobserved=[(a - r0, b - r0) for a, b in unobserved],
                 sr=sr,
                 sr_m=sr_m,
                 n_m=n_m,
@@ -768,6 +773,7 @@ def _sample_window(
     gap_start: int,
     candidate: np.ndarray | None,
     *,
+    unobserved: Sequence[tuple[int, int]],
     sr: int,
     sr_m: int,
     n_m: int,
@@ -818,6 +824,11 @@ def _sample_window(
     m1 = min(int(math.ceil(o1 * scale_m)), n_m)
     mask = np.ones(n_m, dtype=np.float32)
     mask[m0:m1] = 0.0
+    cand_region = 1.0 - mask  # the candidate acts in this window's open region only
+    for a, b in unobserved:  # other gaps in the window: not observations either
+        a_m = max(int(math.floor((a - win.start) * scale_m)), 0)
+        b_m = min(int(math.ceil((b - win.start) * scale_m)), n_m)
+        mask[a_m:b_m] = 0.0
 
     def to_model(tw: np.ndarray) -> np.ndarray:
         items = to_model_channels(tw)
@@ -826,7 +837,7 @@ def _sample_window(
         return _fit_length(items, n_m).astype(np.float32)
 
     y_items = np.concatenate([to_model(tw) for tw in observed_windows])  # (takes * items, n_m)
-    c_items = np.tile(to_model(cand_window), (takes, 1)) * (1.0 - mask)
+    c_items = np.tile(to_model(cand_window), (takes, 1)) * cand_region
     n_items = y_items.shape[0] // takes
 
     # Per-item normalisation: observed context RMS -> sigma_data.
@@ -854,6 +865,7 @@ def _sample_window(
             mask_t,
             c_t if candidate is not None else None,
             guidance,
+            candidate_region=torch.from_numpy(cand_region).to(device),
             autocast_dtype=autocast,
         )
         generators = generators_for_seeds(seeds)  # one per take, drawing its items together
@@ -894,6 +906,10 @@ def _sample_window(
             f1,
             right=win.fill_end == win.open_end,  # the next window continues otherwise
             taper_samples=seam_taper,
+            bounds=(
+                max((b - win.start for _a, b in unobserved if b - win.start <= f0), default=0),
+                min((a - win.start for a, _b in unobserved if a - win.start >= f1), default=w),
+            ),
         )
         fills.append(fill)
     return fills, int(rows.size)
@@ -908,6 +924,7 @@ def taper_seams(
     left: bool = True,
     right: bool = True,
     taper_samples: int,
+    bounds: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Cut ``out[:, f0:f1]`` and make it meet ``source`` at both edges.
 
@@ -930,6 +947,8 @@ def taper_seams(
         Which edges to correct (an edge at the window's border is never corrected).
     taper_samples : int
         Fade length; at most half the fill.
+    bounds : (int, int), optional
+        The continuations are fitted on ``source[:, lo:hi]`` only (neighbouring gaps end there).
 
     Returns
     -------
@@ -941,11 +960,12 @@ def taper_seams(
         fade = 0.5 + 0.5 * np.cos(np.pi * np.arange(n) / n)  # 1 -> 0
         # Matching only the edge value would leave a kink (the model's fine structure differs from
         # the source's), so each edge fades from the source's own short-term continuation.
+        lo, hi = (0, out.shape[1]) if bounds is None else bounds
         if left and f0 > 0:
-            ahead = _ar_continue(source[:, :f0], n)
+            ahead = _ar_continue(source[:, max(lo, 0) : f0], n)
             fill[:, :n] = ahead * fade + fill[:, :n] * (1 - fade)
         if right and f1 < out.shape[1]:
-            behind = _ar_continue(source[:, f1:][:, ::-1], n)[:, ::-1]
+            behind = _ar_continue(source[:, f1 : max(hi, f1)][:, ::-1], n)[:, ::-1]
             fill[:, -n:] = behind * fade[::-1] + fill[:, -n:] * (1 - fade[::-1])
     return fill.astype(np.float32)
 

@@ -47,6 +47,7 @@ def lpc_fill(
     *,
     order: int | None = None,
     context_s: float | None = None,
+    bounds: tuple[int, int] | None = None,
     cancel: CancelToken | None = None,
 ) -> np.ndarray:
     """Fill ``[gap_start_sample, gap_end_sample)`` of ``x`` by cross-faded Burg AR extrapolation.
@@ -66,6 +67,9 @@ def lpc_fill(
     context_s : float, optional
         Context used on each side to fit the model, in seconds; default
         :data:`DEFAULT_CONTEXT_ORDERS` times the order (174 ms at 44.1 kHz).
+    bounds : (int, int), optional
+        ``(lo, hi)``: the context is read from ``[lo, hi)`` only (the ends of the neighbouring
+        gaps, whose samples are missing too); default the whole of ``x``.
     cancel : CancelToken, optional
         Checked before each side's extrapolation of each channel (a long gap at a high rate
         takes seconds per side).
@@ -100,9 +104,10 @@ def lpc_fill(
     if n_ctx < 2:
         raise InputError(f"LPC context must be at least 2 samples, got {context_s} s")
 
+    lo, hi = (0, n) if bounds is None else (max(int(bounds[0]), 0), min(int(bounds[1]), n))
     gap_len = e - s
-    left = x2[:, max(0, s - n_ctx) : s]
-    right = x2[:, e : min(n, e + n_ctx)]
+    left = x2[:, max(lo, s - n_ctx) : s]
+    right = x2[:, e : max(min(hi, e + n_ctx), e)]
     w_fwd = crossfade_weights(gap_len)
     out = np.empty((x2.shape[0], gap_len), dtype=np.float32)
     for ch in range(x2.shape[0]):

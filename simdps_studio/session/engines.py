@@ -242,6 +242,14 @@ def _sim_args(x: np.ndarray, audio: Audio, gap: Gap, cand, corpus) -> tuple[tupl
     return args, {"gain_db": cand.gain_db, "source": source, "source_sr": source_sr}
 
 
+def context_bounds(gap: Gap, other_gaps, n_samples: int) -> tuple[int, int]:
+    """``(lo, hi)``: the context a repair may read around ``gap`` ends at the neighbouring gaps,
+    whose samples are missing too (LPC's context; diffusion masks them out instead)."""
+    before = [g.end_sample for g in other_gaps if g.end_sample <= gap.start_sample]
+    after = [g.start_sample for g in other_gaps if g.start_sample >= gap.end_sample]
+    return max(before, default=0), min(after, default=n_samples)
+
+
 def margin_bounds(gap: Gap, other_gaps, n_samples: int) -> tuple[int, int]:
     """Where a repair's crossfade margins may reach: halfway to the neighbouring gaps.
 
@@ -535,7 +543,14 @@ def make_repairs(
     x = audio.to_float()
     if method == "lpc":
         lpc = _engine("simdps_studio.search.lpc", "LPC repair")
-        fill = lpc.lpc_fill(x, gap.start_sample, gap.end_sample, audio.sr, cancel=cancel)
+        fill = lpc.lpc_fill(
+            x,
+            gap.start_sample,
+            gap.end_sample,
+            audio.sr,
+            bounds=context_bounds(gap, other_gaps, audio.n_samples),
+            cancel=cancel,
+        )
         params["seconds"] = round(time.perf_counter() - t0, 3)
         return [Repair(gap, "lpc", gap.start_sample, fill.astype(np.float32), params)]
 
@@ -595,6 +610,7 @@ def make_repairs(
         gap.end_sample,
         denoiser=denoiser,
         candidate=cand_x if method == "simdps" else None,
+        unobserved=[(g.start_sample, g.end_sample) for g in other_gaps],
         omega=omega,
         omega_y=request.omega_y,
         steps=steps,
