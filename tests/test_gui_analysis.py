@@ -70,3 +70,17 @@ def test_seam_check_tells_a_click_from_a_smooth_seam():
     clicked[:, sr // 2 :] += 0.2  # a step at the seam
     grade, db = seam_check(clicked, [(sr // 2, sr // 2 + 1000)])
     assert grade == "bad" and db > 20
+
+
+def test_a_kink_far_below_the_music_is_not_called_a_click():
+    sr = 44100
+    t = np.arange(sr) / sr
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t)[None]  # clean as a synthetic 24-bit file
+    kinked = tone.copy()
+    kinked[:, sr // 2 :] += 1e-5 * np.arange(sr - sr // 2)  # a slope change 70 dB down
+    # Its whitened residual stands far above the (near-zero) floor of the clean tone, but
+    # what the seam adds lies under the music's own level by more than SEAM_MASKED_DB.
+    assert seam_check(kinked, [(sr // 2, sr)])[0] == "ok"
+    stepped = tone.copy()
+    stepped[:, sr // 2 :] += 0.01  # a step 30 dB down is a click on a clean tone
+    assert seam_check(stepped, [(sr // 2, sr)])[0] == "bad"
