@@ -248,13 +248,14 @@ def test_auto_omega_follows_close_matches_and_relaxes_for_poor_ones():
     assert resolve_omega("relaxed", None) == relaxed
 
 
-@pytest.mark.parametrize("method", ["lpc", "dps"])
+@pytest.mark.parametrize("method", ["lpc", "sim", "dps"])
 def test_a_neighbouring_gap_is_never_read_as_context(method, piano):
     from simdps_studio.core.types import Audio, Gap
     from simdps_studio.session import engines
 
     sr = 22050  # the tiny model's rate: no resampling, so the fills must be equal exactly
     x = piano(sr, 8.0, channels=1)
+    x[:, sr : 3 * sr] = x[:, 3 * sr + sr // 2 : 5 * sr + sr // 2]  # something for Sim to find
     gap, near = Gap(4 * sr, 4 * sr + 2205), Gap(4 * sr + 3087, 4 * sr + 5292)  # 40 ms apart
     damaged = x.copy()
     damaged[:, near.start_sample : near.end_sample] = 0.0  # a dropout there

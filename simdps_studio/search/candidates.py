@@ -324,7 +324,7 @@ def _search(
     picks.sort(key=lambda p: p[0])
     picks = picks[:top_k]
 
-    obs = _observed_edges(samples, gap, sr, config)
+    obs = _observed_edges(samples, gap, others, sr, config)
     result = []
     for rank, (cost, ds, dc, src, t0) in enumerate(picks, start=1):
         check_cancel(cancel)
@@ -563,13 +563,17 @@ class _Observed:
     ctx_after: np.ndarray  # short context after the gap (gain)
 
 
-def _observed_edges(samples: np.ndarray, gap: Gap, sr: int, config: SearchConfig) -> _Observed:
-    n = samples.shape[1]
+def _observed_edges(
+    samples: np.ndarray, gap: Gap, others: list[Gap], sr: int, config: SearchConfig
+) -> _Observed:
+    """The observed samples beside the gap; they end at the neighbouring gaps (missing too)."""
     s, e = gap.start_sample, gap.end_sample
+    lo = max((g.end_sample for g in others if g.end_sample <= s), default=0)
+    hi = min((g.start_sample for g in others if g.start_sample >= e), default=samples.shape[1])
     w = max(1, int(round(config.refine_window_s * sr)))
     c = max(1, int(round(config.short_context_s * sr)))
-    wb, wa = min(w, s), min(w, n - e)
-    cb, ca = min(c, s), min(c, n - e)
+    wb, wa = min(w, s - lo), min(w, hi - e)
+    cb, ca = min(c, s - lo), min(c, hi - e)
     return _Observed(
         before=mid_block(samples, s - wb, s),
         after=mid_block(samples, e, e + wa),
