@@ -132,6 +132,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
     )
     from simdps_studio.session.render import (
         check_output_path,
+        conversion_notes,
         export,
         output_format,
         provenance_path,
@@ -169,7 +170,9 @@ def cmd_repair(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     session = Session.open(args.input)
     audio = _noted(session.audio)
-    output_format(out, audio)  # an unwritable format fails now, not after the repair
+    # An unwritable format fails now, not after the repair; a converting one says so now.
+    for note in conversion_notes(audio, *output_format(out, audio)):
+        print(f"note: {note}", file=sys.stderr)
     gaps = _gaps(args.gap, audio.sr, audio.n_samples)
     guide = None
     if args.guide:

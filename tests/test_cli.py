@@ -486,7 +486,21 @@ def _refusals(t: Path, s: Path) -> dict:
     (t / "o2.wav.provenance.json").mkdir(exist_ok=True)
     side_src = t / "x.wav.provenance.json"
     side_src.write_bytes(s.read_bytes())
+    pipe, link, six = t / "pipe.wav", t / "link.wav", t / "six.wav"
+    if not pipe.exists():
+        os.mkfifo(pipe)
+    link.unlink(missing_ok=True)
+    link.symlink_to(side_src)
+    x = np.zeros((SR, 6), np.int16)
+    x[:, 0] = 1000
+    sf.write(six, x, SR, subtype="PCM_16")
     return {
+        "output is a pipe": (["repair", str(s), "-o", str(pipe), *dps_missing_model], s),
+        "output is a link": (["repair", str(s), "-o", str(link), *lpc], side_src),
+        "six channels to mp3": (
+            ["repair", str(six), "-o", str(t / "six.mp3"), "--gap", "0.5:0.52", *lpc[2:]],
+            six,
+        ),
         "report is the source": (["repair", str(s), "-o", out, *lpc, "--report", str(s)], s),
         "report is the output": (["repair", str(s), "-o", out, *lpc, "--report", out], s),
         "report is the guide": (
@@ -534,6 +548,9 @@ def _refusals(t: Path, s: Path) -> dict:
 
 
 REFUSAL_MESSAGES = {
+    "output is a pipe": "pipe.wav exists and is not a regular file",
+    "output is a link": "link.wav exists and is a link",
+    "six channels to mp3": r"MP3 \(MPEG_LAYER_III\) cannot hold 6 channel",
     "report is the source": "overwrite the source",
     "report is the output": "--report path .* is also the output",
     "report is the guide": "also the --guide file",
@@ -563,6 +580,32 @@ def test_refused_before_any_work_and_nothing_touched(tmp_path, song, capsys):
         assert re.search(REFUSAL_MESSAGES[case], lines[0]), (case, lines[0])
         assert protected.read_bytes() == before, case
         assert sorted(p.name for p in tmp_path.rglob("*")) == listing, case
+
+
+def test_a_converting_output_says_so_and_makes_no_null_claim(tmp_path, capsys):
+    x = 0.5 * np.sin(2 * np.pi * 440 * np.arange(4 * SR) / SR)[:, None]
+    x[100:110] = 4.0  # beyond full scale, as a float file may be
+    src = tmp_path / "float.wav"
+    sf.write(src, x, SR, subtype="FLOAT")
+    out = tmp_path / "out.flac"
+    assert main(["repair", str(src), "-o", str(out), "--gap", "2:2.02", "--method", "lpc"]) == 0
+    err = capsys.readouterr().err
+    assert "FLAC PCM_24) is not the source's (FLOAT)" in err
+    assert "10 sample(s) beyond full scale are clipped" in err
+    record = json.loads(out.with_name(out.name + ".provenance.json").read_text())
+    assert record["null_test_outside_spans"] is None and len(record["conversion_notes"]) == 2
+    # A lossy output re-encodes everything: no bit-exact claim either.
+    ogg = tmp_path / "out.ogg"
+    assert main(["repair", str(src), "-o", str(ogg), "--gap", "2:2.02", "--method", "lpc"]) == 0
+    assert "the output is lossy (OGG VORBIS)" in capsys.readouterr().err
+    record = json.loads(ogg.with_name(ogg.name + ".provenance.json").read_text())
+    assert record["null_test_outside_spans"] is None
+    # Keeping the source's format keeps the claim.
+    same = tmp_path / "same.wav"
+    assert main(["repair", str(src), "-o", str(same), "--gap", "2:2.02", "--method", "lpc"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    record = json.loads(same.with_name(same.name + ".provenance.json").read_text())
+    assert record["null_test_outside_spans"] is True and record["conversion_notes"] == []
 
 
 def test_a_report_that_cannot_be_written_leaves_no_output(tmp_path, song, monkeypatch, capsys):

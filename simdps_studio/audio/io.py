@@ -34,6 +34,8 @@ from simdps_studio.core.types import (
 
 #: Frames per read/write block: large enough for libsndfile's speed, small next to the audio.
 BLOCK_FRAMES = 1 << 17
+#: Subtypes of lossy codecs: writing them re-encodes every sample (no bit-exact null test).
+LOSSY_SUBTYPES = frozenset({"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III"})
 
 #: Container formats by file extension, used when ``write`` is given no ``format``.
 FORMAT_BY_SUFFIX = {
@@ -339,7 +341,8 @@ def _pick_subtype(fmt: str, audio: Audio) -> str:
     """The source's subtype when ``fmt`` takes it, else the nearest PCM depth holding its bits.
 
     A lossy source (MP3, Vorbis, Opus) is not re-encoded with its codec: its decoded float
-    samples are written as 32-bit float where the format takes it (exactly), else as PCM.
+    samples are written as 32-bit float where the format takes it (exactly), else as PCM. Only a
+    lossy-only container (OGG, MP3) gets its codec: every sample is then re-encoded.
     """
     src = audio.subtype.upper()
     if src.startswith(("PCM_", "FLOAT", "DOUBLE", "ULAW", "ALAW")) and sf.check_format(fmt, src):
@@ -458,7 +461,36 @@ def _blocks_for_target(
         yield stop, np.ascontiguousarray(y.T)
 
 
+def refuse_special_output(p: Path, label: str = "output") -> None:
+    """Refuse an existing ``p`` that is not a regular file: writing replaces the file at ``p``,
+    which would turn a device (``/dev/null`` as root), a pipe or a link into a plain file."""
+    if os.path.lexists(p) and (
+        p.is_symlink() or (p.exists() and not p.is_file() and not p.is_dir())
+    ):
+        kind = "a link" if p.is_symlink() else "not a regular file (a device or a pipe)"
+        raise InputError(f"{label} {p} exists and is {kind}; choose a new file name")
+
+
+def check_output_format(p: Path, audio: Audio, fmt: str, subtype: str) -> None:
+    """Refuse a format that cannot hold ``audio``'s channels or rate as ``subtype`` (MP3: 2
+    channels and rates to 48 kHz, FLAC: 8 channels, Opus: 8-48 kHz), by opening it in memory."""
+    import io
+
+    try:
+        with sf.SoundFile(io.BytesIO(), "w", audio.sr, audio.channels, subtype, format=fmt):
+            pass
+    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
+        why = str(e).split(": ", 1)[-1].removeprefix("Error : ").strip()
+        if why == "Format not recognised.":
+            why = "format not recognised"
+        raise InputError(
+            f"cannot write {p.name}: {fmt} ({subtype}) cannot hold {audio.channels} channel(s) "
+            f"at {audio.sr} Hz ({why}); choose another file type"
+        ) from None
+
+
 def _check_output(p: Path) -> None:
+    refuse_special_output(p)
     folder = p.parent
     if folder.exists() and not folder.is_dir():
         raise InputError(f"cannot write {p}: {folder} is not a folder")

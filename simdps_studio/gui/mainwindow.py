@@ -720,12 +720,13 @@ class MainWindow(QMainWindow):
 
     def _exported(self, record: dict) -> None:
         null = record.get("null_test_outside_spans")
-        if null is None:  # the export converted the sample format: no bit-exact comparison
-            result = "sample format converted"
+        if null is None:  # the export converted the samples: no bit-exact comparison
+            notes = record.get("conversion_notes") or ["sample format converted"]
+            result = "; ".join(notes)
         else:
             self._set_null_badge(bool(null))
             result = "outside samples unchanged" if null else "NULL TEST FAILED"
-        self.status(f"Exported {Path(record['output']).name} · {result}", 15000)
+        self.status(f"Exported {Path(record['output']).name} · {result}", 15000 if null else 30000)
         self.export_finished.emit(record)
 
     # ================================================================================ recent, drop

@@ -149,6 +149,9 @@ def check_output_path(
     for what, other in (protected or {}).items():
         if other is not None and str(other) and same_path(out, Path(other)):
             raise InputError(f"{label} path {out} is also the {what}; choose another name")
+    from simdps_studio.audio.io import refuse_special_output
+
+    refuse_special_output(out, label)
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
@@ -185,7 +188,7 @@ def output_format(
         An extension that names no audio format (unless ``format`` is given), or a format that
         cannot hold ``subtype``.
     """
-    from simdps_studio.audio.io import FORMAT_BY_SUFFIX, resolve_format
+    from simdps_studio.audio.io import FORMAT_BY_SUFFIX, check_output_format, resolve_format
 
     suffix = out.suffix.lower()
     if format is None and suffix and suffix not in FORMAT_BY_SUFFIX:
@@ -193,7 +196,33 @@ def output_format(
         raise InputError(
             f"cannot write {out.name}: unknown audio file extension (use one of {known})"
         )
-    return resolve_format(out, source, format=format, subtype=subtype)
+    fmt, sub = resolve_format(out, source, format=format, subtype=subtype)
+    check_output_format(out, source, fmt, sub)
+    return fmt, sub
+
+
+def conversion_notes(source: Audio, fmt: str, subtype: str) -> list[str]:
+    """What writing ``source`` as ``fmt``/``subtype`` does to the samples outside the repairs:
+    nothing (an empty list) when it keeps the source's sample format."""
+    from simdps_studio.audio.io import LOSSY_SUBTYPES
+
+    notes = []
+    src = source.subtype.upper()
+    if subtype in LOSSY_SUBTYPES:
+        notes.append(
+            f"the output is lossy ({fmt} {subtype}): every sample is re-encoded, so samples "
+            "outside the repaired spans are not bit-identical to the source"
+        )
+    elif subtype != src:
+        notes.append(
+            f"the output's sample format ({fmt} {subtype}) is not the source's ({src}): samples "
+            "outside the repaired spans are converted, not bit-identical"
+        )
+    if source.samples.dtype.kind == "f" and subtype.startswith(("PCM_", "ULAW", "ALAW")):
+        over = int(np.count_nonzero(np.abs(source.samples) > 1.0))
+        if over:
+            notes.append(f"{over} sample(s) beyond full scale are clipped in the {subtype} output")
+    return notes
 
 
 def export(
@@ -237,11 +266,10 @@ def export(
     record = provenance(session, output=out)
     # The null test speaks for the written samples only when they keep the source's sample format;
     # a conversion (e.g. float -> 24-bit FLAC) changes every sample by design.
-    same_format = sub == session.audio.subtype.upper()
-    record["null_test_outside_spans"] = (
-        null_test(session.audio, rendered, spans) if same_format else None
-    )
+    notes = conversion_notes(session.audio, fmt, sub)
+    record["null_test_outside_spans"] = None if notes else null_test(session.audio, rendered, spans)
     record["output_format"] = [fmt, sub]
+    record["conversion_notes"] = notes
     if write_provenance:
         try:
             write_text_file(side, json.dumps(record, indent=1, ensure_ascii=False))
