@@ -221,6 +221,18 @@ def test_converting_export_makes_no_null_test_claim(tmp_path, piano):
     assert record["output_format"] == ["WAV", "PCM_16"]
 
 
+def test_auto_picks_lpc_below_50_ms_at_every_rate(monkeypatch):
+    from simdps_studio.core.types import Gap
+    from simdps_studio.session import engines
+
+    monkeypatch.setattr(engines, "model_installed", lambda name: False)
+    auto = engines.RepairRequest(method="auto")
+    for sr in (8000, 22050, 44100, 48000, 96000):
+        at_50ms = Gap.from_seconds(1.0, 1.05, sr)  # 1102 samples at 22.05 kHz, 49.98 ms
+        assert engines.resolve_method(auto, at_50ms, sr) == "sim", sr
+        assert engines.resolve_method(auto, Gap.from_seconds(1.0, 1.049, sr), sr) == "lpc", sr
+
+
 def test_auto_omega_follows_close_matches_and_relaxes_for_poor_ones():
     from types import SimpleNamespace
 

@@ -187,7 +187,9 @@ def resolve_method(request: RepairRequest, gap: Gap, sr: int) -> str:
     """The concrete method for ``request.method`` (``auto`` picks by gap length and model)."""
     method = request.method.lower()
     if method == "auto":
-        if gap.duration_s(sr) < AUTO_LPC_MAX_S:
+        # Half a sample of slack: a gap typed as 50 ms is 1102 samples at 22.05 kHz (rounded
+        # half to even) and must not count as shorter there than at 44.1 kHz.
+        if gap.length < AUTO_LPC_MAX_S * sr - 0.5:
             return "lpc"
         return "simdps" if model_installed(request.model) else "sim"
     if method not in ("lpc", "sim", "dps", "simdps"):
