@@ -403,6 +403,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from simdps_studio.session.engines import _engine
 
     train = _engine("simdps_studio.inpaint.train", "training")
+    if args.resume and not train.has_state(args.out) and os.environ.get("RANK", "0") == "0":
+        # A mistyped --out would otherwise start over without a word.
+        print(
+            f"note: --resume: {args.out} holds no training state; starting a new run",
+            file=sys.stderr,
+        )
     progress, close = _progress_bar("train")
 
     def log(entry: dict[str, Any]) -> None:

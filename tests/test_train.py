@@ -257,3 +257,14 @@ def test_cli_help_states_the_training_defaults():
         after = text.split(f" {option} ")[-1]  # the option's own help line
         stated = re.search(r"\(([0-9.e+-]+); a resumed run keeps its own\)", after)
         assert stated is not None and float(stated.group(1)) == default, option
+
+
+def test_resume_without_a_state_says_it_starts_anew(corpus, tmp_path, capsys):
+    from simdps_studio.cli import main
+
+    out = tmp_path / "typo"
+    argv = ["train", "--data", str(corpus), "--out", str(out), "--preset", "tiny", "--steps", "1"]
+    assert main([*argv, "--resume"]) == 0
+    assert "holds no training state; starting a new run" in capsys.readouterr().err
+    assert main([*argv, "--steps", "2", "--resume"]) == 0  # now it resumes, without the note
+    assert "no training state" not in capsys.readouterr().err
