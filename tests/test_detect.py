@@ -74,6 +74,18 @@ def test_zero_runs_are_found_exactly(seed, length_s):
     assert isinstance(gap, Gap) and gap.length == b - a + 2 * MARGIN
 
 
+def test_a_dropout_in_one_channel_is_found():
+    x = music(3)
+    a = loud_spot(x, 5.0)
+    b = a + int(0.4 * SR)
+    x[0, a:b] = 0.0  # the left channel drops out, the right plays on
+    assert_covers(only(detect_dropouts(x, SR), "silence"), a, b, 0.001)
+    # A track with one channel silent throughout (a mono source on the left) is no dropout.
+    mono_left = music(3)
+    mono_left[1] = 0.0
+    assert detect_dropouts(mono_left, SR) == []
+
+
 def test_zero_runs_shorter_than_5ms_are_ignored():
     x = music(3)
     a = loud_spot(x, 5.0)

@@ -2,10 +2,10 @@
 
 Three detectors, each tuned to stay silent on clean music:
 
-* silence: runs of samples at (near) digital zero on every channel, at least ``min_silence_s``
-  long, that start abruptly (the 2.5 ms just before the run are within ``loud_range_db`` of the
-  track's active level). Leading and trailing silence and silence reached by a natural decay are
-  not dropouts.
+* silence: runs of samples at (near) digital zero, on every channel or on one channel alone
+  (judged against that channel's own level), at least ``min_silence_s`` long, that start
+  abruptly (the 2.5 ms just before the run are within ``loud_range_db`` of the track's active
+  level). Leading and trailing silence and silence reached by a natural decay are not dropouts.
 * level drops: on a 2.5 ms RMS envelope, the level falls by at least ``level_drop_db`` within two
   frames from an active level, stays down (median; exact digital silence is left to the silence
   detector) and comes back to
@@ -106,8 +106,8 @@ def detect_dropouts(
     min_silence_s : float
         Shortest run of silence reported.
     silence_db : float
-        Samples with ``|x|`` at or below this level (dBFS) on every channel count as silent
-        (-84 dB is two LSB of 16-bit audio).
+        Samples with ``|x|`` at or below this level (dBFS) count as silent, on every channel or
+        on one (-84 dB is two LSB of 16-bit audio).
     level_drop_db : float
         Smallest sudden level drop reported (a 40 dB drop is found with room to spare).
     loud_range_db : float
@@ -148,6 +148,17 @@ def detect_dropouts(
 
     found: list[tuple[int, int, str, float]] = []
     found += _silence_runs(silent, level_db, frame, sr, min_silence_s, loud_db)
+    if x.shape[0] > 1:
+        # A dropout in one channel only (a common stereo fault): each channel on its own, judged
+        # against its own level. Merging keeps one suggestion where all channels dropped out.
+        for c in range(x.shape[0]):
+            silent_c, level_c = _scan(
+                x[c : c + 1], 10.0 ** (silence_db / 20.0), frame, None, cancel
+            )
+            active_c = level_c[level_c > silence_db]
+            if active_c.size:
+                loud_c = max(float(np.percentile(active_c, 90)) - loud_range_db, -70.0)
+                found += _silence_runs(silent_c, level_c, frame, sr, min_silence_s, loud_c)
     check_cancel(cancel)
     found += _level_drops(level_db, frame, n, sr, level_drop_db, loud_db, min_drop_s, max_drop_s)
     check_cancel(cancel)
