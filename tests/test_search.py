@@ -154,9 +154,16 @@ def test_track_too_short_raises_no_candidate_error():
 
 def test_track_covered_by_other_gaps_raises_no_candidate_error(music):
     gap = Gap.from_seconds(GAP_S, GAP_S + 2.0, SR)
-    others = [Gap(0, 6 * SR), Gap(16 * SR, music.shape[1])]  # all but the gap's own surroundings
-    with pytest.raises(NoCandidateError, match="no valid candidate"):
+    others = [Gap(0, 8 * SR), Gap(14 * SR, music.shape[1])]  # all but the gap's own surroundings
+    # Contexts are shortened down to min_long_context_s (0.5 s) before giving up, and the
+    # message names the shortest one tried.
+    with pytest.raises(NoCandidateError, match=r"no valid candidate.* with 0\.5 s of context"):
         find_candidates(music, SR, gap, other_gaps=others)
+    # With 4 s on one side there is room for 2 s and two 0.5-s contexts.
+    found = find_candidates(
+        music, SR, gap, other_gaps=[Gap(0, 6 * SR), Gap(14 * SR, music.shape[1])]
+    )
+    assert found and all(6 * SR <= c.start_sample < 10 * SR for c in found)
 
 
 def test_bad_arguments_raise_input_error(music):

@@ -211,15 +211,17 @@ def find_candidates(
     except _NoValidPosition as first:
         # A short clip: retry with shorter contexts (the features do not depend on them, so the
         # cached analysis is reused), down to ``min_long_context_s``.
-        long_s = config.long_context_s / 2
-        while long_s >= config.min_long_context_s:
+        # The message names the shortest context tried.
+        last, long_s = first, config.long_context_s
+        while long_s > config.min_long_context_s:
+            long_s = max(long_s / 2, config.min_long_context_s)
             short_s = min(config.short_context_s, long_s)
             shorter = replace(config, long_context_s=long_s, short_context_s=short_s)
             try:
                 return _search(audio, sr, gap, config=shorter, **kwargs)
-            except _NoValidPosition:
-                long_s /= 2
-        raise first from None
+            except _NoValidPosition as e:
+                last = e
+        raise last from None
 
 
 def _search(
