@@ -326,23 +326,31 @@ def test_silent_channels_and_silent_gaps_are_not_sampled(tiny):
     assert res.sampled_items == 1 and corr(res.fills[0], cand) > 0.9
 
 
-def test_other_gaps_in_the_window_are_not_observations(tiny):
+@pytest.mark.parametrize(
+    ("near_s", "inside"),
+    [((1.05, 1.15), True), ((0.75, 0.85), True), ((0.5, 0.65), True), ((0.3, 0.4), False)],
+    ids=["after", "before", "before, partly in the window", "before the window"],
+)
+def test_other_gaps_are_not_observations(tiny, near_s, inside):
+    # The tiny model's 0.74-s window is centred on the gap: 0.58-1.32 s.
     x = piano_like(SR, 2.0, seed=4)
     start, end = int(0.9 * SR), int(1.0 * SR)
-    near = (int(1.05 * SR), int(1.15 * SR))  # a neighbouring gap inside the window
+    near = (int(near_s[0] * SR), int(near_s[1] * SR))  # a neighbouring gap
     damaged = x.copy()
     damaged[:, near[0] : near[1]] = 0.0
     cand = piano_like(SR, 2.0, seed=6)[:, start:end]
-    kw = {"candidate": cand, "omega": 0.15, "unobserved": [near]}
+    kw = {"candidate": cand, "omega": 0.15, "steps": 3}
     for draft in (True, False):
-        clean = run(tiny, x, start, end, draft=draft, steps=3, **kw).fills[0]
-        fill = run(tiny, damaged, start, end, draft=draft, steps=3, **kw).fills[0]
-        np.testing.assert_allclose(fill, clean, atol=1e-6)
-        # Without it the dropout is read as music that fell silent.
-        del kw["unobserved"]
-        plain = run(tiny, damaged, start, end, draft=draft, steps=3, **kw).fills[0]
-        assert np.max(np.abs(plain - clean)) > 1e-3
-        kw["unobserved"] = [near]
+        clean = run(tiny, x, start, end, draft=draft, **kw).fills[0]
+        fill = run(tiny, damaged, start, end, draft=draft, unobserved=[near], **kw).fills[0]
+        # Whatever the neighbour holds, its samples are left to the prior ...
+        same = run(tiny, x, start, end, draft=draft, unobserved=[near], **kw).fills[0]
+        np.testing.assert_allclose(fill, same, atol=1e-6)
+        if inside:  # ... while without that the dropout is read as music that fell silent
+            plain = run(tiny, damaged, start, end, draft=draft, **kw).fills[0]
+            assert np.max(np.abs(plain - clean)) > 1e-3
+        else:  # ... and outside the window it changes nothing at all
+            np.testing.assert_allclose(fill, clean, atol=1e-6)
 
 
 def test_multichannel_is_sampled_per_channel(tiny):

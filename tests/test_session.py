@@ -268,18 +268,27 @@ def test_a_neighbouring_gap_is_never_read_as_context(method, piano):
     sr = 22050  # the tiny model's rate: no resampling, so the fills must be equal exactly
     x = piano(sr, 8.0, channels=1)
     x[:, sr : 3 * sr] = x[:, 3 * sr + sr // 2 : 5 * sr + sr // 2]  # something for Sim to find
-    gap, near = Gap(4 * sr, 4 * sr + 2205), Gap(4 * sr + 3087, 4 * sr + 5292)  # 40 ms apart
-    damaged = x.copy()
-    damaged[:, near.start_sample : near.end_sample] = 0.0  # a dropout there
+    gap = Gap(4 * sr, 4 * sr + 2205)
     request = engines.RepairRequest(
         method=method, model="piano-tiny", draft=True, steps=3, omega=0.15
     )
-    fills = [
-        engines.make_repairs(Audio(y, sr), gap, request, other_gaps=[near])[0].fill
-        for y in (x, damaged)
-    ]
-    np.testing.assert_allclose(fills[1], fills[0], atol=1e-6)
-    assert engines.context_bounds(gap, [near], x.shape[1]) == (0, near.start_sample)
+    # Neighbours 40 ms after and before the gap, and one just outside the model's window.
+    for near in (
+        Gap(4 * sr + 3087, 4 * sr + 5292),
+        Gap(4 * sr - 5292, 4 * sr - 882),
+        Gap(sr, 3 * sr),
+    ):
+        damaged = x.copy()
+        damaged[:, near.start_sample : near.end_sample] = 0.0  # a dropout there
+        fills = [
+            engines.make_repairs(Audio(y, sr), gap, request, other_gaps=[near])[0].fill
+            for y in (x, damaged)
+        ]
+        np.testing.assert_allclose(fills[1], fills[0], atol=1e-6, err_msg=str(near))
+    # A gap outside the repair's reach changes nothing: the fill is the one made without it.
+    alone = engines.make_repairs(Audio(x, sr), gap, request)[0].fill
+    np.testing.assert_allclose(fills[0], alone, atol=1e-6)
+    assert engines.context_bounds(gap, [Gap(sr, 3 * sr)], x.shape[1]) == (3 * sr, x.shape[1])
 
 
 def test_sim_margins_never_reach_a_neighbouring_gap():

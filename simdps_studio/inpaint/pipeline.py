@@ -826,9 +826,9 @@ def _sample_window(
     mask[m0:m1] = 0.0
     cand_region = 1.0 - mask  # the candidate acts in this window's open region only
     for a, b in unobserved:  # other gaps in the window: not observations either
-        a_m = max(int(math.floor((a - win.start) * scale_m)), 0)
-        b_m = min(int(math.ceil((b - win.start) * scale_m)), n_m)
-        mask[a_m:b_m] = 0.0
+        lo, hi = max(a - win.start, 0), min(b - win.start, w)
+        if hi > lo:  # a gap outside the window masks nothing (a negative end would wrap)
+            mask[int(math.floor(lo * scale_m)) : min(int(math.ceil(hi * scale_m)), n_m)] = 0.0
 
     def to_model(tw: np.ndarray) -> np.ndarray:
         items = to_model_channels(tw)
