@@ -286,8 +286,10 @@ def test_a_neighbouring_gap_is_never_read_as_context(method, piano):
         ]
         np.testing.assert_allclose(fills[1], fills[0], atol=1e-6, err_msg=str(near))
     # A gap outside the repair's reach changes nothing: the fill is the one made without it.
-    alone = engines.make_repairs(Audio(x, sr), gap, request)[0].fill
-    np.testing.assert_allclose(fills[0], alone, atol=1e-6)
+    # (Not for Sim: the other gap also takes candidate positions away, as it should.)
+    if method != "sim":
+        alone = engines.make_repairs(Audio(x, sr), gap, request)[0].fill
+        np.testing.assert_allclose(fills[0], alone, atol=1e-6)
     assert engines.context_bounds(gap, [Gap(sr, 3 * sr)], x.shape[1]) == (3 * sr, x.shape[1])
 
 
