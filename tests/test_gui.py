@@ -706,6 +706,34 @@ def test_every_crashed_session_is_offered(qtbot, make_window, wav_path, tmp_path
     assert not left[0].project.exists()
 
 
+def test_an_autosave_that_cannot_be_recovered_is_kept(qtbot, make_window, wav_path, tmp_path):
+    import shutil
+
+    import soundfile as sf
+
+    from simdps_studio.gui import recovery
+
+    song = tmp_path / "song.wav"
+    shutil.copyfile(wav_path, song)
+    w = make_window()
+    open_file(qtbot, w, song)
+    w.add_gap(Gap(5 * SR, 5 * SR + 4000))
+    saved = w.autosave_now()
+    saved.with_name(saved.name + ".lock").write_text("999999999")  # the crash
+    w.session.dirty = False
+    w.runner.shutdown()
+    x, sr = sf.read(song, dtype="int16")
+    x[0, 0] ^= 1
+    sf.write(song, x, sr, subtype="PCM_16")  # the recording changed since
+    w2 = make_window()
+    w2.ask = lambda *a: QMessageBox.Yes
+    assert w2.offer_recovery()
+    qtbot.waitUntil(lambda: not w2.runner.running("open"), timeout=10000)
+    assert "Cannot recover the unsaved work on song.wav" in w2.last_error
+    assert w2.session is None  # nothing half-recovered
+    assert [o.project for o in recovery.find_orphans(tmp_path / "recovery")] == [saved]
+
+
 def test_bad_input_never_crashes(qtbot, make_window, tmp_path):
     w = make_window()
     bad = tmp_path / "corrupt.wav"

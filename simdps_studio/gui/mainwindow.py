@@ -1621,7 +1621,13 @@ class MainWindow(QMainWindow):
         name = Path(orphan.source).name
 
         def recovered(value) -> None:
-            session, pyramid, *_ = value
+            session, pyramid, _note, project_error = value
+            if project_error:  # the plain recording opened instead: keep the unsaved work
+                self.show_error(
+                    f"Cannot recover the unsaved work on {name} ({project_error}). Its autosave "
+                    f"is kept: {orphan.project}"
+                )
+                return
             orphan.remove()
             session.dirty = True
             self._install_session(session, pyramid)
