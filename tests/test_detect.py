@@ -84,6 +84,11 @@ def test_a_dropout_in_one_channel_is_found():
     mono_left = music(3)
     mono_left[1] = 0.0
     assert detect_dropouts(mono_left, SR) == []
+    # Nor is a hard-panned gated part (chiptune-style square notes on the right, digital
+    # silence between them) over unrelated music on the left.
+    t = np.arange(x.shape[1]) / SR
+    gated = np.stack([music(4)[0], 0.3 * np.sign(np.sin(2 * np.pi * 330 * t)) * ((t % 0.5) < 0.3)])
+    assert detect_dropouts(gated, SR) == []
 
 
 def test_zero_runs_shorter_than_5ms_are_ignored():

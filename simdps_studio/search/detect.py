@@ -30,6 +30,12 @@ from simdps_studio.core.types import Gap
 #: Samples per processing block (bounds temporary memory on long tracks).
 _BLOCK = 1 << 20
 
+#: A one-channel silence is a dropout only where that channel correlated with the others at
+#: least this much over the CHANNEL_TIE_S before or after it (the two sides of a stereo mix do;
+#: a hard-panned part that stops between notes does not).
+CHANNEL_TIE_MIN_CORR = 0.3
+CHANNEL_TIE_S = 0.05
+
 #: Level assigned to frames of exact digital silence, in dB.
 _FLOOR_DB = -200.0
 
@@ -158,7 +164,8 @@ def detect_dropouts(
             active_c = level_c[level_c > silence_db]
             if active_c.size:
                 loud_c = max(float(np.percentile(active_c, 90)) - loud_range_db, -70.0)
-                found += _silence_runs(silent_c, level_c, frame, sr, min_silence_s, loud_c)
+                runs = _silence_runs(silent_c, level_c, frame, sr, min_silence_s, loud_c)
+                found += [r for r in runs if _tied_to_others(x, c, r[0], r[1], sr)]
     check_cancel(cancel)
     found += _level_drops(level_db, frame, n, sr, level_drop_db, loud_db, min_drop_s, max_drop_s)
     check_cancel(cancel)
@@ -198,6 +205,22 @@ def _scan(x, silence_amp, frame, progress, cancel) -> tuple[np.ndarray, np.ndarr
     with np.errstate(divide="ignore"):
         level_db = np.where(power > 0, 10.0 * np.log10(np.maximum(power, 1e-30)), _FLOOR_DB)
     return silent, level_db
+
+
+def _tied_to_others(x: np.ndarray, c: int, a: int, b: int, sr: int) -> bool:
+    """Whether channel ``c`` moves with the others just before ``[a, b)`` (or just after): a
+    dropout of one channel of a mix, not a hard-panned part that stops (its own notes, unrelated
+    to the other side, may fall silent between notes)."""
+    w = int(round(CHANNEL_TIE_S * sr))
+    others = [k for k in range(x.shape[0]) if k != c]
+    for lo, hi in ((max(a - w, 0), a), (b, min(b + w, x.shape[1]))):
+        own = np.nan_to_num(x[c, lo:hi].astype(np.float64))
+        rest = np.nan_to_num(x[others, lo:hi].astype(np.float64)).mean(axis=0)
+        own, rest = own - own.mean(), rest - rest.mean()
+        denom = float(np.sqrt(np.sum(own * own) * np.sum(rest * rest)))
+        if denom > 0 and abs(float(np.sum(own * rest))) / denom >= CHANNEL_TIE_MIN_CORR:
+            return True
+    return False
 
 
 def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
