@@ -31,10 +31,10 @@ from simdps_studio.core.types import Gap
 _BLOCK = 1 << 20
 
 #: A one-channel silence is a dropout only where that channel correlated with the others at
-#: least this much over the CHANNEL_TIE_S before or after it (the two sides of a stereo mix do;
-#: a hard-panned part that stops between notes does not).
-CHANNEL_TIE_MIN_CORR = 0.3
-CHANNEL_TIE_S = 0.05
+#: least this much over the CHANNEL_TIE_S before and after it (the two sides of a stereo mix
+#: do; a hard-panned part that stops between notes does not, but for a chance match).
+CHANNEL_TIE_MIN_CORR = 0.5
+CHANNEL_TIE_S = 0.1
 
 #: Level assigned to frames of exact digital silence, in dB.
 _FLOOR_DB = -200.0
@@ -208,7 +208,7 @@ def _scan(x, silence_amp, frame, progress, cancel) -> tuple[np.ndarray, np.ndarr
 
 
 def _tied_to_others(x: np.ndarray, c: int, a: int, b: int, sr: int) -> bool:
-    """Whether channel ``c`` moves with the others just before ``[a, b)`` (or just after): a
+    """Whether channel ``c`` moves with the others just before ``[a, b)`` and just after it: a
     dropout of one channel of a mix, not a hard-panned part that stops (its own notes, unrelated
     to the other side, may fall silent between notes)."""
     w = int(round(CHANNEL_TIE_S * sr))
@@ -218,9 +218,9 @@ def _tied_to_others(x: np.ndarray, c: int, a: int, b: int, sr: int) -> bool:
         rest = np.nan_to_num(x[others, lo:hi].astype(np.float64)).mean(axis=0)
         own, rest = own - own.mean(), rest - rest.mean()
         denom = float(np.sqrt(np.sum(own * own) * np.sum(rest * rest)))
-        if denom > 0 and abs(float(np.sum(own * rest))) / denom >= CHANNEL_TIE_MIN_CORR:
-            return True
-    return False
+        if denom == 0 or abs(float(np.sum(own * rest))) / denom < CHANNEL_TIE_MIN_CORR:
+            return False
+    return True
 
 
 def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
