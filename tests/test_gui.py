@@ -782,6 +782,13 @@ def test_takes_default_to_one_on_a_cpu_and_two_on_cuda_unless_chosen(qtbot, make
     w = make_window()
     qtbot.waitUntil(lambda: w.device_label.text() != "device: …", timeout=20000)
     assert w.repair_panel.takes.value() == 1  # this machine has no GPU
+    w.close()  # closing without a choice remembers none: the next start asks the device again
+    w = make_window()
+    w._device_ready("CUDA (NVIDIA H200)")
+    assert w.repair_panel.takes.value() == DEFAULT_GPU_TAKES
+    w.close()
+    QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat).remove("repair/takes")
+    w = make_window()
     w._device_ready("CUDA (NVIDIA H200)")  # as if the device task had found one
     assert w.repair_panel.takes.value() == DEFAULT_GPU_TAKES == 2
     w.repair_panel.takes.setValue(3)
@@ -826,6 +833,9 @@ def test_work_on_one_file_never_reaches_the_next(
     qtbot.waitUntil(lambda: not w.runner.running("search"), timeout=60000)
     assert w.session.source_path == other
     assert w.session.repair_for(gap) is None  # the first file's repair did not land here
+    # Nor did its progress: the panel says why it stopped, and is ready for this file.
+    assert w.repair_panel.progress_label.text() == "stopped: another file was opened"
+    assert w.repair_panel.run_btn.isEnabled()
     from simdps_studio.gui.mainwindow import TOP_K
     from simdps_studio.session import engines
 

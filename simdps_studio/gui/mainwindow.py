@@ -615,8 +615,10 @@ class MainWindow(QMainWindow):
         # Work on the previous file must not reach this one (its gaps may lie at the same
         # samples); the callbacks check the session too (_for_this_file), for a result already
         # on its way.
-        for name in ("search", "repair", "fit", "preview", "detect"):
+        for name in ("search", "fit", "preview", "detect"):
             self.runner.cancel(name)
+        if self.runner.cancel("repair"):
+            self.repair_panel.set_progress(0.0, "stopped: another file was opened")
         self._drop_autosave()
         self.session, self.pyramid = session, pyramid
         self.path = session.source_path
@@ -988,7 +990,9 @@ class MainWindow(QMainWindow):
             top_k=TOP_K,
             on_result=self._for_this_file(done),
             on_error=self._for_this_file(failed),
-            on_progress=lambda f, m: self.cands_panel.set_busy(m or "Searching…", f),
+            on_progress=self._for_this_file(
+                lambda f, m: self.cands_panel.set_busy(m or "Searching…", f)
+            ),
         )
 
     def _check_fit(self, gap: Gap) -> None:
@@ -1147,9 +1151,9 @@ class MainWindow(QMainWindow):
             on_result=lambda value, gap=gap, session=self.session: self._repaired(
                 gap, *value, session=session
             ),
-            on_error=self._repair_error,
-            on_cancelled=self._repair_cancelled,
-            on_progress=self.repair_panel.set_progress,
+            on_error=self._for_this_file(self._repair_error),
+            on_cancelled=self._for_this_file(self._repair_cancelled),
+            on_progress=self._for_this_file(self.repair_panel.set_progress),
             on_done=self._repair_done,
         )
         self._update_actions()
@@ -1376,7 +1380,8 @@ class MainWindow(QMainWindow):
         s.setValue("repair/omega_auto", p.omega.is_auto())
         s.setValue("repair/steps", p.steps_for(False))
         s.setValue("repair/draft_steps", p.steps_for(True))
-        s.setValue("repair/takes", p.takes.value())
+        if self._takes_chosen:  # else the device's default applies next time too
+            s.setValue("repair/takes", p.takes.value())
         s.setValue("repair/draft", p.draft.isChecked())
         self._update_model_label()
 
@@ -1416,6 +1421,7 @@ class MainWindow(QMainWindow):
         takes = self.repair_panel.takes
         if label.startswith("CUDA") and not self._takes_chosen and takes.value() == 1:
             takes.setValue(DEFAULT_GPU_TAKES)  # a batch of takes costs little more on a GPU
+            self._takes_chosen = False  # the device's choice, not the user's: not remembered
         self._update_estimate()  # the pace is remembered per device
 
     # ================================================================================ detect
