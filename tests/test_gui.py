@@ -755,7 +755,7 @@ def test_shortcuts_help_and_settings_persist(qtbot, make_window):
     w = make_window()
     dlg = ShortcutsDialog([a for a in w.actions() if a.shortcuts()], w)
     keys = {dlg.tree.topLevelItem(i).text(1) for i in range(dlg.tree.topLevelItemCount())}
-    assert {"Space", "Ctrl+Z", "B", "L", "Ctrl+R"} <= {k.split("   ")[0] for k in keys}
+    assert {"Space", "Ctrl+Z", "B", "L", "Ctrl+R"} <= {k.split(" or ")[0] for k in keys}
     dlg.deleteLater()
     p = w.repair_panel
     # Draft keeps its own steps: the field swaps between the modes and keeps each one's edits.
@@ -827,6 +827,9 @@ def test_work_on_one_file_never_reaches_the_next(
     p.steps.setValue(400)  # long enough to open another file meanwhile
     w.run_repair()
     assert w.runner.running("repair")
+    # The settings are locked while it runs (they would not apply to it).
+    assert not any(x.isEnabled() for x in (p.method, p.steps, p.takes, p.seed, p.draft))
+    assert w.act_stop.isEnabled()
     open_file(qtbot, w, other)
     w.add_gap(gap)  # the same samples in the other file
     qtbot.waitUntil(lambda: not w.runner.running("repair"), timeout=120000)
@@ -836,6 +839,9 @@ def test_work_on_one_file_never_reaches_the_next(
     # Nor did its progress: the panel says why it stopped, and is ready for this file.
     assert w.repair_panel.progress_label.text() == "stopped: another file was opened"
     assert w.repair_panel.run_btn.isEnabled()
+    assert all(x.isEnabled() for x in (p.method, p.steps, p.takes, p.seed, p.draft))
+    assert not p.omega.isEnabled()  # DPS uses no candidate weight
+    assert not w.act_stop.isEnabled()  # nothing runs, nothing plays
     from simdps_studio.gui.mainwindow import TOP_K
     from simdps_studio.session import engines
 
@@ -881,6 +887,29 @@ def test_detected_dropouts_become_gaps(qtbot, make_window, tmp_path):
     assert w.session.gaps == ()
     w.redo()
     assert len(w.session.gaps) == blocker.args[0]
+
+
+def test_detect_dialog_lists_regions_and_unticks_existing_gaps(qtbot):
+    from simdps_studio.gui.app import create_app
+    from simdps_studio.gui.dialogs import DetectDialog
+
+    create_app()
+    found = [
+        {"kind": "silence", "start_s": 6.19, "end_s": 6.51},
+        {"kind": "clipping", "start_s": 75.5, "end_s": 75.6},
+    ]
+    dlg = DetectDialog(found, existing=[(6.0, 6.3)])
+    qtbot.addWidget(dlg)
+    first, second = dlg.tree.topLevelItem(0), dlg.tree.topLevelItem(1)
+    assert [first.text(c) for c in range(5)] == [
+        "Silence",
+        "0:06.190",
+        "0:06.510",
+        "320 ms",
+        "already a gap",
+    ]
+    assert second.text(0) == "Clipping" and second.text(1) == "1:15.500" and second.text(4) == ""
+    assert dlg.checked() == [found[1]]  # the region that is already a gap starts unticked
 
 
 def test_dragging_a_gap_edge_with_the_mouse(qtbot, make_window, wav_path):

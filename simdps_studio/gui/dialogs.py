@@ -20,8 +20,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -29,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from simdps_studio.core.types import bits_for_subtype
+from simdps_studio.gui.analysis import format_time
 from simdps_studio.gui.theme import icon
 
 #: Containers offered by the export dialog: (label, libsndfile format, extension).
@@ -188,13 +187,19 @@ class ShortcutsDialog(QDialog):
         tree.setHeaderLabels(["Action", "Keys"])
         tree.setRootIsDecorated(False)
         tree.setAlternatingRowColors(True)
+        tree.setUniformRowHeights(True)
         tree.header().setSectionResizeMode(0, QHeaderView.Stretch)
         tree.header().setSectionResizeMode(1, QHeaderView.ResizeToContents)
         for action in actions:
             keys = [s.toString(QKeySequence.NativeText) for s in action.shortcuts()]
             if keys:
                 text = action.text().replace("&", "").replace("…", "")
-                QTreeWidgetItem(tree, [text, "   ".join(keys)])
+                QTreeWidgetItem(tree, [text, " or ".join(keys)])
+        heading = QTreeWidgetItem(tree, ["Mouse", ""])
+        heading.setFlags(Qt.NoItemFlags)
+        font = heading.font(0)
+        font.setBold(True)
+        heading.setFont(0, font)
         for gesture, what in self.MOUSE:
             item = QTreeWidgetItem(tree, [what, gesture])
             item.setForeground(1, self.palette().placeholderText())
@@ -203,38 +208,79 @@ class ShortcutsDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.Close)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
-        self.resize(560, 520)
+        # Tall enough for every row at once where the screen allows (no scrolling for "Stop").
+        rows = tree.topLevelItemCount() + 1
+        row_h = tree.fontMetrics().height() + 8
+        self.resize(640, min(140 + rows * row_h, 900))
+
+
+#: How the detector's kinds read in the dialog.
+DROPOUT_KIND_LABELS = {"silence": "Silence", "level_drop": "Level drop", "clipping": "Clipping"}
 
 
 class DetectDialog(QDialog):
-    """Detected dropouts as a checklist; accepted ones become gaps."""
+    """Detected dropouts as a checklist (kind, start, end, length); accepted ones become gaps.
 
-    def __init__(self, suggestions: Sequence[dict], parent=None):
+    Parameters
+    ----------
+    suggestions : sequence of dict
+        ``Dropout.to_dict()`` records (``start_s``, ``end_s``, ``kind``).
+    existing : sequence of (float, float), optional
+        The session's gaps in seconds: a region overlapping one is shown unticked, marked.
+    """
+
+    def __init__(
+        self,
+        suggestions: Sequence[dict],
+        parent=None,
+        existing: Sequence[tuple[float, float]] = (),
+    ):
         super().__init__(parent)
         self.setWindowTitle("Detected dropouts")
         self.suggestions = list(suggestions)
         lay = QVBoxLayout(self)
+        n = len(self.suggestions)
         lay.addWidget(
-            QLabel(f"{len(suggestions)} suspicious region(s). Add the checked ones as gaps:")
+            QLabel(f"{n} suspicious region{'s' if n != 1 else ''}. Add the checked ones as gaps:")
         )
-        self.list = QListWidget()
-        for d in suggestions:
-            text = f"{d.get('kind', 'dropout'):<12}  {d['start_s']:.3f} – {d['end_s']:.3f} s"
-            item = QListWidgetItem(text, self.list)
+        self.tree = QTreeWidget()
+        self.tree.setRootIsDecorated(False)
+        self.tree.setHeaderLabels(["Kind", "Start", "End", "Length", ""])
+        for d in self.suggestions:
+            a, b = float(d["start_s"]), float(d["end_s"])
+            taken = any(a < e and s < b for s, e in existing)
+            kind = DROPOUT_KIND_LABELS.get(d.get("kind", ""), str(d.get("kind", "dropout")))
+            item = QTreeWidgetItem(
+                [
+                    kind,
+                    format_time(a),
+                    format_time(b),
+                    f"{(b - a) * 1000:.0f} ms",
+                    "already a gap" if taken else "",
+                ]
+            )
+            for col in (1, 2, 3):
+                item.setTextAlignment(col, Qt.AlignRight | Qt.AlignVCenter)
             item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-            item.setCheckState(Qt.Checked)
-        lay.addWidget(self.list)
+            item.setCheckState(0, Qt.Unchecked if taken else Qt.Checked)
+            if taken:
+                item.setForeground(4, self.palette().placeholderText())
+            self.tree.addTopLevelItem(item)
+        for col in range(5):
+            self.tree.resizeColumnToContents(col)
+        lay.addWidget(self.tree)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.button(QDialogButtonBox.Ok).setText("Add as gaps")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
+        self.resize(520, 360)
 
     def checked(self) -> list[dict]:
         return [
             d
             for i, d in enumerate(self.suggestions)
-            if self.list.item(i).checkState() == Qt.Checked
+            if self.tree.topLevelItem(i).checkState(0) == Qt.Checked
         ]
 
 

@@ -846,6 +846,11 @@ class MainWindow(QMainWindow):
         self.repair_panel.run_btn.setEnabled(gap and not running)
         self.act_audition.setEnabled(gap and bool(self.candidates.get(self.selected_gap)))
         self.act_play.setEnabled(has and self.playback.available)
+        for w in (self.transport.play_btn, self.transport.loop_btn):
+            w.setEnabled(has and self.playback.available)
+        for w in (self.transport.a_btn, self.transport.b_btn):
+            w.setEnabled(has)
+        self.act_stop.setEnabled(running or self.playback.playing)
         self.act_add_gap.setEnabled(has and self.mark_in is not None and self.mark_out is not None)
         if has:
             label = self._label(self.session.state.label) if self.session.can_undo else ""
@@ -1184,7 +1189,9 @@ class MainWindow(QMainWindow):
         omega = repairs[0].params.get("omega") if method == "simdps" else None
         with_omega = f"{method} ω {omega:.3f}" if isinstance(omega, (int, float)) else method
         self.repair_panel.set_progress(
-            1.0, f"{with_omega} · {len(repairs)} take(s)" + (f" · {secs:.1f} s" if secs else "")
+            1.0,
+            f"{with_omega} · {len(repairs)} take{'s' if len(repairs) != 1 else ''}"
+            + (f" · {secs:.1f} s" if secs else ""),
         )
         self.transport.set_b(True)
         warning = engines.fit_warning(repairs[0].params)
@@ -1449,7 +1456,9 @@ class MainWindow(QMainWindow):
 
     def choose_suggestions(self, items: list[dict]) -> list[dict]:
         """Let the user pick which detected regions become gaps (tests replace this method)."""
-        dlg = DetectDialog(items, self)
+        sr = self.session.audio.sr
+        existing = [(g.start_sample / sr, g.end_sample / sr) for g in self.session.gaps]
+        dlg = DetectDialog(items, self, existing=existing)
         return dlg.checked() if dlg.exec() == QDialog.Accepted else []
 
     def add_suggestions(self, items: list[dict]) -> int:
@@ -1480,7 +1489,7 @@ class MainWindow(QMainWindow):
         else:
             self.transport.set_playback_message(self.playback.message)
         for w in (self.transport.play_btn, self.transport.loop_btn):
-            w.setEnabled(self.playback.available)
+            w.setEnabled(self.playback.available and self.session is not None)
         self.act_play.setEnabled(self.playback.available and self.session is not None)
 
     def _playback_failed(self, message: str) -> None:
@@ -1548,6 +1557,7 @@ class MainWindow(QMainWindow):
 
     def _playback_state(self, playing: bool) -> None:
         self.transport.set_playing(playing)
+        self._update_actions()  # Stop (Esc) follows playback
         if not playing and self.session is not None:
             self.track.set_playhead(self.cursor_sample)
             self.transport.set_position(
@@ -1683,7 +1693,8 @@ class MainWindow(QMainWindow):
             self.side_splitter.restoreState(side)
         else:
             row = self.fontMetrics().height() + 8
-            self.side_splitter.setSizes([5 * row, 14 * row, 17 * row])
+            # Room for four gaps, the eight candidates and the repair panel.
+            self.side_splitter.setSizes([8 * row, 13 * row, 17 * row])
         p = self.repair_panel
         p.set_method(str(s.value("repair/method", "auto")))
         try:

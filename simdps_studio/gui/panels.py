@@ -221,6 +221,9 @@ class ScoreDelegate(QStyledItemDelegate):
     """Draws a 0–1 score as a thin bar in the candidate colour behind the number."""
 
     def paint(self, painter: QPainter, option, index) -> None:
+        # The row (and its selection highlight) first, the bar over it: drawn before, the
+        # selection covered the chosen candidate's bar.
+        super().paint(painter, option, index)
         score = index.data(Qt.UserRole)
         if isinstance(score, float):
             r = option.rect.adjusted(3, option.rect.height() - 6, -3, -3)
@@ -229,7 +232,6 @@ class ScoreDelegate(QStyledItemDelegate):
             w = int(r.width() * min(max(score, 0.0), 1.0))
             painter.fillRect(r.adjusted(0, 0, w - r.width(), 0), qcolor(COLORS.candidate, 200))
             painter.restore()
-        super().paint(painter, option, index)
 
 
 class CandidatesPanel(QWidget):
@@ -666,18 +668,23 @@ class RepairPanel(QWidget):
             self.method.setCurrentIndex(i)
 
     def _method_changed(self, *_):
+        self._enable_settings()
+        self.settings_changed.emit()
+
+    def _enable_settings(self) -> None:
+        """Settings the method uses are live, the others greyed; all are locked during a run."""
         m = self.method_name()
         diffusion = m in ("auto", "simdps", "dps")
-        self.omega.setEnabled(m in ("auto", "simdps"))
+        self.method.setEnabled(not self.running)
+        self.omega.setEnabled(m in ("auto", "simdps") and not self.running)
         for w in (self.steps, self.takes, self.seed, self.draft):
-            w.setEnabled(diffusion)
-        self.settings_changed.emit()
+            w.setEnabled(diffusion and not self.running)
 
     def set_running(self, running: bool) -> None:
         self.running = running
         self.run_btn.setEnabled(not running)
         self.stop_btn.setEnabled(running)
-        self.method.setEnabled(not running)
+        self._enable_settings()
         self.progress.setVisible(running)
         self.estimate.setVisible(not running)
         if running:

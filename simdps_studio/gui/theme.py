@@ -61,6 +61,8 @@ def style_sheet(colors: Colors = COLORS) -> str:
         text = path.read_text(encoding="utf-8")
     except OSError:
         return ""
+    # Images by absolute path (forward slashes on every system, as Qt's url() wants).
+    text = text.replace("@icons", (resources_dir() / "icons").as_posix())
     # Longest names first, so "@panel_alt" is not eaten by "@panel".
     for name, value in sorted(asdict(colors).items(), key=lambda kv: -len(kv[0])):
         text = text.replace(f"@{name}", value)
