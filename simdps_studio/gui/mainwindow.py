@@ -528,7 +528,11 @@ class MainWindow(QMainWindow):
         self.error_shown.emit(message)
         if self._closing or os.environ.get("SIMDPS_NO_DIALOGS"):
             return
-        box = QMessageBox(QMessageBox.Warning, "SimDPS Studio", message, QMessageBox.Ok, self)
+        # The box reads as a sentence; the status line keeps the message as it is.
+        text = message[:1].upper() + message[1:]
+        if not text.endswith((".", "!", "?", ")")):
+            text += "."
+        box = QMessageBox(QMessageBox.Warning, "SimDPS Studio", text, QMessageBox.Ok, self)
         box.setAttribute(Qt.WA_DeleteOnClose)
         box.open()
 
@@ -563,7 +567,7 @@ class MainWindow(QMainWindow):
         """Open an audio file (with its saved project, if any) or a ``.simdps.json`` project."""
         p = Path(path).expanduser()
         if not p.exists():
-            self.show_error(f"no such file: {p}")
+            self.show_error(f"cannot open {p.name}: there is no such file ({p.parent})")
             return
         if not self._confirm_discard():
             return
@@ -579,7 +583,9 @@ class MainWindow(QMainWindow):
             p,
             project,
             on_result=lambda value, p=p: self._opened(p, *value),
-            on_error=self.show_error,
+            on_error=lambda message, p=p: self.show_error(
+                message if p.name in message else f"cannot open {p.name}: {message}"
+            ),
             on_progress=lambda f, m: self.status(f"{m or 'opening'}… {f * 100:.0f} %", 0),
         )
 
