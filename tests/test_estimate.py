@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -142,3 +143,20 @@ def test_a_diffusion_repair_reports_the_calls_it_made(tmp_path, monkeypatch):
         fits.append(params["prior_fit"])
     assert fits[0] is not None and fits[1] == fits[0]
     assert (engines.FULL_STEPS, engines.DRAFT_STEPS) == (35, 20)
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_the_search_takes_a_small_share_of_a_diffusion_repairs_progress():
+    audio = Audio(piano_like(SR, 8.0, seed=2, channels=1), SR)
+    gap = Gap(4 * SR, int(4.3 * SR))
+    seen: list[tuple[float, str]] = []
+    request = engines.RepairRequest(
+        method="simdps", model="piano-tiny", draft=True, steps=4, omega=0.15
+    )
+    engines.make_repairs(audio, gap, request, progress=lambda f, m: seen.append((f, m)))
+    first_step = next(f for f, m in seen if "step 1/" in m)
+    # The sampler's first step is near the start of the bar, as the time it takes is.
+    assert first_step < 0.3 and seen[-1][0] == 1.0
+    after = seen[next(i for i, (_f, m) in enumerate(seen) if m == "candidates ready") :]
+    assert after[0][0] <= engines.DIFFUSION_SEARCH_SHARE
+    assert all(b[0] >= a[0] for a, b in itertools.pairwise(after))  # then it never goes back

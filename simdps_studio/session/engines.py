@@ -64,6 +64,10 @@ DRAFT_STEPS = 20
 DRAFT_CALL_RATIO = 0.39
 
 
+#: Share of a diffusion repair's progress given to the candidate search before it.
+DIFFUSION_SEARCH_SHARE = 0.02
+
+
 @dataclass
 class RepairRequest:
     """What the user asked for one gap (the CLI's and the repair panel's options)."""
@@ -559,12 +563,16 @@ def make_repairs(
     sim = _engine("simdps_studio.search.sim", "Sim repair")
     cand = None
     cand_x = None
+    # The search's share of the progress bar: next to a diffusion run of minutes it is a few
+    # seconds at most (and cached when the app found the candidates before), so a large share
+    # made the bar jump and the first time-left estimate far too short.
+    search_share = 0.2 if method == "sim" else DIFFUSION_SEARCH_SHARE
     if request.guide is not None:
         cand_x = _guide_samples(audio, gap, request.guide)
         params["candidate"] = {"source": "guide file"}
     elif method in ("sim", "simdps"):
         cand = _choose_candidate(
-            audio, gap, other_gaps, request, sub_progress(progress, 0, 0.2), cancel
+            audio, gap, other_gaps, request, sub_progress(progress, 0, search_share), cancel
         )
         args, kwargs = _sim_args(x, audio, gap, cand, request.corpus)
         cand_x = sim.candidate_samples(*args, **kwargs)
@@ -594,7 +602,7 @@ def make_repairs(
         device=request.device,
         denoiser=denoiser,
         progress=progress,
-        progress_at=0.2 if cand is not None else 0.0,
+        progress_at=search_share if cand is not None else 0.0,
         cancel=cancel,
     )
     # Paid once per gap and model (cached): benchmarks take it out of a method's time.
@@ -620,7 +628,7 @@ def make_repairs(
         seed=request.seed,
         draft=request.draft,
         device=request.device,
-        progress=sub_progress(progress, 0.2 if cand is not None else 0.0, 1.0),
+        progress=sub_progress(progress, search_share if cand is not None else 0.0, 1.0),
         cancel=cancel,
     )
     calls = sampler_calls(steps, request.draft)
