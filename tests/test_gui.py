@@ -1042,8 +1042,11 @@ def test_export_dialog_format_follows_the_file_name(qtbot, tmp_path):
     dlg = ExportDialog(tmp_path / "song.mp3", "MPEG_LAYER_III", "MP3")
     qtbot.addWidget(dlg)
     assert dlg.options().format == "WAV" and dlg.options().path.name == "song.repaired.wav"
+    assert dlg.subtype.itemText(0) == "Same as source (MP3 (lossy))"
+    assert dlg.provenance.text().endswith("and cue markers")  # WAV takes them
     dlg.path.setText(str(tmp_path / "x.flac"))  # typed or browsed: the name decides
     assert dlg.fmt.currentData() == "FLAC" and dlg.options().format == "FLAC"
+    assert dlg.provenance.text() == "Write provenance sidecar (.provenance.json)"
     dlg.fmt.setCurrentIndex(dlg.fmt.findData("AIFF"))  # the combo renames the file
     assert dlg.options().path.name == "x.aiff" and dlg.options().format == "AIFF"
     dlg.path.setText(str(tmp_path / "x"))

@@ -47,6 +47,23 @@ SAMPLE_FORMATS = (
 )
 
 
+#: Subtypes by what a user calls them (libsndfile's names otherwise).
+SUBTYPE_LABELS = {
+    **{st: label for label, st in SAMPLE_FORMATS if st},
+    "PCM_S8": "8-bit PCM",
+    "PCM_U8": "8-bit PCM",
+    "DOUBLE": "64-bit float",
+    "VORBIS": "Vorbis (lossy)",
+    "OPUS": "Opus (lossy)",
+    "MPEG_LAYER_III": "MP3 (lossy)",
+}
+
+
+def subtype_label(subtype: str) -> str:
+    """``"PCM_16"`` -> ``"16-bit PCM"``; unknown names as they are."""
+    return SUBTYPE_LABELS.get(subtype.upper(), subtype)
+
+
 def export_format_for(path: Path) -> str | None:
     """The export format a file name's extension names (``.flac`` -> FLAC), else None."""
     ext = path.suffix.lower()
@@ -94,11 +111,11 @@ class ExportDialog(QDialog):
         row.addWidget(browse)
         self.subtype = QComboBox()
         for label, st in SAMPLE_FORMATS:
-            text = f"{label} ({source_subtype})" if st is None else label
+            text = f"{label} ({subtype_label(source_subtype)})" if st is None else label
             self.subtype.addItem(text, st)
         self.dither = QCheckBox("TPDF dither when reducing bit depth")
         self.dither.setChecked(True)
-        self.provenance = QCheckBox("Write provenance sidecar (.provenance.json) and cue markers")
+        self.provenance = QCheckBox()
         self.provenance.setChecked(True)
         form.addRow("File", row)
         form.addRow("Format", self.fmt)
@@ -130,6 +147,13 @@ class ExportDialog(QDialog):
             self.path.setText(str(p.with_suffix(ext)))
         self._update_dither()
 
+    def _update_provenance_label(self) -> None:
+        # Only WAV files take the cue markers at each repaired span (audio.io writes them).
+        cues = self.fmt.currentData() == "WAV"
+        self.provenance.setText(
+            "Write provenance sidecar (.provenance.json)" + (" and cue markers" if cues else "")
+        )
+
     def _path_changed(self, text: str) -> None:
         """A typed or browsed extension picks the format: the file name and its data agree."""
         fmt = export_format_for(Path(text))
@@ -138,6 +162,7 @@ class ExportDialog(QDialog):
             self.fmt.setCurrentIndex(i)
 
     def _update_dither(self, *_):
+        self._update_provenance_label()
         st = self.subtype.currentData()
         src_bits = bits_for_subtype(self.source_subtype) or 32
         out_bits = bits_for_subtype(st) if st else src_bits
