@@ -407,7 +407,7 @@ def test_selecting_a_gap_checks_the_models_fit_before_any_repair(
     sim = run_and_wait(qtbot, w, lambda: p.fit_warning.linkActivated.emit("sim"), 30000)[0]
     assert sim.method == "sim" and w.session.repair_for(gap) is sim
     assert p.method_name() == "auto" and p.omega.is_auto()
-    assert p.takes_list.item(0).text().startswith("Take 1 · sim")
+    assert p.takes_list.item(0).text().startswith("Take 1 · Sim")
     w.undo()  # back to no repair: the warning is the selection check's again (once it ended)
     assert w.session.repair_for(gap) is None
     qtbot.waitUntil(lambda: p.run_btn.isEnabled() and p.fit_warning.isVisible(), timeout=5000)
@@ -482,7 +482,7 @@ def test_takes_of_earlier_runs_stay_listed_for_comparison(qtbot, make_window, wa
     lpc = run_and_wait(qtbot, w, w.act_run.trigger, 30000)[0]  # Ctrl+R: the panel's method
     assert lpc.method == "lpc"
     labels = [p.takes_list.item(i).text() for i in range(p.takes_list.count())]
-    assert labels[0].startswith("Take 1 · sim") and labels[1].startswith("Take 2 · lpc")
+    assert labels[0].startswith("Take 1 · Sim") and labels[1].startswith("Take 2 · LPC")
     assert p.takes_list.currentRow() == 1 and w.session.repair_for(gap) is lpc
     # Going back to the Sim take makes it the gap's repair again, and that is undoable.
     p.takes_list.setCurrentRow(0)
@@ -530,7 +530,7 @@ def test_a_reopened_project_keeps_its_candidate_takes_and_bypass(
     assert w2.chosen_rank[gap] == 3 and w2.cands_panel.current_rank() == 3
     assert w2.request().candidate_rank == 3
     labels = [p2.text() for p2 in w2.repair_panel.takes_list.findItems("", Qt.MatchContains)]
-    assert [t.split(" · ")[1] for t in labels] == ["sim", "lpc"]
+    assert [t.split(" · ")[1] for t in labels] == ["Sim", "LPC"]
     assert w2.repair_panel.takes_list.currentRow() == 0  # the Sim take is the repair
 
 
@@ -562,7 +562,7 @@ def test_ab_toggle_undo_redo_and_keyboard(qtbot, make_window, wav_path):
     qtbot.keyClick(w, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
     qtbot.keyClick(w, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
     assert w.session.repair_for(gap) is rep
-    assert w.gaps_panel.tree.topLevelItem(0).text(3) == "SIM"
+    assert w.gaps_panel.tree.topLevelItem(0).text(3) == "Sim"
     # A gap from the keyboard: playhead, mark in (I), mark out (O), add (G).
     w._seek(int(2.0 * SR))
     qtbot.keyClick(w, Qt.Key_I)
@@ -636,7 +636,7 @@ def test_export_then_reload_project(qtbot, make_window, wav_path, tmp_path):
     assert w2.session.gaps == (gap,)
     r2 = w2.session.repair_for(gap)
     assert r2 is not None and np.array_equal(r2.fill, rep.fill)
-    assert w2.gaps_panel.tree.topLevelItem(0).text(3) == "SIM"
+    assert w2.gaps_panel.tree.topLevelItem(0).text(3) == "Sim"
     Path(str(wav_path) + ".simdps.json").unlink()
     Path(str(wav_path) + ".simdps.npz").unlink(missing_ok=True)
 

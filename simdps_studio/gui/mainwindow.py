@@ -44,7 +44,14 @@ from simdps_studio.gui.dialogs import (
     ExportOptions,
     ShortcutsDialog,
 )
-from simdps_studio.gui.panels import CandidatesPanel, GapsPanel, RepairPanel, TransportBar
+from simdps_studio.gui.panels import (
+    CandidatesPanel,
+    GapsPanel,
+    RepairPanel,
+    TransportBar,
+    format_length,
+    method_label,
+)
 from simdps_studio.gui.playback import PlaybackController, patches_from
 from simdps_studio.gui.theme import icon
 from simdps_studio.gui.views import RepairSpan, TrackView
@@ -934,7 +941,7 @@ class MainWindow(QMainWindow):
         number = list(self.session.gaps).index(gap) + 1
         self.cands_panel.set_title(number)
         self.repair_panel.hint.setText(
-            f"gap #{number} · {gap.duration_s(self.session.audio.sr):.3f} s"
+            f"gap #{number} · {format_length(gap.duration_s(self.session.audio.sr))}"
         )
         if gap in self.candidates:
             self.cands_panel.set_candidates(self.candidates[gap], self.chosen_rank.get(gap, 1))
@@ -1193,7 +1200,8 @@ class MainWindow(QMainWindow):
         method = repairs[0].method
         # make_repairs stores the number it used, also when the request said "auto".
         omega = repairs[0].params.get("omega") if method == "simdps" else None
-        with_omega = f"{method} ω {omega:.3f}" if isinstance(omega, (int, float)) else method
+        label = method_label(method)
+        with_omega = f"{label} ω {omega:.3f}" if isinstance(omega, (int, float)) else label
         self.repair_panel.set_progress(
             1.0,
             f"{with_omega} · {len(repairs)} take{'s' if len(repairs) != 1 else ''}"
@@ -1313,10 +1321,10 @@ class MainWindow(QMainWindow):
         for i, r in enumerate(takes, start=1):
             seam = self.seams.get(r.repair_id)
             seed = r.params.get("seed")
-            text = f"Take {i} · {r.method}"
+            text = f"Take {i} · {method_label(r.method)}"
             omega = r.params.get("omega")
             if r.method == "simdps" and isinstance(omega, (int, float)):
-                text += f" ω {omega:.2f}"
+                text += f" ω {omega:.3f}"
             if r.params.get("draft"):
                 text += " draft"
             if seed is not None:

@@ -84,6 +84,16 @@ METHODS = (
 )
 
 
+def format_length(seconds: float) -> str:
+    """A gap's length as the panels show it: ``"600 ms"`` below a second, else ``"2.400 s"``."""
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.3f} s"
+
+
+def method_label(name: str) -> str:
+    """A method as the Method box names it (``"simdps"`` -> ``"SimDPS"``), everywhere."""
+    return next((label for label, key in METHODS if key == name), name)
+
+
 def panel(title: str, hint: str = "") -> tuple[QFrame, QVBoxLayout, QLabel]:
     """A titled panel frame; returns (frame, body layout, hint label)."""
     frame = QFrame()
@@ -160,8 +170,8 @@ class GapsPanel(QWidget):
                 [
                     str(i),
                     format_time(g.start_s(sr)),
-                    f"{length * 1000:.0f} ms" if length < 1 else f"{length:.3f} s",
-                    "—" if r is None else r.method.upper() if r.method != "simdps" else "SimDPS",
+                    format_length(length),
+                    "—" if r is None else method_label(r.method),
                     "",
                 ]
             )
