@@ -540,6 +540,8 @@ class RepairPanel(QWidget):
             "Sim: paste the candidate with crossfades.  LPC: linear prediction (short gaps)."
         )
         self.omega = OmegaControl()
+        # Its scale names stay readable when a warning takes room below.
+        self.omega.setMinimumHeight(self.omega.sizeHint().height())
         self.steps = QSpinBox()
         self.steps.setRange(2, 400)
         self.steps.setValue(FULL_STEPS)
@@ -603,6 +605,7 @@ class RepairPanel(QWidget):
         self.progress.setFormat("")
         self.progress_label = QLabel("")
         self.progress_label.setObjectName("dim")
+        self.progress_label.hide()
         self.remaining = RemainingTime()
         self._message = ""
         self.progress.hide()
@@ -709,13 +712,15 @@ class RepairPanel(QWidget):
         if message:
             self._message = message
         left = format_remaining(self.remaining.update(fraction, time.monotonic()))
-        self.progress_label.setText(" · ".join(t for t in (self._message, left) if t))
+        text = " · ".join(t for t in (self._message, left) if t)
+        self.progress_label.setText(text)
+        self.progress_label.setVisible(bool(text))  # no empty line in the panel
 
     def set_fit_warning(self, warning: str | None) -> None:
         """Show (or with None hide) that the model fits the selected gap's music poorly."""
         self.fit_warning.setVisible(bool(warning))
         self.fit_warning.setText(
-            '⚠ The model does not know this music well: <a href="sim">compare with Sim</a>'
+            '⚠ Unfamiliar music for this model · <a href="sim">compare with Sim</a>'
         )
         self.fit_warning.setToolTip(f"{warning[0].upper()}{warning[1:]}." if warning else "")
 
