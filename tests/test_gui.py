@@ -849,6 +849,21 @@ def test_work_on_one_file_never_reaches_the_next(
     assert [c.start_sample for c in w.candidates[gap]] == [c.start_sample for c in mine]
 
 
+def test_the_model_menu_lists_the_installed_models(qtbot, make_window, tiny_model):
+    w = make_window()
+    w._fill_model_menu()
+    actions = {a.text(): a for a in w.model_menu.actions() if a.text()}
+    assert {"piano-small (default)", "piano-tiny", "Other model &folder…"} <= set(actions)
+    assert actions["piano-small (default)"].isChecked() and not actions["piano-tiny"].isChecked()
+    actions["piano-tiny"].trigger()
+    assert w.model_name == "piano-tiny" and w.settings.value("repair/model") == "piano-tiny"
+    assert w.repair_panel.model.text() == "model: piano-tiny"
+    w.set_model(tiny_model)  # a folder chosen elsewhere is listed, checked, by its name
+    w._fill_model_menu()
+    checked = [a.text() for a in w.model_menu.actions() if a.isChecked()]
+    assert checked == [Path(tiny_model).name]
+
+
 def test_close_while_working_leaves_no_thread(qtbot, make_window, wav_path):
     w = make_window()
     open_file(qtbot, w, wav_path)

@@ -428,7 +428,7 @@ class MainWindow(QMainWindow):
         self.act_audition = A("Au&dition candidate", self._audition_current, ["P"])
         self.act_run = A("&Run repair", lambda: self.run_repair(), ["Ctrl+R"])  # not (checked)
         self.act_stop = A("&Stop", self.stop_all, ["Esc"])
-        self.act_model = A("Choose &model folder…", self.choose_model, [])
+        self.act_model = A("Other model &folder…", self.choose_model, [])
         self.act_check_fit = A(
             "Check the model's &fit on selection",
             self._toggle_check_fit,
@@ -482,8 +482,12 @@ class MainWindow(QMainWindow):
         for a in (self.act_play, self.act_loop, self.act_ab, self.act_audition):
             m.addAction(a)
         m = mb.addMenu("&Repair")
-        for a in (self.act_run, self.act_stop, None, self.act_model, self.act_check_fit):
+        for a in (self.act_run, self.act_stop, None):
             m.addSeparator() if a is None else m.addAction(a)
+        # The installed models by name (filled when the menu opens), then a folder elsewhere.
+        self.model_menu = m.addMenu("&Model")
+        self.model_menu.aboutToShow.connect(self._fill_model_menu)
+        m.addAction(self.act_check_fit)
         m = mb.addMenu("&Help")
         m.addAction(self.act_help)
         m.addAction(self.act_about)
@@ -1405,6 +1409,23 @@ class MainWindow(QMainWindow):
             s.setValue("repair/takes", p.takes.value())
         s.setValue("repair/draft", p.draft.isChecked())
         self._update_model_label()
+
+    def _fill_model_menu(self) -> None:
+        menu = self.model_menu
+        menu.clear()
+        current = self.model_name or engines.DEFAULT_MODEL
+        for name in engines.installed_models():
+            label = name + (" (default)" if name == engines.DEFAULT_MODEL else "")
+            a = menu.addAction(label, lambda name=name: self.set_model(name))
+            a.setCheckable(True)
+            a.setChecked(name == current)
+        if current not in engines.installed_models():  # a folder chosen elsewhere
+            a = menu.addAction(Path(current).name, lambda: None)
+            a.setCheckable(True)
+            a.setChecked(True)
+            a.setToolTip(current)
+        menu.addSeparator()
+        menu.addAction(self.act_model)
 
     def choose_model(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Model folder (config.json + weights)")

@@ -109,6 +109,17 @@ def model_installed(name: str | None = None) -> bool:
     return (p / "config.json").is_file() and any(p.glob("weights*.safetensors"))
 
 
+def installed_models() -> list[str]:
+    """Names of the installed models (folders under ``models_dir()`` with a config and weights;
+    cheap: no torch import)."""
+    from simdps_studio.core.paths import models_dir
+
+    root = models_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and model_installed(str(p)))
+
+
 def model_window_s(name: str | None = None) -> float | None:
     """The model's window in seconds from its ``config.json`` (None when unreadable; no torch)."""
     try:
