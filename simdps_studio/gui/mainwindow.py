@@ -1459,7 +1459,6 @@ class MainWindow(QMainWindow):
 
     def _device_ready(self, label: str) -> None:
         self.device_label.setText(f"device: {label}")
-        self.repair_panel.device.setText(f"device: {label}")
         takes = self.repair_panel.takes
         if label.startswith("CUDA") and not self._takes_chosen and takes.value() == 1:
             takes.setValue(DEFAULT_GPU_TAKES)  # a batch of takes costs little more on a GPU

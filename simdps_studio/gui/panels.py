@@ -513,7 +513,7 @@ class OmegaControl(QWidget):
 
 
 class RepairPanel(QWidget):
-    """Method, ω, steps, takes, seed, Draft, device; Run/Stop with progress; the takes list.
+    """Method, ω, steps, takes, seed, Draft, model; Run/Stop with progress; the takes list.
 
     Signals: ``run()``, ``stop()``, ``take_chosen(int index)``, ``settings_changed()``,
     ``compare_sim()`` (the fit warning's link).
@@ -566,8 +566,6 @@ class RepairPanel(QWidget):
         self.seed.setToolTip("Seed of the first take (results are reproducible)")
         self.draft = QCheckBox("Draft")
         self.draft.setToolTip("Fast mode without backpropagation: for previews and slow machines")
-        self.device = QLabel("device: …")
-        self.device.setObjectName("dim")
         self.model = QLabel("")
         self.model.setObjectName("dim")
 
@@ -627,7 +625,6 @@ class RepairPanel(QWidget):
         self.fit_warning.linkActivated.connect(lambda _link: self.compare_sim.emit())
         self.fit_warning.hide()
         lay.addWidget(self.fit_warning)
-        lay.addWidget(self.device)
         lay.addWidget(self.model)
 
         takes_title = QLabel("Takes")
@@ -638,7 +635,7 @@ class RepairPanel(QWidget):
             "Takes of the runs on this gap (newest last): select one to use it"
         )
         row_h = QFontMetrics(self.font()).height() + 8
-        self.takes_list.setMinimumHeight(2 * row_h + 4)
+        self.takes_list.setMinimumHeight(row_h + 4)  # small screens: the window stays short
         self.takes_list.setMaximumHeight(8 * row_h + 4)
         self.takes_list.currentRowChanged.connect(self._take)
         lay.addWidget(self.takes_list, 1)
