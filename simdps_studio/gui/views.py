@@ -451,7 +451,7 @@ class TrackView(QWidget):
 
         wave_head, self.wave_info, self.wave_readout = self._header("WAVEFORM")
         spec_head, self.spec_info, self.spec_readout = self._header("SPECTROGRAM")
-        self.spec_info.setText("log frequency")
+        self.spec_info.setText("log frequency, Hz")
 
         wave_box = QWidget()
         wl = QVBoxLayout(wave_box)
