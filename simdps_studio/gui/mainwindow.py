@@ -1727,8 +1727,8 @@ class MainWindow(QMainWindow):
             self.side_splitter.restoreState(side)
         else:
             row = self.fontMetrics().height() + 8
-            # Room for four gaps, the eight candidates and the repair panel.
-            self.side_splitter.setSizes([8 * row, 13 * row, 17 * row])
+            # Room for three gaps, the eight candidates and the repair panel.
+            self.side_splitter.setSizes([7 * row, 14 * row, 17 * row])
         p = self.repair_panel
         p.set_method(str(s.value("repair/method", "auto")))
         try:
