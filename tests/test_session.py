@@ -262,7 +262,7 @@ def test_auto_omega_follows_close_matches_and_relaxes_for_poor_ones():
 
 @pytest.mark.parametrize("method", ["lpc", "sim", "dps"])
 def test_a_neighbouring_gap_is_never_read_as_context(method, piano):
-    from simdps_studio.core.types import Audio, Gap
+    from simdps_studio.core.types import Audio, Gap, neighbour_edges
     from simdps_studio.session import engines
 
     sr = 22050  # the tiny model's rate: no resampling, so the fills must be equal exactly
@@ -290,7 +290,7 @@ def test_a_neighbouring_gap_is_never_read_as_context(method, piano):
     if method != "sim":
         alone = engines.make_repairs(Audio(x, sr), gap, request)[0].fill
         np.testing.assert_allclose(fills[0], alone, atol=1e-6)
-    assert engines.context_bounds(gap, [Gap(sr, 3 * sr)], x.shape[1]) == (3 * sr, x.shape[1])
+    assert neighbour_edges(gap, [Gap(sr, 3 * sr)], x.shape[1]) == (3 * sr, x.shape[1])
 
 
 def test_sim_margins_never_reach_a_neighbouring_gap():

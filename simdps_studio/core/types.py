@@ -284,6 +284,27 @@ class Gap:
         return f"{self.start_sample / sr:.3f}–{self.end_sample / sr:.3f} s"
 
 
+def neighbour_edges(gap: Gap, other_gaps, n_samples: int) -> tuple[int, int]:
+    """``(lo, hi)``: the end of the nearest other gap before ``gap`` (else 0) and the start of the
+    nearest one after it (else ``n_samples``): the observed stretch around ``gap``, since the
+    other gaps' samples are missing too.
+
+    Parameters
+    ----------
+    gap : Gap
+    other_gaps : iterable of Gap
+        The recording's other gaps (not overlapping ``gap``).
+    n_samples : int
+        Length of the recording.
+    """
+    lo = max((g.end_sample for g in other_gaps if g.end_sample <= gap.start_sample), default=0)
+    hi = min(
+        (g.start_sample for g in other_gaps if g.start_sample >= gap.end_sample),
+        default=n_samples,
+    )
+    return lo, hi
+
+
 def validate_gaps(gaps: list[Gap], n_samples: int, sr: int) -> list[Gap]:
     """Validate every gap and check that no two overlap; return them sorted by start."""
     ordered = sorted(g.validate(n_samples, sr) for g in gaps)

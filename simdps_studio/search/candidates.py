@@ -28,7 +28,7 @@ import numpy as np
 
 from simdps_studio.core.errors import InputError, NoCandidateError
 from simdps_studio.core.progress import Progress, check_cancel, sub_progress
-from simdps_studio.core.types import Audio, Gap
+from simdps_studio.core.types import Audio, Gap, neighbour_edges
 from simdps_studio.search.config import SearchConfig
 from simdps_studio.search.features import TrackFeatures, as_float_audio, mid_block, track_features
 
@@ -570,8 +570,7 @@ def _observed_edges(
 ) -> _Observed:
     """The observed samples beside the gap; they end at the neighbouring gaps (missing too)."""
     s, e = gap.start_sample, gap.end_sample
-    lo = max((g.end_sample for g in others if g.end_sample <= s), default=0)
-    hi = min((g.start_sample for g in others if g.start_sample >= e), default=samples.shape[1])
+    lo, hi = neighbour_edges(gap, others, samples.shape[1])
     w = max(1, int(round(config.refine_window_s * sr)))
     c = max(1, int(round(config.short_context_s * sr)))
     wb, wa = min(w, s - lo), min(w, hi - e)

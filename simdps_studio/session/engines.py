@@ -23,7 +23,7 @@ import numpy as np
 from simdps_studio.audio.dsp import audible_rows, to_model_channels
 from simdps_studio.core.errors import InputError, NotAvailableError
 from simdps_studio.core.progress import check_cancel, sub_progress
-from simdps_studio.core.types import Audio, Gap
+from simdps_studio.core.types import Audio, Gap, neighbour_edges
 from simdps_studio.session.repair import Repair
 
 #: Gaps shorter than this are repaired with LPC by ``--method auto``.
@@ -259,25 +259,17 @@ def _sim_args(x: np.ndarray, audio: Audio, gap: Gap, cand, corpus) -> tuple[tupl
     return args, {"gain_db": cand.gain_db, "source": source, "source_sr": source_sr}
 
 
-def context_bounds(gap: Gap, other_gaps, n_samples: int) -> tuple[int, int]:
-    """``(lo, hi)``: the context a repair may read around ``gap`` ends at the neighbouring gaps,
-    whose samples are missing too (LPC's context; diffusion masks them out instead)."""
-    before = [g.end_sample for g in other_gaps if g.end_sample <= gap.start_sample]
-    after = [g.start_sample for g in other_gaps if g.start_sample >= gap.end_sample]
-    return max(before, default=0), min(after, default=n_samples)
-
-
 def margin_bounds(gap: Gap, other_gaps, n_samples: int) -> tuple[int, int]:
     """Where a repair's crossfade margins may reach: halfway to the neighbouring gaps.
 
     Two gaps' spans then never overlap (render would otherwise let one repair overwrite the
     other's), and no margin fades from samples that are themselves missing.
     """
-    before = [g.end_sample for g in other_gaps if g.end_sample <= gap.start_sample]
-    after = [g.start_sample for g in other_gaps if g.start_sample >= gap.end_sample]
-    lo = gap.start_sample - (gap.start_sample - max(before)) // 2 if before else 0
-    hi = gap.end_sample + (min(after) - gap.end_sample) // 2 if after else n_samples
-    return lo, hi
+    lo, hi = neighbour_edges(gap, other_gaps, n_samples)
+    return (
+        gap.start_sample - (gap.start_sample - lo) // 2 if lo > 0 else 0,
+        gap.end_sample + (hi - gap.end_sample) // 2 if hi < n_samples else n_samples,
+    )
 
 
 def _guide_samples(audio: Audio, gap: Gap, guide: np.ndarray) -> np.ndarray:
@@ -565,7 +557,7 @@ def make_repairs(
             gap.start_sample,
             gap.end_sample,
             audio.sr,
-            bounds=context_bounds(gap, other_gaps, audio.n_samples),
+            bounds=neighbour_edges(gap, other_gaps, audio.n_samples),  # others are missing too
             cancel=cancel,
         )
         params["seconds"] = round(time.perf_counter() - t0, 3)
