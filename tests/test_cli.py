@@ -600,6 +600,13 @@ def test_a_converting_output_says_so_and_makes_no_null_claim(tmp_path, capsys):
     assert "the output is lossy (OGG VORBIS)" in capsys.readouterr().err
     record = json.loads(ogg.with_name(ogg.name + ".provenance.json").read_text())
     assert record["null_test_outside_spans"] is None
+    # A lossy source's decoded samples are kept exactly as float: no note, and the claim holds.
+    from_ogg = tmp_path / "from_ogg.wav"
+    argv = ["repair", str(ogg), "-o", str(from_ogg), "--gap", "1:1.02", "--method", "lpc"]
+    assert main(argv) == 0
+    assert "note:" not in capsys.readouterr().err
+    record = json.loads(from_ogg.with_name(from_ogg.name + ".provenance.json").read_text())
+    assert record["output_format"] == ["WAV", "FLOAT"] and record["null_test_outside_spans"]
     # Keeping the source's format keeps the claim.
     same = tmp_path / "same.wav"
     assert main(["repair", str(src), "-o", str(same), "--gap", "2:2.02", "--method", "lpc"]) == 0

@@ -208,18 +208,24 @@ def conversion_notes(source: Audio, fmt: str, subtype: str) -> list[str]:
 
     notes = []
     src = source.subtype.upper()
+    # A decoded lossy source is float samples: written as float they are kept exactly.
+    exact = subtype == src or (src in LOSSY_SUBTYPES and subtype in ("FLOAT", "DOUBLE"))
     if subtype in LOSSY_SUBTYPES:
         notes.append(
             f"the output is lossy ({fmt} {subtype}): every sample is re-encoded, so samples "
             "outside the repaired spans are not bit-identical to the source"
         )
-    elif subtype != src:
+    elif not exact:
         notes.append(
             f"the output's sample format ({fmt} {subtype}) is not the source's ({src}): samples "
             "outside the repaired spans are converted, not bit-identical"
         )
     if source.samples.dtype.kind == "f" and subtype.startswith(("PCM_", "ULAW", "ALAW")):
-        over = int(np.count_nonzero(np.abs(source.samples) > 1.0))
+        block = 1 << 20  # in blocks: no second copy of a long float recording
+        over = sum(
+            int(np.count_nonzero(np.abs(source.samples[:, i : i + block]) > 1.0))
+            for i in range(0, source.n_samples, block)
+        )
         if over:
             notes.append(f"{over} sample(s) beyond full scale are clipped in the {subtype} output")
     return notes
