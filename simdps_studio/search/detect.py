@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from simdps_studio.core.errors import InputError
-from simdps_studio.core.progress import Progress, check_cancel
+from simdps_studio.core.progress import Progress, check_cancel, sub_progress
 from simdps_studio.core.types import Gap
 
 #: Samples per processing block (bounds temporary memory on long tracks).
@@ -146,26 +146,39 @@ def detect_dropouts(
     if n == 0:
         return []
     frame = max(1, int(round(frame_s * sr)))
-    silent, level_db = _scan(x, 10.0 ** (silence_db / 20.0), frame, progress, cancel)
-    active = level_db[level_db > silence_db]
-    if active.size == 0:
-        return []  # nothing but silence: no dropout can be told apart
-    loud_db = max(float(np.percentile(active, 90)) - loud_range_db, -70.0)
-
+    amp = 10.0 ** (silence_db / 20.0)
     found: list[tuple[int, int, str, float]] = []
-    found += _silence_runs(silent, level_db, frame, sr, min_silence_s, loud_db)
-    if x.shape[0] > 1:
-        # A dropout in one channel only (a common stereo fault): each channel on its own, judged
-        # against its own level. Merging keeps one suggestion where all channels dropped out.
-        for c in range(x.shape[0]):
-            silent_c, level_c = _scan(
-                x[c : c + 1], 10.0 ** (silence_db / 20.0), frame, None, cancel
-            )
+    # One pass per channel. Each channel is also judged on its own, against its own level: a
+    # dropout in one channel only is a common stereo fault (merging keeps one suggestion where
+    # all channels dropped out). The track's flags and envelope are built from the channels'.
+    channels = x.shape[0]
+    silent, power = None, None
+    for c in range(channels):
+        silent_c, power_c = _scan(
+            x[c : c + 1],
+            amp,
+            frame,
+            sub_progress(progress, c / channels, (c + 1) / channels),
+            cancel,
+        )
+        if channels > 1:
+            level_c = _to_db(power_c)
             active_c = level_c[level_c > silence_db]
             if active_c.size:
                 loud_c = max(float(np.percentile(active_c, 90)) - loud_range_db, -70.0)
                 runs = _silence_runs(silent_c, level_c, frame, sr, min_silence_s, loud_c)
                 found += [r for r in runs if _tied_to_others(x, c, r[0], r[1], sr)]
+        if silent is None:
+            silent, power = silent_c, power_c / channels
+        else:
+            silent &= silent_c
+            power += power_c / channels
+    level_db = _to_db(power)
+    active = level_db[level_db > silence_db]
+    if active.size == 0:
+        return []  # nothing but silence: no dropout can be told apart
+    loud_db = max(float(np.percentile(active, 90)) - loud_range_db, -70.0)
+    found += _silence_runs(silent, level_db, frame, sr, min_silence_s, loud_db)
     check_cancel(cancel)
     found += _level_drops(level_db, frame, n, sr, level_drop_db, loud_db, min_drop_s, max_drop_s)
     check_cancel(cancel)
@@ -176,13 +189,13 @@ def detect_dropouts(
 
 
 def _scan(x, silence_amp, frame, progress, cancel) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample "silent on every channel" flags and the frame level envelope in dB.
+    """Per-sample "silent on every channel" flags and the frame power envelope.
 
     Returns
     -------
     silent : numpy.ndarray, shape (n_samples,), bool
-    level_db : numpy.ndarray, shape (ceil(n_samples / frame),), float64
-        Mean power over channels and the frame's samples, in dB (``_FLOOR_DB`` for silence).
+    power : numpy.ndarray, shape (ceil(n_samples / frame),), float64
+        Mean power over channels and the frame's samples (:func:`_to_db` gives the level).
     """
     n = x.shape[1]
     n_frames = -(-n // frame)
@@ -202,9 +215,12 @@ def _scan(x, silence_amp, frame, progress, cancel) -> tuple[np.ndarray, np.ndarr
             power[k0 + full] = sq[full * frame :].mean()
         if progress is not None:
             progress(0.8 * b / n, "scanning")
-    with np.errstate(divide="ignore"):
-        level_db = np.where(power > 0, 10.0 * np.log10(np.maximum(power, 1e-30)), _FLOOR_DB)
-    return silent, level_db
+    return silent, power
+
+
+def _to_db(power: np.ndarray) -> np.ndarray:
+    """Frame power to level in dB (``_FLOOR_DB`` for exact silence)."""
+    return np.where(power > 0, 10.0 * np.log10(np.maximum(power, 1e-30)), _FLOOR_DB)
 
 
 def _tied_to_others(x: np.ndarray, c: int, a: int, b: int, sr: int) -> bool:
