@@ -1414,12 +1414,13 @@ class MainWindow(QMainWindow):
         menu = self.model_menu
         menu.clear()
         current = self.model_name or engines.DEFAULT_MODEL
-        for name in engines.installed_models():
+        installed = engines.installed_models()
+        for name in installed:
             label = name + (" (default)" if name == engines.DEFAULT_MODEL else "")
             a = menu.addAction(label, lambda name=name: self.set_model(name))
             a.setCheckable(True)
             a.setChecked(name == current)
-        if current not in engines.installed_models():  # a folder chosen elsewhere
+        if current not in installed:  # a folder chosen elsewhere
             a = menu.addAction(Path(current).name, lambda: None)
             a.setCheckable(True)
             a.setChecked(True)
