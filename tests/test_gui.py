@@ -773,7 +773,7 @@ def test_shortcuts_help_and_settings_persist(qtbot, make_window):
     w2.repair_panel.draft.setChecked(True)
     assert w2.repair_panel.steps.value() == 12
     assert w2.transport.pre.value() == 3.5
-    assert not w2.playback.available and "off" in w2.transport.message.text()
+    assert not w2.playback.available and "off" in w2.transport.message.full_text()
 
 
 def test_takes_default_to_one_on_a_cpu_and_two_on_cuda_unless_chosen(qtbot, make_window, tmp_path):
@@ -954,8 +954,26 @@ def test_no_audio_device_disables_playback_with_a_message(qtbot, make_window, mo
     )
     w = make_window(playback=True)
     assert not w.playback.available
-    assert w.transport.message.text() == "playback is off: no device"
+    assert w.transport.message.full_text() == "playback is off: no device"
     assert not w.transport.play_btn.isEnabled() and not w.act_play.isEnabled()
+
+
+def test_a_long_playback_message_does_not_widen_the_window(qtbot, make_window, monkeypatch):
+    from simdps_studio.gui import playback
+
+    long = "playback is off: " + "the audio device could not be opened, " * 6
+    monkeypatch.setattr(playback, "playback_available", lambda device=None: (False, long))
+    w = make_window(playback=True)
+    assert w.transport.message.full_text() == long
+    assert w.transport.message.toolTip() == long
+    # Before, the label's text set the transport bar's (and so the window's) minimum width.
+    with_message = w.transport.minimumSizeHint().width()
+    w.transport.set_playback_message("")
+    assert with_message == w.transport.minimumSizeHint().width()
+    w.transport.set_playback_message(long)
+    w.transport.message.resize(120, w.transport.message.height())
+    shown = w.transport.message.text()
+    assert shown.endswith("…") and len(shown) < len(long)
 
 
 def test_omega_slider_spreads_the_paper_settings_and_reaches_copy(qtbot):

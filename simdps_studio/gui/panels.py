@@ -738,6 +738,43 @@ class RepairPanel(QWidget):
 # ----------------------------------------------------------------------------------- transport
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that shortens its text with "…" to the width it gets.
+
+    Its minimum width is zero, so a long message (e.g. why playback is off) never widens the
+    window; the whole text is in the tooltip.
+    """
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(parent)
+        self._full_text = ""
+        self.set_full_text(text)
+
+    def set_full_text(self, text: str) -> None:
+        self._full_text = text
+        self.setToolTip(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full_text
+
+    def sizeHint(self) -> QSize:
+        fm = self.fontMetrics()
+        return QSize(fm.horizontalAdvance(self._full_text) + 4, super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full_text, Qt.ElideRight, max(0, self.width()))
+        if shown != self.text():
+            self.setText(shown)
+
+
 class LevelMeter(QWidget):
     """Peak meter, one bar per channel, -60..0 dBFS, with a short peak hold."""
 
@@ -839,7 +876,7 @@ class TransportBar(QFrame):
             QFontMetrics(self.font()).horizontalAdvance("0:00:00.000 / 0:00:00.000") + 8
         )
         self.meter = LevelMeter()
-        self.message = QLabel("")
+        self.message = ElidedLabel("")
         self.message.setObjectName("dim")
 
         lay.addWidget(self.play_btn)
@@ -875,8 +912,7 @@ class TransportBar(QFrame):
         self.position.setText(f"{format_time(seconds)} / {format_time(total_s)}")
 
     def set_playback_message(self, text: str) -> None:
-        self.message.setText(text)
-        self.message.setToolTip(text)
+        self.message.set_full_text(text)
 
 
 def level_db(x: float) -> float:
