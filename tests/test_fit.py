@@ -282,3 +282,32 @@ def test_measure_fit_reads_only_the_context_and_a_repair_reuses_it(monkeypatch):
     assert engines.measure_fit(audio, gap, "piano-tiny", device="cpu") == record
     request = RepairRequest(method="dps", steps=2, draft=True, model="piano-tiny", device="cpu")
     assert engines.make_repairs(audio, gap, request)[0].params["prior_fit"] == record
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_the_fit_window_never_reads_a_neighbouring_gap():
+    x = piano_like(SR, 14.0, seed=10)
+    window_s = engines.model_window_s("piano-tiny")
+    gap = Gap(int(7.0 * SR), int(7.2 * SR))
+    # A neighbour inside the window before the gap; there is room for a window after it.
+    neighbour = Gap(int((7.0 - window_s / 2) * SR), int((7.0 - window_s / 2 + 0.3) * SR))
+    assert gap.end_sample + window_s * SR < x.shape[-1]
+    zeroed, noisy = x.copy(), x.copy()
+    zeroed[:, neighbour.start_sample : neighbour.end_sample] = 0.0
+    noisy[:, neighbour.start_sample : neighbour.end_sample] = 0.3 * np.random.default_rng(
+        0
+    ).standard_normal((x.shape[0], neighbour.end_sample - neighbour.start_sample))
+
+    def measured(y, others):
+        engines._FIT_CACHE.clear()
+        return engines.measure_fit(Audio(y, SR), gap, "piano-tiny", other_gaps=others, device="cpu")
+
+    # Told about the neighbour, the check reads context elsewhere: its content does not matter.
+    assert measured(zeroed, [neighbour])["loss"] == measured(noisy, [neighbour])["loss"]
+    # Without it (the old behaviour) the missing samples were part of the window.
+    assert measured(zeroed, [])["loss"] != measured(noisy, [])["loss"]
+    # The cache tells the two contexts apart.
+    audio = Audio(zeroed, SR)
+    assert engines._fit_key("piano-tiny", audio, gap, [neighbour]) != engines._fit_key(
+        "piano-tiny", audio, gap
+    )

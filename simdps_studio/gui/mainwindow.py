@@ -828,7 +828,9 @@ class MainWindow(QMainWindow):
         r = self.session.repair_for(gap)
         if r is not None:
             return engines.fit_warning(r.params)
-        record = engines.known_fit(self.model_name, self.session.audio, gap)
+        record = engines.known_fit(
+            self.model_name, self.session.audio, gap, self.session.other_gaps(gap)
+        )
         return engines.fit_warning_before(record, self.model_name)
 
     def _update_title(self) -> None:
@@ -979,7 +981,7 @@ class MainWindow(QMainWindow):
 
     def _search(self, gap: Gap) -> None:
         audio = self.session.audio
-        others = [g for g in self.session.gaps if g != gap]
+        others = self.session.other_gaps(gap)
         self.cands_panel.clear("Searching the track for similar passages…")
         self.cands_panel.set_busy("Searching the track for similar passages…", 0.0)
 
@@ -1035,6 +1037,7 @@ class MainWindow(QMainWindow):
             self.session.audio,
             gap,
             self.model_name,
+            other_gaps=self.session.other_gaps(gap),
             on_result=self._for_this_file(lambda record, gap=gap: self._fit_measured(gap, record)),
             # Not worth a dialog: the repair measures it again and reports what goes wrong.
             on_error=lambda message: log.warning("prior-fit check failed: %s", message),
@@ -1067,7 +1070,12 @@ class MainWindow(QMainWindow):
         c = self._current_candidate() if self.selected_gap is not None else None
         # After a diffusion repair of this gap the prior's fit is known, and Auto may copy.
         fit = (
-            engines.known_fit(self.model_name, self.session.audio, self.selected_gap)
+            engines.known_fit(
+                self.model_name,
+                self.session.audio,
+                self.selected_gap,
+                self.session.other_gaps(self.selected_gap),
+            )
             if c is not None and self.session is not None
             else None
         )
@@ -1157,7 +1165,7 @@ class MainWindow(QMainWindow):
         request = self.request()
         if method is not None:  # the panel keeps its settings for the next run
             request = dataclasses.replace(request, method=method)
-        others_gaps = [g for g in self.session.gaps if g != gap]
+        others_gaps = self.session.other_gaps(gap)
         others = [r for r in self.session.repairs if r.gap != gap]
         self.runner.cancel("fit")  # the repair measures the fit itself (or reads it, if done)
         self.repair_panel.set_running(True)

@@ -86,6 +86,10 @@ class Session:
         """The repair of ``gap``, if any."""
         return self.state.repair_for(gap)
 
+    def other_gaps(self, gap: Gap) -> list[Gap]:
+        """Every gap but ``gap``: their samples are missing too, so no repair reads them."""
+        return [g for g in self.state.gaps if g != gap]
+
     @property
     def can_undo(self) -> bool:
         return bool(self.undo_stack)

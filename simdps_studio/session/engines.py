@@ -349,13 +349,23 @@ _CONTEXT_DIGESTS: weakref.WeakKeyDictionary[Audio, dict[tuple[int, int], str]] =
 _DIGEST_LOCK = threading.Lock()
 
 
-def _fit_context(model: str | None, audio: Audio, gap: Gap) -> tuple[int, int]:
-    """The samples ``[lo, hi)`` the prior-fit window can come from: a model window each side."""
+def _fit_context(model: str | None, audio: Audio, gap: Gap, other_gaps=()) -> tuple[int, int]:
+    """The samples ``[lo, hi)`` the prior-fit window reads (``inpaint.fit.context_window``).
+
+    A model window before the gap, else after it, ending at the neighbouring gaps: their samples
+    are missing, and zeros read as silence the prior does not expect would report a poor fit
+    where the music is familiar. With no room on either side, everything between the neighbours.
+    """
     n = int(math.ceil((model_window_s(model) or 0.0) * audio.sr)) + 1
-    return max(gap.start_sample - n, 0), min(gap.end_sample + n, audio.n_samples)
+    lo, hi = neighbour_edges(gap, other_gaps, audio.n_samples)
+    if gap.start_sample - n >= lo:
+        return gap.start_sample - n, gap.start_sample
+    if gap.end_sample + n <= hi:
+        return gap.end_sample, gap.end_sample + n
+    return max(gap.start_sample - n, lo), min(gap.end_sample + n, hi)
 
 
-def _fit_key(model: str | None, audio: Audio, gap: Gap) -> tuple:
+def _fit_key(model: str | None, audio: Audio, gap: Gap, other_gaps=()) -> tuple:
     """What a prior fit depends on: the model's files and the audio the context window can read."""
     folder = _model_folder(model)
     files = tuple(
@@ -363,9 +373,18 @@ def _fit_key(model: str | None, audio: Audio, gap: Gap) -> tuple:
         for f in sorted(folder.iterdir())
         if f.is_file()
     )
-    lo, hi = _fit_context(model, audio, gap)
+    lo, hi = _fit_context(model, audio, gap, other_gaps)
     digest = _context_digest(audio, lo, hi)
-    return (str(folder.resolve()), files, audio.sr, gap.start_sample, gap.end_sample, digest)
+    return (
+        str(folder.resolve()),
+        files,
+        audio.sr,
+        gap.start_sample,
+        gap.end_sample,
+        lo,
+        hi,
+        digest,
+    )
 
 
 def _context_digest(audio: Audio, lo: int, hi: int) -> str:
@@ -392,11 +411,14 @@ def model_val_loss(name: str | None = None) -> float | None:
     return value if math.isfinite(value) and value > 0 else None
 
 
-def known_fit(model: str | None, audio: Audio, gap: Gap) -> dict[str, Any] | None:
-    """The prior-fit record of a gap if a repair in this process measured it, else None."""
+def known_fit(model: str | None, audio: Audio, gap: Gap, other_gaps=()) -> dict[str, Any] | None:
+    """The prior-fit record of a gap if a repair in this process measured it, else None.
+
+    ``other_gaps``: the recording's other gaps, as given to :func:`measure_fit`.
+    """
     if not _model_folder(model).is_dir():
         return None
-    key = _fit_key(model, audio, gap)
+    key = _fit_key(model, audio, gap, other_gaps)
     if key not in _FIT_CACHE:
         return None
     return fit_record(_FIT_CACHE[key], model_val_loss(model), POOR_FIT_RATIO)
@@ -407,6 +429,7 @@ def measure_fit(
     gap: Gap,
     model: str | None = None,
     *,
+    other_gaps=(),
     device: str = "auto",
     denoiser=None,
     progress=None,
@@ -428,6 +451,8 @@ def measure_fit(
         A validated gap of ``audio``.
     model : str or None
         Model name or folder (None: the default model).
+    other_gaps : iterable of Gap
+        The recording's other gaps: the context window ends at them (their samples are missing).
     device : str
         Where to run the network when the model is loaded here (``"auto"``, ``"cpu"``, ``"cuda"``).
     denoiser : torch.nn.Module, optional
@@ -441,7 +466,7 @@ def measure_fit(
         As :func:`fit_record`; None when the context is too short or silent to judge.
     """
     check_cancel(cancel)
-    key = _fit_key(model, audio, gap)
+    key = _fit_key(model, audio, gap, other_gaps)
     with _FIT_LOCK:  # a repair started during the selection's check waits for it, not redoes it
         if key not in _FIT_CACHE:
             if progress is not None:
@@ -453,8 +478,10 @@ def measure_fit(
                 denoiser = checkpoint.load_model(model or DEFAULT_MODEL, device="cpu")
             denoiser = denoiser.to(dev.resolve_device(device))
             check_cancel(cancel)
-            # Only the context the window can read (the cache key's slice), not the whole track.
-            lo, hi = _fit_context(model, audio, gap)
+            # Only the context the window reads (the cache key's) and the gap, not the whole
+            # track: the window is then the one the whole track would give.
+            lo, hi = _fit_context(model, audio, gap, other_gaps)
+            lo, hi = min(lo, gap.start_sample), max(hi, gap.end_sample)
             _FIT_CACHE[key] = fit.prior_fit(
                 denoiser,
                 audio.to_float(lo, hi),
@@ -602,6 +629,7 @@ def make_repairs(
         audio,
         gap,
         request.model,
+        other_gaps=other_gaps,
         device=request.device,
         denoiser=denoiser,
         progress=progress,
