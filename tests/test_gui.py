@@ -1149,3 +1149,32 @@ def test_gap_regions_are_rebuilt_only_where_something_changed(qtbot, make_window
     assert sorted(r.gap for r in after) == [a, a, b, b, c, c]
     kept = [r.gap for r in after if any(r is old for old in before)]
     assert kept == [a, a]
+
+
+def test_the_waveform_axis_names_lanes_and_shows_a_level_ruler_when_tall_enough(qtbot):
+    from simdps_studio.gui.views import LANE, ChannelAxis
+
+    axis = ChannelAxis("left")
+    axis.names = ["L", "R"]
+    lo, hi = -LANE - 1.08, 1.08
+    # Short lanes: names only.
+    (levels,) = [axis.tickValues(lo, hi, 100)]
+    assert levels == [(1.0, [0.0, -LANE])]
+    # Tall ones: −6 dBFS at half scale and 0 dBFS at full scale, in each lane.
+    levels = axis.tickValues(lo, hi, 400)
+    marks = levels[1][1]
+    assert len(marks) == 8
+    texts = {round(v, 3): axis.label_at(v) for v in marks}
+    assert texts == {
+        1.0: "0",
+        0.5: "−6",
+        -0.5: "−6",
+        -1.0: "0",
+        round(-LANE + 1, 3): "0",
+        round(-LANE + 0.5, 3): "−6",
+        round(-LANE - 0.5, 3): "−6",
+        round(-LANE - 1, 3): "0",
+    }
+    # In between, the half-scale marks only.
+    assert {axis.label_at(v) for v in axis.tickValues(lo, hi, 250)[1][1]} == {"−6"}
+    assert axis.tickStrings([0.0, -LANE, 0.3], 1, 1) == ["L", "R", ""]

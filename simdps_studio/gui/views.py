@@ -66,21 +66,46 @@ class LogHzAxis(pg.AxisItem):
 
 
 class ChannelAxis(pg.AxisItem):
-    """Lane names (L, R, 1, 2, ...) at each channel's centre line."""
+    """Lane names (L, R, 1, 2, ...) at each channel's centre line and, where the lanes are tall
+    enough to read it, a level ruler: −6 dBFS at half scale, 0 at full scale.
+    """
+
+    #: Ruler marks: offset from a lane's centre line (full scale 1), label, and the fewest pixels
+    #: per unit at which it is drawn (so no two labels overlap: "0" is 0.25 units from the next
+    #: lane's "0", "−6" 0.5 from the lane's name).
+    RULER = ((0.5, "−6", 40.0), (1.0, "0", 64.0))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.names: list[str] = []
 
     def tickValues(self, minVal, maxVal, size):
-        return [(1.0, [-c * LANE for c in range(len(self.names))])]
+        centres = [-c * LANE for c in range(len(self.names))]
+        levels = [(1.0, centres)]
+        px_per_unit = size / max(maxVal - minVal, 1e-12)
+        marks = [
+            c + sign * offset
+            for offset, _, min_px in self.RULER
+            if px_per_unit >= min_px
+            for c in centres
+            for sign in (1, -1)
+        ]
+        if marks:
+            levels.append((0.5, sorted(v for v in marks if minVal <= v <= maxVal)))
+        return levels
 
     def tickStrings(self, values, scale, spacing):
-        out = []
-        for v in values:
-            c = round(-v / LANE)
-            out.append(self.names[c] if 0 <= c < len(self.names) else "")
-        return out
+        return [self.label_at(v) for v in values]
+
+    def label_at(self, value: float) -> str:
+        """The text at axis position ``value``: a lane name, a ruler mark or nothing."""
+        c = round(-value / LANE)
+        if not 0 <= c < len(self.names):
+            return ""
+        offset = abs(value + c * LANE)
+        if offset < 1e-6:
+            return self.names[c]
+        return next((text for off, text, _ in self.RULER if abs(offset - off) < 1e-6), "")
 
 
 def channel_names(channels: int) -> list[str]:
@@ -384,6 +409,7 @@ class TrackView(QWidget):
         # Waveform.
         self.wave_vb = EditViewBox()
         self.chan_axis = ChannelAxis("left")
+        self.chan_axis.setToolTip("Channel lanes; the ruler reads peak level in dBFS")
         self.time_axis = TimeAxis("top")
         self.wave = pg.PlotWidget(
             viewBox=self.wave_vb, axisItems={"left": self.chan_axis, "top": self.time_axis}
