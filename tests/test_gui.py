@@ -857,11 +857,17 @@ def test_the_model_menu_lists_the_installed_models(qtbot, make_window, tiny_mode
     assert actions["piano-small (default)"].isChecked() and not actions["piano-tiny"].isChecked()
     actions["piano-tiny"].trigger()
     assert w.model_name == "piano-tiny" and w.settings.value("repair/model") == "piano-tiny"
-    assert w.repair_panel.model.text() == "model: piano-tiny"
+    assert w.repair_panel.model.text() == 'model: <a href="model">piano-tiny</a>'
     w.set_model(tiny_model)  # a folder chosen elsewhere is listed, checked, by its name
     w._fill_model_menu()
     checked = [a.text() for a in w.model_menu.actions() if a.isChecked()]
     assert checked == [Path(tiny_model).name]
+    # The panel's model line is a link to the same menu.
+    w.show()
+    w.repair_panel.model.linkActivated.emit("model")
+    qtbot.waitUntil(w.model_menu.isVisible, timeout=2000)
+    assert "piano-tiny" in [a.text() for a in w.model_menu.actions()]
+    w.model_menu.close()
 
 
 def test_close_while_working_leaves_no_thread(qtbot, make_window, wav_path):

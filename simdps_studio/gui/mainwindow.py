@@ -9,6 +9,7 @@ search, repair, export, dropout detection, spectrogram) runs on a worker thread 
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import logging
 import os
@@ -345,6 +346,7 @@ class MainWindow(QMainWindow):
         self.cands_panel.audition.connect(self.audition_candidate)
         self.repair_panel.run.connect(lambda: self.run_repair())
         self.repair_panel.compare_sim.connect(lambda: self.run_repair(method="sim"))
+        self.repair_panel.choose_model.connect(self._popup_model_menu)
         self.repair_panel.stop.connect(self.stop_repair)
         self.repair_panel.take_chosen.connect(self._take_chosen)
         self.repair_panel.settings_changed.connect(self._repair_settings_changed)
@@ -1436,6 +1438,11 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction(self.act_model)
 
+    def _popup_model_menu(self) -> None:
+        """The Repair → Model menu, under the panel's model line (its link)."""
+        label = self.repair_panel.model
+        self.model_menu.popup(label.mapToGlobal(label.rect().bottomLeft()))
+
     def choose_model(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Model folder (config.json + weights)")
         if path:
@@ -1455,12 +1462,16 @@ class MainWindow(QMainWindow):
         short = Path(name).name if os.sep in name else name
         installed = engines.model_installed(self.model_name)
         self.repair_panel.model.setText(
-            f"model: {short}" + ("" if installed else " (not installed)")
+            f'model: <a href="model">{html.escape(short)}</a>'
+            + ("" if installed else " (not installed)")
         )
         self.repair_panel.model.setToolTip(
-            name
-            if installed
-            else f"{name} is not installed: Auto uses Sim; SimDPS/DPS need a model"
+            (
+                name
+                if installed
+                else f"{name} is not installed: Auto uses Sim; SimDPS/DPS need a model"
+            )
+            + "\nClick to choose another model"
         )
 
     def _takes_edited(self) -> None:

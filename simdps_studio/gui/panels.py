@@ -516,7 +516,7 @@ class RepairPanel(QWidget):
     """Method, ω, steps, takes, seed, Draft, model; Run/Stop with progress; the takes list.
 
     Signals: ``run()``, ``stop()``, ``take_chosen(int index)``, ``settings_changed()``,
-    ``compare_sim()`` (the fit warning's link).
+    ``compare_sim()`` (the fit warning's link), ``choose_model()`` (the model line's link).
     """
 
     run = Signal()
@@ -524,6 +524,7 @@ class RepairPanel(QWidget):
     take_chosen = Signal(int)
     settings_changed = Signal()
     compare_sim = Signal()  # the warning's link: run Sim on the gap, keeping these settings
+    choose_model = Signal()  # the model line's link: offer the installed models
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -568,6 +569,8 @@ class RepairPanel(QWidget):
         self.draft.setToolTip("Fast mode without backpropagation: for previews and slow machines")
         self.model = QLabel("")
         self.model.setObjectName("dim")
+        self.model.setTextFormat(Qt.RichText)
+        self.model.linkActivated.connect(lambda _link: self.choose_model.emit())
 
         lbl = lambda t: QLabel(t)  # noqa: E731
         form.addWidget(lbl("Method"), 0, 0)
