@@ -424,6 +424,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             lr=args.lr,
             warmup_steps=args.warmup_steps,
+            lr_decay_steps=args.lr_decay_steps,
             ema_decay=args.ema_decay,
             resume=args.resume,
             init_from=args.init,
@@ -549,6 +550,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=None, help=f"learning rate (2e-4{kept})")
     t.add_argument(
         "--warmup-steps", type=int, default=None, help=f"learning-rate warm-up steps (1000{kept})"
+    )
+    t.add_argument(
+        "--lr-decay-steps",
+        type=int,
+        default=None,
+        help=(
+            "let the learning rate fall (half cosine) to zero over the last N of --steps, to "
+            f"finish a run; 0 keeps it constant (0{kept})"
+        ),
     )
     t.add_argument(
         "--ema-decay",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import asdict
@@ -20,6 +21,7 @@ from simdps_studio.inpaint.train import (
     CropSampler,
     TrainOptions,
     find_audio,
+    lr_at,
     make_batch,
     run_options,
     train,
@@ -156,6 +158,33 @@ def test_init_from_saved_model_continues_its_record(corpus, tmp_path):
         train(corpus, tmp_path / "c", steps=20, init_from=shipped, **{**OPTS, "preset": "small"})
 
 
+def test_learning_rate_warms_up_then_decays_to_zero_at_the_end():
+    lr = 1e-3
+    # Warm-up from where the optimiser started, then constant.
+    assert lr_at(100, lr, 10, warmup_base=100) == pytest.approx(1e-4)
+    assert lr_at(109, lr, 10, warmup_base=100) == lr == lr_at(5000, lr, 10, total_steps=10_000)
+    # A half cosine over the last 1000 of 3000 steps: full, half-way, nearly zero, monotone.
+    kw = dict(total_steps=3000, decay_steps=1000)
+    assert lr_at(1999, lr, 0, **kw) == lr
+    assert lr_at(2000, lr, 0, **kw) == pytest.approx(lr)
+    assert lr_at(2500, lr, 0, **kw) == pytest.approx(lr / 2)
+    assert 0 < lr_at(2999, lr, 0, **kw) < 1e-5 * lr
+    rates = [lr_at(s, lr, 0, **kw) for s in range(1900, 3000)]
+    assert all(a >= b for a, b in itertools.pairwise(rates))
+    # Both at once (a chunk that warms up again and decays).
+    assert lr_at(2000, lr, 100, warmup_base=1990, **kw) == pytest.approx(lr * 11 / 100)
+
+
+def test_a_run_with_lr_decay_ends_near_zero_and_keeps_the_option(corpus, tmp_path):
+    opts = {**OPTS, "log_every": 1, "val_batches": 0}
+    run = train(corpus, tmp_path / "d", steps=6, lr_decay_steps=4, **opts)
+    rates = [h["lr"] for h in run.history if "lr" in h]
+    assert rates[:2] == [pytest.approx(1.5e-3), pytest.approx(3e-3)]  # the warm-up
+    assert rates[2] > rates[3] > rates[4] > rates[5] > 0 and rates[5] < 0.2 * OPTS["lr"]
+    state = json.loads((tmp_path / "d" / "training" / "state.json").read_text())
+    assert state["options"]["lr_decay_steps"] == 4
+
+
 def test_bad_data_and_preset(corpus, tmp_path):
     with pytest.raises(InputError, match="not found"):
         train(tmp_path / "nothing", tmp_path / "m", steps=1, **OPTS)
@@ -249,6 +278,7 @@ def test_cli_help_states_the_training_defaults():
         ("--batch-size", d.batch_size),
         ("--lr", d.lr),
         ("--warmup-steps", d.warmup_steps),
+        ("--lr-decay-steps", d.lr_decay_steps),
         ("--ema-decay", d.ema_decay),
         ("--val-every", d.val_every),
         ("--seed", d.seed),

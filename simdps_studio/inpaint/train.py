@@ -6,7 +6,8 @@ crops of ``segment_length`` samples from the training split, each normalised to 
 ``gain_db`` and a random polarity; noise levels from a lognormal (``ln sigma ~ N(p_mean, p_std^2)``);
 the EDM loss ``lambda(sigma) ||D(x + sigma n, sigma) - x||^2`` with
 ``lambda = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2`` (Karras et al. 2022, eq. 8 and
-Table 1); Adam with a linear learning-rate warm-up; gradient-norm clipping; an exponential moving
+Table 1); Adam with a linear learning-rate warm-up and, optionally, a half-cosine decay to zero over
+the last ``lr_decay_steps`` steps of the run; gradient-norm clipping; an exponential moving
 average of the weights (the EMA is the model that gets exported).
 
 Noise levels: EDM's image defaults (``P_mean = -1.2``, ``P_std = 1.2``) assume ``sigma_data = 0.5``.
@@ -92,6 +93,7 @@ class TrainOptions:
     batch_size: int = 8
     lr: float = 2e-4
     warmup_steps: int = 1000
+    lr_decay_steps: int = 0
     ema_decay: float = 0.999
     grad_clip: float = 1.0
     p_mean: float | None = None
@@ -113,6 +115,7 @@ class TrainOptions:
             (self.batch_size >= 1, "batch_size must be at least 1"),
             (self.lr > 0, "lr must be positive"),
             (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
+            (self.lr_decay_steps >= 0, "lr_decay_steps must be >= 0"),
             (0.0 <= self.ema_decay < 1.0, "ema_decay must be in [0, 1)"),
             (self.grad_clip > 0, "grad_clip must be positive"),
             (self.p_std > 0, "p_std must be positive"),
@@ -426,11 +429,39 @@ def _load_init(folder: str | os.PathLike[str]) -> tuple[Denoiser, dict[str, Any]
     return model, dict(record)
 
 
-def lr_at(step: int, lr: float, warmup_steps: int) -> float:
-    """Learning rate of step ``step`` (0-based): linear warm-up, then constant."""
-    if warmup_steps <= 0:
-        return lr
-    return lr * min(1.0, (step + 1) / warmup_steps)
+def lr_at(
+    step: int,
+    lr: float,
+    warmup_steps: int,
+    *,
+    warmup_base: int = 0,
+    total_steps: int = 0,
+    decay_steps: int = 0,
+) -> float:
+    """Learning rate of step ``step`` (0-based, counted over the whole run).
+
+    Linear warm-up over ``warmup_steps`` steps from ``warmup_base`` (where the optimiser
+    started), then ``lr``; with ``decay_steps`` the rate falls along a half cosine to zero over
+    the last ``decay_steps`` of ``total_steps`` (annealing: the final weights settle instead of
+    following the last batches' noise).
+    """
+    rate = lr if warmup_steps <= 0 else lr * min(1.0, (step - warmup_base + 1) / warmup_steps)
+    left = total_steps - step
+    if decay_steps > 0 and left < decay_steps:
+        rate *= 0.5 - 0.5 * math.cos(math.pi * max(left, 0) / decay_steps)
+    return rate
+
+
+def _lr(step: int, opts: TrainOptions, warmup_base: int) -> float:
+    """:func:`lr_at` with a run's options."""
+    return lr_at(
+        step,
+        opts.lr,
+        opts.warmup_steps,
+        warmup_base=warmup_base,
+        total_steps=opts.steps,
+        decay_steps=opts.lr_decay_steps,
+    )
 
 
 @torch.no_grad()
@@ -644,6 +675,7 @@ def train(
     init_from: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     warmup_steps: int | None = None,
+    lr_decay_steps: int | None = None,
     ema_decay: float | None = None,
     grad_clip: float | None = None,
     p_mean: float | None = None,
@@ -695,6 +727,9 @@ def train(
         and the learning rate warms up again from its step because the optimiser starts fresh.
     overrides : mapping, optional
         :class:`ModelConfig` fields for a new run, e.g. ``{"sigma_data": 0.05}``.
+    lr_decay_steps : int
+        Half-cosine decay of the learning rate to zero over the last this many steps of
+        ``steps`` (0: constant after warm-up).
     warmup_steps, ema_decay, grad_clip, p_mean, p_std, gain_db, polarity
         See the module docstring; ``p_mean=None`` means ``ln(sigma_data) - 0.5``.
     val_every, val_batches : int
@@ -741,6 +776,7 @@ def train(
         "batch_size": batch_size,
         "lr": lr,
         "warmup_steps": warmup_steps,
+        "lr_decay_steps": lr_decay_steps,
         "ema_decay": ema_decay,
         "grad_clip": grad_clip,
         "p_mean": p_mean,
@@ -855,7 +891,7 @@ def train(
             np_rng = np.random.default_rng([opts.seed, dist_info.rank, start_step])
             gen = torch.Generator().manual_seed(opts.seed * 1000 + dist_info.rank + 7 * start_step)
         for g in opt.param_groups:
-            g["lr"] = lr_at(start_step - warmup_base, opts.lr, opts.warmup_steps)
+            g["lr"] = _lr(start_step, opts, warmup_base)
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -951,7 +987,7 @@ def train(
     try:
         while step < opts.steps:
             check_cancel(cancel)
-            lr_now = lr_at(step - warmup_base, opts.lr, opts.warmup_steps)
+            lr_now = _lr(step, opts, warmup_base)
             for g in opt.param_groups:
                 g["lr"] = lr_now
             x_np = make_batch(
