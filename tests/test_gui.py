@@ -1184,3 +1184,15 @@ def test_the_waveform_axis_names_lanes_and_shows_a_level_ruler_when_tall_enough(
     # In between, the half-scale marks only.
     assert {axis.label_at(v) for v in axis.tickValues(lo, hi, 250)[1][1]} == {"−6"}
     assert axis.tickStrings([0.0, -LANE, 0.3], 1, 1) == ["L", "R", ""]
+
+
+def test_the_level_meter_states_its_scale_and_held_peaks(qtbot):
+    from simdps_studio.gui.panels import LevelMeter
+
+    meter = LevelMeter()
+    qtbot.addWidget(meter)
+    assert "−60 to 0 dBFS" in meter.toolTip() and "Held peaks: −∞ · −∞ dBFS" in meter.toolTip()
+    meter.set_levels([-12.34, -75.0])
+    assert meter.toolTip().endswith("Held peaks: −12.3 · −∞ dBFS")
+    meter.set_levels([-20.0, -75.0])  # the hold falls slowly
+    assert "Held peaks: −12.9 · −∞" in meter.toolTip()

@@ -787,7 +787,7 @@ class LevelMeter(QWidget):
         self.hold_db: list[float] = [-90.0, -90.0]
         self.setMinimumWidth(140)
         self.setFixedHeight(max(16, QFontMetrics(self.font()).height()))
-        self.setToolTip("Output peak level (dBFS)")
+        self.setToolTip(self.describe())
 
     def set_levels(self, levels_db: Sequence[float]) -> None:
         levels = list(levels_db) or [-90.0]
@@ -795,7 +795,16 @@ class LevelMeter(QWidget):
             self.hold_db = list(levels)
         self.hold_db = [max(lv, h - 0.6) for lv, h in zip(levels, self.hold_db)]
         self.levels_db = levels
+        self.setToolTip(self.describe())
         self.update()
+
+    def describe(self) -> str:
+        """The meter in words (its tooltip): scale, marks and the held peaks."""
+        held = " · ".join("−∞" if h <= -60 else f"{h:.1f}".replace("-", "−") for h in self.hold_db)
+        return (
+            "Output peak level, −60 to 0 dBFS (marks at −24, −12 and −6; amber from −6, red from "
+            f"−0.5)\nHeld peaks: {held} dBFS"
+        )
 
     @staticmethod
     def _frac(db: float) -> float:
