@@ -26,7 +26,8 @@ mid and side as a batch of two).
 
 Budgets on the idle 2-core development machine with ``piano-small`` (the plan and its estimate are
 printed first): the default run (one track per material, five gap lengths, seven methods, 30
-steps) about 57 minutes (2.2 hours on a host that runs the network 2.4 times slower);
+steps) 49.7 minutes of repairs plus 1.7 minutes preparing the material, measured 2026-12-01 (2.2
+hours on a host that ran the network 3 times slower);
 ``--quick`` (gaps 0.5 and 2 s, diffusion in draft mode at 12 steps) 3.4-3.75 minutes measured on
 the slower host (not measured on the faster one); material preparation once (rendering the
 corpus: a few minutes).
@@ -96,9 +97,10 @@ REAL_LICENCE = "GPL-2+ (c) 2002 Michael Kievernagel; /usr/share/doc/asc-music/co
 MATERIALS = ("rendered", "real", "demo")
 DEFAULT_MODEL = "piano-small"
 #: Sampler steps of a run, for every diffusion method (draft included). The app samples 35 steps
-#: (20 in draft mode); the full run takes 30 so that it fitted its 60-minute budget on the first
-#: development host (about 66 minutes at 35 steps there; 2.2 hours at 30 on the current, slower
-#: one). Pass ``--steps 35`` to measure exactly the app's full sampler.
+#: (20 in draft mode); the full run takes 30 so that it fits its 60-minute budget on the 2-core
+#: development host (49.7 minutes of repairs measured; about 66 minutes at 35 steps; 2.2 hours at
+#: 30 on a host that ran the network 3 times slower). Pass ``--steps 35`` to measure exactly the
+#: app's full sampler.
 DEFAULT_STEPS = 30
 #: ``--quick``: draft sampling at fewer steps, one track per material, two gap lengths. 12 steps
 #: scored as 20 did (same mean LSD for automatic ω, 5.79 dB; seams 1.43 vs 1.41) in 3.4-3.75
