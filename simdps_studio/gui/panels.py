@@ -870,6 +870,8 @@ class TransportBar(QFrame):
             w.setValue(2.0 if name == "pre-roll" else 1.5)
             w.setToolTip(f"Loop {name} around the gap")
             w.valueChanged.connect(self.roll_changed)
+            # As wide as "30.0 s" and the arrows, not more: the bar must fit a 1024-px screen.
+            w.setMaximumWidth(QFontMetrics(self.font()).horizontalAdvance("30.0 s") + 44)
         self.a_btn = QPushButton("A  original")
         self.b_btn = QPushButton("B  repaired")
         for btn, variant, tip in (

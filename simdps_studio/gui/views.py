@@ -71,9 +71,9 @@ class ChannelAxis(pg.AxisItem):
     """
 
     #: Ruler marks: offset from a lane's centre line (full scale 1), label, and the fewest pixels
-    #: per unit at which it is drawn (so no two labels overlap: "0" is 0.25 units from the next
-    #: lane's "0", "−6" 0.5 from the lane's name).
-    RULER = ((0.5, "−6", 40.0), (1.0, "0", 64.0))
+    #: per unit at which it is drawn (so no two labels overlap: "−6" is 0.5 units from the lane's
+    #: name, a lane's "0" 0.25 from the next lane's edge). Negative offsets are the lower half.
+    RULER = ((0.5, "−6", 40.0), (-0.5, "−6", 40.0), (1.0, "0", 64.0), (-1.0, "", 64.0))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -84,11 +84,7 @@ class ChannelAxis(pg.AxisItem):
         levels = [(1.0, centres)]
         px_per_unit = size / max(maxVal - minVal, 1e-12)
         marks = [
-            c + sign * offset
-            for offset, _, min_px in self.RULER
-            if px_per_unit >= min_px
-            for c in centres
-            for sign in (1, -1)
+            c + offset for offset, _, min_px in self.RULER if px_per_unit >= min_px for c in centres
         ]
         if marks:
             levels.append((0.5, sorted(v for v in marks if minVal <= v <= maxVal)))
@@ -102,8 +98,8 @@ class ChannelAxis(pg.AxisItem):
         c = round(-value / LANE)
         if not 0 <= c < len(self.names):
             return ""
-        offset = abs(value + c * LANE)
-        if offset < 1e-6:
+        offset = value + c * LANE
+        if abs(offset) < 1e-6:
             return self.names[c]
         return next((text for off, text, _ in self.RULER if abs(offset - off) < 1e-6), "")
 
