@@ -215,18 +215,19 @@ def sample_euler(
     Tensor
         Shape (B, n): the sample at noise level ``sigmas[-1]`` (0).
     """
-    n_steps = len(sigmas) - 1
-    s_in = x.new_ones(x.shape[0])
-    gamma_max = min(s_churn / n_steps, math.sqrt(2.0) - 1.0) if n_steps > 0 else 0.0
-    for i in range(n_steps):
-        sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
-        gamma = gamma_max if s_tmin <= sigma <= s_tmax else 0.0
-        x, sigma_hat = _churn(x, sigma, gamma, s_noise, generator)
-        denoised = denoise(x, sigma_hat * s_in)
-        x = x + (sigma_next - sigma_hat) * (x - denoised) / sigma_hat
-        if callback is not None:
-            callback(i, n_steps, x, denoised)
-    return x
+    # The Heun sampler with the correction range empty takes exactly these Euler steps.
+    return sample_heun(
+        denoise,
+        x,
+        sigmas,
+        s_churn=s_churn,
+        s_tmin=s_tmin,
+        s_tmax=s_tmax,
+        s_noise=s_noise,
+        heun_sigma_min=math.inf,
+        generator=generator,
+        callback=callback,
+    )
 
 
 #: Samplers by name (``denoise, x, sigmas, **options -> x``).
