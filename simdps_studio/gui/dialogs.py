@@ -1,4 +1,4 @@
-"""Dialogs: export options, keyboard shortcuts, detected dropouts, about."""
+"""Dialogs: export options, gap times, keyboard shortcuts, detected dropouts, about."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -26,7 +27,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from simdps_studio.core.types import bits_for_subtype
+from simdps_studio.core.types import Gap, bits_for_subtype
 from simdps_studio.gui.analysis import format_time
 from simdps_studio.gui.theme import icon
 
@@ -117,6 +118,7 @@ class ExportDialog(QDialog):
         self.dither.setChecked(True)
         self.provenance = QCheckBox()
         self.provenance.setChecked(True)
+        self.path.setAccessibleName("Export file")
         form.addRow("File", row)
         form.addRow("Format", self.fmt)
         form.addRow("Sample format", self.subtype)
@@ -192,6 +194,84 @@ class ExportDialog(QDialog):
         )
 
 
+#: Resolution of the gap-times dialog (seconds shown with this many decimals: 1 ms).
+GAP_TIME_DECIMALS = 3
+
+
+def gap_from_times(start_s: float, end_s: float, sr: int, old: Gap | None = None) -> Gap:
+    """The gap ``[start_s, end_s)`` in samples; an edge left at ``old``'s shown time stays put.
+
+    The dialog shows times to the millisecond; an edge the user did not change keeps its exact
+    sample instead of moving to the nearest millisecond.
+
+    Parameters
+    ----------
+    start_s, end_s : float
+        Edges in seconds, as typed.
+    sr : int
+        Sample rate of the recording.
+    old : Gap or None
+        The gap being edited (None for a new one).
+    """
+
+    def edge(t_s: float, old_sample: int | None) -> int:
+        if old_sample is not None and round(old_sample / sr, GAP_TIME_DECIMALS) == round(
+            t_s, GAP_TIME_DECIMALS
+        ):
+            return old_sample
+        return int(round(t_s * sr))
+
+    return Gap(
+        edge(start_s, None if old is None else old.start_sample),
+        edge(end_s, None if old is None else old.end_sample),
+    )
+
+
+class GapTimesDialog(QDialog):
+    """Type a gap's start and end (seconds, to the millisecond): the keyboard's way to make or
+    adjust a gap precisely."""
+
+    def __init__(self, start_s: float, end_s: float, duration_s: float, *, new: bool, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("New gap" if new else "Gap times")
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        self.start = QDoubleSpinBox()
+        self.end = QDoubleSpinBox()
+        for box, value, name in ((self.start, start_s, "Start"), (self.end, end_s, "End")):
+            box.setDecimals(GAP_TIME_DECIMALS)
+            box.setRange(0.0, duration_s)
+            box.setSingleStep(0.01)
+            box.setSuffix(" s")
+            box.setValue(value)
+            box.setAccessibleName(f"Gap {name.lower()} in seconds")
+            form.addRow(name, box)
+        self.length = QLabel("")
+        self.length.setObjectName("dim")
+        form.addRow("Length", self.length)
+        lay.addLayout(form)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.ok = buttons.button(QDialogButtonBox.Ok)
+        self.ok.setText("Add gap" if new else "Move gap")
+        for box in (self.start, self.end):
+            box.valueChanged.connect(self._update_length)
+        self._update_length()
+        self.start.setFocus()
+        self.start.selectAll()
+
+    def times(self) -> tuple[float, float]:
+        """(start_s, end_s) as typed."""
+        return self.start.value(), self.end.value()
+
+    def _update_length(self, *_) -> None:
+        length_s = self.end.value() - self.start.value()
+        self.ok.setEnabled(length_s > 0)
+        self.length.setText(f"{length_s * 1000:.0f} ms" if length_s > 0 else "end before start")
+
+
 class ShortcutsDialog(QDialog):
     """Every keyboard shortcut of the window's actions, plus the mouse gestures."""
 
@@ -216,7 +296,9 @@ class ShortcutsDialog(QDialog):
         tree.header().setSectionResizeMode(0, QHeaderView.Stretch)
         tree.header().setSectionResizeMode(1, QHeaderView.ResizeToContents)
         for action in actions:
-            keys = [s.toString(QKeySequence.NativeText) for s in action.shortcuts()]
+            keys = [
+                s.toString(QKeySequence.NativeText) for s in action.shortcuts() if not s.isEmpty()
+            ]
             if keys:
                 text = action.text().replace("&", "").replace("…", "")
                 QTreeWidgetItem(tree, [text, " or ".join(keys)])

@@ -43,7 +43,9 @@ from simdps_studio.gui.dialogs import (
     DetectDialog,
     ExportDialog,
     ExportOptions,
+    GapTimesDialog,
     ShortcutsDialog,
+    gap_from_times,
 )
 from simdps_studio.gui.panels import (
     CandidatesPanel,
@@ -82,6 +84,10 @@ MAX_TAKES = 16
 DEFAULT_GPU_TAKES = 2
 #: Seconds of inactivity before an autosave.
 AUTOSAVE_S = 20
+#: Cursor keys in the track: Left/Right move by this fraction of the visible width, with Shift
+#: by the larger one (about 10 and 100 pixels of a full-width view).
+CURSOR_STEP = 0.01
+CURSOR_BIG_STEP = 0.1
 
 
 def _loader(path: Path, project: Path | None, *, progress=None, cancel=None):
@@ -371,6 +377,15 @@ class MainWindow(QMainWindow):
         self.addAction(a)
         return a
 
+    def _track_action(self, text: str, slot, keys) -> QAction:
+        """An action whose keys work while the track views (or a menu) have the focus."""
+        a = QAction(text, self.track)
+        a.setShortcuts([QKeySequence(k) for k in keys])
+        a.setShortcutContext(Qt.WidgetWithChildrenShortcut)
+        a.triggered.connect(slot)
+        self.track.addAction(a)
+        return a
+
     def _build_actions(self) -> None:
         A = self._action
         K = QKeySequence
@@ -396,7 +411,8 @@ class MainWindow(QMainWindow):
             tip="Export the repaired audio (Ctrl+E)",
         )
         self.act_close = A("&Close file", self.close_file, [K.Close])
-        self.act_quit = A("&Quit", self.close, [K.Quit])
+        # Ctrl+Q everywhere (Qt's standard Quit key is empty on Windows; on macOS this is Cmd+Q).
+        self.act_quit = A("&Quit", self.close, ["Ctrl+Q"])
         self.act_undo = A("&Undo", self.undo, ["Ctrl+Z"], icon_name="undo", tip="Undo (Ctrl+Z)")
         self.act_redo = A(
             "&Redo",
@@ -407,7 +423,7 @@ class MainWindow(QMainWindow):
         )
         self.act_delete = A("&Delete gap", self._delete_selected, [K.Delete])
         self.act_detect = A(
-            "Detect &dropouts",
+            "De&tect dropouts",
             self.detect_dropouts,
             ["Ctrl+D"],
             icon_name="detect",
@@ -416,20 +432,49 @@ class MainWindow(QMainWindow):
         self.act_mark_in = A("Mark &in at playhead", self._mark_in, ["I"])
         self.act_mark_out = A("Mark &out at playhead", self._mark_out, ["O"])
         self.act_add_gap = A("&Add gap from marks", self._add_gap_from_marks, ["G"])
-        self.act_prev_gap = A("Previous gap", lambda: self._step_gap(-1), ["["])
-        self.act_next_gap = A("Next gap", lambda: self._step_gap(1), ["]"])
+        self.act_gap_times = A(
+            "Gap ti&mes…",
+            self.edit_gap_times,
+            ["Ctrl+G"],
+            tip="Type the selected gap's start and end, or a new gap's (Ctrl+G)",
+        )
+        self.act_prev_gap = A("&Previous gap", lambda: self._step_gap(-1), ["["])
+        self.act_next_gap = A("&Next gap", lambda: self._step_gap(1), ["]"])
         self.act_zoom_in = A("Zoom &in", lambda: self.track.zoom_by(0.5), ["=", "Ctrl+="])
         self.act_zoom_out = A("Zoom &out", lambda: self.track.zoom_by(2.0), ["-", "Ctrl+-"])
         self.act_zoom_fit = A("Zoom to &fit", self.track.zoom_full, ["0", "Ctrl+0"])
         self.act_zoom_gap = A("Zoom to &gap", self.zoom_to_gap, ["F"], icon_name="zoom_gap")
-        self.act_scroll_l = A("Scroll left", lambda: self.track.scroll_by(-0.25), [","])
-        self.act_scroll_r = A("Scroll right", lambda: self.track.scroll_by(0.25), ["."])
+        self.act_scroll_l = A("Scroll &left", lambda: self.track.scroll_by(-0.25), [","])
+        self.act_scroll_r = A("Scroll &right", lambda: self.track.scroll_by(0.25), ["."])
+        # The cursor's keys work where the track has the focus (Tab to the waveform): elsewhere
+        # the arrows belong to lists, sliders and fields.
+        T = self._track_action
+        self.cursor_actions = [
+            T("Cursor &back", lambda: self._move_cursor(-CURSOR_STEP), ["Left"]),
+            T("Cursor &forward", lambda: self._move_cursor(CURSOR_STEP), ["Right"]),
+            T("Cursor back &more", lambda: self._move_cursor(-CURSOR_BIG_STEP), ["Shift+Left"]),
+            T("Cursor forward m&ore", lambda: self._move_cursor(CURSOR_BIG_STEP), ["Shift+Right"]),
+            T("Cursor to &start", lambda: self._cursor_to(0), ["Home"]),
+            T("Cursor to &end", lambda: self._cursor_to(None), ["End"]),
+        ]
         self.act_play = A("&Play / stop", self.toggle_play, ["Space"])
         self.act_loop = A("&Loop gap", self._toggle_loop, ["L"])
         self.act_ab = A("Toggle &A/B", self.toggle_ab, ["B"])
         self.act_audition = A("Au&dition candidate", self._audition_current, ["P"])
         self.act_run = A("&Run repair", lambda: self.run_repair(), ["Ctrl+R"])  # not (checked)
         self.act_stop = A("&Stop", self.stop_all, ["Esc"])
+        self.act_compare_sim = A(
+            "Repair with Sim to &compare",
+            lambda: self.run_repair(method="sim"),
+            tip="Paste the chosen candidate (Sim) into the selected gap; the panel's settings stay",
+        )
+        self.act_bypass = A(
+            "&Bypass repair",
+            self._bypass_selected,
+            ["Ctrl+B"],
+            checkable=True,
+            tip="Hear and export the selected gap without its repair (Ctrl+B)",
+        )
         self.act_model = A("Other model &folder…", self.choose_model, [])
         self.act_check_fit = A(
             "Check the model's &fit on selection",
@@ -462,6 +507,7 @@ class MainWindow(QMainWindow):
             self.act_mark_in,
             self.act_mark_out,
             self.act_add_gap,
+            self.act_gap_times,
             self.act_delete,
             None,
             self.act_prev_gap,
@@ -480,11 +526,15 @@ class MainWindow(QMainWindow):
             self.act_scroll_r,
         ):
             m.addAction(a)
+        m.addSeparator()
+        cursor_menu = m.addMenu("&Cursor")
+        for a in self.cursor_actions:
+            cursor_menu.addAction(a)
         m = mb.addMenu("&Playback")
         for a in (self.act_play, self.act_loop, self.act_ab, self.act_audition):
             m.addAction(a)
         m = mb.addMenu("&Repair")
-        for a in (self.act_run, self.act_stop, None):
+        for a in (self.act_run, self.act_stop, self.act_compare_sim, self.act_bypass, None):
             m.addSeparator() if a is None else m.addAction(a)
         # The installed models by name (filled when the menu opens), then a folder elsewhere.
         self.model_menu = m.addMenu("&Model")
@@ -807,8 +857,13 @@ class MainWindow(QMainWindow):
             self._update_actions()
             self._update_title()
             return
-        if self.selected_gap not in s.gaps:
+        if self.selected_gap is not None and self.selected_gap not in s.gaps:
+            # Deleted (or undone): the panels must not go on describing it.
             self.selected_gap = None
+            self.cands_panel.clear()
+            self.cands_panel.set_title(None)
+            self.repair_panel.hint.setText("")
+            self.track.set_candidate(None)
         repairs = {r.gap: r for r in s.repairs}
         spans = self._spans()
         self.track.set_spans(spans)
@@ -856,6 +911,8 @@ class MainWindow(QMainWindow):
             self.act_mark_out,
             self.act_scroll_l,
             self.act_scroll_r,
+            self.act_gap_times,
+            *self.cursor_actions,
         ):
             a.setEnabled(has)
         self.act_undo.setEnabled(has and self.session.can_undo)
@@ -864,6 +921,10 @@ class MainWindow(QMainWindow):
             a.setEnabled(gap)
         self._update_estimate()
         self.act_run.setEnabled(gap and not running)
+        self.act_compare_sim.setEnabled(gap and not running)
+        repair = self.session.repair_for(self.selected_gap) if gap else None
+        self.act_bypass.setEnabled(repair is not None)
+        self.act_bypass.setChecked(repair is not None and not repair.enabled)
         self.repair_panel.run_btn.setEnabled(gap and not running)
         self.act_audition.setEnabled(gap and bool(self.candidates.get(self.selected_gap)))
         self.act_play.setEnabled(has and self.playback.available)
@@ -978,6 +1039,63 @@ class MainWindow(QMainWindow):
         a, b = sorted((self.mark_in, self.mark_out))
         if self.add_gap(Gap(a, b)):
             self.mark_in = self.mark_out = None
+
+    def ask_gap_times(self, start_s: float, end_s: float, *, new: bool):
+        """(start_s, end_s) from :class:`GapTimesDialog`, or None when cancelled (tests replace
+        this, as they do :meth:`ask`)."""
+        dialog = GapTimesDialog(start_s, end_s, self.session.audio.duration_s, new=new, parent=self)
+        return dialog.times() if dialog.exec() == QDialog.Accepted else None
+
+    def edit_gap_times(self) -> None:
+        """Edit > Gap times: move the selected gap's edges, or add a gap, by typing its times.
+
+        A new gap starts from the marks when both are set, else from the cursor (0.5 s long).
+        """
+        if self.session is None:
+            return
+        sr = self.session.audio.sr
+        old = self.selected_gap
+        if old is not None:
+            start, end = old.start_sample, old.end_sample
+        elif self.mark_in is not None and self.mark_out is not None:
+            start, end = sorted((self.mark_in, self.mark_out))
+        else:
+            start = self._playhead_or_cursor()
+            end = min(start + sr // 2, self.session.audio.n_samples)
+        times = self.ask_gap_times(start / sr, end / sr, new=old is None)
+        if times is None:
+            return
+        gap = gap_from_times(*times, sr, old)
+        if old is None:
+            if self.add_gap(gap):
+                self.mark_in = self.mark_out = None
+        elif gap != old:
+            self._gap_edited(old, gap)
+
+    def _bypass_selected(self) -> None:
+        gap = self.selected_gap
+        if self.session is not None and gap is not None:
+            repair = self.session.repair_for(gap)
+            if repair is not None:
+                self._toggle_repair(gap, not repair.enabled)
+                self.status("Repair bypassed" if repair.enabled else "Repair applied")
+
+    def _move_cursor(self, fraction: float) -> None:
+        """Move the cursor by ``fraction`` of the visible width (at least one sample)."""
+        if self.session is None:
+            return
+        t0, t1 = self.track.visible_range_s()
+        step = round(fraction * (t1 - t0) * self.session.audio.sr) or (1 if fraction > 0 else -1)
+        self._cursor_to(self._playhead_or_cursor() + step)
+
+    def _cursor_to(self, sample: int | None) -> None:
+        """Put the cursor at ``sample`` (None: the end of the track) and keep it in view."""
+        if self.session is None:
+            return
+        n = self.session.audio.n_samples
+        sample = n if sample is None else min(max(int(sample), 0), n)
+        self._seek(sample)
+        self.track.set_playhead(sample, follow=True)
 
     # ================================================================================ candidates
 
@@ -1621,7 +1739,11 @@ class MainWindow(QMainWindow):
     # ================================================================================ help
 
     def show_shortcuts(self) -> None:
-        actions = [a for a in self.actions() if a.shortcuts()]
+        actions = [
+            a
+            for a in self.actions() + self.track.actions()
+            if any(not k.isEmpty() for k in a.shortcuts())
+        ]
         ShortcutsDialog(actions, self).exec()
 
     def about(self) -> AboutDialog:

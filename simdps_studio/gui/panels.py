@@ -9,10 +9,11 @@ import math
 import time
 from collections.abc import Sequence
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QAbstractSlider,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -72,6 +73,25 @@ def position_to_omega(position: int) -> float:
     """The ω of a slider position, rounded to 0.001 (the readout's resolution)."""
     fraction = min(max(position, 0), SLIDER_STEPS) / SLIDER_STEPS
     return round(OMEGA_MAX * fraction**2, 3)
+
+
+def is_typed_key(ev) -> bool:
+    """True for a key that types a character (letters, digits, Space; Shift allowed)."""
+    text = ev.text()
+    return ev.modifiers() in (Qt.NoModifier, Qt.ShiftModifier) and text != "" and text.isprintable()
+
+
+def snap_position(old: int, new: int) -> int:
+    """``new``, or the first marked setting's position passed on the way from ``old`` to it.
+
+    A mark the slider already sits on does not hold it back, so repeated steps move on.
+    """
+    marks = sorted(omega_to_position(value) for value, _, _ in OMEGA_MARKS)
+    if new > old:
+        return next((m for m in marks if old < m < new), new)
+    if new < old:
+        return next((m for m in reversed(marks) if new < m < old), new)
+    return new
 
 
 #: The repair methods offered, as (label, request name).
@@ -148,6 +168,7 @@ class GapsPanel(QWidget):
             "Gaps of this file. Select one to work on it; the checkbox bypasses its repair; "
             "Delete removes the gap."
         )
+        self.tree.setAccessibleName("Gaps")
         self.tree.header().setSectionResizeMode(3, QHeaderView.Stretch)
         self.tree.itemSelectionChanged.connect(self._sel)
         self.tree.itemChanged.connect(self._changed)
@@ -258,6 +279,7 @@ class CandidatesPanel(QWidget):
         super().__init__(parent)
         self.frame, lay, self.hint = panel("Candidates", "")
         self.tree = _tree(["#", "Time", "Score", "Timbre", "Harm.", "Gain", ""])
+        self.tree.setAccessibleName("Candidates")
         self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.tree.header().setSectionResizeMode(2, QHeaderView.Stretch)
         self.tree.headerItem().setToolTip(3, "Short-range (timbre, onsets) context distance")
@@ -326,6 +348,7 @@ class CandidatesPanel(QWidget):
             btn.setIconSize(QSize(12, 12))
             btn.setAutoRaise(True)
             btn.setToolTip(f"Play candidate {c.rank} in place")
+            btn.setAccessibleName(f"Play candidate {c.rank} in place")
             btn.setFocusPolicy(Qt.NoFocus)
             btn.clicked.connect(lambda _=False, rank=c.rank: self.audition.emit(rank))
             self.tree.setItemWidget(item, 6, btn)
@@ -420,6 +443,7 @@ class OmegaControl(QWidget):
         self.slider.setSingleStep(5)
         self.slider.setPageStep(50)
         self.slider.setAccessibleName("Candidate weight omega")
+        self.slider.actionTriggered.connect(self._snap_to_mark)
         self.slider.setToolTip(
             "ω: how strictly SimDPS follows the chosen candidate. 0 = free (plain DPS); the "
             "paper's settings are 0.04 (relaxed) and 0.15 (strict); at "
@@ -496,13 +520,39 @@ class OmegaControl(QWidget):
         finally:
             self._showing = False
         self.value_label.setText(f"{omega:.3f}" if text is None else text)
+        self._describe(omega, ", automatic" if self.is_auto() else "")
 
     def _moved(self, v: int) -> None:
         if self._showing or self.is_auto():
             return
         self._manual = position_to_omega(v)
         self.value_label.setText(f"{self._manual:.3f}")
+        self._describe(self._manual)
         self.changed.emit(self._manual)
+
+    def _snap_to_mark(self, action: int) -> None:
+        """A keyboard step that would pass a marked setting stops on it (0.04, 0.15, 0.5).
+
+        Called before the slider takes the step's position (``actionTriggered``), so the step
+        can be shortened; mouse drags are left alone.
+        """
+        steps = (
+            QAbstractSlider.SliderSingleStepAdd,
+            QAbstractSlider.SliderSingleStepSub,
+            QAbstractSlider.SliderPageStepAdd,
+            QAbstractSlider.SliderPageStepSub,
+        )
+        if action not in (step.value for step in steps):  # the signal carries a plain int
+            return
+        snapped = snap_position(self.slider.value(), self.slider.sliderPosition())
+        self.slider.setSliderPosition(snapped)
+
+    def _describe(self, omega: float, suffix: str = "") -> None:
+        """What a screen reader says for the slider: ω itself, not the slider's position."""
+        mark = next((name for value, _, name in OMEGA_MARKS if abs(value - omega) < 5e-4), "")
+        self.slider.setAccessibleName(
+            f"Candidate weight omega {omega:.3f}{f' ({mark})' if mark else ''}{suffix}"
+        )
 
     def changeEvent(self, ev):
         super().changeEvent(ev)
@@ -572,17 +622,25 @@ class RepairPanel(QWidget):
         self.model.setTextFormat(Qt.RichText)
         self.model.linkActivated.connect(lambda _link: self.choose_model.emit())
 
-        lbl = lambda t: QLabel(t)  # noqa: E731
-        form.addWidget(lbl("Method"), 0, 0)
+        def lbl(text: str, buddy: QWidget, name: str) -> QLabel:
+            label = QLabel(text)
+            label.setBuddy(buddy)  # a screen reader names the field by its label
+            buddy.setAccessibleName(name)
+            return label
+
+        form.addWidget(lbl("Method", self.method, "Repair method"), 0, 0)
         form.addWidget(self.method, 0, 1, 1, 5)
-        form.addWidget(lbl("ω"), 1, 0, Qt.AlignTop)
+        form.addWidget(lbl("ω", self.omega.slider, "Candidate weight omega"), 1, 0, Qt.AlignTop)
         form.addWidget(self.omega, 1, 1, 1, 5)
-        form.addWidget(lbl("Steps"), 2, 0)
+        form.addWidget(lbl("Steps", self.steps, "Sampler steps"), 2, 0)
         form.addWidget(self.steps, 2, 1)
-        form.addWidget(lbl("Takes"), 2, 2)
+        form.addWidget(lbl("Takes", self.takes, "Takes"), 2, 2)
         form.addWidget(self.takes, 2, 3)
-        form.addWidget(lbl("Seed"), 2, 4)
+        form.addWidget(lbl("Seed", self.seed, "Seed"), 2, 4)
         form.addWidget(self.seed, 2, 5)
+        # Letters and Space typed into the method box choose a method (L: LPC), not the window's
+        # one-key shortcuts (L: loop).
+        self.method.installEventFilter(self)
         form.setColumnStretch(1, 1)
         form.setColumnStretch(3, 1)
         form.setColumnStretch(5, 2)
@@ -626,6 +684,9 @@ class RepairPanel(QWidget):
         self.fit_warning.setWordWrap(True)
         self.fit_warning.setTextFormat(Qt.RichText)
         self.fit_warning.linkActivated.connect(lambda _link: self.compare_sim.emit())
+        # Tab reaches the links and Enter follows them, as a click does.
+        for label in (self.fit_warning, self.model):
+            label.setTextInteractionFlags(Qt.LinksAccessibleByMouse | Qt.LinksAccessibleByKeyboard)
         self.fit_warning.hide()
         lay.addWidget(self.fit_warning)
         lay.addWidget(self.model)
@@ -634,6 +695,7 @@ class RepairPanel(QWidget):
         takes_title.setObjectName("panelTitle")
         lay.addWidget(takes_title)
         self.takes_list = QListWidget()
+        self.takes_list.setAccessibleName("Takes of this gap")
         self.takes_list.setToolTip(
             "Takes of the runs on this gap (newest last): select one to use it"
         )
@@ -693,10 +755,22 @@ class RepairPanel(QWidget):
         for w in (self.steps, self.takes, self.seed, self.draft):
             w.setEnabled(diffusion and not self.running)
 
+    def eventFilter(self, obj, ev) -> bool:
+        if obj is self.method and ev.type() == QEvent.ShortcutOverride and is_typed_key(ev):
+            ev.accept()  # the combo box gets the key, not a window shortcut
+            return True
+        return super().eventFilter(obj, ev)
+
     def set_running(self, running: bool) -> None:
         self.running = running
-        self.run_btn.setEnabled(not running)
-        self.stop_btn.setEnabled(running)
+        # The button that gets enabled first takes the focus from the one being disabled, so
+        # Space on Run and Space again stops the repair.
+        had_focus = self.run_btn.hasFocus() or self.stop_btn.hasFocus()
+        first, second = (self.stop_btn, self.run_btn) if running else (self.run_btn, self.stop_btn)
+        first.setEnabled(True)
+        if had_focus:
+            first.setFocus(Qt.OtherFocusReason)
+        second.setEnabled(False)
         self._enable_settings()
         self.progress.setVisible(running)
         self.estimate.setVisible(not running)
@@ -869,6 +943,7 @@ class TransportBar(QFrame):
             w.setSuffix(" s")
             w.setValue(2.0 if name == "pre-roll" else 1.5)
             w.setToolTip(f"Loop {name} around the gap")
+            w.setAccessibleName(f"Loop {name}")
             w.valueChanged.connect(self.roll_changed)
             # As wide as "30.0 s" and the arrows, not more: the bar must fit a 1024-px screen.
             w.setMaximumWidth(QFontMetrics(self.font()).horizontalAdvance("30.0 s") + 44)

@@ -510,6 +510,20 @@ class TrackView(QWidget):
         self.wave.scene().sigMouseMoved.connect(self._wave_mouse)
         self.spec.scene().sigMouseMoved.connect(self._spec_mouse)
 
+        # Keyboard: one Tab stop (the waveform) for the whole track; the cursor keys are the
+        # window's track actions (MainWindow.cursor_actions), live while any view has focus.
+        keys = "Left/Right move the cursor (Shift: further), Home/End; I and O mark, G adds the gap"
+        for view, name, policy in (
+            (self.overview, "Track overview", Qt.ClickFocus),
+            (self.wave, "Waveform", Qt.StrongFocus),
+            (self.spec, "Spectrogram", Qt.ClickFocus),
+            (self.colorbar_widget, "Spectrogram level range", Qt.NoFocus),
+        ):
+            view.setFocusPolicy(policy)
+            view.setAccessibleName(name)
+            if policy != Qt.NoFocus:
+                view.setAccessibleDescription(keys)
+
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(0)
