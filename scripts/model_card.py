@@ -49,6 +49,10 @@ def install(run_dir: Path, name: str, data_command: str, limitations: str | None
     best = run_dir / "best"
     if not (best / "config.json").exists():
         sys.exit(f"error: {best} holds no model (has the run validated yet?)")
+    # A plain folder name only: "" or "." would be models/ itself (every model deleted below),
+    # "../x" a folder outside it.
+    if not name or name in (".", "..") or Path(name).name != name or "\\" in name:
+        sys.exit(f"error: {name!r} is not a model name (a plain folder name under models/)")
     out = ROOT / "models" / name
     if out.exists():
         shutil.rmtree(out)

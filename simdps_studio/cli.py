@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from simdps_studio.core.errors import CancelledError, InputError, SimDPSError
 from simdps_studio.core.paths import ensure_numba_cache
+from simdps_studio.core.progress import CancelToken
 from simdps_studio.core.types import Gap, validate_gaps
 
 COMMANDS = ("repair", "candidates", "detect", "train", "model", "data", "bench")
@@ -399,6 +402,26 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_on_signals(cancel: CancelToken) -> Callable[[], None]:
+    """Turn SIGINT and SIGTERM into ``cancel.cancel()``; returns what restores the handlers."""
+    previous = {}
+
+    def handler(signum, _frame) -> None:
+        if cancel.cancelled and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # asked twice: stop now
+        print("\nstopping after this step (writing a checkpoint)…", file=sys.stderr, flush=True)
+        cancel.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from simdps_studio.session.engines import _engine
 
@@ -409,12 +432,23 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"note: --resume: {args.out} holds no training state; starting a new run",
             file=sys.stderr,
         )
+    if args.max_minutes is not None and not (
+        math.isfinite(args.max_minutes) and args.max_minutes > 0
+    ):
+        raise InputError("--max-minutes must be a positive number")
     progress, close = _progress_bar("train")
 
     def log(entry: dict[str, Any]) -> None:
-        if not sys.stderr.isatty():  # a log line per report when there is no progress bar
+        if "note" in entry:
+            print(f"note: {entry['note']}", file=sys.stderr, flush=True)
+        elif not sys.stderr.isatty():  # a log line per report when there is no progress bar
             print(json.dumps(entry), file=sys.stderr, flush=True)
 
+    # Ctrl+C or SIGTERM (timeout, a scheduler) stops after the current step with a checkpoint,
+    # as --max-minutes does; a second Ctrl+C stops at once. One process only: under torchrun
+    # the ranks must stop at the same step, which a signal per process cannot promise.
+    cancel = CancelToken()
+    restore = _stop_on_signals(cancel) if os.environ.get("WORLD_SIZE", "1") == "1" else None
     try:
         result = train.train(
             args.data,
@@ -429,17 +463,24 @@ def cmd_train(args: argparse.Namespace) -> int:
             resume=args.resume,
             init_from=args.init,
             device=args.device,
-            max_seconds=args.max_minutes * 60 if args.max_minutes else None,
+            max_seconds=args.max_minutes * 60 if args.max_minutes is not None else None,
             checkpoint_every_s=None
             if args.checkpoint_minutes is None
             else args.checkpoint_minutes * 60,
             val_every=args.val_every,
             seed=args.seed,
             progress=progress,
+            cancel=cancel,
             on_log=log,
         )
+    except CancelledError:
+        close()
+        print(f"stopped: checkpoint saved in {args.out}; continue with --resume", file=sys.stderr)
+        return 130
     finally:
         close()
+        if restore is not None:
+            restore()
     if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
         print(f"model written to {args.out} (step {getattr(result, 'step', '?')})")
     return 0

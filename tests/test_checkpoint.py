@@ -205,3 +205,27 @@ def test_model_card_links_figures_and_evaluation(model, tmp_path):
     assert "![loss curve](../../docs/m/loss.png)" in card
     assert "[`docs/m/u.flac`](../../docs/m/u.flac)" in card
     assert "## Evaluation\n\n| a | b |\n| 1 | 2 |" in card
+
+
+def test_model_card_install_refuses_a_name_that_is_not_one_folder(model, tmp_path, monkeypatch):
+    """``install RUN ""`` once meant models/ itself: every installed model deleted."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "model_card_script", Path(__file__).resolve().parents[1] / "scripts" / "model_card.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    root = tmp_path / "repo"
+    (root / "models" / "keep").mkdir(parents=True)
+    (root / "models" / "keep" / "config.json").write_text("{}")
+    monkeypatch.setattr(script, "ROOT", root)  # never the real models/
+    run = tmp_path / "run"
+    save_model(model, run / "best")
+    for bad in ("", ".", "..", "../elsewhere", "a/b"):
+        with pytest.raises(SystemExit, match="not a model name"):
+            script.install(run, bad, "data", None)
+    assert (root / "models" / "keep" / "config.json").is_file()
+    assert sorted(p.name for p in (root / "models").iterdir()) == ["keep"]
+    out = script.install(run, "mine", "render-piano OUT --hours 1", None)
+    assert out == root / "models" / "mine" and (out / "weights.safetensors").is_file()

@@ -139,13 +139,16 @@ def test_init_from_saved_model_continues_its_record(corpus, tmp_path):
     assert more.start_step == 10 and more.step == 20
     # The history and chunks of the first run are carried on, then the new chunk's.
     assert [h["step"] for h in more.history if "loss" in h] == [5, 10, 15, 20]
-    assert [h["step"] for h in more.history if "val_loss" in h] == [0, 10, 20]
+    # The carried record's validations, this run's of the weights it starts from, its own.
+    assert [h["step"] for h in more.history if "val_loss" in h] == [0, 10, 10, 20]
     record = json.loads((tmp_path / "b" / "config.json").read_text())["training"]
     assert [(c["start_step"], c["end_step"]) for c in record["chunks"]] == [(0, 10), (10, 20)]
     # Training continued from the saved weights: the new chunk's validation is no worse than
     # where the first run ended.
     vals = {h["step"]: h["val_loss"] for h in more.history if "val_loss" in h}
     assert vals[20] <= vals[10] * 1.05
+    # Same data and seed: the start weights score what the first run's last validation did.
+    assert [h["val_loss"] for h in more.history if "val_loss" in h][1:3] == [vals[10]] * 2
     after = load_model(tmp_path / "b")
     assert any(
         not torch.equal(p, q)
@@ -234,8 +237,10 @@ def test_resume_keeps_the_runs_options_unless_given(corpus, tmp_path):
     opts = {**OPTS, "batch_size": 3, "lr": 1e-3, "ema_decay": 0.9}
     train(corpus, out, steps=2, **opts)
     # Resume with nothing but the folder: batch 3, lr 1e-3, EMA 0.9 and the step total carry on.
-    resumed = train(corpus, out, resume=True, device="cpu")
-    assert resumed.start_step == 2 and resumed.step == 2  # the run's own total: nothing to do
+    card = (out / "config.json").read_bytes()
+    with pytest.raises(InputError, match="at step 2 already: give --steps above 2"):
+        train(corpus, out, resume=True, device="cpu")  # the run's own total: nothing to do
+    assert (out / "config.json").read_bytes() == card  # and the folder is left alone
     more = train(corpus, out, resume=True, steps=3, device="cpu")
     assert more.step == 3
     state = json.loads((out / "training" / "state.json").read_text())
@@ -247,7 +252,7 @@ def test_resume_keeps_the_runs_options_unless_given(corpus, tmp_path):
     train(corpus, out, resume=True, steps=4, batch_size=1, device="cpu")
     state = json.loads((out / "training" / "state.json").read_text())
     assert state["options"]["batch_size"] == 1 and state["options"]["lr"] == 1e-3
-    assert [c["batch_size"] for c in state["chunks"]] == [3, 3, 3, 1]
+    assert [c["batch_size"] for c in state["chunks"]] == [3, 3, 1]  # no row for the no-op
 
 
 def test_run_options_merge_and_check():
@@ -298,3 +303,132 @@ def test_resume_without_a_state_says_it_starts_anew(corpus, tmp_path, capsys):
     assert "holds no training state; starting a new run" in capsys.readouterr().err
     assert main([*argv, "--steps", "2", "--resume"]) == 0  # now it resumes, without the note
     assert "no training state" not in capsys.readouterr().err
+
+
+def test_a_resumed_chunk_without_a_validation_keeps_the_models_val_loss(corpus, tmp_path):
+    """The prior-fit check reads ``metrics.val_loss``: a short chunk must not erase it."""
+    out = tmp_path / "m"
+    first = train(corpus, out, steps=20, **OPTS)  # validates at 0, 20
+    # A chunk cut short by its time limit after one step: no validation in it.
+    chunk = train(corpus, out, steps=40, resume=True, max_seconds=1e-6, **OPTS)
+    assert chunk.step == 21 and not chunk.finished
+    config = json.loads((out / "config.json").read_text())
+    assert config["metrics"]["val_loss"] == first.val_loss
+    assert config["training"]["val_loss"] == first.val_loss
+
+
+def test_a_new_run_never_replaces_a_model_without_training_state(corpus, tmp_path):
+    train(corpus, tmp_path / "a", steps=10, **OPTS)
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for name in ("config.json", "weights.safetensors", "MODEL_CARD.md"):
+        (shipped / name).write_bytes((tmp_path / "a" / name).read_bytes())
+    weights = (shipped / "weights.safetensors").read_bytes()
+    for kwargs in ({}, {"resume": True}):
+        with pytest.raises(InputError, match="already holds a model; train into a new folder"):
+            train(corpus, shipped, steps=12, **kwargs, **OPTS)
+    assert (shipped / "weights.safetensors").read_bytes() == weights
+    assert not (shipped / "training").exists()
+    # Continuing it in place is a deliberate choice: --init FOLDER --out FOLDER.
+    more = train(corpus, shipped, steps=12, init_from=shipped, **OPTS)
+    assert more.start_step == 10 and more.step == 12
+
+
+def test_init_measures_its_own_best_on_this_runs_data(corpus, tmp_path):
+    """A model's best validation loss belongs to its own data: --init starts a new best."""
+    train(corpus, tmp_path / "a", steps=10, **OPTS)
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    config["training"]["best_val_loss"] = 1e-6  # as if measured on easier data
+    (shipped / "config.json").write_text(json.dumps(config))
+    (shipped / "weights.safetensors").write_bytes(
+        (tmp_path / "a" / "weights.safetensors").read_bytes()
+    )
+    more = train(corpus, tmp_path / "b", steps=12, init_from=shipped, **{**OPTS, "val_every": 100})
+    assert more.best_val_loss > 1e-3
+    best = json.loads((tmp_path / "b" / "best" / "config.json").read_text())
+    assert best["metrics"]["val_loss"] == more.best_val_loss  # the start weights, measured here
+
+
+def test_the_validation_crops_do_not_depend_on_the_batch_size(corpus):
+    from simdps_studio.inpaint.train import _val_set
+
+    sampler = CropSampler(find_audio(corpus)[:1], SR, 16384)
+    sets = [
+        _val_set(sampler, TrainOptions(batch_size=b, val_batches=2, val_batch_size=3), 0.08, -3.0)
+        for b in (1, 8)
+    ]
+    assert [x.shape[0] for x, _, _ in sets[0]] == [3, 3]
+    for (x0, n0, s0), (x1, n1, s1) in zip(*sets):
+        assert torch.equal(x0, x1) and torch.equal(n0, n1) and torch.equal(s0, s1)
+
+
+def test_a_damaged_file_is_skipped_with_a_note(corpus, tmp_path):
+    """A file whose header reads but whose data does not (a cut-off download) costs only itself."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("piece0.flac", "piece1.flac"):
+        (data / name).write_bytes((corpus / "train" / name).read_bytes())
+    good = (corpus / "train" / "piece0.flac").read_bytes()
+    (data / "cut.flac").write_bytes(good[: len(good) // 3] + bytes(200))  # header intact
+    assert sf.info(str(data / "cut.flac")).frames > 0
+    for preload in (2**30, 0):  # in memory, and crop by crop from disk
+        notes: list[str] = []
+        sources = [s for s in find_audio(data, val_fraction=0.0) if s.split == "train"]
+        sampler = CropSampler(sources, SR, 16384, preload_max_bytes=preload, notes=notes)
+        rng = np.random.default_rng(0)
+        batch = make_batch(sampler, rng, 24, 0.08)
+        assert np.isfinite(batch).all()
+        assert len(notes) == 1 and "cut.flac" in notes[0], notes
+    out = tmp_path / "m"
+    run = train(data, out, steps=2, **{**OPTS, "val_batches": 0})
+    assert any("cut.flac" in h.get("note", "") for h in run.history)
+
+
+def test_a_folder_too_small_for_a_held_out_share_trains_on_all(tmp_path):
+    data = tmp_path / "one"
+    data.mkdir()
+    sf.write(data / "only.wav", _piano_like(2.0, SR, seed=9), SR)
+    (data / "broken.wav").write_bytes(b"RIFF1234WAVEjunk")
+    for fraction in (0.05, 0.999):  # hashed into the training share, or the held-out one
+        notes: list[str] = []
+        sources = find_audio(data, val_fraction=fraction, notes=notes)
+        assert [(s.path.name, s.split) for s in sources] == [("only.wav", "train")]
+        assert any("broken.wav" in n for n in notes)
+
+
+def test_options_that_cannot_work_are_refused(corpus, tmp_path):
+    for bad in ({"seed": -1}, {"seed": 2**64}, {"lr": float("inf")}, {"lr": float("nan")}):
+        with pytest.raises(InputError):
+            run_options(bad)
+    with pytest.raises(InputError, match="positive"):
+        train(corpus, tmp_path / "m", steps=2, max_seconds=-60, **OPTS)
+    assert not (tmp_path / "m").exists()
+
+
+def test_sigterm_stops_training_with_a_checkpoint(corpus, tmp_path):
+    """A scheduler's SIGTERM (or Ctrl+C) costs at most the current step, not the unsaved chunk."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "m"
+    cmd = [sys.executable, "-m", "simdps_studio", "train", "--data", str(corpus)]
+    cmd += ["--out", str(out), "--preset", "tiny", "--steps", "100000", "--batch-size", "1"]
+    cmd += ["--checkpoint-minutes", "60", "--val-every", "100000", "--device", "cpu"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:  # JSON log lines (stderr is not a terminal)
+            if '"loss"' in line and json.loads(line)["step"] >= 50:
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=120)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, rest
+    assert "continue with --resume" in rest
+    state = json.loads((out / "training" / "state.json").read_text())
+    assert state["step"] >= 50

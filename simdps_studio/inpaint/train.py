@@ -51,7 +51,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,17 +107,20 @@ class TrainOptions:
     seed: int = 0
     precision: str = "fp32"
     val_fraction: float = 0.05
+    #: Crops per validation batch; fixed when a run starts (its first batch size), so a chunk
+    #: that changes ``batch_size`` still validates on the same crops.
+    val_batch_size: int | None = None
 
     def validate(self) -> None:
         """Raise :class:`InputError` for values that cannot work."""
         checks = [
             (self.steps >= 1, "steps must be at least 1"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
-            (self.lr > 0, "lr must be positive"),
+            (math.isfinite(self.lr) and self.lr > 0, "lr must be a positive number"),
             (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
             (self.lr_decay_steps >= 0, "lr_decay_steps must be >= 0"),
             (0.0 <= self.ema_decay < 1.0, "ema_decay must be in [0, 1)"),
-            (self.grad_clip > 0, "grad_clip must be positive"),
+            (math.isfinite(self.grad_clip) and self.grad_clip > 0, "grad_clip must be positive"),
             (self.p_std > 0, "p_std must be positive"),
             (self.gain_db >= 0, "gain_db must be >= 0"),
             (self.val_every >= 1 and self.val_batches >= 0, "bad validation settings"),
@@ -125,6 +128,8 @@ class TrainOptions:
             (self.log_every >= 1, "log_every must be at least 1"),
             (self.precision in ("fp32", "bf16", "fp16"), "precision must be fp32, bf16 or fp16"),
             (0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)"),
+            (0 <= self.seed < 2**63, "seed must be in [0, 2^63)"),
+            (self.val_batch_size is None or self.val_batch_size >= 1, "bad validation settings"),
         ]
         for ok, message in checks:
             if not ok:
@@ -221,7 +226,10 @@ def _info(path: Path, split: str) -> AudioSource | None:
 
 
 def find_audio(
-    data_dir: str | os.PathLike[str], *, val_fraction: float = 0.05
+    data_dir: str | os.PathLike[str],
+    *,
+    val_fraction: float = 0.05,
+    notes: list[str] | None = None,
 ) -> list[AudioSource]:
     """Audio files of a training corpus with their split.
 
@@ -232,6 +240,9 @@ def find_audio(
         of audio files (searched recursively).
     val_fraction : float
         Share of files held out when the folder does not say (hash of the relative path).
+    notes : list of str, optional
+        Receives a line for every file skipped as unreadable, and for a folder whose files all
+        fell into the held-out share (they are then all used for training).
 
     Returns
     -------
@@ -268,8 +279,22 @@ def find_audio(
             if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS:
                 rel = p.relative_to(root).as_posix()
                 entries.append((p, _hash_split(rel, val_fraction)))
-    sources = [s for s in (_info(p, split) for p, split in entries) if s is not None]
-    if not any(s.split == "train" for s in sources):
+    sources = []
+    for p, split in entries:
+        source = _info(p, split)
+        if source is None:
+            if notes is not None:
+                notes.append(f"skipped unreadable audio {p}")
+        else:
+            sources.append(source)
+    if sources and not any(s.split == "train" for s in sources):
+        if manifest.is_file() or maestro:
+            raise InputError(f"{root} lists held-out audio only: no training files")
+        # Too few files for a hash split: train on them all (validation then uses them too).
+        sources = [AudioSource(s.path, s.n_frames, s.sample_rate, "train") for s in sources]
+        if notes is not None:
+            notes.append(f"every file of {root} fell into the held-out share: training on all")
+    if not sources:
         raise InputError(f"no readable training audio in {root}")
     return sources
 
@@ -297,6 +322,9 @@ class CropSampler:
         Crop length.
     preload_max_bytes : int
         Hold the corpus in memory (mono float32 at the model rate) when it is at most this big.
+    notes : list of str, optional
+        Receives a line for every file that fails to decode (a damaged file whose header reads
+        fine); it is left out and the others go on (when loading, or later, crop by crop).
     """
 
     def __init__(
@@ -306,21 +334,36 @@ class CropSampler:
         n_samples: int,
         *,
         preload_max_bytes: int = PRELOAD_MAX_BYTES,
+        notes: list[str] | None = None,
     ) -> None:
         if not sources:
             raise InputError("no audio files to crop from")
         self.sources = list(sources)
         self.sample_rate = int(sample_rate)
         self.n_samples = int(n_samples)
+        self.notes = notes if notes is not None else []
         self.lengths = np.array(
             [s.n_frames * self.sample_rate // s.sample_rate for s in self.sources], dtype=np.int64
         )
-        self.probs = self.lengths / self.lengths.sum()
-        self.seconds = float(self.lengths.sum() / self.sample_rate)
         self.cache: list[np.ndarray] | None = None
         if self.lengths.sum() * 4 <= preload_max_bytes:
-            self.cache = [self._load_whole(s) for s in self.sources]
+            loaded = [(s, self._try(self._load_whole, s)) for s in self.sources]
+            self.sources = [s for s, x in loaded if x is not None]
+            self.cache = [x for _, x in loaded if x is not None]
+            if not self.cache:
+                raise InputError("none of the audio files could be decoded")
             self.lengths = np.array([len(a) for a in self.cache], dtype=np.int64)
+        self.probs = self.lengths / self.lengths.sum()
+        self.seconds = float(self.lengths.sum() / self.sample_rate)
+
+    def _try(self, read: Callable[..., np.ndarray], s: AudioSource, *args) -> np.ndarray | None:
+        """``read(s, *args)``, or None (with a note) when the file fails to decode."""
+        try:
+            return read(s, *args)
+        except (RuntimeError, OSError, ValueError, EOFError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.notes.append(f"skipped unreadable audio {s.path}: {reason}")
+            return None
 
     def _load_whole(self, s: AudioSource) -> np.ndarray:
         x = _read_mono(s.path)
@@ -331,7 +374,9 @@ class CropSampler:
     def _read(self, i: int, start: int, n: int) -> np.ndarray:
         if self.cache is not None:
             return self.cache[i][start : start + n]
-        s = self.sources[i]
+        return self._stream(self.sources[i], start, n)
+
+    def _stream(self, s: AudioSource, start: int, n: int) -> np.ndarray:
         if s.sample_rate == self.sample_rate:
             return _read_mono(s.path, start, n)
         ratio = s.sample_rate / self.sample_rate
@@ -344,18 +389,24 @@ class CropSampler:
 
     def crop(self, rng: np.random.Generator) -> np.ndarray:
         """One crop, shape (n_samples,), float32."""
-        i = int(rng.choice(len(self.sources), p=self.probs))
-        length = int(self.lengths[i])
         n = self.n_samples
+        while True:
+            i = int(rng.choice(len(self.sources), p=self.probs))
+            length = int(self.lengths[i])
+            start = int(rng.integers(0, length - n + 1)) if length >= n else 0
+            offset = 0 if length >= n else int(rng.integers(0, n - length + 1))
+            seg = self._read(i, start, min(n, length)) if self.cache is not None else None
+            if seg is None:
+                seg = self._try(self._stream, self.sources[i], start, min(n, length))
+            if seg is not None:
+                break
+            # Streaming from a damaged file: never draw it again.
+            self.probs[i] = 0.0
+            if not self.probs.sum() > 0:
+                raise InputError("none of the audio files could be decoded")
+            self.probs = self.probs / self.probs.sum()
         out = np.zeros(n, dtype=np.float32)
-        if length >= n:
-            start = int(rng.integers(0, length - n + 1))
-            seg = self._read(i, start, n)
-            out[: len(seg)] = seg
-        else:
-            offset = int(rng.integers(0, n - length + 1))
-            seg = self._read(i, 0, length)
-            out[offset : offset + len(seg)] = seg
+        out[offset : offset + len(seg)] = seg
         return out
 
 
@@ -482,17 +533,16 @@ def _val_set(
         return []
     rng = np.random.default_rng([opts.seed, 7919])
     gen = torch.Generator().manual_seed(opts.seed + 7919)
-    n = opts.val_batches * opts.batch_size
+    batch_size = opts.val_batch_size or opts.batch_size
+    n = opts.val_batches * batch_size
     q = (np.arange(n) + 0.5) / n
     z = np.sqrt(2.0) * _erfinv(2.0 * q - 1.0)
     sigmas = np.exp(p_mean + opts.p_std * z)[rng.permutation(n)]
     out = []
     for b in range(opts.val_batches):
-        x = make_batch(sampler, rng, opts.batch_size, sigma_data)
-        noise = torch.randn(opts.batch_size, sampler.n_samples, generator=gen)
-        s = torch.tensor(
-            sigmas[b * opts.batch_size : (b + 1) * opts.batch_size], dtype=torch.float32
-        )
+        x = make_batch(sampler, rng, batch_size, sigma_data)
+        noise = torch.randn(batch_size, sampler.n_samples, generator=gen)
+        s = torch.tensor(sigmas[b * batch_size : (b + 1) * batch_size], dtype=torch.float32)
         out.append((torch.from_numpy(x), noise, s))
     return out
 
@@ -573,6 +623,15 @@ def _load_state(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     except (OSError, ValueError, SafetensorError) as exc:
         raise ModelError(f"training state in {folder} is unreadable: {exc}") from None
     return record, tensors
+
+
+def holds_model(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` holds a saved model (its config or weights)."""
+    return any((Path(folder) / name).exists() for name in ("config.json", "weights.safetensors"))
+
+
+def _same_folder(a: str | os.PathLike[str] | None, b: str | os.PathLike[str]) -> bool:
+    return a is not None and Path(a).resolve() == Path(b).resolve()
 
 
 def has_state(out_dir: str | os.PathLike[str]) -> bool:
@@ -795,8 +854,18 @@ def train(
     state_dir = out / STATE_DIR
     dist_info, dev = _init_distributed(str(device) if not isinstance(device, str) else device)
 
+    if max_seconds is not None and not (math.isfinite(max_seconds) and max_seconds > 0):
+        raise InputError("the time limit must be a positive number of minutes")
+
     # ---- configuration: new run or resumed one
     saved: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None
+    if not has_state(out) and holds_model(out) and not _same_folder(init_from, out):
+        # A trained model without its training state (a shipped or installed one, a best/):
+        # a new run would replace it.
+        raise InputError(
+            f"{out} already holds a model; train into a new folder "
+            f"(to continue this one: --init {out} --out NEW_FOLDER)"
+        )
     if has_state(out):
         if not resume:
             raise InputError(
@@ -816,12 +885,24 @@ def train(
             raise InputError(f"{init_from} is preset {config.preset!r}, not {preset!r}")
     else:
         config = get_config(preset or "small", **dict(overrides or {}))
-    opts = run_options(given, saved[0].get("options") if saved is not None else None)
+    saved_options = saved[0].get("options") if saved is not None else None
+    opts = run_options(given, saved_options)
+    if opts.val_batch_size is None:  # fixed at the run's first batch size
+        first = (saved_options or {}).get("batch_size") or opts.batch_size
+        opts = replace(opts, val_batch_size=int(first))
     sigma_data = float(config.sigma_data)
     p_mean_eff = opts.p_mean if opts.p_mean is not None else math.log(sigma_data) - 0.5
+    if saved is not None or init_from is not None:
+        at = int(saved[0]["step"]) if saved is not None else int(init_record.get("steps", 0))
+        if at >= opts.steps:
+            raise InputError(
+                f"{'the run in ' + str(out) if saved is not None else init_from} is at step "
+                f"{at} already: give --steps above {at} to train on"
+            )
 
     # ---- data
-    sources = find_audio(data_dir, val_fraction=opts.val_fraction)
+    notes: list[str] = []  # files skipped as unreadable, and the like: logged as they come
+    sources = find_audio(data_dir, val_fraction=opts.val_fraction, notes=notes)
     train_sources = [s for s in sources if s.split == "train"]
     val_sources = [s for s in sources if s.split == "val"]
     sampler = CropSampler(
@@ -829,17 +910,22 @@ def train(
         config.sample_rate,
         config.segment_length,
         preload_max_bytes=preload_max_bytes,
+        notes=notes,
     )
-    val_sampler = (
-        CropSampler(
-            val_sources,
-            config.sample_rate,
-            config.segment_length,
-            preload_max_bytes=preload_max_bytes,
-        )
-        if val_sources
-        else sampler
-    )
+    val_sampler = sampler
+    if val_sources:
+        try:
+            val_sampler = CropSampler(
+                val_sources,
+                config.sample_rate,
+                config.segment_length,
+                preload_max_bytes=preload_max_bytes,
+                notes=notes,
+            )
+        except InputError:  # every held-out file is damaged
+            val_sources = []
+    if not val_sources and opts.val_batches > 0:
+        notes.append("no held-out audio: the validation loss is measured on training crops")
     val_batches_data = _val_set(val_sampler, opts, sigma_data, p_mean_eff) if dist_info.main else []
 
     # ---- model, EMA, optimiser
@@ -928,6 +1014,10 @@ def train(
         if on_log is not None and dist_info.main:
             on_log(entry)
 
+    def log_notes(step: int) -> None:
+        while notes:
+            log({"step": step, "note": notes.pop(0)})
+
     def update_chunk(step: int, last_loss: float) -> None:
         # This chunk's row of the model card, as of ``step``.
         chunk["end_step"] = step
@@ -976,10 +1066,29 @@ def train(
 
     # ---- loop
     step = start_step
+    log_notes(step)
+    # A resumed chunk carries its run's last validation loss (the model card and the prior-fit
+    # reference keep it even if this chunk ends before the next validation).
     last_val: float | None = None
-    if dist_info.main and start_step == 0 and val_batches_data:
+    if saved is not None:
+        last_val = next(
+            (h["val_loss"] for h in reversed(history) if h.get("val_loss") is not None), None
+        )
+    if dist_info.main and val_batches_data and (start_step == 0 or saved is None):
         last_val = validation_loss(ema, val_batches_data, sigma_data, dev)
-        log({"step": 0, "val_loss": last_val, "time_s": 0.0})
+        log({"step": start_step, "val_loss": last_val, "time_s": 0.0})
+        if start_step > 0:
+            # Continued from a model (--init): its own best was measured on its own data; this
+            # run's best starts with its weights on this run's validation set.
+            best_val = last_val
+            save_model(
+                ema,
+                out / BEST_DIR,
+                extra={
+                    "training": training_record(step, float("nan"), last_val),
+                    "metrics": {"val_loss": last_val, "step": step},
+                },
+            )
     interval_losses: list[float] = []
     last_loss = float("nan")
     last_ckpt = time.perf_counter()
@@ -1014,6 +1123,7 @@ def train(
             scaler.update()
             ema_update(ema, model, step, opts.ema_decay)
             step += 1
+            log_notes(step)
             samples_seen += opts.batch_size * dist_info.world
             interval_losses.append(float(loss.detach()))
             if step % opts.log_every == 0 or step == opts.steps:
