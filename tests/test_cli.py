@@ -635,7 +635,7 @@ def test_a_report_that_cannot_be_written_leaves_no_output(tmp_path, song, monkey
     # The same for the provenance sidecar: no export without its record.
     monkeypatch.setattr(
         render,
-        "atomic_write_bytes",
+        "stage_file",
         lambda path, write: (_ for _ in ()).throw(OSError(28, "No space left on device")),
     )
     assert main(argv) == 1

@@ -1197,3 +1197,71 @@ def test_the_level_meter_states_its_scale_and_held_peaks(qtbot):
     assert meter.toolTip().endswith("Held peaks: −12.3 · −∞ dBFS")
     meter.set_levels([-20.0, -75.0])  # the hold falls slowly
     assert "Held peaks: −12.9 · −∞" in meter.toolTip()
+
+
+def test_edits_made_while_another_file_loads_are_asked_about(
+    qtbot, make_window, wav_path, tmp_path
+):
+    import shutil
+
+    other = tmp_path / "other.wav"
+    shutil.copyfile(wav_path, other)
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    w.add_gap(Gap(2 * SR, 2 * SR + 4000))
+    answers = [QMessageBox.Discard, QMessageBox.Cancel]
+    asked = []
+    w.ask = lambda title, text, *a: asked.append(text) or answers.pop(0)
+    w.open_path(other)  # "save first?": Discard; the file loads in the background...
+    w.add_gap(Gap(4 * SR, 4 * SR + 4000))  # ...while the user goes on working
+    qtbot.waitUntil(lambda: not w.runner.running("open"), timeout=20000)
+    qtbot.wait(50)
+    assert len(asked) == 2  # asked again about the new edit: Cancel keeps this file
+    assert w.session.source_path == wav_path and len(w.session.gaps) == 2
+    assert "cancelled" in w.statusBar().currentMessage()
+    w.ask = lambda *a: QMessageBox.Discard  # for the fixture's close
+
+
+def test_closing_while_a_repair_runs_asks_first(qtbot, make_window, wav_path, tiny_model):
+    w, _, p = _draft_dps_on_a_gap(qtbot, make_window, wav_path, tiny_model, 400)
+    asked = []
+    w.ask = lambda title, text, *a: asked.append(text) or QMessageBox.Cancel
+    w.session.dirty = False  # only the running repair is at stake
+    w.run_repair()
+    qtbot.waitUntil(lambda: p.progress.value() > 0, timeout=30000)
+    w.close()
+    assert w.isVisible() and w.runner.running("repair")  # Cancel: it goes on
+    assert asked == ["A repair is still running. Stop it?"]
+    w.ask = lambda *a: QMessageBox.Yes
+    w.close()
+    assert not w.isVisible()
+
+
+def test_recovery_finds_a_recording_that_was_moved(qtbot, make_window, wav_path, tmp_path):
+    import shutil
+
+    from simdps_studio.gui import recovery
+
+    song = tmp_path / "take1" / "song.wav"
+    song.parent.mkdir()
+    shutil.copyfile(wav_path, song)
+    w = make_window()
+    open_file(qtbot, w, song)
+    w.add_gap(Gap(5 * SR, 5 * SR + 4000))
+    saved = w.autosave_now()
+    saved.with_name(saved.name + ".lock").write_text("999999999")  # the crash
+    w.session.dirty = False
+    w.runner.shutdown()
+    moved = tmp_path / "archive" / "song.wav"
+    moved.parent.mkdir()
+    shutil.move(song, moved)  # tidied up before the restart
+    w2 = make_window()
+    w2.ask = lambda *a: QMessageBox.Yes
+    asked_for = []
+    w2.locate_source = lambda name: asked_for.append(name) or moved
+    with qtbot.waitSignal(w2.file_opened, timeout=10000):
+        assert w2.offer_recovery()
+    qtbot.waitUntil(lambda: not w2.runner.running("open"), timeout=5000)
+    assert asked_for == ["song.wav"] and w2.session.source_path == moved
+    assert w2.session.gaps == (Gap(5 * SR, 5 * SR + 4000),)
+    assert recovery.find_orphans(tmp_path / "recovery") == []

@@ -508,3 +508,17 @@ def test_taper_seams_continues_the_source_without_a_kink():
     np.testing.assert_allclose(joined, true, atol=2e-3)
     joined_r = np.concatenate([fill[0, -4:], source[0, f1 : f1 + 4]])
     np.testing.assert_allclose(joined_r, source[0, f1 - 4 : f1 + 4], atol=2e-3)
+
+
+@pytest.mark.parametrize("draft", [True, False])
+def test_a_dc_offset_is_kept_in_the_fill(tiny, track, draft):
+    """The prior knows zero-mean audio: an offset is taken out and put back, not lost (a thump).
+
+    The same music with and without an offset gets the same fill, shifted by the offset.
+    """
+    start, end = int(0.8 * SR), int(1.1 * SR)
+    plain = run(tiny, track * 0.5, start, end, steps=3, draft=draft).fills[0]
+    offset = run(tiny, track * 0.5 + 0.05, start, end, steps=3, draft=draft).fills[0]
+    shift = offset - plain
+    assert abs(float(np.median(shift)) - 0.05) < 1e-3
+    assert float(np.abs(shift - 0.05).max()) < 0.02  # the seams' continuations: nearly so

@@ -376,9 +376,11 @@ def resolve_format(
     """Container format and subtype that :func:`write` will use.
 
     ``format`` defaults to the one the file extension names (``.flac`` -> FLAC), else the Audio's;
-    a ``.wav`` output of a WAV/WAVEX/RF64 source keeps the source's. ``subtype`` defaults to the
-    Audio's when the format takes it, else to the smallest PCM depth holding the source's bits
-    (the deepest one available for float sources), else the format's default.
+    a ``.wav`` output of a WAV/WAVEX/RF64 source keeps the source's. A WAV whose sample data
+    would pass 4 GiB becomes RF64 (still ``.wav``; cue markers are not written there).
+    ``subtype`` defaults to the Audio's when the format takes it, else to the smallest PCM depth
+    holding the source's bits (the deepest one available for float sources), else the format's
+    default.
 
     Raises
     ------
@@ -397,14 +399,30 @@ def resolve_format(
     if fmt not in sf.available_formats():
         raise InputError(f"cannot write {p}: unknown audio format {fmt}")
     if subtype is None:
-        return fmt, _pick_subtype(fmt, audio)
-    sub = subtype.upper()
-    if not sf.check_format(fmt, sub):
-        choices = ", ".join(sf.available_subtypes(fmt))
-        raise InputError(
-            f"cannot write {p}: format {fmt} cannot hold {sub} (choose from {choices})"
-        )
+        sub = _pick_subtype(fmt, audio)
+    else:
+        sub = subtype.upper()
+        if not sf.check_format(fmt, sub):
+            choices = ", ".join(sf.available_subtypes(fmt))
+            raise InputError(
+                f"cannot write {p}: format {fmt} cannot hold {sub} (choose from {choices})"
+            )
+    if fmt in ("WAV", "WAVEX") and wav_data_bytes(audio.n_samples, audio.channels, sub) > (
+        WAV_MAX_DATA_BYTES
+    ):
+        fmt = "RF64"  # a plain WAV's 32-bit sizes would cut the file off (read back truncated)
     return fmt, sub
+
+
+#: The most sample data a plain WAV can hold: its chunk sizes are 32-bit (less room for headers).
+WAV_MAX_DATA_BYTES = 2**32 - 2**20
+
+
+def wav_data_bytes(n_samples: int, channels: int, subtype: str) -> int:
+    """Bytes of sample data ``n_samples`` frames of ``subtype`` take."""
+    width = {"PCM_S8": 1, "PCM_U8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2, "PCM_24": 3}
+    width.update({"PCM_32": 4, "FLOAT": 4, "DOUBLE": 8})
+    return int(n_samples) * int(channels) * width.get(subtype.upper(), 4)
 
 
 def _to_float64(x: np.ndarray) -> np.ndarray:
@@ -548,7 +566,8 @@ def write(
     _check_output(p)
     marks = _validate_cues(cues, audio.n_samples, p) if cues else []
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        # A short name: the output's own may be near the file system's 255-byte limit.
+        fd, tmp_name = tempfile.mkstemp(prefix=".simdps-", suffix=".tmp", dir=p.parent)
     except OSError as exc:
         raise InputError(f"cannot write {p}: {_reason(exc)}") from None
     os.close(fd)

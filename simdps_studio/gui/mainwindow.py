@@ -259,6 +259,7 @@ class MainWindow(QMainWindow):
         self.last_preview = None
         self._closing = False
         self._modal_boxes: list[QMessageBox] = []
+        self._confirmed_state = None  # the state the last "save first?" answer was about
 
         self.setWindowTitle("SimDPS Studio")
         self.setWindowIcon(icon("simdps-studio"))
@@ -611,7 +612,17 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def _confirm_discard(self) -> bool:
-        """Ask to save unsaved work; False when the user cancels."""
+        """Ask to stop a running repair and to save unsaved work; False when the user cancels."""
+        if self.runner.running("repair"):
+            answer = self.ask(
+                "A repair is running",
+                "A repair is still running. Stop it?",
+                QMessageBox.Yes | QMessageBox.Cancel,
+                QMessageBox.Cancel,
+            )
+            if answer == QMessageBox.Cancel:
+                return False
+        self._confirmed_state = None if self.session is None else self.session.state
         if self.session is None or not self.session.dirty:
             return True
         answer = self.ask(
@@ -655,6 +666,16 @@ class MainWindow(QMainWindow):
     def _opened(
         self, path: Path, session: Session, pyramid, note: str, project_error: str | None
     ) -> None:
+        # The window stayed editable while the file loaded: edits made since the question must
+        # be asked about again, not dropped.
+        if (
+            self.session is not None
+            and self.session.state is not self._confirmed_state
+            and self.session.dirty
+            and not self._confirm_discard()
+        ):
+            self.status(f"Opening {path.name} cancelled")
+            return
         self._install_session(session, pyramid)
         self._remember_recent(path)
         if project_error:
@@ -958,6 +979,7 @@ class MainWindow(QMainWindow):
     def add_gap(self, gap: Gap) -> bool:
         if self.session is None:
             return False
+        repairs_before = len(self.session.repairs)
         try:
             self.selected_gap = gap
             self.session.add_gap(gap)
@@ -966,7 +988,17 @@ class MainWindow(QMainWindow):
             self._refresh()
             self.show_error(str(e))
             return False
-        self.status(f"Added gap {gap.describe(self.session.audio.sr)}")
+        dropped = repairs_before - len(self.session.repairs)
+        self.status(
+            f"Added gap {gap.describe(self.session.audio.sr)}"
+            + (
+                "; the repair beside it was removed (its crossfade reached into the new gap: "
+                "run it again, or Ctrl+Z)"
+                if dropped
+                else ""
+            ),
+            20000 if dropped else 8000,
+        )
         self.select_gap(gap)
         return True
 
@@ -1809,8 +1841,24 @@ class MainWindow(QMainWindow):
             orphan.remove()
         return False
 
+    def locate_source(self, name: str) -> Path | None:
+        """Ask where a recording went (tests replace this, as they do :meth:`ask`)."""
+        start = str(self.settings.value("files/last_dir", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self, f"Where is {name} now?", start, AUDIO_FILTER)
+        return Path(path) if path else None
+
     def _recover(self, orphan: recovery.Autosave, *, waiting: int) -> None:
         name = Path(orphan.source).name
+        source = Path(orphan.source)
+        if not source.exists():
+            # Moved or renamed since the crash: the user can point at it (its hash is checked).
+            source = self.locate_source(name)
+            if source is None:
+                self.show_error(
+                    f"Cannot recover the unsaved work on {name}: the recording is not where it "
+                    f"was. Its autosave is kept: {orphan.project}"
+                )
+                return
 
         def recovered(value) -> None:
             session, pyramid, _note, project_error = value
@@ -1820,10 +1868,11 @@ class MainWindow(QMainWindow):
                     f"is kept: {orphan.project}"
                 )
                 return
-            orphan.remove()
             session.dirty = True
             self._install_session(session, pyramid)
-            self.autosave_now()
+            # The crashed session's autosave goes only once this one's is written.
+            if self.autosave_now() is not None and orphan.project != self.autosave_file:
+                orphan.remove()
             more = (
                 f"; {waiting} more will be offered the next time SimDPS Studio starts"
                 if waiting
@@ -1836,7 +1885,7 @@ class MainWindow(QMainWindow):
         self.runner.start(
             "open",
             _loader,
-            Path(orphan.source),
+            source,
             orphan.project,
             on_result=recovered,
             on_error=lambda m: self.show_error(f"cannot recover {name}: {m}"),

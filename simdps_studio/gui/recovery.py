@@ -2,8 +2,10 @@
 
 While a session is open, its project (state, undo/redo, fills) is written every few seconds of
 inactivity to ``<recovery dir>/<name>-<pid>.simdps.json`` beside a ``.lock`` file holding the
-process id. A clean close deletes both. At start-up, autosaves whose lock names a process that is
-no longer running were left by a crash, and are offered for recovery.
+process id, a token of this process and (on Linux) the process's start time. A clean close deletes
+both. At start-up, autosaves whose lock names a process that is no longer running were left by a
+crash, and are offered for recovery. A process id alone is not enough: after a restart (a
+container's process 1, say) the new process may have the crashed one's id.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,39 @@ from simdps_studio.session.project import (
 def recovery_dir() -> Path:
     """Where autosaves live (``$SIMDPS_CACHE_DIR/recovery`` or ``~/.cache/simdps-studio/...``)."""
     return cache_dir("recovery")
+
+
+#: Tells this process's locks from those of an earlier process that had the same id.
+_PROCESS_TOKEN = uuid.uuid4().hex
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time (clock ticks after boot; Linux), or "" where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        return stat.rsplit(")", 1)[1].split()[19]  # field 22: after the name, 20th
+    except (OSError, IndexError):
+        return ""
+
+
+def lock_text() -> str:
+    """What this process writes into its autosave locks."""
+    return f"{os.getpid()} {_PROCESS_TOKEN} {_start_time(os.getpid()) or '-'}"
+
+
+def lock_alive(text: str) -> bool:
+    """Whether the process that wrote a lock is still running."""
+    parts = text.split()
+    try:
+        pid = int(parts[0])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return len(parts) > 1 and parts[1] == _PROCESS_TOKEN
+    if not _pid_alive(pid):
+        return False
+    started = parts[2] if len(parts) > 2 else "-"
+    return started == "-" or _start_time(pid) in ("", started)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -61,7 +97,8 @@ def autosave_path_for(session: Session, folder: Path | None = None) -> Path:
     """``<folder>/<source name>-<pid>.simdps.json``."""
     folder = folder or recovery_dir()
     name = session.source_path.name if session.source_path else "untitled"
-    safe = re.sub(r"[^\w.-]+", "_", name)[:80]
+    # At most 80 bytes of the name: file systems count bytes (255), not characters.
+    safe = re.sub(r"[^\w.-]+", "_", name).encode("utf-8")[:80].decode("utf-8", "ignore")
     return folder / f"{safe}-{os.getpid()}{PROJECT_SUFFIX}"
 
 
@@ -72,7 +109,7 @@ def write_autosave(session: Session, path: Path) -> Path:
         save_project(session, path)
     finally:
         session.dirty = dirty
-    path.with_name(path.name + ".lock").write_text(str(os.getpid()), encoding="utf-8")
+    path.with_name(path.name + ".lock").write_text(lock_text(), encoding="utf-8")
     return path
 
 
@@ -91,10 +128,10 @@ def find_orphans(folder: Path | None = None) -> list[Autosave]:
     for p in sorted(folder.glob(f"*{PROJECT_SUFFIX}"), key=lambda q: -q.stat().st_mtime):
         lock = p.with_name(p.name + ".lock")
         try:
-            pid = int(lock.read_text(encoding="utf-8").strip())
-        except (OSError, ValueError):
-            pid = -1
-        if _pid_alive(pid):
+            text = lock.read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        if lock_alive(text):
             continue
         try:
             doc = read_project_json(p)

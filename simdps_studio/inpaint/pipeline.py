@@ -840,8 +840,19 @@ def _sample_window(
     c_items = np.tile(to_model(cand_window), (takes, 1)) * cand_region
     n_items = y_items.shape[0] // takes
 
-    # Per-item normalisation: observed context RMS -> sigma_data.
+    # A DC offset (a recording's, or a window's) is the context's mean: the prior knows only
+    # zero-mean audio, so it is taken out of the context and the candidate and put back into the
+    # fill (else the fill sits at zero between the offset's seams: a thump at each).
     obs = mask > 0
+    dc = (
+        y_items[:, obs].mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
+        if obs.any()
+        else np.zeros((len(y_items), 1), dtype=np.float32)
+    )
+    y_items = y_items - dc
+    c_items = c_items - dc * cand_region
+
+    # Per-item normalisation: observed context RMS -> sigma_data.
     ctx_rms = (
         np.sqrt(np.mean(y_items[:, obs] ** 2, axis=1)) if obs.any() else np.zeros(len(y_items))
     )
@@ -884,6 +895,7 @@ def _sample_window(
             **sampler_kw,
         )
         out_items[rows] = out.detach().cpu().numpy().astype(np.float32) / gain[rows]
+    out_items = out_items + dc
 
     fills = []
     f0, f1 = win.fill_start - win.start, win.fill_end - win.start
@@ -998,13 +1010,15 @@ def _ar_continue(
     for c, x in enumerate(ctx):
         if not np.any(x):
             continue
+        dc = float(x.mean())  # held, not extrapolated (an AR model would let an offset decay)
+        x = x - dc
         rows = np.lib.stride_tricks.sliding_window_view(x, p + 1)  # (m - p, p + 1)
         coef, *_ = np.linalg.lstsq(rows[:, :-1], rows[:, -1], rcond=None)
         hist = list(x[-p:])
         for i in range(n):
             nxt = float(np.dot(coef, hist[-p:]))
             hist.append(nxt)
-            out[c, i] = nxt
+            out[c, i] = nxt + dc
         # An unstable fit must not blow up: fall back to holding the last sample.
         if not np.all(np.isfinite(out[c])) or np.max(np.abs(out[c])) > 4 * np.max(np.abs(x)):
             out[c] = x[-1]

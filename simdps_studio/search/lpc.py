@@ -161,16 +161,20 @@ def ar_extrapolate(context: np.ndarray, n_samples: int, order: int) -> np.ndarra
     numpy.ndarray, shape (n_samples,), float64
     """
     ctx = np.nan_to_num(np.asarray(context, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    # A DC offset is held, not extrapolated: the all-pole model decays towards zero, which would
+    # turn an offset into a slow fade (a thump at each seam).
+    dc = float(np.mean(ctx)) if ctx.size else 0.0
+    ctx = ctx - dc
     peak = float(np.max(np.abs(ctx))) if ctx.size else 0.0
     if ctx.size < 3 or np.sqrt(np.mean(ctx * ctx)) < SILENCE_RMS:
-        return np.zeros(n_samples)
+        return np.full(n_samples, dc)
     p = min(order, ctx.size // 3)
     while p >= 1:
         pred = _predict(ctx, n_samples, p)
         if pred is not None and np.max(np.abs(pred), initial=0.0) <= MAX_GAIN_GROWTH * peak:
-            return pred
+            return pred + dc
         p //= 2
-    return np.zeros(n_samples)
+    return np.full(n_samples, dc)
 
 
 def _predict(ctx: np.ndarray, n_samples: int, order: int) -> np.ndarray | None:

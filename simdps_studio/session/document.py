@@ -20,6 +20,20 @@ from simdps_studio.session.repair import Repair
 MAX_UNDO = 200
 
 
+def repairs_clear_of(
+    repairs: tuple[Repair, ...] | list[Repair], gaps: tuple[Gap, ...] | list[Gap]
+) -> tuple[Repair, ...]:
+    """The repairs whose span (gap plus crossfade margins) overlaps no other gap."""
+    return tuple(
+        r
+        for r in repairs
+        if not any(
+            g != r.gap and g.start_sample < r.span_end_sample and r.span_start_sample < g.end_sample
+            for g in gaps
+        )
+    )
+
+
 @dataclass(frozen=True)
 class State:
     """Gaps (sorted) and the repairs made for them (at most one per gap)."""
@@ -101,10 +115,18 @@ class Session:
     # ----------------------------------------------------------------- edits
 
     def add_gap(self, gap: Gap) -> Gap:
-        """Add a gap after validating it against the track and the other gaps."""
-        gaps = validate_gaps([*self.state.gaps, gap], self.audio.n_samples, self.audio.sr)
+        """Add a gap after validating it against the track and the other gaps.
+
+        A repair whose crossfade margin reaches into the new gap is dropped (undo brings it
+        back): its span would overwrite part of the new gap's fill with the damaged audio.
+        """
+        gaps = tuple(validate_gaps([*self.state.gaps, gap], self.audio.n_samples, self.audio.sr))
         self._commit(
-            replace(self.state, gaps=tuple(gaps), label=f"add gap {gap.describe(self.audio.sr)}")
+            State(
+                gaps,
+                repairs_clear_of(self.state.repairs, gaps),
+                f"add gap {gap.describe(self.audio.sr)}",
+            )
         )
         return gap
 
@@ -122,7 +144,7 @@ class Session:
                 continue
             added.append(gap)
         if added:
-            self._commit(replace(self.state, gaps=tuple(kept), label=label))
+            self._commit(State(tuple(kept), repairs_clear_of(self.state.repairs, kept), label))
         return added
 
     def remove_gap(self, gap: Gap) -> None:
@@ -137,13 +159,15 @@ class Session:
         self._require(gap)
         others = [g for g in self.state.gaps if g != gap]
         gaps = validate_gaps([*others, new_gap], self.audio.n_samples, self.audio.sr)
-        repairs = tuple(r for r in self.state.repairs if r.gap != gap)
+        repairs = repairs_clear_of(tuple(r for r in self.state.repairs if r.gap != gap), gaps)
         self._commit(State(tuple(gaps), repairs, f"move gap to {new_gap.describe(self.audio.sr)}"))
         return new_gap
 
     def set_repair(self, repair: Repair) -> None:
         """Attach ``repair`` to its gap, replacing any earlier repair of that gap."""
         self._require(repair.gap)
+        if not repairs_clear_of((repair,), self.state.gaps):
+            raise InputError("the repair's crossfade reaches into another gap; repair it again")
         if repair.span_start_sample < 0 or repair.span_end_sample > self.audio.n_samples:
             raise InputError("repair span lies outside the track")
         if repair.fill.shape[0] != self.audio.channels:

@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,8 +20,8 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from simdps_studio.audio.io import file_mode_for
-from simdps_studio.core.errors import ProjectError
-from simdps_studio.core.types import Gap
+from simdps_studio.core.errors import InputError, ProjectError
+from simdps_studio.core.types import Gap, validate_gaps
 from simdps_studio.session.document import Session, State
 from simdps_studio.session.repair import Repair
 
@@ -50,29 +51,75 @@ def _state_to_json(state: State) -> dict[str, Any]:
     }
 
 
-def _state_from_json(d: dict[str, Any], fills: dict[str, np.ndarray]) -> State:
+def _state_from_json(
+    d: dict[str, Any], fills: dict[str, np.ndarray], audio_shape: tuple[int, int], sr: int
+) -> State:
+    """A state of the project file, checked against the recording (channels, n_samples)."""
+    channels, n_samples = audio_shape
+    gaps = tuple(Gap(int(a), int(b)) for a, b in d.get("gaps", []))
+    try:
+        validate_gaps(list(gaps), n_samples, sr)
+    except InputError as e:
+        raise ProjectError(f"a stored gap does not fit the recording: {e}") from None
     repairs = []
     for rd in d.get("repairs", []):
         if rd["id"] not in fills:
             raise ProjectError(f"the fill of repair {rd['id']} is missing from the project data")
-        repairs.append(Repair.from_json(rd, fills[rd["id"]]))
-    return State(tuple(Gap(*g) for g in d.get("gaps", [])), tuple(repairs), d.get("label", ""))
+        r = Repair.from_json(rd, fills[rd["id"]])
+        if r.gap not in gaps or r.span_end_sample > n_samples or r.fill.shape[0] != channels:
+            raise ProjectError(f"repair {rd['id']} does not fit the recording or its gaps")
+        repairs.append(r)
+    return State(gaps, tuple(repairs), d.get("label", ""))
+
+
+def _temp_beside(path: Path) -> Path:
+    """An empty private temp file in ``path``'s folder, with the mode a plain open() would give.
+
+    Its name is short (not ``path``'s name plus a suffix), so a name near the file system's
+    255-byte limit still has room for its temp file.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=".simdps-", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, file_mode_for(path))  # mkstemp makes it private (0600)
+    return Path(tmp)
+
+
+def stage_file(path: Path, write: Callable[[BinaryIO], object]) -> Path:
+    """``write(f)`` into a synced temp file beside ``path``; its path (removed on any error).
+
+    The caller renames it into place (``os.replace``) or removes it.
+    """
+    tmp = _temp_beside(path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def atomic_write_bytes(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write a file through ``write(f)`` into a temp file beside it, then rename it into place, so
     a crash never leaves a half-written file (the temp file is removed on any error)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    atomic_write_files([(path, write)])
+
+
+def atomic_write_files(files: list[tuple[Path, Callable[[BinaryIO], object]]]) -> None:
+    """Write several files that belong together: all of them to temp files first, then rename
+    each into place. A failure while writing (disk full, I/O error) leaves every old file as it
+    was; only the renames, which do not fail for want of space, come after the first one."""
+    temps: list[Path] = []
     try:
-        # mkstemp makes the file private (0600); give it the mode a plain open() would have.
-        os.chmod(tmp, file_mode_for(path))
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        for path, write in files:
+            temps.append(stage_file(path, write))
+        for (path, _), tmp in zip(files, temps, strict=True):
+            os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -123,9 +170,12 @@ def save_project(
         kept = keep_foreign_project(path, session.source_sha256)
         if kept is not None and on_kept is not None:
             on_kept(kept)
-        atomic_write_bytes(_fills_path(path), lambda f: np.savez(f, **fills))
         text = json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
-        atomic_write_bytes(path, lambda f: f.write(text))
+        # The fills first, then the JSON that refers to them: both written before either
+        # replaces the saved pair, so a failed save leaves the last good project openable.
+        atomic_write_files(
+            [(_fills_path(path), lambda f: np.savez(f, **fills)), (path, lambda f: f.write(text))]
+        )
     except OSError as e:
         raise ProjectError(f"cannot save project {path}: {e.strerror or e}") from None
     session.dirty = False
@@ -146,13 +196,7 @@ def keep_foreign_project(project_path: str | Path, source_sha256: str | None) ->
         Where the old project now is; None when there was none or it is this audio's own.
     """
     path = Path(project_path)
-    if not path.is_file():
-        return None
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))["source"]["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
-        recorded = None  # unreadable: kept too, someone may still want it
-    if recorded is not None and recorded == source_sha256:
+    if not path.is_file() or _is_own_intact_project(path, source_sha256):
         return None
     for i in itertools.count():
         suffix = ".bak" if i == 0 else f".bak{i}"
@@ -166,6 +210,24 @@ def keep_foreign_project(project_path: str | Path, source_sha256: str | None) ->
     return backup
 
 
+def _is_own_intact_project(path: Path, source_sha256: str | None) -> bool:
+    """Whether the project at ``path`` is this audio's and would open: then a save may replace
+    it. Anything else (other audio, a newer version, missing or incomplete fills, unreadable) is
+    kept as a backup: it may hold work that cannot be seen now."""
+    try:
+        doc = read_project_json(path)
+        if doc["source"]["sha256"] != source_sha256:
+            return False
+        states = [doc["state"], *doc.get("undo", []), *doc.get("redo", [])]
+        needed = {r["id"] for st in states for r in st.get("repairs", [])}
+        if not needed:
+            return True
+        with np.load(_fills_path(path), allow_pickle=False) as z:
+            return needed <= set(z.files)
+    except (ProjectError, OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        return False
+
+
 def read_project_json(project_path: str | Path) -> dict[str, Any]:
     """Read and check the project JSON (no audio loaded)."""
     path = Path(project_path)
@@ -177,6 +239,8 @@ def read_project_json(project_path: str | Path) -> dict[str, Any]:
         raise ProjectError(f"cannot read project {path}: {e}") from None
     if not isinstance(doc, dict) or doc.get("format") != PROJECT_FORMAT:
         raise ProjectError(f"{path} is not a SimDPS Studio project")
+    if not isinstance(doc.get("version", 0), int) or not isinstance(doc.get("source"), dict):
+        raise ProjectError(f"{path} is not a valid SimDPS Studio project")
     if doc.get("version", 0) > PROJECT_VERSION:
         raise ProjectError(
             f"{path} was written by a newer SimDPS Studio (version {doc['version']})"
@@ -212,6 +276,8 @@ def load_project(
     path = Path(project_path)
     doc = read_project_json(path)
     src = doc["source"]
+    if not isinstance(src.get("sha256"), str) or not isinstance(src.get("path", ""), str):
+        raise ProjectError(f"project {path.name} is corrupt: its source entry is incomplete")
     if source_path is not None:
         source_path = Path(source_path).resolve()
     else:
@@ -232,13 +298,15 @@ def load_project(
             fills = {k: z[k] for k in z.files}
     except FileNotFoundError:
         fills = {}
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ProjectError(f"cannot read the project's fills: {e}") from None
+    shape = (session.audio.channels, session.audio.n_samples)
+    sr = session.audio.sr
     try:
-        session.state = _state_from_json(doc["state"], fills)
-        session.undo_stack = [_state_from_json(s, fills) for s in doc.get("undo", [])]
-        session.redo_stack = [_state_from_json(s, fills) for s in doc.get("redo", [])]
-    except (KeyError, TypeError, ValueError) as e:
+        session.state = _state_from_json(doc["state"], fills, shape, sr)
+        session.undo_stack = [_state_from_json(s, fills, shape, sr) for s in doc.get("undo", [])]
+        session.redo_stack = [_state_from_json(s, fills, shape, sr) for s in doc.get("redo", [])]
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ProjectError(f"project {path.name} is corrupt: {e}") from None
     session.dirty = False
     return session

@@ -18,7 +18,12 @@ from simdps_studio import __version__
 from simdps_studio.core.errors import ExportError, InputError
 from simdps_studio.core.types import Audio
 from simdps_studio.session.document import Session
-from simdps_studio.session.project import FILLS_SUFFIX, PROJECT_SUFFIX, atomic_write_bytes
+from simdps_studio.session.project import (
+    FILLS_SUFFIX,
+    PROJECT_SUFFIX,
+    atomic_write_bytes,
+    stage_file,
+)
 from simdps_studio.session.repair import Repair
 
 PROVENANCE_SUFFIX = ".provenance.json"
@@ -77,8 +82,21 @@ def null_test(source: Audio, rendered: Audio, spans: list[tuple[int, int]]) -> b
         or source.samples.dtype != rendered.samples.dtype
     ):
         return False
-    mask = outside_mask(source.n_samples, spans)
-    return bool(np.array_equal(source.samples[:, mask], rendered.samples[:, mask]))
+    # Stretch by stretch through views, a block at a time: a mask would copy both whole tracks
+    # (gigabytes for an hour of 24-bit stereo) after every repair.
+    start = 0
+    for a, b in [*sorted(spans), (source.n_samples, source.n_samples)]:
+        if a > start and not _equal(source.samples[:, start:a], rendered.samples[:, start:a]):
+            return False
+        start = max(start, b)
+    return True
+
+
+def _equal(x: np.ndarray, y: np.ndarray, block: int = 1 << 18) -> bool:
+    return all(
+        np.array_equal(x[:, i : i + block], y[:, i : i + block])
+        for i in range(0, x.shape[1], block)
+    )
 
 
 def provenance(session: Session, *, output: Path | None = None) -> dict[str, Any]:
@@ -268,7 +286,6 @@ def export(
             cues.append((r.span_start_sample, f"repair {r.method} start"))
             cues.append((r.span_end_sample, f"repair {r.method} end"))
     fmt, sub = output_format(out, session.audio, format=format, subtype=subtype)
-    write(out, rendered, format=fmt, subtype=sub, dither=dither, cues=cues)
     record = provenance(session, output=out)
     # The null test speaks for the written samples only when they keep the source's sample format;
     # a conversion (e.g. float -> 24-bit FLAC) changes every sample by design.
@@ -276,10 +293,21 @@ def export(
     record["null_test_outside_spans"] = None if notes else null_test(session.audio, rendered, spans)
     record["output_format"] = [fmt, sub]
     record["conversion_notes"] = notes
+    # The record is staged first: if it cannot be written, an earlier export and its record stay
+    # as they were; the audio is then written atomically and the record renamed beside it.
+    staged = None
     if write_provenance:
+        text = json.dumps(record, indent=1, ensure_ascii=False).encode("utf-8")
         try:
-            write_text_file(side, json.dumps(record, indent=1, ensure_ascii=False))
-        except ExportError:
-            out.unlink(missing_ok=True)  # no export without its record; the source is untouched
-            raise
+            staged = stage_file(side, lambda f: f.write(text))
+        except OSError as exc:
+            raise ExportError(f"cannot write {side}: {exc.strerror or exc}") from None
+    try:
+        write(out, rendered, format=fmt, subtype=sub, dither=dither, cues=cues)
+        if staged is not None:
+            os.replace(staged, side)
+    except BaseException:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+        raise
     return record
