@@ -576,19 +576,22 @@ def make_repairs(
     method = resolve_method(request, gap, audio.sr)
     params: dict[str, Any] = {"method_requested": request.method}
     check_cancel(cancel)
-    x = audio.to_float()
     if method == "lpc":
         lpc = _engine("simdps_studio.search.lpc", "LPC repair")
+        # LPC reads a few hundred milliseconds beside the gap: convert a window, not the track
+        # (an hour of stereo took seconds and a gigabyte per repair).
+        lo, hi = neighbour_edges(gap, other_gaps, audio.n_samples)  # others are missing too
+        w0, w1 = max(lo, gap.start_sample - audio.sr), min(hi, gap.end_sample + audio.sr)
         fill = lpc.lpc_fill(
-            x,
-            gap.start_sample,
-            gap.end_sample,
+            audio.to_float(w0, w1),
+            gap.start_sample - w0,
+            gap.end_sample - w0,
             audio.sr,
-            bounds=neighbour_edges(gap, other_gaps, audio.n_samples),  # others are missing too
             cancel=cancel,
         )
         params["seconds"] = round(time.perf_counter() - t0, 3)
         return [Repair(gap, "lpc", gap.start_sample, fill.astype(np.float32), params)]
+    x = audio.to_float()
 
     sim = _engine("simdps_studio.search.sim", "Sim repair")
     cand = None
