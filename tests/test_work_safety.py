@@ -77,12 +77,16 @@ def test_saving_over_an_own_project_that_would_not_open_keeps_it(wav, damage):
     with pytest.raises(ProjectError):
         load_project(path)
     kept = []
-    save_project(Session.open(wav), on_kept=kept.append)
+    fresh = Session.open(wav)
+    save_project(fresh, on_kept=kept.append)
     assert [p.name for p in kept] == ["song.wav.simdps.json.bak"]
     assert json.loads(kept[0].read_text())["state"]["gaps"] == [[10000, 11000]]
-    # An intact project of the same audio is simply replaced (no backup on every save).
-    save_project(s, on_kept=kept.append)
+    # An intact project this session wrote is simply replaced (no backup on every save)...
+    save_project(fresh, on_kept=kept.append)
     assert len(kept) == 1
+    # ...but one saved by another session since this one read or wrote it is kept.
+    save_project(s, on_kept=kept.append)
+    assert [p.name for p in kept[1:]] == ["song.wav.simdps.json.bak1"]
 
 
 @pytest.mark.parametrize(
@@ -221,3 +225,16 @@ def test_the_null_test_finds_any_changed_sample_outside_the_spans():
         y[int(i) % 2, i] += 1
         assert null_test(source, Audio(y, SR, "PCM_16", "WAV", {}), spans) == bool(not outside[i])
     assert null_test(source, Audio(x.copy(), SR, "PCM_16", "WAV", {}), [])
+
+
+def test_two_windows_saving_one_project_lose_nothing(wav):
+    a, b = Session.open(wav), Session.open(wav)
+    a.add_gap(Gap(10000, 11000))
+    save_project(a)
+    b.add_gap(Gap(20000, 21000))
+    kept = []
+    save_project(b, on_kept=kept.append)  # b never saw a's project: a's is kept
+    assert json.loads(kept[0].read_text())["state"]["gaps"] == [[10000, 11000]]
+    assert load_project(project_path_for(wav)).gaps == (Gap(20000, 21000),)
+    save_project(b, on_kept=kept.append)  # b's own, unchanged since: replaced
+    assert len(kept) == 1

@@ -69,6 +69,9 @@ class Session:
     redo_stack: list[State] = field(default_factory=list)
     listeners: list[Callable[[Session], None]] = field(default_factory=list)
     dirty: bool = False
+    #: (mtime_ns, size) of the project file as this session last read or wrote it: a save over
+    #: a file that changed since (another window saved it) keeps that one as a backup.
+    project_stamp: tuple[int, int] | None = None
 
     # ----------------------------------------------------------------- construction
 

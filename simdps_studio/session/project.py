@@ -143,6 +143,7 @@ def save_project(
     """
     if session.source_path is None:
         raise ProjectError("only a session opened from a file can be saved as a project")
+    own = not project_path  # the recording's own project (not an autosave or a copy elsewhere)
     path = Path(project_path) if project_path else project_path_for(session.source_path)
     states = [*session.undo_stack, session.state, *session.redo_stack]
     fills = {r.repair_id: r.fill for s in states for r in s.repairs}
@@ -167,7 +168,9 @@ def save_project(
         "redo": [_state_to_json(s) for s in session.redo_stack],
     }
     try:
-        kept = keep_foreign_project(path, session.source_sha256)
+        # Saved meanwhile by another window or copy of the app: theirs is kept, not lost.
+        changed = own and path.is_file() and file_stamp(path) != session.project_stamp
+        kept = keep_foreign_project(path, session.source_sha256, changed_elsewhere=changed)
         if kept is not None and on_kept is not None:
             on_kept(kept)
         text = json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
@@ -178,11 +181,24 @@ def save_project(
         )
     except OSError as e:
         raise ProjectError(f"cannot save project {path}: {e.strerror or e}") from None
+    if own:
+        session.project_stamp = file_stamp(path)
     session.dirty = False
     return path
 
 
-def keep_foreign_project(project_path: str | Path, source_sha256: str | None) -> Path | None:
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """(mtime_ns, size) of a file, or None when it does not exist."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def keep_foreign_project(
+    project_path: str | Path, source_sha256: str | None, *, changed_elsewhere: bool = False
+) -> Path | None:
     """Move aside a project file that belongs to other audio before a save replaces it.
 
     A project whose source has changed since (or that cannot be read) is not opened with the
@@ -190,13 +206,18 @@ def keep_foreign_project(project_path: str | Path, source_sha256: str | None) ->
     not destroy it. It becomes ``<name>.simdps.json.bak`` (its fills ``.simdps.npz.bak``; a
     number is added when those exist).
 
+    ``changed_elsewhere``: this audio's own project, but saved by someone else since this session
+    read or wrote it: kept too.
+
     Returns
     -------
     Path or None
         Where the old project now is; None when there was none or it is this audio's own.
     """
     path = Path(project_path)
-    if not path.is_file() or _is_own_intact_project(path, source_sha256):
+    if not path.is_file():
+        return None
+    if not changed_elsewhere and _is_own_intact_project(path, source_sha256):
         return None
     for i in itertools.count():
         suffix = ".bak" if i == 0 else f".bak{i}"
@@ -308,5 +329,8 @@ def load_project(
         session.redo_stack = [_state_from_json(s, fills, shape, sr) for s in doc.get("redo", [])]
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ProjectError(f"project {path.name} is corrupt: {e}") from None
+    own = project_path_for(session.source_path)
+    # An autosave (or a project elsewhere) says nothing about the recording's own project.
+    session.project_stamp = file_stamp(own) if own.resolve() == path.resolve() else None
     session.dirty = False
     return session
