@@ -363,3 +363,18 @@ def test_exports_never_go_over_a_project_file(wav, tmp_path):
     (tmp_path / "a file").write_text("x")
     with pytest.raises(InputError, match="is a file, not a folder"):
         check_output_path(tmp_path / "a file" / "o.wav", wav)
+
+
+@pytest.mark.parametrize("method", ["lpc", "sim"])
+def test_a_repair_reports_progress_to_the_end(wav, method):
+    from simdps_studio.session.engines import RepairRequest, make_repairs
+
+    s = Session.open(wav)
+    seen = []
+    make_repairs(
+        s.audio,
+        Gap(SR, SR + 4410),
+        RepairRequest(method=method),
+        progress=lambda f, m="": seen.append(f),
+    )
+    assert seen and seen[-1] == 1.0 and seen == sorted(seen)

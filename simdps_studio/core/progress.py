@@ -60,6 +60,20 @@ def sub_progress(progress: Progress | None, start: float, stop: float) -> Progre
     return report
 
 
+def monotonic_progress(progress: Progress | None) -> Progress | None:
+    """``progress`` that never goes back: a fraction below the last one reported is raised to it
+    (work retried with other settings reports its range again; a bar must not jump back)."""
+    if progress is None:
+        return None
+    last = [0.0]
+
+    def report(fraction: float, message: str = "") -> None:
+        last[0] = max(last[0], fraction)
+        progress(last[0], message)
+
+    return report
+
+
 class RemainingTime:
     """Estimate of the time a job has left, from its progress reports.
 

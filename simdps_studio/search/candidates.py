@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from simdps_studio.core.errors import InputError, NoCandidateError
-from simdps_studio.core.progress import Progress, check_cancel, sub_progress
+from simdps_studio.core.progress import Progress, check_cancel, monotonic_progress, sub_progress
 from simdps_studio.core.types import Audio, Gap, neighbour_edges
 from simdps_studio.search.config import SearchConfig
 from simdps_studio.search.features import TrackFeatures, as_float_audio, mid_block, track_features
@@ -204,6 +204,7 @@ def find_candidates(
         For an invalid gap or arguments.
     """
     config = config or SearchConfig()
+    progress = monotonic_progress(progress)  # a retry with shorter contexts reports again
     kwargs = dict(other_gaps=other_gaps, features=features, top_k=top_k, corpus=corpus,
                   cache_dir=cache_dir, audio_key=audio_key, progress=progress, cancel=cancel)  # fmt: skip
     try:

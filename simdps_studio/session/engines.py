@@ -590,6 +590,8 @@ def make_repairs(
             cancel=cancel,
         )
         params["seconds"] = round(time.perf_counter() - t0, 3)
+        if progress is not None:
+            progress(1.0, "done")
         return [Repair(gap, "lpc", gap.start_sample, fill.astype(np.float32), params)]
     x = audio.to_float()
 
@@ -620,6 +622,8 @@ def make_repairs(
         else:
             span_start, fill = sim.sim_fill(*args, **kwargs, bounds=bounds)
         params["seconds"] = round(time.perf_counter() - t0, 3)
+        if progress is not None:
+            progress(1.0, "done")
         return [Repair(gap, "sim", int(span_start), fill.astype(np.float32), params)]
 
     # Diffusion: DPS (no candidate term) or SimDPS.
