@@ -1265,3 +1265,37 @@ def test_recovery_finds_a_recording_that_was_moved(qtbot, make_window, wav_path,
     assert asked_for == ["song.wav"] and w2.session.source_path == moved
     assert w2.session.gaps == (Gap(5 * SR, 5 * SR + 4000),)
     assert recovery.find_orphans(tmp_path / "recovery") == []
+
+
+def _gap_in_crossfade_of(gap: Gap) -> Gap:
+    """A damaged spot 5 ms after ``gap``: inside a Sim repair's 10-ms crossfade."""
+    return Gap(gap.end_sample + SR // 200, gap.end_sample + SR // 200 + SR // 10)
+
+
+def test_a_take_whose_crossfade_reaches_a_newer_gap_is_refused_with_a_message(
+    qtbot, make_window, wav_path
+):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap, _ = select_gap_by_drag(qtbot, w)
+    p = w.repair_panel
+    sim = _sim_repair(qtbot, w, gap)
+    assert sim.margin_after > 0
+    with qtbot.waitSignal(w.candidates_ready, timeout=30000):
+        assert w.add_gap(_gap_in_crossfade_of(gap))
+    assert w.session.repair_for(gap) is None  # dropped with the new gap (Ctrl+Z restores)
+    w.select_gap(gap)
+    p.takes_list.setCurrentRow(0)  # the old Sim take no longer fits
+    assert w.session.repair_for(gap) is None and "no longer fits" in w.last_error
+
+
+def test_a_result_that_no_longer_fits_is_dropped_with_a_message(qtbot, make_window, wav_path):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap, _ = select_gap_by_drag(qtbot, w)
+    w.repair_panel.set_method("sim")
+    with qtbot.waitSignal(w.repair_failed, timeout=30000) as blocker:
+        w.run_repair()
+        w.add_gap(_gap_in_crossfade_of(gap))  # while the repair runs
+    assert "result dropped" in blocker.args[0]
+    assert w.session.repair_for(gap) is None and w.takes.get(gap, []) == []

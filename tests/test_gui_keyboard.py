@@ -41,6 +41,11 @@ def test_gap_from_times_keeps_an_edge_that_was_not_changed():
     assert gap_from_times(0.5, round(88203 / 44100, 3), 44100, old) == Gap(22050, 88203)
     assert gap_from_times(round(44101 / 44100, 3), 3.0, 44100, old) == Gap(44101, 132300)
     assert gap_from_times(1.0, 2.0, 44100, None) == Gap(44100, 88200)
+    # The track's end, shown rounded to the millisecond either way, is its last sample.
+    for n in (441_022, 441_035):  # 10.0005 s and 10.0008 s
+        shown_end = round(n / 44100, 3)
+        assert gap_from_times(9.75, shown_end, 44100, n_samples=n).end_sample == n
+        assert gap_from_times(9.75, shown_end + 0.001, 44100, n_samples=n).end_sample == n
 
 
 def test_a_gap_is_made_and_adjusted_without_a_mouse(qtbot, make_window, wav_path):
@@ -96,6 +101,14 @@ def test_a_gap_is_made_and_adjusted_without_a_mouse(qtbot, make_window, wav_path
     w.ask_gap_times = lambda start_s, end_s, *, new: (start_s, end_s + 0.25) if new else None
     qtbot.keyClick(w, Qt.Key_G, Qt.ControlModifier)
     assert Gap(SR, round(1.75 * SR)) in w.session.gaps
+    # At the track's end the proposal still has a length (it ends there).
+    proposals = []
+    w.ask_gap_times = lambda start_s, end_s, *, new: proposals.append((start_s, end_s))
+    w.selected_gap = None
+    w._cursor_to(None)
+    qtbot.keyClick(w, Qt.Key_G, Qt.ControlModifier)
+    n = w.session.audio.n_samples
+    assert proposals == [((n - SR // 2) / SR, n / SR)]
     # Cancelled: nothing changes.
     before = w.session.gaps
     w.ask_gap_times = lambda *a, **k: None

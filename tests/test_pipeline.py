@@ -522,3 +522,11 @@ def test_a_dc_offset_is_kept_in_the_fill(tiny, track, draft):
     shift = offset - plain
     assert abs(float(np.median(shift)) - 0.05) < 1e-3
     assert float(np.abs(shift - 0.05).max()) < 0.02  # the seams' continuations: nearly so
+
+
+def test_taper_seams_continue_a_quiet_tone_on_a_large_offset():
+    """The fallback for an unstable fit holds the offset too (a seam must not drop by it)."""
+    sr, w = 22050, 8000
+    full = (0.10 + 0.02 * np.sin(2 * np.pi * 220 * np.arange(w) / sr))[None, :]
+    out = taper_seams(full, full, 3000, 5000, taper_samples=220)
+    assert float(np.max(np.abs(out - full[:, 3000:5000]))) < 1e-4

@@ -238,3 +238,16 @@ def test_two_windows_saving_one_project_lose_nothing(wav):
     assert load_project(project_path_for(wav)).gaps == (Gap(20000, 21000),)
     save_project(b, on_kept=kept.append)  # b's own, unchanged since: replaced
     assert len(kept) == 1
+
+
+def test_a_project_with_touching_gaps_from_an_earlier_version_still_opens(wav):
+    s = _saved_session(wav)
+    path = project_path_for(wav)
+    doc = json.loads(path.read_text())
+    doc["state"]["gaps"].append([11000, 12000])  # touching, as earlier versions allowed
+    path.write_text(json.dumps(doc))
+    old = load_project(path)
+    assert Gap(11000, 12000) in old.gaps
+    old.add_gap(Gap(30000, 31000))  # the old pair does not block new work
+    with pytest.raises(InputError, match="touch"):
+        old.add_gap(Gap(31000, 32000))

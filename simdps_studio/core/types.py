@@ -305,13 +305,19 @@ def neighbour_edges(gap: Gap, other_gaps, n_samples: int) -> tuple[int, int]:
     return lo, hi
 
 
-def validate_gaps(gaps: list[Gap], n_samples: int, sr: int) -> list[Gap]:
-    """Validate every gap and check that no two overlap or touch; return them sorted by start."""
+def validate_gaps(
+    gaps: list[Gap], n_samples: int, sr: int, *, allow_touching: bool = False
+) -> list[Gap]:
+    """Validate every gap and check that no two overlap or touch; return them sorted by start.
+
+    ``allow_touching``: for gaps an earlier version stored (it let gaps touch), so their projects
+    still open.
+    """
     ordered = sorted(g.validate(n_samples, sr) for g in gaps)
     for a, b in itertools.pairwise(ordered):
         if a.overlaps(b):
             raise InputError(f"gaps {a.describe(sr)} and {b.describe(sr)} overlap")
-        if a.end_sample == b.start_sample:
+        if a.end_sample == b.start_sample and not allow_touching:
             # No sample of context between them: each fill would end against the other's
             # missing audio (a click or a fade to silence at the shared edge).
             raise InputError(f"gaps {a.describe(sr)} and {b.describe(sr)} touch: make them one gap")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,11 +199,14 @@ class ExportDialog(QDialog):
 GAP_TIME_DECIMALS = 3
 
 
-def gap_from_times(start_s: float, end_s: float, sr: int, old: Gap | None = None) -> Gap:
+def gap_from_times(
+    start_s: float, end_s: float, sr: int, old: Gap | None = None, *, n_samples: int | None = None
+) -> Gap:
     """The gap ``[start_s, end_s)`` in samples; an edge left at ``old``'s shown time stays put.
 
     The dialog shows times to the millisecond; an edge the user did not change keeps its exact
-    sample instead of moving to the nearest millisecond.
+    sample instead of moving to the nearest millisecond, and with ``n_samples`` (the track's
+    length) an edge at or past the track's shown end is its last sample.
 
     Parameters
     ----------
@@ -215,11 +219,12 @@ def gap_from_times(start_s: float, end_s: float, sr: int, old: Gap | None = None
     """
 
     def edge(t_s: float, old_sample: int | None) -> int:
-        if old_sample is not None and round(old_sample / sr, GAP_TIME_DECIMALS) == round(
-            t_s, GAP_TIME_DECIMALS
-        ):
+        shown = round(t_s, GAP_TIME_DECIMALS)
+        if old_sample is not None and round(old_sample / sr, GAP_TIME_DECIMALS) == shown:
             return old_sample
-        return int(round(t_s * sr))
+        if n_samples is not None and shown >= round(n_samples / sr, GAP_TIME_DECIMALS):
+            return n_samples
+        return max(int(round(t_s * sr)), 0)
 
     return Gap(
         edge(start_s, None if old is None else old.start_sample),
@@ -240,7 +245,8 @@ class GapTimesDialog(QDialog):
         self.end = QDoubleSpinBox()
         for box, value, name in ((self.start, start_s, "Start"), (self.end, end_s, "End")):
             box.setDecimals(GAP_TIME_DECIMALS)
-            box.setRange(0.0, duration_s)
+            # Up to the shown (rounded-up) length: the track's last sample must be reachable.
+            box.setRange(0.0, math.ceil(duration_s * 10**GAP_TIME_DECIMALS) / 10**GAP_TIME_DECIMALS)
             box.setSingleStep(0.01)
             box.setSuffix(" s")
             box.setValue(value)

@@ -1091,13 +1091,14 @@ class MainWindow(QMainWindow):
             start, end = old.start_sample, old.end_sample
         elif self.mark_in is not None and self.mark_out is not None:
             start, end = sorted((self.mark_in, self.mark_out))
-        else:
-            start = self._playhead_or_cursor()
-            end = min(start + sr // 2, self.session.audio.n_samples)
+        else:  # half a second from the cursor, inside the track
+            n = self.session.audio.n_samples
+            start = max(min(self._playhead_or_cursor(), n - sr // 2), 0)
+            end = min(start + sr // 2, n)
         times = self.ask_gap_times(start / sr, end / sr, new=old is None)
         if times is None:
             return
-        gap = gap_from_times(*times, sr, old)
+        gap = gap_from_times(*times, sr, old, n_samples=self.session.audio.n_samples)
         if old is None:
             if self.add_gap(gap):
                 self.mark_in = self.mark_out = None
@@ -1346,19 +1347,27 @@ class MainWindow(QMainWindow):
         if self.session is not session:
             self.repair_panel.set_progress(0.0, "dropped: another file was opened")
             return
-        if self.session is None or gap not in self.session.gaps:
-            message = "the gap changed while it was repaired: result dropped"
+        fits = self.session is not None and gap in self.session.gaps
+        if fits:
+            for r, check in zip(repairs, checks):
+                self.seams[r.repair_id] = check
+            # Earlier runs on this gap stay listed (newest last), so a SimDPS fill and a Sim
+            # fill, or two ω values, can be compared by selecting them: each is undoable.
+            earlier = self.takes.get(gap, [])
+            self.takes[gap] = (earlier + list(repairs))[-MAX_TAKES:]
+            try:  # a gap added meanwhile may lie in the new fill's crossfade
+                self.session.set_repair(repairs[0])
+            except InputError:
+                self.takes[gap] = earlier
+                self._update_takes()
+                fits = False
+        if not fits:
+            message = "the gap or its neighbours changed while it was repaired: result dropped"
             self.repair_panel.set_progress(1.0, message)
             self.status(f"Repair finished, but {message}")
             self.repair_failed.emit(message)
             return
-        for r, check in zip(repairs, checks):
-            self.seams[r.repair_id] = check
         self._record_pace(repairs[0])
-        # Earlier runs on this gap stay listed (newest last), so a SimDPS fill and a Sim fill,
-        # or two ω values, can be compared by selecting them: each selection is undoable.
-        self.takes[gap] = (self.takes.get(gap, []) + list(repairs))[-MAX_TAKES:]
-        self.session.set_repair(repairs[0])
         self._set_null_badge(null_ok)
         secs = repairs[0].params.get("seconds")
         method = repairs[0].method
@@ -1516,7 +1525,12 @@ class MainWindow(QMainWindow):
             take = takes[index]
             if current is not None and take.enabled != current.enabled:  # a bypass stays on
                 take = dataclasses.replace(take, enabled=current.enabled)
-            self.session.set_repair(take)
+            try:
+                self.session.set_repair(take)
+            except InputError as e:  # e.g. its crossfade reaches a gap added since
+                self._update_takes()  # the list goes back to the take in use
+                self.show_error(f"take {index + 1} no longer fits: {e}")
+                return
             self.status(f"Using take {index + 1}")
 
     def _toggle_repair(self, gap: Gap, enabled: bool) -> None:

@@ -1019,9 +1019,10 @@ def _ar_continue(
             nxt = float(np.dot(coef, hist[-p:]))
             hist.append(nxt)
             out[c, i] = nxt + dc
-        # An unstable fit must not blow up: fall back to holding the last sample.
-        if not np.all(np.isfinite(out[c])) or np.max(np.abs(out[c])) > 4 * np.max(np.abs(x)):
-            out[c] = x[-1]
+        # An unstable fit must not blow up: fall back to holding the last sample (offset and
+        # all; the bound is on the prediction without the offset, as x is).
+        if not np.all(np.isfinite(out[c])) or np.max(np.abs(out[c] - dc)) > 4 * np.max(np.abs(x)):
+            out[c] = x[-1] + dc
     return out
 
 

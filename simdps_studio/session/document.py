@@ -123,7 +123,7 @@ class Session:
         A repair whose crossfade margin reaches into the new gap is dropped (undo brings it
         back): its span would overwrite part of the new gap's fill with the damaged audio.
         """
-        gaps = tuple(validate_gaps([*self.state.gaps, gap], self.audio.n_samples, self.audio.sr))
+        gaps = tuple(self._with_new_gap(self.state.gaps, gap))
         self._commit(
             State(
                 gaps,
@@ -142,7 +142,7 @@ class Session:
         added = []
         for gap in gaps:
             try:
-                kept = validate_gaps([*kept, gap], self.audio.n_samples, self.audio.sr)
+                kept = self._with_new_gap(kept, gap)
             except InputError:
                 continue
             added.append(gap)
@@ -161,7 +161,7 @@ class Session:
         """Change a gap's edges; its repair no longer fits and is dropped (undo brings it back)."""
         self._require(gap)
         others = [g for g in self.state.gaps if g != gap]
-        gaps = validate_gaps([*others, new_gap], self.audio.n_samples, self.audio.sr)
+        gaps = self._with_new_gap(others, new_gap)
         repairs = repairs_clear_of(tuple(r for r in self.state.repairs if r.gap != gap), gaps)
         self._commit(State(tuple(gaps), repairs, f"move gap to {new_gap.describe(self.audio.sr)}"))
         return new_gap
@@ -220,6 +220,20 @@ class Session:
         return True
 
     # ----------------------------------------------------------------- internals
+
+    def _with_new_gap(self, gaps, new: Gap) -> list[Gap]:
+        """``gaps`` and ``new``, validated and sorted; ``new`` may not overlap or touch another.
+
+        Gaps that already touch (saved by an earlier version, which allowed it) stay as they are.
+        """
+        for g in gaps:
+            if g.end_sample == new.start_sample or new.end_sample == g.start_sample:
+                a, b = sorted((g, new))
+                sr = self.audio.sr
+                raise InputError(
+                    f"gaps {a.describe(sr)} and {b.describe(sr)} touch: make them one gap"
+                )
+        return validate_gaps([*gaps, new], self.audio.n_samples, self.audio.sr, allow_touching=True)
 
     def _require(self, gap: Gap) -> None:
         if gap not in self.state.gaps:

@@ -58,7 +58,7 @@ def _state_from_json(
     channels, n_samples = audio_shape
     gaps = tuple(Gap(int(a), int(b)) for a, b in d.get("gaps", []))
     try:
-        validate_gaps(list(gaps), n_samples, sr)
+        validate_gaps(list(gaps), n_samples, sr, allow_touching=True)
     except InputError as e:
         raise ProjectError(f"a stored gap does not fit the recording: {e}") from None
     repairs = []
