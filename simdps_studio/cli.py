@@ -7,6 +7,7 @@ no traceback, no partial output file), 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -18,7 +19,7 @@ from typing import Any
 
 from simdps_studio.core.errors import CancelledError, InputError, SimDPSError
 from simdps_studio.core.paths import ensure_numba_cache
-from simdps_studio.core.progress import CancelToken
+from simdps_studio.core.progress import CancelToken, sub_progress
 from simdps_studio.core.types import Gap, validate_gaps
 
 COMMANDS = ("repair", "candidates", "detect", "train", "model", "data", "bench")
@@ -64,6 +65,14 @@ def _progress_bar(desc: str):
         bar.refresh()
 
     return progress, bar.close
+
+
+def progress_shares(gaps: Sequence[Gap]) -> list[tuple[float, float]]:
+    """Each gap's range of a progress bar: its share of the samples to fill (a 10-ms gap is not
+    worth as much of the bar as a 20-s one)."""
+    total = sum(g.length for g in gaps) or 1
+    edges = [0, *itertools.accumulate(g.length for g in gaps)]
+    return [(a / total, b / total) for a, b in itertools.pairwise(edges)]
 
 
 def _gaps(texts: Sequence[str], sr: int, n_samples: int) -> list[Gap]:
@@ -202,12 +211,8 @@ def cmd_repair(args: argparse.Namespace) -> int:
     report = []
     progress, close = _progress_bar("repair")
     try:
-        for i, g in enumerate(gaps):
-
-            def gap_progress(f: float, m: str = "", i: int = i) -> None:
-                if progress:
-                    progress((i + f) / len(gaps), m)
-
+        for g, (lo, hi) in zip(gaps, progress_shares(gaps), strict=True):
+            gap_progress = sub_progress(progress, lo, hi)
             repairs = make_repairs(
                 audio, g, request, other_gaps=[o for o in gaps if o != g], progress=gap_progress
             )

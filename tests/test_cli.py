@@ -764,3 +764,11 @@ def test_repair_option_defaults_are_the_requests():
         d.seed,
     )
     assert (args.candidate, args.device, args.method) == (d.candidate_rank, d.device, d.method)
+
+
+def test_progress_is_shared_by_gap_length():
+    from simdps_studio.cli import progress_shares
+    from simdps_studio.core.types import Gap
+
+    shares = progress_shares([Gap(0, 100), Gap(1000, 1900)])
+    assert shares == [(0.0, 0.1), (0.1, 1.0)]
