@@ -241,7 +241,7 @@ def test_two_windows_saving_one_project_lose_nothing(wav):
 
 
 def test_a_project_with_touching_gaps_from_an_earlier_version_still_opens(wav):
-    s = _saved_session(wav)
+    _saved_session(wav)
     path = project_path_for(wav)
     doc = json.loads(path.read_text())
     doc["state"]["gaps"].append([11000, 12000])  # touching, as earlier versions allowed
