@@ -344,3 +344,20 @@ def test_corpus_source_fetches_the_recording_of_a_corpus_candidate(noise):
     src, sr = corpus_source(corpus, cand(1))
     x = candidate_samples(noise, SR, SR, SR + 1000, 1000, source=src, source_sr=sr)
     assert x.shape == (2, 1000) and np.all(np.isfinite(x))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.float32, np.float64])
+def test_the_track_as_audio_gives_the_same_fill_as_its_float_copy(dtype):
+    """The app passes the Audio itself (read a stretch at a time), never a whole float copy."""
+    from conftest import piano_like
+
+    sr = 44100
+    x = piano_like(sr, 6.0, seed=2, channels=2) * 0.5
+    if np.dtype(dtype).kind == "i":
+        x = x * (2**15 if dtype == np.int16 else 2**31)
+    subtype = {np.int16: "PCM_16", np.int32: "PCM_24", np.float32: "FLOAT", np.float64: "DOUBLE"}
+    audio = Audio(x.astype(dtype), sr, subtype[dtype], "WAV", {})
+    s, e, t = int(3.0 * sr), int(3.4 * sr), int(1.0 * sr)
+    as_float = sim_fill(audio.to_float(), sr, s, e, t, gain_db=1.5)
+    as_audio = sim_fill(audio, sr, s, e, t, gain_db=1.5)
+    assert as_float[0] == as_audio[0] and np.array_equal(as_float[1], as_audio[1])

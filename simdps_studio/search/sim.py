@@ -166,14 +166,14 @@ def sim_fill_samples(
             f"candidate is shorter ({c.shape[1] / sr:.3f} s) than the gap ({length / sr:.3f} s)"
         )
     body = _clean(native_to_float(c[:, :length]) if c.dtype.kind in "iu" else c[:, :length])
-    body = _match_channels(body, x.shape[0])
+    body = _match_channels(body, _channels(x))
     span_start, span_end = _span(s, e, n, crossfade_s, sr, bounds)
     left, right = s - span_start, span_end - e
     order = default_order(sr)
     n_ctx = min(length, 24 * order)
-    cand = np.empty((x.shape[0], left + length + right))
+    cand = np.empty((_channels(x), left + length + right))
     cand[:, left : left + length] = body
-    for ch in range(x.shape[0]):
+    for ch in range(_channels(x)):
         if left:
             back = ar_extrapolate(body[ch, :n_ctx][::-1], left, order)
             cand[ch, :left] = back[::-1]
@@ -255,7 +255,13 @@ def corpus_source(corpus: Sequence, candidate) -> tuple[np.ndarray | Audio | Non
     return item.audio, item.sr  # CorpusTrack
 
 
-def _as_track(x: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
+def _as_track(x: np.ndarray | Audio, sr: int) -> tuple[np.ndarray | Audio, int]:
+    """The track and its length; an Audio stays as it is (read a stretch at a time: a whole
+    hour converted to float for every repair or audition took seconds and a gigabyte)."""
+    if isinstance(x, Audio):
+        if int(sr) != x.sr:
+            raise InputError(f"sample rate {sr} does not match the track's {x.sr} Hz")
+        return x, x.n_samples
     x = np.asarray(x)
     if x.ndim == 1:
         x = x[None, :]
@@ -292,7 +298,7 @@ def _clean(a: np.ndarray) -> np.ndarray:
 def _splice(x, span_start, span_end, cand, left, right, gain_db) -> np.ndarray:
     """Crossfade ``cand`` (covering the span) with the original in the margins; float32."""
     cand = _clean(cand) * 10.0 ** (gain_db / 20.0)
-    orig = _clean(x[:, span_start:span_end])
+    orig = _clean(_read(x, span_start, span_end))
     fill = cand.copy()
     if left:
         w = fade_in(left)
@@ -321,15 +327,19 @@ def _as_source(x, sr, source, source_sr) -> tuple[np.ndarray | Audio, int]:
     return src, rate
 
 
+def _channels(x: np.ndarray | Audio) -> int:
+    return x.channels if isinstance(x, Audio) else x.shape[0]
+
+
 def _read(src: np.ndarray | Audio, a: int, b: int) -> np.ndarray:
-    """Float64 samples of ``src`` over ``[a, b)``, zero outside the recording."""
+    """Float64 samples of ``src`` over ``[a, b)`` (via float32, as ``Audio.to_float``), zero
+    outside the recording."""
     samples = src.samples if isinstance(src, Audio) else src
     n = samples.shape[1]
     out = np.zeros((samples.shape[0], max(0, b - a)))
     lo, hi = max(0, a), min(n, b)
     if hi > lo:
-        block = samples[:, lo:hi]
-        out[:, lo - a : hi - a] = native_to_float(block) if block.dtype.kind in "iu" else block
+        out[:, lo - a : hi - a] = native_to_float(samples[:, lo:hi])
     return out
 
 
@@ -340,7 +350,7 @@ def _candidate_region(x, sr, s, e, t, left, right, src, src_sr, *, own) -> np.nd
     at the span's position stand in for the candidate, so the crossfade keeps the original there
     instead of fading to silence or to missing samples.
     """
-    channels, length = x.shape[0], e - s
+    channels, length = _channels(x), e - s
     n_src = (src.samples if isinstance(src, Audio) else src).shape[1]
     if src_sr != sr:
         return _resampled_region(src, src_sr, sr, t, length, left, right, channels)
@@ -354,7 +364,7 @@ def _candidate_region(x, sr, s, e, t, left, right, src, src_sr, *, own) -> np.nd
         usable &= (pos < s) | (pos >= e)
     region = _match_channels(_read(src, t - left, t + length + right), channels)
     # Only margin samples can be unusable here (the body was checked above).
-    region[:, ~usable] = x[:, s - left : e + right][:, ~usable]
+    region[:, ~usable] = _read(x, s - left, e + right)[:, ~usable]
     return region
 
 

@@ -251,7 +251,7 @@ def _choose_candidate(audio: Audio, gap: Gap, others, request: RepairRequest, pr
     return ranked[request.candidate_rank - 1]
 
 
-def _sim_args(x: np.ndarray, audio: Audio, gap: Gap, cand, corpus) -> tuple[tuple, dict]:
+def _sim_args(x: np.ndarray | Audio, audio: Audio, gap: Gap, cand, corpus) -> tuple[tuple, dict]:
     """Arguments of ``search.sim`` calls for a candidate from the track or from the corpus."""
     sim = _engine("simdps_studio.search.sim", "Sim repair")
     source, source_sr = sim.corpus_source(tuple(corpus), cand)
@@ -593,7 +593,6 @@ def make_repairs(
         if progress is not None:
             progress(1.0, "done")
         return [Repair(gap, "lpc", gap.start_sample, fill.astype(np.float32), params)]
-    x = audio.to_float()
 
     sim = _engine("simdps_studio.search.sim", "Sim repair")
     cand = None
@@ -609,7 +608,8 @@ def make_repairs(
         cand = _choose_candidate(
             audio, gap, other_gaps, request, sub_progress(progress, 0, search_share), cancel
         )
-        args, kwargs = _sim_args(x, audio, gap, cand, request.corpus)
+        # The track is read a stretch at a time (Audio), not converted whole.
+        args, kwargs = _sim_args(audio, audio, gap, cand, request.corpus)
         cand_x = sim.candidate_samples(*args, **kwargs)
         params["candidate"] = cand.to_dict()
 
@@ -617,7 +617,7 @@ def make_repairs(
         bounds = margin_bounds(gap, other_gaps, audio.n_samples)
         if cand is None:  # a guide file: paste it with the same crossfades
             span_start, fill = sim.sim_fill_samples(
-                x, audio.sr, gap.start_sample, gap.end_sample, cand_x, bounds=bounds
+                audio, audio.sr, gap.start_sample, gap.end_sample, cand_x, bounds=bounds
             )
         else:
             span_start, fill = sim.sim_fill(*args, **kwargs, bounds=bounds)
@@ -652,7 +652,7 @@ def make_repairs(
         params["omega_auto"] = {"from_score": from_score, "raised_for_poor_fit": omega > from_score}
     steps = request.steps if request.steps is not None else default_steps(request.draft)
     result = pipeline.inpaint_gap(
-        x,
+        audio.to_float(),
         audio.sr,
         gap.start_sample,
         gap.end_sample,
@@ -702,7 +702,7 @@ def preview_candidate(audio: Audio, gap: Gap, candidate, *, corpus=()) -> Repair
     crossfades of a Sim repair.
     """
     sim = _engine("simdps_studio.search.sim", "Sim repair")
-    args, kwargs = _sim_args(audio.to_float(), audio, gap, candidate, corpus)
+    args, kwargs = _sim_args(audio, audio, gap, candidate, corpus)
     span_start, fill = sim.sim_fill(*args, **kwargs)
     params = {"method_requested": "sim", "candidate": candidate.to_dict(), "preview": True}
     return Repair(gap, "sim", int(span_start), np.asarray(fill, np.float32), params)
