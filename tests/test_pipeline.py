@@ -7,6 +7,7 @@ Mechanics tests use the tiny architecture with a short window (16 384 samples = 
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -530,3 +531,21 @@ def test_taper_seams_continue_a_quiet_tone_on_a_large_offset():
     full = (0.10 + 0.02 * np.sin(2 * np.pi * 220 * np.arange(w) / sr))[None, :]
     out = taper_seams(full, full, 3000, 5000, taper_samples=220)
     assert float(np.max(np.abs(out - full[:, 3000:5000]))) < 1e-4
+
+
+@pytest.mark.parametrize(("draft", "sr"), [(True, SR), (False, SR), (True, 44100)])
+def test_a_window_of_the_track_gives_the_fill_of_the_whole_track(tiny, draft, sr):
+    """The app converts only a model window (plus a second) beside the gap to float: the fill
+    must be the one the whole track gives (session.engines.make_repairs)."""
+    x = piano_like(sr, 8.0, seed=6, channels=2)
+    start, end = int(4.0 * sr), int(4.9 * sr)  # longer than a window: filled window by window
+    other = (int(3.5 * sr), int(3.6 * sr))  # a neighbouring gap inside the window
+    kw = dict(steps=3, draft=draft, seed=4, denoiser=tiny, device="cpu")
+    full = inpaint_gap(x, sr, start, end, unobserved=[other], **kw)
+    pad = int(math.ceil(tiny.segment_length * sr / tiny.sample_rate)) + sr
+    w0, w1 = start - pad, end + pad
+    window = x[:, w0:w1].copy()
+    part = inpaint_gap(
+        window, sr, start - w0, end - w0, unobserved=[(other[0] - w0, other[1] - w0)], **kw
+    )
+    assert np.array_equal(full.fills[0], part.fills[0])

@@ -651,14 +651,22 @@ def make_repairs(
         from_score = resolve_omega("auto", cand)
         params["omega_auto"] = {"from_score": from_score, "raised_for_poor_fit": omega > from_score}
     steps = request.steps if request.steps is not None else default_steps(request.draft)
+    # The sampler reads at most a model window beside the gap: convert that much of the track
+    # (plus a second for the resampler), not all of it (an hour of stereo: 1.3 GB per repair).
+    pad = int(math.ceil(denoiser.segment_length * audio.sr / denoiser.sample_rate)) + audio.sr
+    w0, w1 = max(gap.start_sample - pad, 0), min(gap.end_sample + pad, audio.n_samples)
     result = pipeline.inpaint_gap(
-        audio.to_float(),
+        audio.to_float(w0, w1),
         audio.sr,
-        gap.start_sample,
-        gap.end_sample,
+        gap.start_sample - w0,
+        gap.end_sample - w0,
         denoiser=denoiser,
         candidate=cand_x if method == "simdps" else None,
-        unobserved=[(g.start_sample, g.end_sample) for g in other_gaps],
+        unobserved=[
+            (max(g.start_sample, w0) - w0, min(g.end_sample, w1) - w0)
+            for g in other_gaps
+            if g.end_sample > w0 and g.start_sample < w1
+        ],
         omega=omega,
         omega_y=request.omega_y,
         steps=steps,
