@@ -1299,3 +1299,30 @@ def test_a_result_that_no_longer_fits_is_dropped_with_a_message(qtbot, make_wind
         w.add_gap(_gap_in_crossfade_of(gap))  # while the repair runs
     assert "result dropped" in blocker.args[0]
     assert w.session.repair_for(gap) is None and w.takes.get(gap, []) == []
+
+
+def test_a_crashed_autosave_stays_until_the_recovered_one_is_written(
+    qtbot, make_window, wav_path, tmp_path, monkeypatch
+):
+    from simdps_studio.gui import recovery
+
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    w.add_gap(Gap(5 * SR, 5 * SR + 4000))
+    saved = w.autosave_now()
+    saved.with_name(saved.name + ".lock").write_text("999999999")  # the crash
+    w.session.dirty = False
+    w.runner.shutdown()
+
+    def no_space(session, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(recovery, "write_autosave", no_space)
+    w2 = make_window()
+    w2.ask = lambda *a: QMessageBox.Yes
+    with qtbot.waitSignal(w2.file_opened, timeout=10000):
+        assert w2.offer_recovery()
+    assert w2.session.gaps == (Gap(5 * SR, 5 * SR + 4000),)
+    assert saved.is_file()  # the only copy on disk is not deleted
+    assert [o.project for o in recovery.find_orphans(tmp_path / "recovery")] == [saved]
+    w2.session.dirty = False
