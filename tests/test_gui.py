@@ -641,6 +641,20 @@ def test_export_then_reload_project(qtbot, make_window, wav_path, tmp_path):
     Path(str(wav_path) + ".simdps.npz").unlink(missing_ok=True)
 
 
+def _crash_with_a_gap(qtbot, make_window, path):
+    """A window that added a gap at 5 s to ``path``, autosaved and "crashed"; its autosave."""
+    w = make_window()
+    open_file(qtbot, w, path)
+    w.add_gap(Gap(5 * SR, 5 * SR + 4000))
+    saved = w.autosave_now()
+    assert saved is not None and saved.is_file() and w.session.dirty
+    # The lock names a process that no longer exists; the window is as if gone.
+    saved.with_name(saved.name + ".lock").write_text("999999999")
+    w.session.dirty = False
+    w.runner.shutdown()
+    return saved
+
+
 def test_autosave_and_crash_recovery(qtbot, make_window, wav_path, tmp_path):
     from simdps_studio.gui import recovery
 
@@ -715,13 +729,7 @@ def test_an_autosave_that_cannot_be_recovered_is_kept(qtbot, make_window, wav_pa
 
     song = tmp_path / "song.wav"
     shutil.copyfile(wav_path, song)
-    w = make_window()
-    open_file(qtbot, w, song)
-    w.add_gap(Gap(5 * SR, 5 * SR + 4000))
-    saved = w.autosave_now()
-    saved.with_name(saved.name + ".lock").write_text("999999999")  # the crash
-    w.session.dirty = False
-    w.runner.shutdown()
+    saved = _crash_with_a_gap(qtbot, make_window, song)
     x, sr = sf.read(song, dtype="int16")
     x[0, 0] ^= 1
     sf.write(song, x, sr, subtype="PCM_16")  # the recording changed since
@@ -1245,13 +1253,7 @@ def test_recovery_finds_a_recording_that_was_moved(qtbot, make_window, wav_path,
     song = tmp_path / "take1" / "song.wav"
     song.parent.mkdir()
     shutil.copyfile(wav_path, song)
-    w = make_window()
-    open_file(qtbot, w, song)
-    w.add_gap(Gap(5 * SR, 5 * SR + 4000))
-    saved = w.autosave_now()
-    saved.with_name(saved.name + ".lock").write_text("999999999")  # the crash
-    w.session.dirty = False
-    w.runner.shutdown()
+    _crash_with_a_gap(qtbot, make_window, song)
     moved = tmp_path / "archive" / "song.wav"
     moved.parent.mkdir()
     shutil.move(song, moved)  # tidied up before the restart
@@ -1306,13 +1308,7 @@ def test_a_crashed_autosave_stays_until_the_recovered_one_is_written(
 ):
     from simdps_studio.gui import recovery
 
-    w = make_window()
-    open_file(qtbot, w, wav_path)
-    w.add_gap(Gap(5 * SR, 5 * SR + 4000))
-    saved = w.autosave_now()
-    saved.with_name(saved.name + ".lock").write_text("999999999")  # the crash
-    w.session.dirty = False
-    w.runner.shutdown()
+    saved = _crash_with_a_gap(qtbot, make_window, wav_path)
 
     def no_space(session, path):
         raise OSError(28, "No space left on device")
