@@ -282,9 +282,9 @@ def test_deleting_the_selected_gap_clears_the_panels(qtbot, make_window, wav_pat
 
 
 def test_the_shortcuts_dialog_lists_keys_for_every_row(make_window):
-    w = make_window()
-    w.show_shortcuts = lambda: None  # only the list it would show
     from simdps_studio.gui.dialogs import ShortcutsDialog
+
+    w = make_window()
 
     actions = [a for a in w.actions() + w.track.actions() if a.shortcuts()]
     dlg = ShortcutsDialog(actions, w)
@@ -296,3 +296,12 @@ def test_the_shortcuts_dialog_lists_keys_for_every_row(make_window):
     assert rows["Cursor back"] == "Left" and rows["Gap times"] == "Ctrl+G"
     assert all(keys for what, keys in rows.items() if what != "Mouse")
     dlg.deleteLater()
+
+
+def test_the_omega_slider_is_named_with_its_value_from_the_start(qtbot):
+    from simdps_studio.gui.panels import RepairPanel
+
+    p = RepairPanel()
+    qtbot.addWidget(p)
+    name = QAccessible.queryAccessibleInterface(p.omega.slider).text(QAccessible.Name)
+    assert name == "Candidate weight omega 0.150 (strict), automatic"

@@ -1785,11 +1785,7 @@ class MainWindow(QMainWindow):
     # ================================================================================ help
 
     def show_shortcuts(self) -> None:
-        actions = [
-            a
-            for a in self.actions() + self.track.actions()
-            if any(not k.isEmpty() for k in a.shortcuts())
-        ]
+        actions = [a for a in self.actions() + self.track.actions() if a.shortcuts()]
         ShortcutsDialog(actions, self).exec()
 
     def about(self) -> AboutDialog:

@@ -622,15 +622,16 @@ class RepairPanel(QWidget):
         self.model.setTextFormat(Qt.RichText)
         self.model.linkActivated.connect(lambda _link: self.choose_model.emit())
 
-        def lbl(text: str, buddy: QWidget, name: str) -> QLabel:
+        def lbl(text: str, buddy: QWidget, name: str | None = None) -> QLabel:
             label = QLabel(text)
             label.setBuddy(buddy)  # a screen reader names the field by its label
-            buddy.setAccessibleName(name)
+            if name:
+                buddy.setAccessibleName(name)
             return label
 
         form.addWidget(lbl("Method", self.method, "Repair method"), 0, 0)
         form.addWidget(self.method, 0, 1, 1, 5)
-        form.addWidget(lbl("ω", self.omega.slider, "Candidate weight omega"), 1, 0, Qt.AlignTop)
+        form.addWidget(lbl("ω", self.omega.slider), 1, 0, Qt.AlignTop)
         form.addWidget(self.omega, 1, 1, 1, 5)
         form.addWidget(lbl("Steps", self.steps, "Sampler steps"), 2, 0)
         form.addWidget(self.steps, 2, 1)

@@ -68,8 +68,6 @@ def lock_alive(text: str) -> bool:
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -371,10 +371,11 @@ class CropSampler:
             x = resample(x, s.sample_rate, self.sample_rate)
         return np.ascontiguousarray(x, dtype=np.float32)
 
-    def _read(self, i: int, start: int, n: int) -> np.ndarray:
+    def _read(self, i: int, start: int, n: int) -> np.ndarray | None:
+        """``n`` samples of source ``i`` from ``start``; None when a streamed file fails."""
         if self.cache is not None:
             return self.cache[i][start : start + n]
-        return self._stream(self.sources[i], start, n)
+        return self._try(self._stream, self.sources[i], start, n)
 
     def _stream(self, s: AudioSource, start: int, n: int) -> np.ndarray:
         if s.sample_rate == self.sample_rate:
@@ -395,9 +396,7 @@ class CropSampler:
             length = int(self.lengths[i])
             start = int(rng.integers(0, length - n + 1)) if length >= n else 0
             offset = 0 if length >= n else int(rng.integers(0, n - length + 1))
-            seg = self._read(i, start, min(n, length)) if self.cache is not None else None
-            if seg is None:
-                seg = self._try(self._stream, self.sources[i], start, min(n, length))
+            seg = self._read(i, start, min(n, length))
             if seg is not None:
                 break
             # Streaming from a damaged file: never draw it again.

@@ -168,9 +168,11 @@ def save_project(
         "redo": [_state_to_json(s) for s in session.redo_stack],
     }
     try:
-        # Saved meanwhile by another window or copy of the app: theirs is kept, not lost.
-        changed = own and path.is_file() and file_stamp(path) != session.project_stamp
-        kept = keep_foreign_project(path, session.source_sha256, changed_elsewhere=changed)
+        kept = None
+        if not (own and file_stamp(path) == session.project_stamp):  # else it is what we last
+            # read or wrote; one saved since by another window or copy of the app is kept too.
+            changed = own and path.is_file()
+            kept = keep_foreign_project(path, session.source_sha256, changed_elsewhere=changed)
         if kept is not None and on_kept is not None:
             on_kept(kept)
         text = json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
