@@ -11,6 +11,7 @@ container's process 1, say) the new process may have the crashed one's id.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import uuid
@@ -45,8 +46,9 @@ def _start_time(pid: int) -> str:
         return ""
 
 
+@functools.cache
 def lock_text() -> str:
-    """What this process writes into its autosave locks."""
+    """What this process writes into its autosave locks (the same for its whole life)."""
     return f"{os.getpid()} {_PROCESS_TOKEN} {_start_time(os.getpid()) or '-'}"
 
 

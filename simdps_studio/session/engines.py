@@ -251,11 +251,14 @@ def _choose_candidate(audio: Audio, gap: Gap, others, request: RepairRequest, pr
     return ranked[request.candidate_rank - 1]
 
 
-def _sim_args(x: np.ndarray | Audio, audio: Audio, gap: Gap, cand, corpus) -> tuple[tuple, dict]:
-    """Arguments of ``search.sim`` calls for a candidate from the track or from the corpus."""
+def _sim_args(audio: Audio, gap: Gap, cand, corpus) -> tuple[tuple, dict]:
+    """Arguments of ``search.sim`` calls for a candidate from the track or from the corpus.
+
+    The track goes as the Audio itself: Sim reads it a stretch at a time.
+    """
     sim = _engine("simdps_studio.search.sim", "Sim repair")
     source, source_sr = sim.corpus_source(tuple(corpus), cand)
-    args = (x, audio.sr, gap.start_sample, gap.end_sample, cand.start_sample)
+    args = (audio, audio.sr, gap.start_sample, gap.end_sample, cand.start_sample)
     return args, {"gain_db": cand.gain_db, "source": source, "source_sr": source_sr}
 
 
@@ -608,8 +611,7 @@ def make_repairs(
         cand = _choose_candidate(
             audio, gap, other_gaps, request, sub_progress(progress, 0, search_share), cancel
         )
-        # The track is read a stretch at a time (Audio), not converted whole.
-        args, kwargs = _sim_args(audio, audio, gap, cand, request.corpus)
+        args, kwargs = _sim_args(audio, gap, cand, request.corpus)
         cand_x = sim.candidate_samples(*args, **kwargs)
         params["candidate"] = cand.to_dict()
 
@@ -710,7 +712,7 @@ def preview_candidate(audio: Audio, gap: Gap, candidate, *, corpus=()) -> Repair
     crossfades of a Sim repair.
     """
     sim = _engine("simdps_studio.search.sim", "Sim repair")
-    args, kwargs = _sim_args(audio, audio, gap, candidate, corpus)
+    args, kwargs = _sim_args(audio, gap, candidate, corpus)
     span_start, fill = sim.sim_fill(*args, **kwargs)
     params = {"method_requested": "sim", "candidate": candidate.to_dict(), "preview": True}
     return Repair(gap, "sim", int(span_start), np.asarray(fill, np.float32), params)
