@@ -804,7 +804,8 @@ def train(
     device : {"auto", "cpu", "cuda"} or torch.device
         Ignored under torchrun, where each process uses its own GPU (or the CPU with gloo).
     precision : {"fp32", "bf16", "fp16"}
-        Autocast precision of the network on CUDA (the CPU always uses float32).
+        Autocast precision of the network: bf16 on CUDA or the CPU, fp16 on CUDA only (the CPU
+        runs fp16 requests in float32). Weights and optimiser state stay float32.
     val_fraction : float
         Held-out share for folders without a split.
     preload_max_bytes : int
@@ -989,7 +990,8 @@ def train(
             model, device_ids=[dist_info.local_rank] if dev.type == "cuda" else None
         )
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(opts.precision)
-    use_amp = dev.type == "cuda" and amp_dtype is not None
+    # bf16 autocast runs on the CPU too (fp32 master weights and Adam state); fp16 is CUDA-only.
+    use_amp = amp_dtype is not None and (dev.type == "cuda" or amp_dtype == torch.bfloat16)
     scaler = torch.amp.GradScaler(dev.type, enabled=use_amp and amp_dtype == torch.float16)
     hardware = _hardware(dev, dist_info.world)
     chunk = {
