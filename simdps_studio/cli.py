@@ -474,6 +474,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             else args.checkpoint_minutes * 60,
             val_every=args.val_every,
             seed=args.seed,
+            snr_cap=args.snr_cap,
+            short_crop_s=args.short_crop_s,
+            short_crop_steps=args.short_crop_steps,
             progress=progress,
             cancel=cancel,
             on_log=log,
@@ -643,6 +646,24 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seed of the weights, data order and noise (0{kept})",
     )
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    t.add_argument(
+        "--snr-cap",
+        type=float,
+        default=None,
+        help=f"cap the loss weight's SNR at this gamma, Min-SNR style; 0: EDM weighting (0{kept})",
+    )
+    t.add_argument(
+        "--short-crop-s",
+        type=float,
+        default=None,
+        help=f"crop length of the short-crop phase in seconds (0{kept})",
+    )
+    t.add_argument(
+        "--short-crop-steps",
+        type=int,
+        default=None,
+        help=f"train the first N steps on short crops (0{kept})",
+    )
     t.set_defaults(func=cmd_train)
 
     dt = sub.add_parser("data", help="make training data")

@@ -20,6 +20,7 @@ from simdps_studio.inpaint.checkpoint import load_model
 from simdps_studio.inpaint.train import (
     CropSampler,
     TrainOptions,
+    edm_loss,
     find_audio,
     lr_at,
     make_batch,
@@ -288,6 +289,9 @@ def test_cli_help_states_the_training_defaults():
         ("--val-every", d.val_every),
         ("--seed", d.seed),
         ("--checkpoint-minutes", d.checkpoint_every_s / 60),
+        ("--snr-cap", d.snr_cap),
+        ("--short-crop-s", d.short_crop_s),
+        ("--short-crop-steps", d.short_crop_steps),
     ]:
         after = text.split(f" {option} ")[-1]  # the option's own help line
         stated = re.search(r"\(([0-9.e+-]+); a resumed run keeps its own\)", after)
@@ -432,3 +436,71 @@ def test_sigterm_stops_training_with_a_checkpoint(corpus, tmp_path):
     assert "continue with --resume" in rest
     state = json.loads((out / "training" / "state.json").read_text())
     assert state["step"] >= 50
+
+
+class _Echo(torch.nn.Module):
+    """A 'denoiser' that returns a fixed estimate, so the loss is a known weighted error."""
+
+    def __init__(self, estimate: torch.Tensor) -> None:
+        super().__init__()
+        self.estimate = estimate
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return self.estimate
+
+
+def test_the_snr_cap_clips_only_the_low_noise_weights():
+    sigma_data = 0.5
+    sigma = torch.tensor([0.05, 0.5, 5.0])  # SNR 100, 1, 0.01
+    x = torch.zeros(3, 4)
+    model = _Echo(torch.ones(3, 4))  # squared error 1 everywhere
+    zeros = torch.zeros(3, 4)
+    per_item = []
+    for cap in (0.0, 5.0):
+        per_item.append(
+            [
+                4
+                * edm_loss(model, x[i : i + 1], sigma[i : i + 1], zeros[i : i + 1], sigma_data, cap)
+                for i in range(3)
+            ]
+        )
+    edm, capped = per_item
+    # EDM's weight (sigma^2 + sigma_data^2) / (sigma sigma_data)^2, error 1 per sample, 4 samples.
+    expected = [4 * (s**2 + sigma_data**2) / (s * sigma_data) ** 2 for s in (0.05, 0.5, 5.0)]
+    for got, want in zip(edm, expected):
+        assert float(got) == pytest.approx(want, rel=1e-5)
+    assert float(capped[0]) == pytest.approx(4 * (1 + 5.0) / sigma_data**2, rel=1e-5)
+    assert float(capped[1]) == pytest.approx(float(edm[1]), rel=1e-6)
+    assert float(capped[2]) == pytest.approx(float(edm[2]), rel=1e-6)
+
+
+def test_a_short_crop_phase_trains_on_short_crops_first(corpus, tmp_path, monkeypatch):
+    import simdps_studio.inpaint.train as train_module
+
+    lengths: list[int] = []
+    real = train_module.make_batch
+
+    def spy(sampler, rng, batch_size, sigma_data, **kwargs):
+        batch = real(sampler, rng, batch_size, sigma_data, **kwargs)
+        lengths.append(batch.shape[1])
+        return batch
+
+    opts = {**OPTS, "val_batches": 0}
+    monkeypatch.setattr(train_module, "make_batch", spy)
+    result = train(
+        corpus, tmp_path / "m", steps=4, short_crop_s=0.5, short_crop_steps=2, snr_cap=5, **opts
+    )
+    assert result.step == 4
+    short = lengths[0]
+    assert short <= 0.5 * SR and short < 16384
+    assert lengths == [short, short, 16384, 16384]
+    saved = json.loads((tmp_path / "m" / "training" / "state.json").read_text())["options"]
+    assert (saved["snr_cap"], saved["short_crop_s"], saved["short_crop_steps"]) == (5, 0.5, 2)
+
+
+def test_a_short_crop_the_network_cannot_run_is_refused(corpus, tmp_path):
+    with pytest.raises(InputError, match="short-crop"):
+        train(corpus, tmp_path / "m", steps=2, short_crop_s=0.001, short_crop_steps=1, **OPTS)
+    for bad in ({"snr_cap": -1}, {"short_crop_s": float("nan")}, {"short_crop_steps": -1}):
+        with pytest.raises(InputError):
+            run_options(bad)

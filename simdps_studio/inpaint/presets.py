@@ -167,6 +167,11 @@ PRESETS: dict[str, ModelConfig] = {
         emb_dim=64,
     ),
     "small": ModelConfig(preset="small"),
+    # `small` with twice the channels at every level (about 4x the parameters and FLOPs): the
+    # recipe comparison's "wider" arm (docs/training.md).
+    "small-wide": ModelConfig(
+        preset="small-wide", channels=(32, 32, 48, 64, 96, 128, 160, 192, 224), emb_dim=256
+    ),
     "paper": ModelConfig(
         preset="paper",
         sample_rate=44100,

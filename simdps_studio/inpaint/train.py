@@ -107,6 +107,13 @@ class TrainOptions:
     seed: int = 0
     precision: str = "fp32"
     val_fraction: float = 0.05
+    #: Cap on the signal-to-noise ratio in the loss weight (Min-SNR-gamma style, Hang et al. 2023);
+    #: 0 keeps EDM's weighting. Validation always uses EDM's weighting, so runs stay comparable.
+    snr_cap: float = 0.0
+    #: A short-crop phase: the first ``short_crop_steps`` steps train on crops of about
+    #: ``short_crop_s`` seconds (rounded down to a length the network runs on), then full crops.
+    short_crop_s: float = 0.0
+    short_crop_steps: int = 0
     #: Crops per validation batch; fixed when a run starts (its first batch size), so a chunk
     #: that changes ``batch_size`` still validates on the same crops.
     val_batch_size: int | None = None
@@ -130,6 +137,9 @@ class TrainOptions:
             (0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)"),
             (0 <= self.seed < 2**63, "seed must be in [0, 2^63)"),
             (self.val_batch_size is None or self.val_batch_size >= 1, "bad validation settings"),
+            (math.isfinite(self.snr_cap) and self.snr_cap >= 0, "snr_cap must be >= 0"),
+            (math.isfinite(self.short_crop_s) and self.short_crop_s >= 0, "bad short-crop length"),
+            (self.short_crop_steps >= 0, "short_crop_steps must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -388,9 +398,9 @@ class CropSampler:
         off = start - int(round(f0 / ratio))
         return y[max(off, 0) : max(off, 0) + n]
 
-    def crop(self, rng: np.random.Generator) -> np.ndarray:
-        """One crop, shape (n_samples,), float32."""
-        n = self.n_samples
+    def crop(self, rng: np.random.Generator, n_samples: int | None = None) -> np.ndarray:
+        """One crop, shape (n_samples,), float32 (default: the sampler's crop length)."""
+        n = int(n_samples or self.n_samples)
         while True:
             i = int(rng.choice(len(self.sources), p=self.probs))
             length = int(self.lengths[i])
@@ -417,17 +427,21 @@ def make_batch(
     *,
     gain_db: float = 0.0,
     polarity: bool = False,
+    n_samples: int | None = None,
 ) -> np.ndarray:
     """A batch of normalised, augmented crops, shape (batch_size, n_samples), float32.
+
+    ``n_samples`` defaults to the sampler's crop length.
 
     Each crop is scaled to an RMS of ``sigma_data`` (at most by :data:`MAX_NORM_GAIN`), then by a
     gain uniform in ``[-gain_db, +gain_db]`` dB and, with ``polarity``, a random sign. Nearly
     silent crops are drawn again (up to 20 times).
     """
-    out = np.empty((batch_size, sampler.n_samples), dtype=np.float32)
+    n = int(n_samples or sampler.n_samples)
+    out = np.empty((batch_size, n), dtype=np.float32)
     for b in range(batch_size):
         for _ in range(20):
-            x = sampler.crop(rng)
+            x = sampler.crop(rng, n)
             rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
             if rms > SILENT_RMS:
                 break
@@ -448,8 +462,15 @@ def edm_loss(
     sigma: torch.Tensor,
     noise: torch.Tensor,
     sigma_data: float,
+    snr_cap: float = 0.0,
 ) -> torch.Tensor:
     """EDM training loss of one batch (Karras et al. 2022, eq. 8 with Table 1's weighting).
+
+    EDM weights the squared error of the denoised estimate by
+    ``lambda = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2 = (1 + SNR) / sigma_data^2`` with
+    ``SNR = sigma_data^2 / sigma^2``, which grows without bound at low noise. ``snr_cap`` > 0
+    clips the SNR there (the Min-SNR-gamma idea, Hang et al. 2023: low-noise steps stop dominating
+    the gradient) and leaves the high-noise weights as they are.
 
     Parameters
     ----------
@@ -461,15 +482,37 @@ def edm_loss(
     noise : Tensor, shape (B, n)
         Standard normal noise.
     sigma_data : float
+    snr_cap : float
+        0 for EDM's weighting, else the SNR cap gamma.
 
     Returns
     -------
     Tensor
         Scalar: mean over batch and samples of ``lambda(sigma) (D(x + sigma n) - x)^2``.
     """
-    weight = (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
+    snr = (sigma_data / sigma) ** 2
+    if snr_cap > 0:
+        snr = snr.clamp(max=snr_cap)
+    weight = (1.0 + snr) / sigma_data**2
     denoised = model(x + sigma[:, None] * noise, sigma)
     return (weight[:, None] * (denoised.float() - x).square()).mean()
+
+
+def short_crop_length(model: Denoiser, seconds: float) -> int:
+    """The longest crop of at most ``seconds`` that the network runs on, in samples.
+
+    Raises
+    ------
+    InputError
+        When no length from 1/8 of the segment up to ``seconds`` fits the network.
+    """
+    sr, segment = model.config.sample_rate, model.config.segment_length
+    n = min(int(seconds * sr), segment) // 256 * 256
+    while n >= segment // 8:
+        if model.net.supports_length(n):
+            return n
+        n -= 256
+    raise InputError(f"no crop of at most {seconds:g} s fits this network (short-crop phase)")
 
 
 def _load_init(folder: str | os.PathLike[str]) -> tuple[Denoiser, dict[str, Any]]:
@@ -749,6 +792,9 @@ def train(
     device: str | torch.device = "auto",
     precision: str | None = None,
     val_fraction: float | None = None,
+    snr_cap: float | None = None,
+    short_crop_s: float | None = None,
+    short_crop_steps: int | None = None,
     preload_max_bytes: int = PRELOAD_MAX_BYTES,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
@@ -808,6 +854,10 @@ def train(
         runs fp16 requests in float32). Weights and optimiser state stay float32.
     val_fraction : float
         Held-out share for folders without a split.
+    snr_cap : float
+        Min-SNR-style cap of the loss weight (0: EDM's weighting; see :func:`edm_loss`).
+    short_crop_s, short_crop_steps : float, int
+        Train the first ``short_crop_steps`` steps on crops of about ``short_crop_s`` seconds.
     preload_max_bytes : int
         Keep corpora up to this size in memory.
     progress, cancel
@@ -849,6 +899,9 @@ def train(
         "seed": seed,
         "precision": precision,
         "val_fraction": val_fraction,
+        "snr_cap": snr_cap,
+        "short_crop_s": short_crop_s,
+        "short_crop_steps": short_crop_steps,
     }
     out = Path(out_dir)
     state_dir = out / STATE_DIR
@@ -931,6 +984,7 @@ def train(
     # ---- model, EMA, optimiser
     torch.manual_seed(opts.seed)
     model = Denoiser(config).to(dev)
+    short_crop = short_crop_length(model, opts.short_crop_s) if opts.short_crop_steps else None
     model.train()
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=opts.lr, betas=(0.9, 0.999), eps=1e-8)
@@ -1107,14 +1161,15 @@ def train(
                 sigma_data,
                 gain_db=opts.gain_db,
                 polarity=opts.polarity,
+                n_samples=short_crop if step < opts.short_crop_steps else None,
             )
             x = torch.from_numpy(x_np).to(dev)
             sigma = torch.exp(p_mean_eff + opts.p_std * torch.randn(opts.batch_size, generator=gen))
-            noise = torch.randn(opts.batch_size, config.segment_length, generator=gen)
+            noise = torch.randn(opts.batch_size, x.shape[1], generator=gen)
             sigma, noise = sigma.to(dev), noise.to(dev)
             amp = torch.autocast(dev.type, dtype=amp_dtype) if use_amp else contextlib.nullcontext()
             with amp:
-                loss = edm_loss(net, x, sigma, noise, sigma_data)
+                loss = edm_loss(net, x, sigma, noise, sigma_data, snr_cap=opts.snr_cap)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
