@@ -204,6 +204,12 @@ def test_parsing_and_quick_defaults():
     assert ev.command_line(full).startswith(
         "simdps-studio bench quality --material rendered,real,demo"
     )
+    assert full.render_seed == ev.RENDER_SEED and "--render-seed" not in ev.command_line(full)
+    selection = ev.config_from_args(p.parse_args(["--render-seed", "202"]))
+    assert selection.render_seed == 202
+    assert "--render-seed 202" in ev.command_line(selection)
+    assert ev.run_settings(selection)["render_seed"] == 202
+    assert "render_seed" not in ev.run_settings(full)  # older runs' settings still match
 
 
 def test_gap_positions_are_fixed_and_keep_context():

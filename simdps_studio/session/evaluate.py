@@ -617,6 +617,9 @@ class BenchConfig:
     install: bool = True
     device: str = "auto"
     resume: bool = False
+    #: Seed of the rendered material: :data:`RENDER_SEED` measures; another seed gives separate
+    #: pieces to select checkpoints and settings on (docs/training.md).
+    render_seed: int = RENDER_SEED
 
     @property
     def needs_model(self) -> bool:
@@ -657,6 +660,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         install=not args.no_install,
         device=args.device,
         resume=bool(getattr(args, "resume", False)),
+        render_seed=int(getattr(args, "render_seed", None) or RENDER_SEED),
     )
 
 
@@ -674,6 +678,8 @@ def command_line(config: BenchConfig, prog: str = "simdps-studio bench quality")
         parts += ["--seed", str(config.seed)]
     if config.device != "auto":
         parts += ["--device", config.device]
+    if config.render_seed != RENDER_SEED:
+        parts += ["--render-seed", str(config.render_seed)]
     parts += ["--out", str(config.out_dir)]
     return f"{prog} {shlex.join(parts)}"
 
@@ -708,6 +714,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--tracks", type=int, help="tracks per material (default 1; the demo has one)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument(
+        "--render-seed",
+        type=int,
+        metavar="N",
+        help=(
+            f"seed of the rendered material (default {RENDER_SEED}, the measuring pieces; "
+            "another seed renders separate pieces to select checkpoints and settings on)"
+        ),
+    )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument(
         "--out",
@@ -959,7 +974,9 @@ def prepare_material(
         check_cancel(cancel)
         try:
             if material == "rendered":
-                info = prepare_rendered(config.tracks, log=log, cancel=cancel)
+                info = prepare_rendered(
+                    config.tracks, seed=config.render_seed, log=log, cancel=cancel
+                )
             elif material == "real":
                 info = prepare_real(config.tracks, install=config.install, log=log)
             else:
@@ -1058,7 +1075,7 @@ def code_fingerprint() -> str:
 
 def run_settings(config: BenchConfig) -> dict[str, Any]:
     """What a row's numbers depend on besides its track, gap and method (code included)."""
-    return {
+    settings = {
         "code_ast_sha256_16": code_fingerprint(),
         "model": config.model,
         "model_sha256_16": model_fingerprint(config.model) if config.needs_model else "",
@@ -1066,6 +1083,9 @@ def run_settings(config: BenchConfig) -> dict[str, Any]:
         "seed": config.seed,
         "quick": config.quick,
     }
+    if config.render_seed != RENDER_SEED:  # runs made before the option keep their rows
+        settings["render_seed"] = config.render_seed
+    return settings
 
 
 def finished_rows(out: Path, config: BenchConfig) -> dict[tuple[str, float, str], dict[str, Any]]:
