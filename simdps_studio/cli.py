@@ -589,7 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--preset",
         default=None,
-        choices=["tiny", "small", "paper"],
+        choices=["tiny", "small", "small-wide", "paper"],
         help="architecture of a new model (default small; a resumed run keeps its own)",
     )
     # Hyper-parameters default to None: a resumed run keeps the values it was started with.
