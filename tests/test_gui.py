@@ -1322,3 +1322,22 @@ def test_a_crashed_autosave_stays_until_the_recovered_one_is_written(
     assert saved.is_file()  # the only copy on disk is not deleted
     assert [o.project for o in recovery.find_orphans(tmp_path / "recovery")] == [saved]
     w2.session.dirty = False
+
+
+def test_an_unreadable_autosave_is_set_aside_not_deleted(tmp_path):
+    from simdps_studio.gui import recovery
+
+    folder = tmp_path / "recovery"
+    folder.mkdir()
+    newer = folder / "song-123.simdps.json"
+    newer.write_text('{"format": "from a newer version", "source": ')  # cannot be read
+    fills = folder / "song-123.simdps.npz"
+    fills.write_bytes(b"fills")
+    (folder / (newer.name + ".lock")).write_text("999999990")  # a dead process
+    assert recovery.find_orphans(folder) == []
+    kept = folder / (newer.name + recovery.UNREADABLE_SUFFIX)
+    assert kept.read_text().startswith('{"format": "from a newer version"')
+    assert (folder / (fills.name + recovery.UNREADABLE_SUFFIX)).read_bytes() == b"fills"
+    assert not newer.exists()
+    assert recovery.find_orphans(folder) == []  # not offered again, and still kept
+    assert kept.exists()

@@ -121,6 +121,31 @@ def remove_autosave(path: Path) -> None:
             p.unlink()
 
 
+#: Suffix of an autosave that could not be read (kept beside the others, not offered again).
+UNREADABLE_SUFFIX = ".unreadable"
+
+
+def set_aside(path: Path) -> Path:
+    """Rename an autosave (and its fills) that cannot be read so it is kept but not offered.
+
+    Returns
+    -------
+    Path
+        The new name of the project file (the old one when the rename failed).
+    """
+    fills = path.with_name(path.name[: -len(PROJECT_SUFFIX)] + FILLS_SUFFIX)
+    target = path.with_name(path.name + UNREADABLE_SUFFIX)
+    try:
+        os.replace(path, target)
+    except OSError:
+        return path
+    with contextlib.suppress(OSError):
+        os.replace(fills, fills.with_name(fills.name + UNREADABLE_SUFFIX))
+    with contextlib.suppress(OSError):
+        path.with_name(path.name + ".lock").unlink()
+    return target
+
+
 def find_orphans(folder: Path | None = None) -> list[Autosave]:
     """Autosaves whose process is gone (left by a crash), newest first."""
     folder = folder or recovery_dir()
@@ -136,7 +161,9 @@ def find_orphans(folder: Path | None = None) -> list[Autosave]:
         try:
             doc = read_project_json(p)
         except Exception:
-            remove_autosave(p)
+            # Damaged, or written by a newer version: set aside, never deleted (it may hold
+            # the only copy of someone's work), and not offered again.
+            set_aside(p)
             continue
         src = str((p.parent / doc["source"]["path"]).resolve())
         label = doc.get("state", {}).get("label", "")
