@@ -333,8 +333,9 @@ class MainWindow(QMainWindow):
             badge.setProperty("state", "none")
             sb.addPermanentWidget(badge)
         self.seam_badge.setToolTip(
-            "Seam smoothness of the selected gap's repair: high-frequency energy at the span "
-            "edges over its surroundings (≈0 dB: invisible seam)."
+            "Seam smoothness of the selected gap's repair: the energy a seam adds to a short "
+            "linear predictor's residual at the span edges, over its surroundings "
+            "(≈0 dB: invisible seam)."
         )
         self.null_badge.setToolTip(
             "Null test after the last repair or export: every sample outside the repaired spans "
