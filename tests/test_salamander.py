@@ -27,7 +27,7 @@ from simdps_studio.cli import main
 from simdps_studio.core.errors import InputError, NotAvailableError, SimDPSError
 from simdps_studio.data import render_corpus, salamander
 from simdps_studio.data.midi import Performance, PerformedNote
-from simdps_studio.data.render import item_piano
+from simdps_studio.data.render import corpus_provenance, item_piano
 from simdps_studio.data.salamander import fetch_salamander, load_sample_set, parse_sample_name
 from simdps_studio.data.sampler_piano import (
     NO_DAMPER_FROM,
@@ -315,6 +315,16 @@ def test_salamander_corpus_manifest_and_determinism(keyboard_set, tmp_path):
         info = sf.info(tmp_path / "a" / f["path"])
         assert (info.samplerate, info.channels, info.frames) == (SR, 1, f["n_samples"])
     assert sum(f["seconds"] for f in manifest["files"]) >= 36.0
+    provenance = corpus_provenance(manifest)
+    total_h = sum(f["seconds"] for f in manifest["files"]) / 3600
+    assert provenance["hours_by_piano"] == {"salamander": pytest.approx(total_h, abs=1e-3)}
+    assert provenance["attribution"][0] == f"samples from {keyboard_set.name}: unknown"
+    from simdps_studio.inpaint.checkpoint import render_model_card  # torch: only here
+
+    card = render_model_card({"data_provenance": [provenance]}, "m")
+    assert (
+        "## Training data and attribution" in card and f"samples from {keyboard_set.name}" in card
+    )
 
 
 def test_missing_samples_raise_and_write_nothing(tmp_path):
@@ -483,6 +493,8 @@ def test_fetch_and_render_the_real_salamander_end_to_end(request, tmp_path, caps
     assert sum(f["seconds"] for f in manifest["files"]) >= 0.02 * 3600
     assert {f["piano"] for f in manifest["files"]} == {"salamander"}
     assert all("Alexander Holm" in f["attribution"] for f in manifest["files"])
+    attribution = corpus_provenance(manifest)["attribution"]
+    assert "Alexander Holm" in attribution[0] and "CC BY 3.0" in attribution[0]
     for f in manifest["files"]:
         audio, sr = sf.read(out / f["path"])
         assert sr == SR and 10 * np.log10(np.mean(audio**2)) > -45.0
