@@ -221,6 +221,19 @@ def test_sustain_pedal_holds_the_damper_until_it_is_released(c4_set):
     assert y.size < int(1.9 * SR)  # and it stops after the pedal is up
 
 
+def test_a_restruck_key_fades_its_previous_sound(c4_set):
+    """Pedal down, C4 soft (layer 4, tagged by harmonic 2) then loud (layer 12, harmonic 3): the
+    soft strike's sound is gone 30 ms after the second strike, not left ringing under it."""
+    piano = SamplerPiano(load_sample_set(c4_set), SR)
+    notes = (PerformedNote(0.0, 0.595, 60, 20), PerformedNote(0.6, 1.5, 60, 120))
+    y = piano.render(Performance(notes=notes, pedal=((0.0, True), (2.0, False))))
+    f0 = midi_hz(60)
+    first = band_level(y[int(0.3 * SR) : int(0.59 * SR)], SR, 2 * f0)
+    assert first > 0.003
+    assert band_level(y[int(0.64 * SR) : int(0.94 * SR)], SR, 2 * f0) < 1e-3 * first
+    assert band_level(y[int(0.64 * SR) : int(0.94 * SR)], SR, 3 * f0) > 0.003
+
+
 def test_keys_without_dampers_ring_on(tmp_path):
     root = write_sample_set(tmp_path / "top", [96], releases=False)
     piano = SamplerPiano(load_sample_set(root), SR)
