@@ -263,7 +263,11 @@ class SamplerPiano:
         def load() -> np.ndarray:
             audio, src_sr = sf.read(path, dtype="float32", always_2d=True)
             self._source_rates[key] = int(src_sr)
-            mono = audio.mean(axis=1)
+            # Channel by channel: numpy's strided mean over axis 1 is several times slower.
+            mono = audio[:, 0].copy()
+            for c in range(1, audio.shape[1]):
+                mono += audio[:, c]
+            mono *= np.float32(1.0 / audio.shape[1])
             peak = float(np.max(np.abs(mono))) if mono.size else 0.0
             loud = np.flatnonzero(np.abs(mono) > peak * 10.0 ** (SILENCE_DB / 20.0))
             end = int(loud[-1]) + 1 if loud.size else 0
