@@ -317,7 +317,7 @@ def test_salamander_corpus_manifest_and_determinism(keyboard_set, tmp_path):
         "salamander": keyboard_set,
     }
     render_corpus(tmp_path / "a", **kwargs)
-    render_corpus(tmp_path / "b", **kwargs)
+    render_corpus(tmp_path / "b", workers=2, **kwargs)  # worker processes: the same files
     assert tree_hashes(tmp_path / "a") == tree_hashes(tmp_path / "b")
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert manifest["piano"] == "salamander" and manifest["soundfonts"] == []
@@ -332,12 +332,30 @@ def test_salamander_corpus_manifest_and_determinism(keyboard_set, tmp_path):
     total_h = sum(f["seconds"] for f in manifest["files"]) / 3600
     assert provenance["hours_by_piano"] == {"salamander": pytest.approx(total_h, abs=1e-3)}
     assert provenance["attribution"][0] == f"samples from {keyboard_set.name}: unknown"
+
+
+def test_model_card_credits_every_instrument_of_the_corpus():
     from simdps_studio.inpaint.checkpoint import render_model_card  # torch: only here
 
-    card = render_model_card({"data_provenance": [provenance]}, "m")
+    attribution = salamander.ATTRIBUTION
+    manifest = {
+        "seed": 4,
+        "sources": {"salamander": {"attribution": attribution}},
+        "files": [
+            {"piano": "salamander", "seconds": 5400.0, "split": "train", "licence": "CC BY 3.0"},
+            {"piano": "soundfont", "soundfont": "TimGM6mb.sf2", "seconds": 1800.0, "split": "val"},
+        ],
+    }
+    provenance = corpus_provenance(manifest)
+    assert provenance["hours_by_piano"] == {"salamander": 1.5, "soundfont": 0.5}
+    assert provenance["hours_by_split"] == {"train": 1.5, "val": 0.5}
+    assert provenance["attribution"][0] == attribution
     assert (
-        "## Training data and attribution" in card and f"samples from {keyboard_set.name}" in card
+        "Tim Brechbill" in provenance["attribution"][1] and "GPL-2" in provenance["attribution"][1]
     )
+    card = render_model_card({"data_provenance": [provenance]}, "m")
+    assert "## Training data and attribution" in card
+    assert "salamander 1.5 h, soundfont 0.5 h" in card and "Alexander Holm" in card
 
 
 def test_missing_samples_raise_and_write_nothing(tmp_path):
