@@ -37,7 +37,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from simdps_studio.core.errors import InputError
+from simdps_studio.core.errors import InputError, NotAvailableError
 from simdps_studio.core.progress import CancelToken, Progress, check_cancel
 from simdps_studio.data import effects
 from simdps_studio.data.midi import Passage, Performance, excerpt, write_midi
@@ -486,7 +486,12 @@ def render_corpus(
         fluidsynth_executable()
     samples = None
     if piano != "soundfont":
-        samples = load_sample_set(salamander if salamander is not None else default_dir())
+        try:
+            samples = load_sample_set(salamander if salamander is not None else default_dir())
+        except NotAvailableError as exc:
+            raise NotAvailableError(
+                f"{exc} (or render with the SoundFonts only: --piano soundfont)"
+            ) from None
     out_dir = Path(out_dir)
     created = _prepare_out_dir(out_dir)
 

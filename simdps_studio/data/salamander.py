@@ -217,8 +217,8 @@ def npm_executable() -> str:
     exe = shutil.which("npm")
     if exe is None:
         raise NotAvailableError(
-            "the npm program is not installed (Debian: apt-get install npm); it downloads the "
-            "samples: then run `simdps-studio data fetch-salamander DIR`"
+            "the npm program, which downloads the samples, is not installed (Debian: apt-get "
+            "install npm); then run `simdps-studio data fetch-salamander DIR` again"
         )
     return exe
 
