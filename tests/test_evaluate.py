@@ -210,6 +210,12 @@ def test_parsing_and_quick_defaults():
     assert "--render-seed 202" in ev.command_line(selection)
     assert ev.run_settings(selection)["render_seed"] == 202
     assert "render_seed" not in ev.run_settings(full)  # older runs' settings still match
+    sampled = ev.config_from_args(p.parse_args(["--render-seed", "202", "--render-piano", "mix"]))
+    assert "--render-piano mix" in ev.command_line(sampled)
+    assert ev.run_settings(sampled)["render_piano"] == "mix"
+    assert "render_piano" not in ev.run_settings(selection)
+    assert ev.rendered_cache_dir(202, 1.0, "mix") != ev.rendered_cache_dir(202, 1.0)
+    assert ev.rendered_cache_dir().name == f"rendered-seed{ev.RENDER_SEED}-1h-{ev.RENDER_SR}"
 
 
 def test_gap_positions_are_fixed_and_keep_context():

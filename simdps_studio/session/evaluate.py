@@ -365,11 +365,14 @@ def _write_float(path: Path, x: np.ndarray, sr: int) -> None:
     os.replace(tmp, path)
 
 
-def rendered_cache_dir(seed: int = RENDER_SEED, hours: float = RENDER_HOURS) -> Path:
-    """Cache folder of the rendered corpus for ``seed`` and ``hours``."""
+def rendered_cache_dir(
+    seed: int = RENDER_SEED, hours: float = RENDER_HOURS, piano: str = "soundfont"
+) -> Path:
+    """Cache folder of the rendered corpus for ``seed``, ``hours`` and ``piano``."""
     from simdps_studio.core.paths import cache_dir
 
-    return cache_dir("bench", f"rendered-seed{seed}-{hours:g}h-{RENDER_SR}")
+    suffix = "" if piano == "soundfont" else f"-{piano}"  # the SoundFont caches keep their names
+    return cache_dir("bench", f"rendered-seed{seed}-{hours:g}h-{RENDER_SR}{suffix}")
 
 
 def select_rendered(manifest: dict, n_tracks: int, min_track_s: float = MIN_TRACK_S) -> list[dict]:
@@ -392,19 +395,23 @@ def prepare_rendered(
     *,
     seed: int = RENDER_SEED,
     hours: float = RENDER_HOURS,
+    piano: str = "soundfont",
     log: Callable[[str], None] = print,
     cancel: CancelToken | None = None,
 ) -> MaterialInfo:
     """Render (once) and select the held-out rendered piano tracks.
 
+    ``piano`` is ``render_corpus``'s: "soundfont" (the measuring material), "salamander" (the
+    sampled grand, from ``data fetch-salamander``'s default folder) or "mix".
+
     Raises
     ------
     NotAvailableError
-        FluidSynth or the piano SoundFonts are missing (from ``render_corpus``).
+        FluidSynth, the piano SoundFonts or the Salamander samples are missing.
     """
     from simdps_studio.session.engines import _engine
 
-    root = rendered_cache_dir(seed, hours)
+    root = rendered_cache_dir(seed, hours, piano)
     corpus = root / "corpus"
     manifest_path = corpus / "manifest.json"
     if not manifest_path.is_file():
@@ -414,11 +421,18 @@ def prepare_rendered(
         workers = max(1, min(2, os.cpu_count() or 1))
         log(
             f"preparing rendered material: render_corpus(hours={hours:g}, seed={seed}, "
-            f"sample_rate={RENDER_SR}, workers={workers}) into {root} (once; a few minutes)"
+            f"sample_rate={RENDER_SR}, piano={piano}, workers={workers}) into {root} "
+            "(once; a few minutes)"
         )
         t0 = time.perf_counter()
         render.render_corpus(
-            part, hours=hours, seed=seed, sample_rate=RENDER_SR, workers=workers, cancel=cancel
+            part,
+            hours=hours,
+            seed=seed,
+            sample_rate=RENDER_SR,
+            workers=workers,
+            cancel=cancel,
+            piano=piano,
         )
         shutil.rmtree(corpus, ignore_errors=True)
         os.replace(part, corpus)
@@ -445,7 +459,7 @@ def prepare_rendered(
                 sr=sr,
                 source=(
                     f"{f.get('piece', stem)} ({f.get('category', '?')}, {f['split']} split; "
-                    f"{f.get('soundfont', '?')}, {f.get('preset', '?')})"
+                    f"{_instrument(f)})"
                 ),
             )
         )
@@ -455,7 +469,8 @@ def prepare_rendered(
         tracks,
         description=(
             f"piano rendered by `simdps-studio data render-piano` (render_corpus, seed {seed}, "
-            f"{hours:g} h, {manifest.get('sample_rate', RENDER_SR)} Hz, SoundFonts: {fonts}); "
+            f"{hours:g} h, {manifest.get('sample_rate', RENDER_SR)} Hz, piano {piano}, "
+            f"SoundFonts: {fonts}); "
             f"held-out `val` pieces and new generated textures of at least {MIN_TRACK_S:g} s"
         ),
         licence=(
@@ -463,6 +478,13 @@ def prepare_rendered(
             "from Debian packages under their own free licences (see the corpus manifest)"
         ),
     )
+
+
+def _instrument(record: dict) -> str:
+    """What played a rendered file, from its manifest record (SoundFont and preset, or sampled)."""
+    if record.get("piano") == "salamander":
+        return "Salamander Grand Piano V3 (sampled)"
+    return f"{record.get('soundfont', '?')}, {record.get('preset', '?')}"
 
 
 def _install_real_package(log: Callable[[str], None]) -> None:
@@ -620,6 +642,8 @@ class BenchConfig:
     #: Seed of the rendered material: :data:`RENDER_SEED` measures; another seed gives separate
     #: pieces to select checkpoints and settings on (docs/training.md).
     render_seed: int = RENDER_SEED
+    #: The rendered material's piano: "soundfont" measures; "salamander" or "mix" for selection.
+    render_piano: str = "soundfont"
 
     @property
     def needs_model(self) -> bool:
@@ -661,6 +685,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         device=args.device,
         resume=bool(getattr(args, "resume", False)),
         render_seed=int(getattr(args, "render_seed", None) or RENDER_SEED),
+        render_piano=getattr(args, "render_piano", None) or "soundfont",
     )
 
 
@@ -680,6 +705,8 @@ def command_line(config: BenchConfig, prog: str = "simdps-studio bench quality")
         parts += ["--device", config.device]
     if config.render_seed != RENDER_SEED:
         parts += ["--render-seed", str(config.render_seed)]
+    if config.render_piano != "soundfont":
+        parts += ["--render-piano", config.render_piano]
     parts += ["--out", str(config.out_dir)]
     return f"{prog} {shlex.join(parts)}"
 
@@ -721,6 +748,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help=(
             f"seed of the rendered material (default {RENDER_SEED}, the measuring pieces; "
             "another seed renders separate pieces to select checkpoints and settings on)"
+        ),
+    )
+    p.add_argument(
+        "--render-piano",
+        choices=["soundfont", "salamander", "mix"],
+        help=(
+            "piano of the rendered material (default soundfont; salamander needs "
+            "`simdps-studio data fetch-salamander`)"
         ),
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -975,7 +1010,11 @@ def prepare_material(
         try:
             if material == "rendered":
                 info = prepare_rendered(
-                    config.tracks, seed=config.render_seed, log=log, cancel=cancel
+                    config.tracks,
+                    seed=config.render_seed,
+                    piano=config.render_piano,
+                    log=log,
+                    cancel=cancel,
                 )
             elif material == "real":
                 info = prepare_real(config.tracks, install=config.install, log=log)
@@ -1085,6 +1124,8 @@ def run_settings(config: BenchConfig) -> dict[str, Any]:
     }
     if config.render_seed != RENDER_SEED:  # runs made before the option keep their rows
         settings["render_seed"] = config.render_seed
+    if config.render_piano != "soundfont":
+        settings["render_piano"] = config.render_piano
     return settings
 
 
