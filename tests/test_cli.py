@@ -617,12 +617,13 @@ def test_a_converting_output_says_so_and_makes_no_null_claim(tmp_path, capsys):
 
 def test_a_report_that_cannot_be_written_leaves_no_output(tmp_path, song, monkeypatch, capsys):
     import simdps_studio.session.render as render
+    from simdps_studio.core.errors import ExportError
 
     real = render.write_text_file
 
     def failing(path, text):
         if str(path).endswith("r.json"):
-            raise render.ExportError(f"cannot write {path}: No space left on device")
+            raise ExportError(f"cannot write {path}: No space left on device")
         real(path, text)
 
     monkeypatch.setattr(render, "write_text_file", failing)
@@ -639,7 +640,7 @@ def test_a_report_that_cannot_be_written_leaves_no_output(tmp_path, song, monkey
         lambda path, write: (_ for _ in ()).throw(OSError(28, "No space left on device")),
     )
     assert main(argv) == 1
-    assert "No space left on device" in capsys.readouterr().err
+    assert "provenance.json: no space left on the device" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["song.wav"]
 
 
