@@ -191,7 +191,6 @@ def cmd_repair(args: argparse.Namespace) -> int:
         export,
         output_format,
         provenance_path,
-        write_text_file,
     )
 
     out = check_output_path(args.output, args.input, protected={"--guide file": args.guide})
@@ -268,18 +267,13 @@ def cmd_repair(args: argparse.Namespace) -> int:
                 report.append(_report_entry(r, audio.sr))
     finally:
         close()
-    record = export(session, out)
-    if record["null_test_outside_spans"] is False:
-        raise SimDPSError("internal error: samples outside the repaired spans changed")
+    also = []  # all or nothing: no output without the report that was asked for
     if args.report:
         text = json.dumps({"input": args.input, "output": str(out), "gaps": report}, indent=1)
-        try:
-            write_text_file(args.report, text)
-        except SimDPSError:
-            # All or nothing: no output without the report that was asked for.
-            out.unlink(missing_ok=True)
-            provenance_path(out).unlink(missing_ok=True)
-            raise
+        also.append((Path(args.report), text.encode("utf-8")))
+    record = export(session, out, also=also)
+    if record["null_test_outside_spans"] is False:
+        raise SimDPSError("internal error: samples outside the repaired spans changed")
     methods = ", ".join(sorted({e["method"] for e in report}))
     print(f"repaired {len(gaps)} gap(s) with {methods} -> {out}")
     return 0

@@ -178,19 +178,29 @@ def test_rows6_9_a_full_disk_is_exit_1_with_the_cause(
         assert out.read_bytes() == before
 
 
-def test_a_full_disk_is_exit_1_injected(tmp_path, song, monkeypatch, capsys):
-    # Wherever no tmpfs can be mounted: the same failure, injected where libsndfile writes.
+@pytest.mark.parametrize(
+    ("code", "cause"),
+    [
+        (errno.ENOSPC, "no space left on the device ("),
+        (errno.EDQUOT, "disk quota exceeded"),
+        (errno.EFBIG, "file too large"),
+    ],
+    ids=["enospc", "edquot", "efbig"],
+)
+def test_storage_failures_are_exit_1_injected(tmp_path, song, monkeypatch, capsys, code, cause):
+    # Wherever no tmpfs can be mounted, and for a quota: the failure injected where libsndfile
+    # writes (a failed system call reaches Python as this OSError).
     from simdps_studio.audio import io
 
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def failing(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(io, "_write_samples", full)
+    monkeypatch.setattr(io, "_write_samples", failing)
     out = tmp_path / "out.wav"
     out.write_bytes(b"earlier output")
     assert main(_repair(song, out)) == 1
     (line,) = _lines(capsys.readouterr().err)
-    assert line.startswith(f"error: cannot write {out}: no space left on the device (")
+    assert line.startswith(f"error: cannot write {out}: {cause}"), line
     assert _listing(tmp_path) == ["out.wav", "song.wav"] and out.read_bytes() == b"earlier output"
 
 
@@ -451,3 +461,24 @@ def test_only_temporary_files_whose_owner_is_gone_are_removed(tmp_path, song):
     orphan.touch()
     assert remove_stale_temps(tmp_path) == [orphan]
     assert mine.exists() and unknown.exists() and not orphan.exists()
+
+
+def test_a_stop_between_the_renames_does_not_split_output_and_provenance(
+    tmp_path, song, monkeypatch, capsys
+):
+    from simdps_studio.audio import io
+
+    real = os.replace
+    renamed = []
+
+    def replace_then_stop(src, dst):
+        real(src, dst)
+        renamed.append(Path(dst).name)
+        if len(renamed) == 1:  # the audio is in place, its provenance not yet
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(io.os, "replace", replace_then_stop)
+    assert main(_repair(song, tmp_path / "out.wav")) == 1
+    assert _lines(capsys.readouterr().err) == ["error: interrupted by SIGTERM"]
+    assert renamed == ["out.wav", "out.wav.provenance.json"]  # the stop waited for both
+    assert _listing(tmp_path) == ["out.wav", "out.wav.provenance.json", "song.wav"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,6 @@ from simdps_studio.session.document import Session
 from simdps_studio.session.project import (
     FILLS_SUFFIX,
     PROJECT_SUFFIX,
-    atomic_write_bytes,
     stage_file,
 )
 from simdps_studio.session.repair import Repair
@@ -253,16 +253,6 @@ def provenance_path(out_path: str | Path) -> Path:
     return out.with_name(out.name + PROVENANCE_SUFFIX)
 
 
-def write_text_file(path: str | Path, text: str) -> None:
-    """Write a small text file atomically; an OS failure becomes one-line :class:`ExportError`."""
-    from simdps_studio.audio.io import write_error
-
-    try:
-        atomic_write_bytes(Path(path), lambda f: f.write(text.encode("utf-8")))
-    except OSError as exc:
-        raise write_error(Path(path), exc) from None
-
-
 def output_format(
     out: Path, source: Audio, *, format: str | None = None, subtype: str | None = None
 ) -> tuple[str, str]:
@@ -325,6 +315,7 @@ def export(
     subtype: str | None = None,
     dither: bool = True,
     write_provenance: bool = True,
+    also: Sequence[tuple[Path, bytes]] = (),
 ) -> dict[str, Any]:
     """Render the session and write it atomically with cue markers and a provenance sidecar.
 
@@ -334,6 +325,9 @@ def export(
         libsndfile format/subtype; default: from the output's extension and the source's subtype.
     dither : bool
         TPDF dither when the output has fewer bits than the source.
+    also : sequence of (path, bytes)
+        Small files that belong with the export (the CLI's ``--report``), checked by the caller:
+        written first and renamed into place with it, so that all of them appear or none.
 
     Returns
     -------
@@ -361,16 +355,18 @@ def export(
     record["null_test_outside_spans"] = None if notes else null_test(session.audio, rendered, spans)
     record["output_format"] = [fmt, sub]
     record["conversion_notes"] = notes
-    # The record is staged first: if it cannot be written, an earlier export and its record stay
-    # as they were; then the audio, and both are renamed into place together.
+    # The small files are staged first: if one cannot be written, an earlier export and its record
+    # stay as they were; then the audio, and all are renamed into place together.
     staged: list[tuple[Path, Path]] = []
     try:
+        files = list(also)
         if write_provenance:
-            text = json.dumps(record, indent=1, ensure_ascii=False).encode("utf-8")
+            files.insert(0, (side, json.dumps(record, indent=1, ensure_ascii=False).encode()))
+        for path, data in files:
             try:
-                staged.append((stage_file(side, lambda f: f.write(text)), side))
+                staged.append((stage_file(path, lambda f, data=data: f.write(data)), path))
             except OSError as exc:
-                raise write_error(side, exc) from None
+                raise write_error(path, exc) from None
         tmp = stage_audio(out, rendered, format=fmt, subtype=sub, dither=dither, cues=cues)
         replace_staged([(tmp, out), *staged])
     except BaseException:
