@@ -754,10 +754,10 @@ class _GuardedStdout:
         self.result = result
 
     def _guard(self, method: str, *args):
+        if self.stream is None and self.result and method == "write":
+            raise SimDPSError("cannot write the standard output: it is closed")
         _print_notes()
         if self.stream is None:
-            if self.result and method == "write":
-                raise SimDPSError("cannot write the standard output: it is closed")
             return len(args[0]) if method == "write" else None
         try:
             return getattr(self.stream, method)(*args)
@@ -913,6 +913,8 @@ def _run(argv: list[str]) -> int:
         build_parser().print_help()
         return 2
     sys.stdout.result = args.command in STDOUT_RESULTS
+    if sys.stdout.result and sys.stdout.stream is None:  # fail before the work, not after it
+        raise SimDPSError("cannot write the standard output: it is closed")
     _hold_notes = args.command not in LOGGING_COMMANDS
     status = args.func(args)
     sys.stdout.flush()  # a closed or full standard output fails here, not at exit
