@@ -406,11 +406,20 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def _start_stalled_write(tmp_path: Path, song: Path, out: Path) -> tuple[subprocess.Popen, Path]:
+def _start_stalled_write(
+    tmp_path: Path, song: Path, out: Path, preexec_fn=None
+) -> tuple[subprocess.Popen, Path]:
+    """The CLI in a process whose write stops after its first blocks, until a signal comes."""
     marker = tmp_path.parent / f"{tmp_path.name}.writing"
     cmd = [sys.executable, "-c", STALLED_WRITE, str(marker), *_repair(song, out)]
     p = subprocess.Popen(
-        cmd, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd,
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=preexec_fn,
     )
     deadline = time.monotonic() + 240
     while not marker.exists():

@@ -67,7 +67,8 @@ def interrupts_deferred() -> Iterator[None]:
 
 
 def stop_on_signals() -> Callable[[], None]:
-    """Make Ctrl+C, SIGTERM and SIGHUP raise :class:`Interrupted`, and ignore SIGXFSZ.
+    """Make Ctrl+C, SIGTERM and SIGHUP raise :class:`Interrupted` (unless they were ignored
+    when the process started, as ``nohup`` does), and ignore SIGXFSZ.
 
     SIGXFSZ (a file passing ``ulimit -f``) would otherwise kill the process mid-write without a
     word; ignored, the write fails with EFBIG and is reported. Call from the main thread.
@@ -79,6 +80,8 @@ def stop_on_signals() -> Callable[[], None]:
     """
     previous = {}
     for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            continue  # ignored on purpose (nohup, a background job of a script): stays so
         previous[sig] = signal.signal(sig, raise_interrupt)
     if hasattr(signal, "SIGXFSZ"):
         previous[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
