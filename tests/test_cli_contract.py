@@ -447,6 +447,18 @@ def test_a_stop_signal_mid_write_is_ctrl_c(tmp_path, song, sig, message):
     assert _listing(tmp_path) == ["song.wav"]  # neither output, provenance nor temporary file
 
 
+def test_a_stop_signal_ignored_from_the_start_stays_ignored(tmp_path, song):
+    # `nohup simdps-studio repair ...`: the hang-up of the terminal must not stop the repair.
+    p, _ = _start_stalled_write(
+        tmp_path, song, tmp_path / "out.wav", lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    )
+    p.send_signal(signal.SIGHUP)
+    time.sleep(1)
+    assert p.poll() is None  # still writing
+    p.kill()
+    p.communicate(timeout=60)
+
+
 def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(tmp_path, song, capsys):
     p, _ = _start_stalled_write(tmp_path, song, tmp_path / "out.wav")
     p.kill()  # kill -9: no clean-up
