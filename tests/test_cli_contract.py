@@ -396,8 +396,11 @@ blocks = io._blocks_for_target
 def stalled(*a, **k):
     for i, item in enumerate(blocks(*a, **k)):
         if i == 1:
-            pathlib.Path(sys.argv[1]).touch()  # mid-write: tell the test, then wait for it
-            time.sleep(60)
+            marker = pathlib.Path(sys.argv[1])
+            marker.touch()  # mid-write: tell the test, then wait for it to say "go on"
+            go, deadline = marker.with_suffix(".go"), time.monotonic() + 120
+            while not go.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
         yield item
 io._blocks_for_target = stalled
 io.BLOCK_FRAMES = 4096
@@ -449,14 +452,14 @@ def test_a_stop_signal_mid_write_is_ctrl_c(tmp_path, song, sig, message):
 
 def test_a_stop_signal_ignored_from_the_start_stays_ignored(tmp_path, song):
     # `nohup simdps-studio repair ...`: the hang-up of the terminal must not stop the repair.
-    p, _ = _start_stalled_write(
+    p, marker = _start_stalled_write(
         tmp_path, song, tmp_path / "out.wav", lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)
     )
     p.send_signal(signal.SIGHUP)
-    time.sleep(1)
-    assert p.poll() is None  # still writing
-    p.kill()
-    p.communicate(timeout=60)
+    marker.with_suffix(".go").touch()
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0 and err == "" and out.startswith("repaired 1 gap(s)"), err
+    assert _listing(tmp_path) == ["out.wav", "out.wav.provenance.json", "song.wav"]
 
 
 def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(tmp_path, song, capsys):
