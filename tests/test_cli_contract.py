@@ -238,6 +238,13 @@ def test_rows11_12_a_name_too_long_is_refused_before_the_work(
     assert _listing(tmp_path) == ["song.wav"]
 
 
+def test_a_path_longer_than_the_system_takes_is_a_bad_argument(tmp_path, song, capsys):
+    out = str(tmp_path) + "/d" * 2100 + "/o.wav"  # past PATH_MAX (4096 bytes on Linux)
+    assert main(_repair(song, out)) == 2
+    (line,) = _lines(capsys.readouterr().err)
+    assert line.startswith("error: output path ") and line.endswith("/o.wav: File name too long")
+
+
 @pytest.mark.parametrize("folder", ["/proc", "/sys"], ids=["row17-proc", "row18-sys"])
 def test_rows17_18_system_folders_are_refused_before_the_work(tmp_path, song, capsys, folder):
     if not os.path.isdir(folder):

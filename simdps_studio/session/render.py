@@ -190,6 +190,16 @@ def check_output_path(
     for what, other in (protected or {}).items():
         if other is not None and str(other) and same_path(out, Path(other)):
             raise InputError(f"{label} path {quoted(out)} is also the {what}; choose another name")
+    try:
+        _check_location(out, label)
+    except OSError as exc:  # a look at the path failed: e.g. longer than the system takes
+        shown = text if len(text) <= 60 else f"{text[:28]}…{text[-28:]}"
+        raise InputError(f"{label} path {quoted(shown)}: {exc.strerror or exc}") from None
+    return out
+
+
+def _check_location(out: Path, label: str) -> None:
+    """The checks of :func:`check_output_path` that look at the file system."""
     from simdps_studio.audio.io import refuse_special_output
 
     refuse_special_output(out, label)
@@ -200,14 +210,9 @@ def check_output_path(
     _check_name_length(out, folder, label)
     if not os.access(folder, os.W_OK):
         raise InputError(f"{label} folder is not writable: {quoted(folder)}")
-    try:
-        is_dir = out.is_dir()
-    except OSError as exc:  # e.g. a path longer than the system takes
-        raise InputError(f"{label} path {quoted(out)}: {exc.strerror or exc}") from None
-    if is_dir:
+    if out.is_dir():
         raise InputError(f"{label} path is a folder: {quoted(out)}")
     _try_creating_in(folder, out, label)
-    return out
 
 
 def _check_name_length(out: Path, folder: Path, label: str) -> None:
