@@ -1,7 +1,8 @@
 """Headless command-line interface (DESIGN.md section 5). Imports everything except ``gui``.
 
 Exit status: 0 on success, 2 for bad arguments or unusable input (one line ``error: ...`` on stderr,
-no traceback, no partial output file), 1 otherwise.
+no traceback, no partial output file), 1 otherwise. ``note:`` lines are held until the outcome is
+known: printed before a success, folded into the one ``error:`` line of a failure.
 """
 
 from __future__ import annotations
@@ -13,16 +14,30 @@ import math
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from simdps_studio.core.errors import CancelledError, InputError, SimDPSError
+from simdps_studio.core.errors import (
+    CancelledError,
+    InputError,
+    NoCandidateError,
+    SimDPSError,
+    one_line,
+    quoted,
+)
+from simdps_studio.core.interrupts import STOP_SIGNALS, Interrupted, stop_on_signals
 from simdps_studio.core.paths import ensure_numba_cache
 from simdps_studio.core.progress import CancelToken, sub_progress
 from simdps_studio.core.types import Gap, validate_gaps
 
 COMMANDS = ("repair", "candidates", "detect", "train", "model", "data", "bench")
+#: Commands whose result is their standard output: one that cannot be written is an error. The
+#: others' result is a file; their closing line is a message, dropped where it cannot go.
+STDOUT_RESULTS = ("candidates", "detect", "model", "bench")
+#: Long runs that log as they go: their notes are printed at once, not held for the outcome.
+LOGGING_COMMANDS = ("train", "data", "bench")
 #: Largest seed of a take (torch's generators take signed 64-bit seeds).
 MAX_SEED = 2**63 - 1
 
@@ -86,10 +101,36 @@ def _load(path: str):
 
 
 def _noted(audio):
-    """Print what loading found worth telling (e.g. a truncated file) as ``note:`` lines."""
+    """What loading found worth telling (e.g. a truncated file), as notes."""
     for warning in audio.meta.get("warnings", ()):
-        print(f"note: {warning}", file=sys.stderr)
+        _note(warning)
     return audio
+
+
+#: Notes held until the outcome is known (see :func:`main`).
+_held_notes: list[str] = []
+_hold_notes = True
+
+
+def _note(text: str) -> None:
+    """A ``note:`` line: held for the outcome (printed before a success, folded into an error's
+    one line), or printed at once by the commands that log as they go."""
+    if not _hold_notes:
+        print(f"note: {one_line(text)}", file=sys.stderr, flush=True)
+    elif text not in _held_notes:
+        _held_notes.append(text)
+
+
+def _print_notes() -> None:
+    """Print the held notes: the command succeeded, or has started to give its result."""
+    while _held_notes:
+        print(f"note: {one_line(_held_notes.pop(0))}", file=sys.stderr)
+
+
+def _warning_as_note(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` for the CLI: a library's warning (numpy's overflow) is a note,
+    not lines of source on stderr."""
+    _note(f"{category.__name__}: {message}")
 
 
 def _print_json(obj: Any) -> None:
@@ -114,23 +155,25 @@ def _load_corpus(folder: str | None, input_path: str, audio) -> tuple:
 
     root = Path(folder)
     if not root.is_dir():
-        raise InputError(f"--corpus is not a folder: {folder}")
+        raise InputError(f"--corpus is not a folder: {quoted(folder)}")
     suffixes = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes)
     if not files:
-        raise InputError(f"--corpus folder has no audio files: {folder}")
+        raise InputError(f"--corpus folder has no audio files: {quoted(folder)}")
     corpus = []
     for path in files:
         if same_path(path, Path(input_path)):
-            print(f"note: --corpus: skipped {path} (the input itself)", file=sys.stderr)
+            _note(f"--corpus: skipped {quoted(path)} (the input itself)")
             continue
         item = load(path)
         if item.sr == audio.sr and np.array_equal(item.samples, audio.samples):
-            print(f"note: --corpus: skipped {path} (a copy of the input)", file=sys.stderr)
+            _note(f"--corpus: skipped {quoted(path)} (a copy of the input)")
             continue
         corpus.append(item)
     if not corpus:
-        raise InputError(f"--corpus folder has no recordings other than the input: {folder}")
+        raise InputError(
+            f"--corpus folder has no recordings other than the input: {quoted(folder)}"
+        )
     return tuple(corpus)
 
 
@@ -148,7 +191,6 @@ def cmd_repair(args: argparse.Namespace) -> int:
         export,
         output_format,
         provenance_path,
-        write_text_file,
     )
 
     out = check_output_path(args.output, args.input, protected={"--guide file": args.guide})
@@ -179,12 +221,12 @@ def cmd_repair(args: argparse.Namespace) -> int:
     if not 0 <= args.seed <= MAX_SEED - args.takes:
         raise InputError(f"--seed must lie between 0 and {MAX_SEED - args.takes}, not {args.seed}")
     for note in _unused_options(args):
-        print(f"note: {note}", file=sys.stderr)
+        _note(note)
     session = Session.open(args.input)
     audio = _noted(session.audio)
-    # An unwritable format fails now, not after the repair; a converting one says so now.
+    # An unwritable format fails now, not after the repair; a converting one is noted.
     for note in conversion_notes(audio, *output_format(out, audio)):
-        print(f"note: {note}", file=sys.stderr)
+        _note(note)
     gaps = _gaps(args.gap, audio.sr, audio.n_samples)
     guide = None
     if args.guide:
@@ -220,23 +262,18 @@ def cmd_repair(args: argparse.Namespace) -> int:
             warning = fit_warning(repairs[0].params)
             if warning:
                 a, b = g.start_s(audio.sr), g.end_s(audio.sr)
-                print(f"note: gap {a:.3f}–{b:.3f} s: {warning}", file=sys.stderr)
+                _note(f"gap {a:.3f}–{b:.3f} s: {warning}")
             for r in repairs:
                 report.append(_report_entry(r, audio.sr))
     finally:
         close()
-    record = export(session, out)
-    if record["null_test_outside_spans"] is False:
-        raise SimDPSError("internal error: samples outside the repaired spans changed")
+    also = []  # all or nothing: no output without the report that was asked for
     if args.report:
         text = json.dumps({"input": args.input, "output": str(out), "gaps": report}, indent=1)
-        try:
-            write_text_file(args.report, text)
-        except SimDPSError:
-            # All or nothing: no output without the report that was asked for.
-            out.unlink(missing_ok=True)
-            provenance_path(out).unlink(missing_ok=True)
-            raise
+        also.append((Path(args.report), text.encode("utf-8")))
+    record = export(session, out, also=also)
+    if record["null_test_outside_spans"] is False:
+        raise SimDPSError("internal error: samples outside the repaired spans changed")
     methods = ", ".join(sorted({e["method"] for e in report}))
     print(f"repaired {len(gaps)} gap(s) with {methods} -> {out}")
     return 0
@@ -322,6 +359,9 @@ def cmd_candidates(args: argparse.Namespace) -> int:
     for g in gaps:
         others = [o for o in gaps if o != g]
         cands = find_candidates(audio, g, other_gaps=others, top_k=args.top, corpus=corpus)
+        if not cands:  # never an empty list passed off as an answer
+            a, b = g.start_s(audio.sr), g.end_s(audio.sr)
+            raise NoCandidateError(f"no usable candidate found for gap {a:.3f}–{b:.3f} s")
         result.append(
             {
                 "gap_s": [g.start_s(audio.sr), g.end_s(audio.sr)],
@@ -408,7 +448,8 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def _stop_on_signals(cancel: CancelToken) -> Callable[[], None]:
-    """Turn SIGINT and SIGTERM into ``cancel.cancel()``; returns what restores the handlers."""
+    """Turn Ctrl+C, SIGTERM and SIGHUP into ``cancel.cancel()``; returns what restores the
+    handlers."""
     previous = {}
 
     def handler(signum, _frame) -> None:
@@ -417,7 +458,7 @@ def _stop_on_signals(cancel: CancelToken) -> Callable[[], None]:
         print("\nstopping after this step (writing a checkpoint)…", file=sys.stderr, flush=True)
         cancel.cancel()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         previous[sig] = signal.signal(sig, handler)
 
     def restore() -> None:
@@ -782,20 +823,37 @@ def open_app(argv: Sequence[str]) -> int:
 
 
 class _GuardedStdout:
-    """The standard output, whose write failures (a full disk, ``> /dev/full``) become one-line
-    errors; a closed pipe (``| head``) stays BrokenPipeError, ended quietly by :func:`main`."""
+    """The standard output. What it cannot take changes no outcome but its own:
 
-    def __init__(self, stream) -> None:
-        self.stream = stream
+    - a command's result (``STDOUT_RESULTS``, ``--version``, ``--help``) that cannot be written,
+      to a closed stdout (``>&-``) or a full disk, is a one-line error; a closed pipe (``| head``)
+      stays BrokenPipeError, ended quietly by :func:`main`;
+    - a message about a result stored elsewhere (repair's ``repaired ... -> OUT``) is dropped.
+
+    Held notes go to stderr before the first text does.
+    """
+
+    def __init__(self, stream, *, result: bool = True) -> None:
+        self.stream = stream  # None: the standard output was closed when Python started
+        self.result = result
 
     def _guard(self, method: str, *args):
+        if self.stream is None and self.result and method == "write":
+            raise SimDPSError("cannot write the standard output: it is closed")
+        _print_notes()
+        if self.stream is None:
+            return len(args[0]) if method == "write" else None
         try:
             return getattr(self.stream, method)(*args)
-        except BrokenPipeError:
-            raise
-        except OSError as e:
-            _silence_stdout()  # the interpreter's last flush must not fail again
-            raise SimDPSError(f"cannot write the standard output: {e.strerror or e}") from None
+        except (OSError, ValueError) as e:  # ValueError: a file closed under us
+            _silence_fd(self.stream)  # the interpreter's last flush must not fail again
+            if not self.result:
+                self.stream = None
+                return len(args[0]) if method == "write" else None
+            if isinstance(e, BrokenPipeError):
+                raise
+            reason = getattr(e, "strerror", None) or str(e)
+            raise SimDPSError(f"cannot write the standard output: {reason}") from None
 
     def write(self, text: str) -> int:
         return self._guard("write", text)
@@ -803,58 +861,149 @@ class _GuardedStdout:
     def flush(self) -> None:
         self._guard("flush")
 
+    def isatty(self) -> bool:
+        return self.stream is not None and self.stream.isatty()
+
     def __getattr__(self, name: str):
         return getattr(self.stream, name)
 
 
-def _silence_stdout() -> None:
-    """Point stdout at the null device so the interpreter's last flush cannot fail again."""
+class _QuietStderr:
+    """The standard error, whose failures (closed, a broken pipe, a full disk) are dropped: the
+    messages about the work never change its outcome."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def _quiet(self, method: str, *args):
+        if self.stream is not None:
+            try:
+                return getattr(self.stream, method)(*args)
+            except (OSError, ValueError):
+                _silence_fd(self.stream)
+                self.stream = None
+        return len(args[0]) if method == "write" else None
+
+    def write(self, text: str) -> int:
+        return self._quiet("write", text)
+
+    def flush(self) -> None:
+        self._quiet("flush")
+
+    def isatty(self) -> bool:
+        try:
+            return self.stream is not None and self.stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def _silence_fd(stream) -> None:
+    """Point a failed stream's file descriptor at the null device, so that the interpreter's
+    last flush of what it still buffers cannot fail again (which would make the status 120)."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # no real file descriptor (tests capture stdout)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real descriptor (tests capture output)
         pass
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device (see :func:`_silence_fd`)."""
+    _silence_fd(sys.stdout)
+
+
+def _fill_closed_std_fds() -> None:
+    """Open the null device on a closed descriptor 0, 1 or 2: otherwise the next file opened
+    (the output!) would get that number, and whatever writes to it (a library's message on
+    descriptor 2) would land in the file. ``sys.stdout`` stays None, so the CLI knows."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                new = os.open(os.devnull, os.O_RDWR)
+            except OSError:
+                return
+            if new != fd:
+                os.dup2(new, fd)
+                os.close(new)
+
+
+def _error_line(message: str) -> None:
+    """The one line of a failure, with the notes held until now folded into it."""
+    notes = "".join(f"; note: {n}" for n in _held_notes)
+    _held_notes.clear()
+    print(one_line(message + notes), file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``simdps-studio`` command; returns the exit status."""
+    global _hold_notes
+    program = argv is None  # the command itself, not a call from Python
     argv = list(sys.argv[1:] if argv is None else argv)
     ensure_numba_cache()
-    sys.stdout = _GuardedStdout(sys.stdout)
+    _fill_closed_std_fds()
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _GuardedStdout(stdout), _QuietStderr(stderr)
+    _held_notes.clear()
+    _hold_notes = True
+    restore_signals = None
     try:
         if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
             return open_app(argv)
-        args = build_parser().parse_args(argv)
-        if not getattr(args, "func", None):
-            build_parser().print_help()
-            return 2
-        status = args.func(args)
-        sys.stdout.flush()  # a closed or full standard output fails here, not at exit
-        return status
+        try:
+            restore_signals = stop_on_signals()  # SIGTERM, SIGHUP as Ctrl+C; SIGXFSZ ignored
+        except ValueError:  # not the main thread: no handlers to install
+            pass
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_as_note
+            return _run(argv)
     except SimDPSError as e:
-        if isinstance(e, CancelledError):
-            print("cancelled", file=sys.stderr)
-        else:
-            print(
-                f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr
-            )
+        text = str(e) or type(e).__name__
+        _error_line("cancelled" if isinstance(e, CancelledError) else f"error: {text}")
         return e.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # Ctrl+C, SIGTERM, SIGHUP: what was begun is removed
+        named = isinstance(e, Interrupted) and e.signum != signal.SIGINT
+        _error_line("error: interrupted" + (f" by {e.signal_name}" if named else ""))
         return 1
     except BrokenPipeError:  # the reader went away (`| head`): nothing left to say
         _silence_stdout()
         return 1
     except OSError as e:  # what no engine turned into a SimDPSError: the system's own failure
         reason = e.strerror or str(e)
-        print(f"error: {reason}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
+        _error_line(f"error: {reason}" + (f": {quoted(e.filename)}" if e.filename else ""))
         return 1
     except MemoryError:
-        print("error: out of memory", file=sys.stderr)
+        _error_line("error: out of memory")
         return 1
     finally:
-        if isinstance(sys.stdout, _GuardedStdout):
-            sys.stdout = sys.stdout.stream
+        if restore_signals is not None:
+            restore_signals()
+            if program:  # the outcome is decided: a stop while exiting must not change it
+                for sig in STOP_SIGNALS:
+                    signal.signal(sig, signal.SIG_IGN)
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _run(argv: list[str]) -> int:
+    """Run a sub-command (inside :func:`main`'s error handling)."""
+    global _hold_notes
+    args = build_parser().parse_args(argv)
+    if not getattr(args, "func", None):
+        build_parser().print_help()
+        return 2
+    sys.stdout.result = args.command in STDOUT_RESULTS
+    if sys.stdout.result and sys.stdout.stream is None:  # fail before the work, not after it
+        raise SimDPSError("cannot write the standard output: it is closed")
+    _hold_notes = args.command not in LOGGING_COMMANDS
+    status = args.func(args)
+    sys.stdout.flush()  # a closed or full standard output fails here, not at exit
+    _print_notes()
+    return status
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import soundfile as sf
 from simdps_studio.audio import file_sha256, info, load, read_cues, write
 from simdps_studio.audio import io as audio_io
 from simdps_studio.audio.dsp import quantize
-from simdps_studio.core.errors import CancelledError, InputError
+from simdps_studio.core.errors import CancelledError, ExportError, InputError
 from simdps_studio.core.progress import CancelToken
 from simdps_studio.core.types import Audio, native_dtype_for_subtype
 
@@ -273,7 +273,7 @@ def test_failed_write_keeps_previous_file_and_no_temp(tmp_path, monkeypatch):
         return real_write(self, data)
 
     monkeypatch.setattr(sf.SoundFile, "write", failing_write)
-    with pytest.raises(InputError, match=r"cannot write .*out\.wav: no space left on device"):
+    with pytest.raises(ExportError, match=r"cannot write .*out\.wav: no space left on the device"):
         write(out, Audio.from_float(np.zeros((2, 800)), 8000, subtype="PCM_16"))
     assert out.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]

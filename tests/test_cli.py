@@ -618,20 +618,25 @@ def test_a_converting_output_says_so_and_makes_no_null_claim(tmp_path, capsys):
 def test_a_report_that_cannot_be_written_leaves_no_output(tmp_path, song, monkeypatch, capsys):
     import simdps_studio.session.render as render
 
-    real = render.write_text_file
+    real = render.stage_file
 
-    def failing(path, text):
+    def failing(path, write):
         if str(path).endswith("r.json"):
-            raise render.ExportError(f"cannot write {path}: No space left on device")
-        real(path, text)
+            raise OSError(28, "No space left on device")
+        return real(path, write)
 
-    monkeypatch.setattr(render, "write_text_file", failing)
+    monkeypatch.setattr(render, "stage_file", failing)
     out = tmp_path / "o.wav"
+    out.write_bytes(b"an earlier output")
     argv = ["repair", str(song), "-o", str(out), "--gap", "1:1.02", "--method", "lpc"]
     assert main([*argv, "--report", str(tmp_path / "r.json")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"error: cannot write {tmp_path / 'r.json'}: No space left on device"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.wav"]
+    assert len(err) == 1
+    assert err[0].startswith(f"error: cannot write {tmp_path / 'r.json'}: no space left on the")
+    # Written with the output or not at all: the earlier output is still there, untouched.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.wav", "song.wav"]
+    assert out.read_bytes() == b"an earlier output"
+    out.unlink()
     # The same for the provenance sidecar: no export without its record.
     monkeypatch.setattr(
         render,
@@ -639,7 +644,7 @@ def test_a_report_that_cannot_be_written_leaves_no_output(tmp_path, song, monkey
         lambda path, write: (_ for _ in ()).throw(OSError(28, "No space left on device")),
     )
     assert main(argv) == 1
-    assert "No space left on device" in capsys.readouterr().err
+    assert "provenance.json: no space left on the device" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["song.wav"]
 
 

@@ -10,9 +10,12 @@ source. WAV files can carry cue markers, written here as RIFF ``cue `` and ``LIS
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import re
 import shutil
+import socket
 import struct
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -23,7 +26,8 @@ import numpy as np
 import soundfile as sf
 
 from simdps_studio.audio.dsp import quantize, tpdf_dither_quantize
-from simdps_studio.core.errors import InputError
+from simdps_studio.core.errors import ExportError, InputError, SimDPSError, quoted
+from simdps_studio.core.interrupts import interrupts_deferred
 from simdps_studio.core.progress import CancelToken, Progress, check_cancel
 from simdps_studio.core.types import (
     Audio,
@@ -61,6 +65,10 @@ _CUE_FORMATS = {"WAV", "WAVEX"}
 _WAV_FAMILY = {"WAV", "WAVEX", "RF64"}
 #: Subtypes that decode exactly; a short read of any of them means a truncated file.
 _EXACT_SUBTYPES_PREFIXES = ("PCM_", "ALAC_", "FLOAT", "DOUBLE")
+#: Float samples beyond this are no recording's level (±1 is full scale; 1e12 is 240 dB above
+#: it, past integer-scaled floats at ±2**31): a corrupt file. The search's float32 band powers
+#: overflow from about 5e17.
+MAX_FLOAT_LEVEL = 1e12
 
 # Read once: mkstemp creates files with mode 0600, the output should get the usual 0666 & ~umask.
 _UMASK = os.umask(0o022)
@@ -74,6 +82,159 @@ def file_mode_for(path: Path) -> int:
         return path.stat().st_mode & 0o7777
     except OSError:
         return 0o666 & ~_UMASK
+
+
+# ------------------------------------------------------------------------------- temporary files
+
+#: Temporary files of atomic writes are ``.simdps-<pid>-<host>-<random>.tmp`` beside their target:
+#: short (a target's name may be near the 255-byte limit), and named after the process that owns
+#: them, so that a later run can remove what a killed one (kill -9, a power cut) left behind.
+TEMP_PREFIX = ".simdps-"
+_TEMP_NAME = re.compile(r"\.simdps-(\d+)-([0-9a-f]{6})-[^/]*\.tmp")
+
+
+def _host_tag() -> str:
+    """Six hex digits naming this machine: a process id means nothing on another one."""
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+
+
+def temp_file_beside(path: Path) -> Path:
+    """An empty temporary file in ``path``'s folder, owned by this process, with the mode
+    :func:`file_mode_for` gives ``path`` (``mkstemp`` alone makes it private).
+
+    Raises
+    ------
+    OSError
+        When the folder does not take a new file.
+    """
+    prefix = f"{TEMP_PREFIX}{os.getpid()}-{_host_tag()}-"
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        os.chmod(tmp, file_mode_for(path))
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return Path(tmp)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: "may I signal it?", nothing is sent
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # another user's process, or an id that cannot be probed
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Remove the temporary files that runs of this program killed on this machine left in
+    ``folder``: those whose owner process no longer runs. Best effort.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    if os.name != "posix":
+        return []  # no harmless probe: on Windows os.kill(pid, 0) would stop the process
+    host = _host_tag()
+    removed = []
+    try:
+        with os.scandir(folder) as entries:
+            stale = [
+                Path(e.path)
+                for e in entries
+                if (m := _TEMP_NAME.fullmatch(e.name))
+                and m.group(2) == host
+                and e.is_file(follow_symlinks=False)
+                and not _process_alive(int(m.group(1)))
+            ]
+    except OSError:
+        return []
+    for path in stale:
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
+
+
+# ------------------------------------------------------------------------------ write failures
+
+#: Failures of the storage rather than of the path (exit 1, not a bad argument).
+STORAGE_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EIO") if hasattr(errno, name)
+)
+
+
+def _file_size_limit() -> int | None:
+    """This process's largest file in bytes (``ulimit -f``), None when unlimited or unknown."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    soft, _hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def storage_reason(code: int | None, folder: Path) -> str | None:
+    """The cause of a write failure the storage is to blame for, in words; None for others."""
+    if code == errno.ENOSPC:
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            return "no space left on the device"
+        return f"no space left on the device ({free / 2**20:.1f} MiB free without this file)"
+    if code == getattr(errno, "EDQUOT", None):
+        return "disk quota exceeded"
+    if code == errno.EFBIG:
+        limit = _file_size_limit()
+        if limit is None:
+            return "file too large for the file system"
+        return f"file too large: this process may write files of up to {limit / 2**20:.1f} MiB (ulimit -f)"
+    return None
+
+
+#: libsndfile's error code for a failed system call.
+_SFE_SYSTEM = 2
+
+
+def write_error(
+    path: Path, exc: BaseException, *, started: bool = True, reason: str | None = None
+) -> SimDPSError:
+    """The one-line error for a failed write of ``path``.
+
+    A failed system call once the data were being written (``started``), or any failure of the
+    storage (a full disk, a quota, ``ulimit -f``, an I/O error), is :class:`ExportError` (exit
+    1); one of the path (no permission, a read-only folder) or of the format libsndfile refuses
+    is :class:`InputError` (exit 2). ``reason`` replaces
+    the exception's own words when the storage is not to blame.
+    """
+    code = exc.errno if isinstance(exc, OSError) else None
+    reason = storage_reason(code, path.parent) or reason or _reason(exc)
+    # libsndfile refusing a format or its parameters is the arguments' fault, not the system's.
+    system = isinstance(exc, OSError) or (
+        isinstance(exc, sf.LibsndfileError) and exc.code == _SFE_SYSTEM
+    )
+    cls = ExportError if (system and started) or code in STORAGE_ERRNOS else InputError
+    return cls(f"cannot write {quoted(path)}: {reason}")
+
+
+def _sndfile_os_error(f: sf.SoundFile, exc: BaseException) -> BaseException:
+    """libsndfile's failed system call as an OSError with its errno: its exception says only
+    "System error", while ``sf_strerror`` keeps the cause ("System error : File too large.")."""
+    try:
+        text = sf._ffi.string(sf._snd.sf_strerror(f._file)).decode("utf-8", "replace")
+    except Exception:  # another soundfile build: keep the bare error
+        return exc
+    cause = text.partition(" : ")[2].strip().rstrip(".")
+    for code in (*STORAGE_ERRNOS, errno.EACCES, errno.EROFS):
+        if cause == os.strerror(code):
+            return OSError(code, cause)
+    return exc
 
 
 @dataclass(frozen=True)
@@ -124,20 +285,21 @@ def _reason(exc: BaseException) -> str:
 def _check_readable(path: Path) -> None:
     """Raise InputError for paths that cannot be an audio file, with the precise reason."""
     if not path.exists():
-        raise InputError(f"cannot read audio from {path}: no such file")
+        raise InputError(f"cannot read audio from {quoted(path)}: no such file")
     if path.is_dir():
-        raise InputError(f"cannot read audio from {path}: it is a folder")
+        raise InputError(f"cannot read audio from {quoted(path)}: it is a folder")
     if not path.is_file():  # a pipe would block or be consumed by the first look; a device too
         raise InputError(
-            f"cannot read audio from {path}: not a regular file (save the stream to a file first)"
+            f"cannot read audio from {quoted(path)}: not a regular file "
+            "(save the stream to a file first)"
         )
     try:
         with open(path, "rb") as f:
             empty = f.read(1) == b""
     except OSError as exc:
-        raise InputError(f"cannot read audio from {path}: {_reason(exc)}") from None
+        raise InputError(f"cannot read audio from {quoted(path)}: {_reason(exc)}") from None
     if empty:
-        raise InputError(f"cannot read audio from {path}: the file is empty")
+        raise InputError(f"cannot read audio from {quoted(path)}: the file is empty")
 
 
 def _open_read(path: Path) -> sf.SoundFile:
@@ -145,7 +307,7 @@ def _open_read(path: Path) -> sf.SoundFile:
     try:
         return sf.SoundFile(str(path))
     except (sf.SoundFileError, OSError, RuntimeError, ValueError, TypeError) as exc:
-        raise InputError(f"cannot read audio from {path}: {_reason(exc)}") from None
+        raise InputError(f"cannot read audio from {quoted(path)}: {_reason(exc)}") from None
 
 
 def info(path: str | os.PathLike) -> AudioFileInfo:
@@ -216,18 +378,19 @@ def load(
         n_frames, channels = int(f.frames), int(f.channels)
         subtype, fmt, sr = str(f.subtype), str(f.format), int(f.samplerate)
         if n_frames <= 0:
-            raise InputError(f"cannot read audio from {p}: the file contains no samples")
+            raise InputError(f"cannot read audio from {quoted(p)}: the file contains no samples")
         dtype = native_dtype_for_subtype(subtype)
         try:
             samples = np.empty((channels, n_frames), dtype=dtype)
         except (MemoryError, ValueError):
             raise InputError(
-                f"cannot read audio from {p}: not enough memory for {n_frames} frames × "
+                f"cannot read audio from {quoted(p)}: not enough memory for {n_frames} frames × "
                 f"{channels} channels"
             ) from None
         block = np.empty((min(BLOCK_FRAMES, n_frames), channels), dtype=dtype)
         n_read = 0
         n_bad = 0
+        peak = 0.0
         while n_read < n_frames:
             check_cancel(cancel)
             want = min(len(block), n_frames - n_read)
@@ -235,14 +398,16 @@ def load(
                 got = f.read(want, dtype=dtype.name, always_2d=True, out=block[:want])
             except (sf.SoundFileError, RuntimeError, OSError) as exc:
                 raise InputError(
-                    f"cannot read audio from {p}: {_reason(exc)} (truncated or corrupt file)"
+                    f"cannot read audio from {quoted(p)}: {_reason(exc)} (truncated or corrupt file)"
                 ) from None
             m = len(got)
             if m == 0:
                 break
             samples[:, n_read : n_read + m] = got.T
             if dtype.kind == "f":
-                n_bad += got.size - int(np.count_nonzero(np.isfinite(got)))
+                finite = np.isfinite(got)
+                n_bad += got.size - int(np.count_nonzero(finite))
+                peak = max(peak, float(np.max(np.abs(got), where=finite, initial=0.0)))
             n_read += m
             if progress is not None:
                 progress(n_read / n_frames, f"reading {p.name}")
@@ -250,18 +415,23 @@ def load(
         # Lossy decoders may only estimate the length; exact codecs must deliver every frame.
         if subtype.upper().startswith(_EXACT_SUBTYPES_PREFIXES) or n_read == 0:
             raise InputError(
-                f"cannot read audio from {p}: the file ends after {n_read} of {n_frames} frames "
+                f"cannot read audio from {quoted(p)}: the file ends after {n_read} of {n_frames} frames "
                 "(truncated)"
             )
         samples = samples[:, :n_read].copy()
     if n_bad:
-        raise InputError(f"{p} contains {n_bad} non-finite samples (NaN/Inf)")
+        raise InputError(f"{quoted(p)} contains {n_bad} non-finite samples (NaN/Inf)")
+    if peak > MAX_FLOAT_LEVEL:
+        raise InputError(
+            f"{quoted(p)} has samples far outside the usual range (peak {peak:.3g}; full scale is "
+            f"±1, at most ±{MAX_FLOAT_LEVEL:.0e} is accepted): a corrupt file, or not audio"
+        )
     meta: dict = {"path": str(p)}
     declared = wav_declared_frames(p) if fmt.upper() in _WAV_FAMILY else None
     if declared is not None and declared > n_read:
         # libsndfile reads what is there and says nothing; the user should know.
         meta["warnings"] = [
-            f"{p.name} is shorter than its header says ({n_read / sr:.3f} of "
+            f"{quoted(p.name)} is shorter than its header says ({n_read / sr:.3f} of "
             f"{declared / sr:.3f} s are in the file): truncated, e.g. by an interrupted copy"
         ]
     return Audio(samples, sr, subtype, fmt, meta)
@@ -330,7 +500,7 @@ def file_sha256(
                 if progress is not None:
                     progress(min(done / total, 1.0), f"hashing {p.name}")
     except OSError as exc:
-        raise InputError(f"cannot read {p}: {_reason(exc)}") from None
+        raise InputError(f"cannot read {quoted(p)}: {_reason(exc)}") from None
     return digest.hexdigest()
 
 
@@ -397,7 +567,7 @@ def resolve_format(
             format = by_ext
     fmt = format.upper()
     if fmt not in sf.available_formats():
-        raise InputError(f"cannot write {p}: unknown audio format {fmt}")
+        raise InputError(f"cannot write {quoted(p)}: unknown audio format {fmt}")
     if subtype is None:
         sub = _pick_subtype(fmt, audio)
     else:
@@ -405,7 +575,7 @@ def resolve_format(
         if not sf.check_format(fmt, sub):
             choices = ", ".join(sf.available_subtypes(fmt))
             raise InputError(
-                f"cannot write {p}: format {fmt} cannot hold {sub} (choose from {choices})"
+                f"cannot write {quoted(p)}: format {fmt} cannot hold {sub} (choose from {choices})"
             )
     if fmt in ("WAV", "WAVEX") and wav_data_bytes(audio.n_samples, audio.channels, sub) > (
         WAV_MAX_DATA_BYTES
@@ -486,7 +656,7 @@ def refuse_special_output(p: Path, label: str = "output") -> None:
         p.is_symlink() or (p.exists() and not p.is_file() and not p.is_dir())
     ):
         kind = "a link" if p.is_symlink() else "not a regular file (a device or a pipe)"
-        raise InputError(f"{label} {p} exists and is {kind}; choose a new file name")
+        raise InputError(f"{label} {quoted(p)} exists and is {kind}; choose a new file name")
 
 
 def check_output_format(p: Path, audio: Audio, fmt: str, subtype: str) -> None:
@@ -502,7 +672,7 @@ def check_output_format(p: Path, audio: Audio, fmt: str, subtype: str) -> None:
         if why == "Format not recognised.":
             why = "format not recognised"
         raise InputError(
-            f"cannot write {p.name}: {fmt} ({subtype}) cannot hold {audio.channels} channel(s) "
+            f"cannot write {quoted(p.name)}: {fmt} ({subtype}) cannot hold {audio.channels} channel(s) "
             f"at {audio.sr} Hz ({why}); choose another file type"
         ) from None
 
@@ -511,11 +681,11 @@ def _check_output(p: Path) -> None:
     refuse_special_output(p)
     folder = p.parent
     if folder.exists() and not folder.is_dir():
-        raise InputError(f"cannot write {p}: {folder} is not a folder")
+        raise InputError(f"cannot write {quoted(p)}: {quoted(folder)} is not a folder")
     if not folder.is_dir():
-        raise InputError(f"cannot write {p}: folder {folder} does not exist")
+        raise InputError(f"cannot write {quoted(p)}: folder {quoted(folder)} does not exist")
     if p.is_dir():
-        raise InputError(f"cannot write {p}: it is a folder")
+        raise InputError(f"cannot write {quoted(p)}: it is a folder")
 
 
 def write(
@@ -556,46 +726,121 @@ def write(
     Raises
     ------
     InputError
-        Missing or unwritable folder, unknown format, subtype the format cannot hold, or any error
-        libsndfile reports (message ``cannot write <path>: ...``).
+        Missing or unwritable folder, unknown format, subtype the format cannot hold (message
+        ``cannot write <path>: ...``).
+    ExportError
+        The writing failed: a full disk, a quota, ``ulimit -f``, an I/O error.
     CancelledError
         When ``cancel`` was set (nothing is left behind).
     """
     p = Path(path)
-    fmt, sub = resolve_format(p, audio, format=format, subtype=subtype)
-    _check_output(p)
-    marks = _validate_cues(cues, audio.n_samples, p) if cues else []
+    tmp = stage_audio(
+        p,
+        audio,
+        format=format,
+        subtype=subtype,
+        dither=dither,
+        seed=seed,
+        cues=cues,
+        progress=progress,
+        cancel=cancel,
+    )
+    replace_staged([(tmp, p)])
+
+
+def stage_audio(
+    path: Path,
+    audio: Audio,
+    *,
+    format: str | None = None,
+    subtype: str | None = None,
+    dither: bool = True,
+    seed: int = 0,
+    cues: Sequence[tuple[int, str]] | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> Path:
+    """All of :func:`write` but the rename: the complete, synced temporary file beside ``path``.
+
+    The caller puts it in place with :func:`replace_staged` (with the files that belong with it)
+    or removes it. Parameters and errors as :func:`write`; on an error nothing is left behind.
+    """
+    fmt, sub = resolve_format(path, audio, format=format, subtype=subtype)
+    _check_output(path)
+    marks = _validate_cues(cues, audio.n_samples, path) if cues else []
     try:
-        # A short name: the output's own may be near the file system's 255-byte limit.
-        fd, tmp_name = tempfile.mkstemp(prefix=".simdps-", suffix=".tmp", dir=p.parent)
+        tmp = temp_file_beside(path)
     except OSError as exc:
-        raise InputError(f"cannot write {p}: {_reason(exc)}") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
+        raise write_error(path, exc, started=False) from None
     try:
-        with sf.SoundFile(
-            str(tmp), "w", samplerate=audio.sr, channels=audio.channels, format=fmt, subtype=sub
-        ) as f:
-            for stop, block in _blocks_for_target(audio, sub, dither=dither, seed=seed):
-                check_cancel(cancel)
-                f.write(block)
-                if progress is not None:
-                    progress(stop / max(audio.n_samples, 1), f"writing {p.name}")
+        _write_samples(
+            tmp,
+            audio,
+            fmt,
+            sub,
+            dither=dither,
+            seed=seed,
+            progress=progress,
+            cancel=cancel,
+            name=path.name,
+        )
         if marks and fmt in _CUE_FORMATS:
             _append_cue_chunks(tmp, marks)
-        os.chmod(tmp, file_mode_for(p))
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, p)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, (sf.SoundFileError, OSError, RuntimeError, ValueError, TypeError)):
-            raise InputError(f"cannot write {p}: {_write_reason(exc, p, audio)}") from None
+            raise write_error(path, exc, reason=_write_reason(exc, path, audio)) from None
         raise
-    _fsync_folder(p.parent)
+    return tmp
+
+
+def _write_samples(
+    tmp: Path, audio: Audio, fmt: str, sub: str, *, dither, seed, progress, cancel, name: str
+) -> None:
+    """The samples into ``tmp`` through libsndfile; a failed system call raises its OSError."""
+    f = sf.SoundFile(
+        str(tmp), "w", samplerate=audio.sr, channels=audio.channels, format=fmt, subtype=sub
+    )
+    try:
+        for stop, block in _blocks_for_target(audio, sub, dither=dither, seed=seed):
+            check_cancel(cancel)
+            f.write(block)
+            if progress is not None:
+                progress(stop / max(audio.n_samples, 1), f"writing {name}")
+        f.close()  # writes the header: may fail too
+    except sf.LibsndfileError as exc:
+        raise _sndfile_os_error(f, exc) from None
+    finally:
+        if not f.closed:
+            try:
+                f.close()
+            except Exception:  # the first failure is the one to report
+                pass
+
+
+def replace_staged(pairs: Sequence[tuple[Path, Path]]) -> None:
+    """Rename staged temporary files over their targets and make that durable.
+
+    A stop signal (Ctrl+C, SIGTERM) that arrives meanwhile takes effect after the last rename,
+    so files that belong together (an export and its provenance) are never split. On a failure
+    the staged files are removed.
+    """
+    target = pairs[0][1] if pairs else Path()
+    with interrupts_deferred():
+        try:
+            for tmp, target in pairs:
+                os.replace(tmp, target)
+        except OSError as exc:
+            for tmp, _ in pairs:
+                tmp.unlink(missing_ok=True)
+            raise write_error(target, exc) from None
+    for folder in dict.fromkeys(t.parent for _, t in pairs):
+        _fsync_folder(folder)
 
 
 def _write_reason(exc: BaseException, path: Path, audio: Audio) -> str:
@@ -635,7 +880,9 @@ def _validate_cues(
     for position, label in cues:
         pos = int(position)
         if not 0 <= pos <= min(n_samples, 0xFFFFFFFF):
-            raise InputError(f"cannot write {p}: cue at sample {pos} lies outside the audio")
+            raise InputError(
+                f"cannot write {quoted(p)}: cue at sample {pos} lies outside the audio"
+            )
         marks.append((pos, str(label)))
     return sorted(marks, key=lambda m: m[0])
 
@@ -737,5 +984,5 @@ def read_cues(path: str | os.PathLike) -> list[tuple[int, str]]:
                             cue_id = struct.unpack("<I", data[:4])[0]
                             labels[cue_id] = data[4:].split(b"\0", 1)[0].decode("utf-8", "replace")
     except OSError as exc:
-        raise InputError(f"cannot read {p}: {_reason(exc)}") from None
+        raise InputError(f"cannot read {quoted(p)}: {_reason(exc)}") from None
     return sorted((pos, labels.get(cue_id, "")) for cue_id, pos in positions.items())

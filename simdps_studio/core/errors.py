@@ -43,3 +43,23 @@ class ExportError(SimDPSError):
     """A result could not be written (a full disk, a folder that became unwritable)."""
 
     exit_code = 1
+
+
+def quoted(name: object) -> str:
+    """A file name for a one-line message: as it is when plain, else quoted with its control
+    characters escaped (Python's ``repr``), so that a newline in a name cannot split the line and
+    spaces or colons cannot blur where it ends.
+
+    >>> quoted("/music/take.wav"), quoted("my take.wav"), quoted("a\\nb.wav")
+    ('/music/take.wav', "'my take.wav'", "'a\\\\nb.wav'")
+    """
+    text = str(name)
+    plain = text.isprintable() and not any(c.isspace() or c in "'\"\\" for c in text)
+    return text if plain and text else repr(text)
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (a newline from a library's message) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

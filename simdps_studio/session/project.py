@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from simdps_studio.audio.io import file_mode_for
+from simdps_studio.audio.io import temp_file_beside
 from simdps_studio.core.errors import InputError, ProjectError
 from simdps_studio.core.types import Gap, validate_gaps
 from simdps_studio.session.document import Session, State
@@ -72,24 +71,12 @@ def _state_from_json(
     return State(gaps, tuple(repairs), d.get("label", ""))
 
 
-def _temp_beside(path: Path) -> Path:
-    """An empty private temp file in ``path``'s folder, with the mode a plain open() would give.
-
-    Its name is short (not ``path``'s name plus a suffix), so a name near the file system's
-    255-byte limit still has room for its temp file.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=".simdps-", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, file_mode_for(path))  # mkstemp makes it private (0600)
-    return Path(tmp)
-
-
 def stage_file(path: Path, write: Callable[[BinaryIO], object]) -> Path:
     """``write(f)`` into a synced temp file beside ``path``; its path (removed on any error).
 
     The caller renames it into place (``os.replace``) or removes it.
     """
-    tmp = _temp_beside(path)
+    tmp = temp_file_beside(path)  # a short name: ``path``'s may be near the 255-byte limit
     try:
         with open(tmp, "wb") as f:
             write(f)

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from simdps_studio import __version__
-from simdps_studio.core.errors import ExportError, InputError
+from simdps_studio.core.errors import InputError, quoted
 from simdps_studio.core.types import Audio
 from simdps_studio.session.document import Session
 from simdps_studio.session.project import (
     FILLS_SUFFIX,
     PROJECT_SUFFIX,
-    atomic_write_bytes,
     stage_file,
 )
 from simdps_studio.session.repair import Repair
@@ -142,7 +142,14 @@ def check_output_path(
     label: str = "output",
     protected: dict[str, str | Path | None] | None = None,
 ) -> Path:
-    """Refuse the source itself and folders that do not exist or cannot be written.
+    """Refuse, before any work, a file that could not be written or must not be.
+
+    Refused: the source itself, a project file, a ``protected`` file, a name ending in a slash
+    (a folder), an existing link, device or pipe, a name too long for the file system, a folder
+    that does not exist or takes no new file. The last is tried, not assumed: the temporary file
+    the write will use is created and removed (root passes every permission check, yet cannot
+    create files in ``/proc`` or ``/sys``). Temporary files that a killed earlier run left in the
+    folder are removed on the way.
 
     Parameters
     ----------
@@ -154,45 +161,101 @@ def check_output_path(
         What the file is, for the messages (``"output"``, ``"--report"``).
     protected : dict, optional
         Other files it must not be, by what they are (``{"--guide": path}``); None values skipped.
+
+    Raises
+    ------
+    InputError
+        For each refusal (exit 2).
+    ExportError
+        When the folder's disk is full or its quota used up (exit 1).
     """
     out = Path(out_path)
-    if not str(out_path).strip():
+    text = str(out_path)
+    if not text.strip():
         raise InputError(f"{label} path is empty")
+    if text.endswith(("/", os.sep, os.altsep or "/")):
+        what = "an existing folder" if out.is_dir() else "a folder, and no such folder exists"
+        raise InputError(
+            f"{label} path {quoted(text)} ends in a slash, so it names {what}; "
+            "give a file name (the folder must exist)"
+        )
     if source_path is not None and same_path(out, Path(source_path)):
         raise InputError(
-            f"refusing to overwrite the source file {out}; choose another {label} name"
+            f"refusing to overwrite the source file {quoted(out)}; choose another {label} name"
         )
     if out.name.endswith((PROJECT_SUFFIX, FILLS_SUFFIX)):
-        raise InputError(f"refusing to write over a project file: {out}; choose another name")
+        raise InputError(
+            f"refusing to write over a project file: {quoted(out)}; choose another name"
+        )
     for what, other in (protected or {}).items():
         if other is not None and str(other) and same_path(out, Path(other)):
-            raise InputError(f"{label} path {out} is also the {what}; choose another name")
+            raise InputError(f"{label} path {quoted(out)} is also the {what}; choose another name")
+    try:
+        _check_location(out, label)
+    except OSError as exc:  # a look at the path failed: e.g. longer than the system takes
+        shown = text if len(text) <= 60 else f"{text[:28]}…{text[-28:]}"
+        raise InputError(f"{label} path {quoted(shown)}: {exc.strerror or exc}") from None
+    return out
+
+
+def _check_location(out: Path, label: str) -> None:
+    """The checks of :func:`check_output_path` that look at the file system."""
     from simdps_studio.audio.io import refuse_special_output
 
     refuse_special_output(out, label)
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
-        raise InputError(f"{label} folder {what}: {folder}")
+        raise InputError(f"{label} folder {what}: {quoted(folder)}")
+    _check_name_length(out, folder, label)
     if not os.access(folder, os.W_OK):
-        raise InputError(f"{label} folder is not writable: {folder}")
+        raise InputError(f"{label} folder is not writable: {quoted(folder)}")
     if out.is_dir():
-        raise InputError(f"{label} path is a folder: {out}")
-    return out
+        raise InputError(f"{label} path is a folder: {quoted(out)}")
+    _try_creating_in(folder, out, label)
+
+
+def _check_name_length(out: Path, folder: Path, label: str) -> None:
+    """Refuse a file name longer than the folder's file system takes (255 bytes on most)."""
+    n_bytes = len(os.fsencode(out.name))
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not POSIX, or the system does not say
+        limit = 255
+    if n_bytes > limit:
+        name = out.name if len(out.name) <= 40 else f"{out.name[:20]}…{out.name[-16:]}"
+        raise InputError(
+            f"{label} name is too long: {n_bytes} bytes, where the file system takes at "
+            f"most {limit} ({quoted(name)}); choose a shorter name"
+        )
+
+
+def _try_creating_in(folder: Path, out: Path, label: str) -> None:
+    """Create and remove the temporary file that writing ``out`` will use."""
+    from simdps_studio.audio.io import (
+        STORAGE_ERRNOS,
+        remove_stale_temps,
+        temp_file_beside,
+        write_error,
+    )
+
+    remove_stale_temps(folder)
+    try:
+        tmp = temp_file_beside(out)
+    except OSError as exc:
+        if exc.errno in STORAGE_ERRNOS:
+            raise write_error(out, exc) from None
+        why = (exc.strerror or str(exc)).lower()
+        raise InputError(
+            f"{label} folder {quoted(folder)} does not take new files ({why})"
+        ) from None
+    tmp.unlink(missing_ok=True)
 
 
 def provenance_path(out_path: str | Path) -> Path:
     """The provenance sidecar written beside an export."""
     out = Path(out_path)
     return out.with_name(out.name + PROVENANCE_SUFFIX)
-
-
-def write_text_file(path: str | Path, text: str) -> None:
-    """Write a small text file atomically; an OS failure becomes one-line :class:`ExportError`."""
-    try:
-        atomic_write_bytes(Path(path), lambda f: f.write(text.encode("utf-8")))
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def output_format(
@@ -212,7 +275,7 @@ def output_format(
     if format is None and suffix and suffix not in FORMAT_BY_SUFFIX:
         known = ", ".join(sorted(FORMAT_BY_SUFFIX))
         raise InputError(
-            f"cannot write {out.name}: unknown audio file extension (use one of {known})"
+            f"cannot write {quoted(out.name)}: unknown audio file extension (use one of {known})"
         )
     fmt, sub = resolve_format(out, source, format=format, subtype=subtype)
     check_output_format(out, source, fmt, sub)
@@ -257,6 +320,7 @@ def export(
     subtype: str | None = None,
     dither: bool = True,
     write_provenance: bool = True,
+    also: Sequence[tuple[Path, bytes]] = (),
 ) -> dict[str, Any]:
     """Render the session and write it atomically with cue markers and a provenance sidecar.
 
@@ -266,13 +330,16 @@ def export(
         libsndfile format/subtype; default: from the output's extension and the source's subtype.
     dither : bool
         TPDF dither when the output has fewer bits than the source.
+    also : sequence of (path, bytes)
+        Small files that belong with the export (the CLI's ``--report``), checked by the caller:
+        written first and renamed into place with it, so that all of them appear or none.
 
     Returns
     -------
     dict
         The provenance record (also written to ``<out>.provenance.json`` when asked).
     """
-    from simdps_studio.audio.io import write
+    from simdps_studio.audio.io import replace_staged, stage_audio, write_error
 
     out = check_output_path(out_path, session.source_path)
     side = provenance_path(out)
@@ -293,21 +360,22 @@ def export(
     record["null_test_outside_spans"] = None if notes else null_test(session.audio, rendered, spans)
     record["output_format"] = [fmt, sub]
     record["conversion_notes"] = notes
-    # The record is staged first: if it cannot be written, an earlier export and its record stay
-    # as they were; the audio is then written atomically and the record renamed beside it.
-    staged = None
-    if write_provenance:
-        text = json.dumps(record, indent=1, ensure_ascii=False).encode("utf-8")
-        try:
-            staged = stage_file(side, lambda f: f.write(text))
-        except OSError as exc:
-            raise ExportError(f"cannot write {side}: {exc.strerror or exc}") from None
+    # The small files are staged first: if one cannot be written, an earlier export and its record
+    # stay as they were; then the audio, and all are renamed into place together.
+    staged: list[tuple[Path, Path]] = []
     try:
-        write(out, rendered, format=fmt, subtype=sub, dither=dither, cues=cues)
-        if staged is not None:
-            os.replace(staged, side)
+        files = list(also)
+        if write_provenance:
+            files.insert(0, (side, json.dumps(record, indent=1, ensure_ascii=False).encode()))
+        for path, data in files:
+            try:
+                staged.append((stage_file(path, lambda f, data=data: f.write(data)), path))
+            except OSError as exc:
+                raise write_error(path, exc) from None
+        tmp = stage_audio(out, rendered, format=fmt, subtype=sub, dither=dither, cues=cues)
+        replace_staged([(tmp, out), *staged])
     except BaseException:
-        if staged is not None:
-            staged.unlink(missing_ok=True)
+        for tmp_side, _ in staged:
+            tmp_side.unlink(missing_ok=True)
         raise
     return record
