@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -106,14 +108,73 @@ def test_candidates_are_ranked_distinct_and_well_formed(music):
     assert costs == sorted(costs)
     for c in cands:
         assert 0.0 <= c.score <= 1.0
-        assert c.cost == pytest.approx(cfg.w_stft * c.cost_stft + cfg.w_chroma * c.cost_chroma)
+        w_seam = cfg.w_seam if cfg.rerank_k else 0.0
+        parts = cfg.w_stft * c.cost_stft + cfg.w_chroma * c.cost_chroma + w_seam * c.cost_seam
+        assert c.cost == pytest.approx(parts)
         assert abs(c.gain_db) <= cfg.max_gain_db
         d = c.to_dict()
         assert set(d) >= {"rank", "start_sample", "start_s", "cost", "score", "cost_stft"}
-        assert set(d) >= {"cost_chroma", "gain_db", "source"}
+        assert set(d) >= {"cost_chroma", "cost_seam", "gain_db", "source"}
     starts = sorted(c.start_sample for c in cands)
     assert min(np.diff(starts)) >= cfg.nms_fraction * gap.length
     assert cfg.to_dict()["long_context_s"] == 3.0
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"rerank_k": 20}, {"band_norm": True}, {"reject_level": True}, {"w_chroma": 0.0}],
+    ids=["rerank", "band_norm", "reject_level", "no_chroma"],
+)
+def test_every_cost_option_keeps_the_planted_repeat_exact(music, changes):
+    clean = planted(music)
+    gap = Gap.from_seconds(GAP_S, GAP_S + 2.0, SR)
+    cfg = replace(SearchConfig(), **changes)
+    cands = find_candidates(damaged(clean, gap), SR, gap, config=cfg)
+    assert abs(cands[0].start_sample - int(COPY_S * SR)) <= MS
+    assert cands[0].score > 0.9 > cands[1].score
+    w_seam = cfg.w_seam if cfg.rerank_k else 0.0
+    for c in cands:
+        parts = cfg.w_stft * c.cost_stft + cfg.w_chroma * c.cost_chroma + w_seam * c.cost_seam
+        assert c.cost == pytest.approx(parts)
+    if cfg.rerank_k:
+        # The copy continues the observed samples; unrelated passages do not.
+        assert cands[0].cost_seam < 0.05 < min(c.cost_seam for c in cands[1:])
+
+
+def test_seam_reranking_reorders_by_the_sample_accurate_match(music):
+    clean = planted(music)
+    gap = Gap.from_seconds(GAP_S, GAP_S + 2.0, SR)
+    y = damaged(clean, gap)
+    coarse = find_candidates(y, SR, gap, config=SearchConfig(top_k=8, w_seam=0.5))
+    ranked = find_candidates(y, SR, gap, config=SearchConfig(top_k=8, rerank_k=8, w_seam=5.0))
+    # Same positions (the re-ranking refines the same coarse picks), other order: by J + w * seam.
+    assert sorted(c.start_sample for c in coarse) == sorted(c.start_sample for c in ranked)
+    assert [c.cost for c in ranked] == sorted(c.cost for c in ranked)
+    by_start = {c.start_sample: c for c in coarse}
+    for c in ranked:
+        assert c.cost == pytest.approx(by_start[c.start_sample].cost + 5.0 * c.cost_seam)
+
+
+def test_level_rejection_drops_a_copy_beyond_the_gain_limit(music):
+    clean = planted(music, gain_db=-12.0)  # needs twice the gain the suggestion may give
+    gap = Gap.from_seconds(GAP_S, GAP_S + 2.0, SR)
+    y = damaged(clean, gap)
+    kept = find_candidates(y, SR, gap, config=SearchConfig(level_weight=0.0))
+    assert abs(kept[0].start_sample - int(COPY_S * SR)) <= MS
+    assert kept[0].gain_db == pytest.approx(6.0)  # clamped
+    cfg = SearchConfig(level_weight=0.0, reject_level=True, top_k=10)
+    for c in find_candidates(y, SR, gap, config=cfg):
+        assert abs(c.start_sample - int(COPY_S * SR)) > SR // 10
+
+
+def test_level_rejection_never_leaves_no_candidate():
+    # Every other passage is far quieter than the gap's surroundings: they are kept all the same.
+    sr = 16000
+    x = piano_music(24.0, sr, seed=3)
+    x[:, : 16 * sr] *= 0.01
+    gap = Gap.from_seconds(19.0, 20.0, sr)
+    cands = find_candidates(x, sr, gap, config=SearchConfig(reject_level=True, top_k=3))
+    assert len(cands) == 3
 
 
 @pytest.mark.parametrize("gap_start_s", [4.0, 19.0, 33.0])

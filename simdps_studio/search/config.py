@@ -44,6 +44,17 @@ class SearchConfig:
     level_weight : float
         How much a broadband level difference counts in the log-mel distance (0 = level-invariant,
         1 = fully counted). Level differences are corrected by the suggested gain instead.
+    band_norm : bool
+        Whether each log-mel band counts with the inverse of its variance over the track (per-band
+        normalisation: a quiet band with little variation counts as much as a loud, busy one).
+    reject_level : bool
+        Whether positions whose log-mel level differs from the gap's contexts by more than
+        ``max_gain_db`` (more than the suggested gain may correct) are rejected.
+    rerank_k : int
+        How many of the best coarse positions are refined to the sample and re-ranked with the
+        seam cost (0: no re-ranking; the coarse order stands).
+    w_seam : float
+        Weight of the seam cost in the re-ranked cost ``J + w_seam * cost_seam``.
     top_k : int
         Number of candidates returned.
     nms_fraction : float
@@ -75,6 +86,10 @@ class SearchConfig:
     w_chroma: float = 0.5
     context_weight_floor: float = 0.25
     level_weight: float = 0.25
+    band_norm: bool = False
+    reject_level: bool = False
+    rerank_k: int = 0
+    w_seam: float = 0.5
     top_k: int = 5
     nms_fraction: float = 0.5
     min_long_context_s: float = 0.5
@@ -97,6 +112,8 @@ class SearchConfig:
             problems.append("w_stft and w_chroma must be >= 0 and not both 0")
         if not 0 <= self.context_weight_floor <= 1 or not 0 <= self.level_weight <= 1:
             problems.append("context_weight_floor and level_weight must lie in [0, 1]")
+        if self.rerank_k < 0 or self.w_seam < 0:
+            problems.append("rerank_k and w_seam must be >= 0")
         if self.top_k < 1:
             problems.append("top_k must be at least 1")
         if self.nms_fraction < 0 or self.refine_window_s <= 0 or self.crossfade_s < 0:
