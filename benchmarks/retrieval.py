@@ -18,7 +18,8 @@ Per gap, the fills compared are
 * **top 5**: the best of the first five candidates (the right passage is in the list);
 * **baseline**: an exhaustive search, kept here and not in the app: every hop-256 position,
   squared distance of log-magnitude STFT frames (n_fft 1024, Hann) over 1 s of context before and
-  after the gap, pasted with the same 10-ms raised-cosine crossfades and no gain;
+  after the gap, pasted with the same 10-ms raised-cosine crossfades and no gain (every position
+  whose passage and contexts hold no missing sample);
 * **oracle**: the position whose fill is closest to the original (the ceiling): a frame-level
   pass over every hop-256 position (log-magnitude distance inside the gap), then the exact LSD of
   the best 40 positions, 0.25 s apart or more (each with no gain and with the RMS-matched gain,
@@ -177,12 +178,12 @@ def _shift_costs(frames: np.ndarray, offset: int, lo: int, hi: int) -> tuple[int
 
 
 def _valid_shifts(n: int, gap: Gap, sr: int, shifts: np.ndarray) -> np.ndarray:
-    """Candidate starts ``s + m * hop`` whose passage and 1-s contexts lie on the track, clear of
-    the gap and its contexts."""
+    """Candidate starts ``s + m * hop`` whose passage and 1-s contexts lie on the track and hold
+    no missing sample (they may overlap the gap's contexts, which are observed)."""
     c = int(round(BASE_CONTEXT_S * sr))
     t = gap.start_sample + shifts * BASE_HOP
     lo, hi = t - c, t + gap.length + c
-    clear = (hi <= gap.start_sample - c) | (lo >= gap.end_sample + c)
+    clear = (hi <= gap.start_sample) | (lo >= gap.end_sample)
     return (lo >= 0) & (hi <= n) & clear
 
 
@@ -288,7 +289,7 @@ def _score_fill(
 def reference_results(rec: Recording, gap: Gap, damaged: np.ndarray, cache: dict) -> dict:
     """Baseline and oracle of one gap (cached: they do not depend on the project's search)."""
     digest = hashlib.sha256(rec.clean.tobytes()).hexdigest()[:16]
-    key = f"{rec.id}|{gap.start_sample}|{gap.end_sample}|{digest}|v3"
+    key = f"{rec.id}|{gap.start_sample}|{gap.end_sample}|{digest}|v4"
     if key not in cache:
         t0 = time.perf_counter()
         b = baseline_start(damaged, rec.sr, gap)

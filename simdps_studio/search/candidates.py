@@ -6,7 +6,8 @@ For a gap ``[s, e)`` of length ``L`` and a candidate start ``t`` the cost is
 
 where each D is a weighted mean squared distance between the features of the gap's contexts
 (``[s - c, s)`` and ``[e, e + c)``) and the candidate's (``[t - c, t)`` and ``[t + L, t + L + c)``),
-with ``c`` = 0.5 s for log-mel and 3 s for chroma and frames nearer the gap weighing more. Each D is
+with ``c`` = 1 s for log-mel and 3 s for chroma and frames nearer the gap weighing more (linearly
+down to 0 at ``c``). Each D is
 divided by its median over all valid positions, so a typical position costs about 1 per term and
 ``w1``, ``w2`` are comparable; ``score = max(0, 1 - J / (w1 + w2))``.
 
@@ -86,11 +87,11 @@ class Candidate:
     cost_stft: float
     cost_chroma: float
     gain_db: float
-    cost_seam: float = 0.0
     source: str | None = None
     source_index: int | None = None
     long_context_s: float = 3.0
-    short_context_s: float = 0.5
+    short_context_s: float = 1.0
+    cost_seam: float = 0.0
 
     def to_dict(self) -> dict:
         """JSON-ready dict of all fields."""
@@ -285,6 +286,7 @@ def _search(
     ctx_b_s = min(config.long_context_s * sr, gap.start_sample)  # long context actually available
     ctx_a_s = min(config.long_context_s * sr, n - gap.end_sample)
     others_a = [(g.start_sample * ra / sr, g.end_sample * ra / sr) for g in others]
+    near = config.short_context_s * sr if config.near_repeats else None
     band_w = _band_weights(features.logmel, config)
     tpl_stft = _template(
         features.logmel, s_a, e_a, config.short_context_s * ra, others_a, config, level=True,
@@ -312,7 +314,7 @@ def _search(
         m = np.arange(m_lo, m_hi + 1)
         ratio = src.sr / ra
         t = (s_a + m * hop) * ratio  # candidate start in the source's samples (float)
-        valid = _valid_starts(t, src, gap, others, ctx_b_s, ctx_a_s, sr)
+        valid = _valid_starts(t, src, gap, others, ctx_b_s, ctx_a_s, sr, near)
         cost_s = d_s[m + tpl_stft.j0] if w1 else np.zeros(m.size)
         cost_c = d_c[m + tpl_chroma.j0] if w2 else np.zeros(m.size)
         level = lv[m + tpl_stft.j0] if w1 else np.zeros(m.size)
@@ -571,12 +573,15 @@ def _valid_starts(
     ctx_b: float,
     ctx_a: float,
     sr: int,
+    near: float | None = None,
 ) -> np.ndarray:
     """Which candidate starts ``t`` (source samples) are usable.
 
     A start is valid when ``[t - c_b, t + L + c_a)`` (contexts scaled to the source's rate) lies on
     the source track and, in the gap's own track, overlaps neither the gap with its contexts nor
-    any other gap.
+    any other gap. With ``near`` (samples, ``near_repeats``) only ``[t - near, t + L + near)`` has
+    to keep clear of the gap itself: a repeat one bar away is allowed although its long contexts
+    overlap the gap's.
     """
     ratio = src.sr / sr
     length = gap.length * ratio
@@ -584,7 +589,10 @@ def _valid_starts(
     hi = t + length + ctx_a * ratio
     valid = (lo >= 0) & (hi <= src.samples.shape[1])
     if src.own:
-        valid &= (hi <= gap.start_sample - ctx_b) | (lo >= gap.end_sample + ctx_a)
+        if near is not None:
+            valid &= (t + length + near <= gap.start_sample) | (t - near >= gap.end_sample)
+        else:
+            valid &= (hi <= gap.start_sample - ctx_b) | (lo >= gap.end_sample + ctx_a)
         for g in others:
             valid &= (hi <= g.start_sample) | (lo >= g.end_sample)
     return valid
@@ -745,7 +753,8 @@ def _refine(
         return int(round(t0)), gain_db
     h = int(math.ceil(config.hop_length * sr / config.analysis_sr))
     offsets = np.arange(centre - h, centre + h + 1)
-    ok = _valid_starts(offsets * ratio, src, gap, others, ctx_b, ctx_a, sr)
+    near = config.short_context_s * sr if config.near_repeats else None
+    ok = _valid_starts(offsets * ratio, src, gap, others, ctx_b, ctx_a, sr, near)
     if not ok.any():
         return int(round(t0)), gain_db
     g = 10.0 ** (gain_db / 20.0)

@@ -55,6 +55,10 @@ class SearchConfig:
         seam cost (0: no re-ranking; the coarse order stands).
     w_seam : float
         Weight of the seam cost in the re-ranked cost ``J + w_seam * cost_seam``.
+    near_repeats : bool
+        Whether a candidate may lie close to the gap: only the passage with its short contexts
+        must keep clear of the gap (else the long contexts of both must not overlap, which rules
+        out the repeat one or two bars away that loop-based music offers).
     top_k : int
         Number of candidates returned.
     nms_fraction : float
@@ -80,16 +84,17 @@ class SearchConfig:
     fmin_hz: float = 30.0
     fmax_hz: float = 0.0
     log_range_db: float = 80.0
-    short_context_s: float = 0.5
+    short_context_s: float = 1.0
     long_context_s: float = 3.0
-    w_stft: float = 0.5
-    w_chroma: float = 0.5
-    context_weight_floor: float = 0.25
+    w_stft: float = 0.9
+    w_chroma: float = 0.1
+    context_weight_floor: float = 0.0
     level_weight: float = 0.25
     band_norm: bool = False
     reject_level: bool = False
     rerank_k: int = 0
     w_seam: float = 0.5
+    near_repeats: bool = True
     top_k: int = 5
     nms_fraction: float = 0.5
     min_long_context_s: float = 0.5
