@@ -109,12 +109,13 @@ def test_candidates_are_ranked_distinct_and_well_formed(music):
     for c in cands:
         assert 0.0 <= c.score <= 1.0
         w_seam = cfg.w_seam if cfg.rerank_k else 0.0
+        w_fine = cfg.w_fine if cfg.fine_k else 0.0
         parts = cfg.w_stft * c.cost_stft + cfg.w_chroma * c.cost_chroma + w_seam * c.cost_seam
-        assert c.cost == pytest.approx(parts)
+        assert c.cost == pytest.approx(parts + w_fine * c.cost_fine)
         assert abs(c.gain_db) <= cfg.max_gain_db
         d = c.to_dict()
         assert set(d) >= {"rank", "start_sample", "start_s", "cost", "score", "cost_stft"}
-        assert set(d) >= {"cost_chroma", "cost_seam", "gain_db", "source"}
+        assert set(d) >= {"cost_chroma", "cost_seam", "cost_fine", "gain_db", "source"}
     starts = sorted(c.start_sample for c in cands)
     assert min(np.diff(starts)) >= cfg.nms_fraction * gap.length
     assert cfg.to_dict()["long_context_s"] == 3.0
@@ -122,8 +123,14 @@ def test_candidates_are_ranked_distinct_and_well_formed(music):
 
 @pytest.mark.parametrize(
     "changes",
-    [{"rerank_k": 20}, {"band_norm": True}, {"reject_level": True}, {"w_chroma": 0.0}],
-    ids=["rerank", "band_norm", "reject_level", "no_chroma"],
+    [
+        {"rerank_k": 20},
+        {"fine_k": 20},
+        {"band_norm": True},
+        {"reject_level": True},
+        {"w_chroma": 0.0},
+    ],
+    ids=["rerank", "fine", "band_norm", "reject_level", "no_chroma"],
 )
 def test_every_cost_option_keeps_the_planted_repeat_exact(music, changes):
     clean = planted(music)
@@ -133,12 +140,16 @@ def test_every_cost_option_keeps_the_planted_repeat_exact(music, changes):
     assert abs(cands[0].start_sample - int(COPY_S * SR)) <= MS
     assert cands[0].score > 0.9 > cands[1].score
     w_seam = cfg.w_seam if cfg.rerank_k else 0.0
+    w_fine = cfg.w_fine if cfg.fine_k else 0.0
     for c in cands:
         parts = cfg.w_stft * c.cost_stft + cfg.w_chroma * c.cost_chroma + w_seam * c.cost_seam
-        assert c.cost == pytest.approx(parts)
+        assert c.cost == pytest.approx(parts + w_fine * c.cost_fine)
     if cfg.rerank_k:
         # The copy continues the observed samples; unrelated passages do not.
         assert cands[0].cost_seam < 0.05 < min(c.cost_seam for c in cands[1:])
+    if cfg.fine_k:
+        # The copy's contexts match the gap's spectra far better than a typical position's.
+        assert cands[0].cost_fine < 0.1 < min(c.cost_fine for c in cands[1:])
 
 
 def test_seam_reranking_reorders_by_the_sample_accurate_match(music):

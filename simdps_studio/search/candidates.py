@@ -64,6 +64,10 @@ class Candidate:
         The seam cost of the re-ranking (0 when it is off): relative squared error between the
         candidate's samples (with the gain) and the observed ones just outside each gap edge,
         0 for a perfect continuation, about 1 for an unrelated one.
+    cost_fine : float
+        The fine re-ranking's distance (0 when it is off): mean squared difference of ~23-ms
+        log-power spectra over ``fine_context_s`` on each side, at the track's rate and the
+        sample-accurate start with the gain, divided by its median over the re-ranked positions.
     gain_db : float
         Suggested gain that matches the candidate's context RMS to the gap's (clamped).
     source : str or None
@@ -92,6 +96,7 @@ class Candidate:
     long_context_s: float = 3.0
     short_context_s: float = 1.0
     cost_seam: float = 0.0
+    cost_fine: float = 0.0
 
     def to_dict(self) -> dict:
         """JSON-ready dict of all fields."""
@@ -332,7 +337,7 @@ def _search(
     norm_c = _median_over_valid(raw, 5) if w2 else 1.0
 
     rejected = _level_rejection(raw, config)
-    n_coarse = max(top_k, config.rerank_k)
+    n_coarse = max(top_k, config.rerank_k, config.fine_k)
     picks = []
     for (src, _m, t, valid, cost_s, cost_c, _level), bad in zip(raw, rejected):
         if not valid.any():
@@ -347,26 +352,35 @@ def _search(
 
     obs = _observed_edges(samples, gap, others, sr, config)
     w3 = config.w_seam if config.rerank_k > 0 else 0.0
+    w4 = config.w_fine if config.fine_k > 0 else 0.0
     refined = []
     for cost, ds, dc, src, t0 in picks:
         check_cancel(cancel)
         start, gain_db = _refine(src, t0, gap, others, ctx_b_s, ctx_a_s, sr, obs, config)
         seam = _seam_cost(obs, src, start, gain_db, gap, sr) if w3 > 0 else 0.0
-        refined.append((cost + w3 * seam, ds, dc, seam, src, start, gain_db))
+        refined.append([cost + w3 * seam, ds, dc, seam, src, start, gain_db, 0.0])
+    if w4 > 0 and refined:
+        fine = _fine_costs(samples, gap, others, sr, refined, config)
+        for r, d in zip(refined, fine):
+            r[0] += w4 * d
+            r[7] = d
     refined.sort(key=lambda p: p[0])  # stable: without re-ranking the coarse order stands
     result = []
-    for rank, (cost, ds, dc, seam, src, start, gain_db) in enumerate(refined[:top_k], start=1):
+    for rank, (cost, ds, dc, seam, src, start, gain_db, fine_d) in enumerate(
+        refined[:top_k], start=1
+    ):
         result.append(
             Candidate(
                 rank=rank,
                 start_sample=int(start),
                 start_s=start / src.sr,
                 cost=cost,
-                score=max(0.0, 1.0 - cost / (w1 + w2 + w3)),
+                score=max(0.0, 1.0 - cost / (w1 + w2 + w3 + w4)),
                 cost_stft=ds,
                 cost_chroma=dc,
                 gain_db=gain_db,
                 cost_seam=seam,
+                cost_fine=fine_d,
                 source=src.name,
                 source_index=src.index,
                 long_context_s=config.long_context_s,
@@ -726,6 +740,54 @@ def _seam_cost(
         energy = float(np.sum(o * o) + np.sum(c * c))
         errors.append(float(np.sum((c - o) ** 2)) / energy if energy > 1e-12 else 0.0)
     return float(np.mean(errors)) if errors else 0.0
+
+
+def _log_power_frames(x: np.ndarray, sr: int) -> np.ndarray:
+    """Log power (dB, unfloored) of ~23-ms Hann frames, hop a quarter; shape (frames, bins)."""
+    n_fft = 1 << max(6, int(round(math.log2(0.023 * sr))))
+    hop = n_fft // 4
+    if x.size < n_fft:
+        return np.zeros((0, n_fft // 2 + 1))
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
+    spec = np.fft.rfft(frames * np.hanning(n_fft), axis=1)
+    return spec.real**2 + spec.imag**2
+
+
+def _fine_costs(samples, gap: Gap, others: list[Gap], sr: int, refined, config) -> list[float]:
+    """Fine distance of each re-ranked candidate, divided by the median over them.
+
+    The gap's observed contexts (``fine_context_s`` on each side, up to the neighbouring gaps)
+    and the candidate's, at the track's rate with the suggested gain, are compared frame by frame
+    as log-power spectra on a linear frequency scale (the resolution of the mel features is too
+    coarse to tell close harmonic matches apart).
+    """
+    s, e = gap.start_sample, gap.end_sample
+    lo, hi = neighbour_edges(gap, others, samples.shape[1])
+    c = int(round(config.fine_context_s * sr))
+    nb, na = min(c, s - lo), min(c, hi - e)
+    ref = [_log_power_frames(mid_block(samples, s - nb, s), sr)]
+    ref.append(_log_power_frames(mid_block(samples, e, e + na), sr))
+    peak = max(float(r.max()) if r.size else 0.0 for r in ref)
+    floor = max(peak * 1e-8, 1e-20)
+    ref_db = [10.0 * np.log10(np.maximum(r, floor)) for r in ref]
+    costs = []
+    for r in refined:
+        src, start, gain_db = r[4], r[5], r[6]
+        t = int(round(start * sr / src.sr))
+        g2 = 10.0 ** (gain_db / 10.0)
+        cand = [
+            _log_power_frames(_source_mid(src, t - nb, t, sr), sr),
+            _log_power_frames(_source_mid(src, t + gap.length, t + gap.length + na, sr), sr),
+        ]
+        total, count = 0.0, 0
+        for a, b in zip(ref_db, cand):
+            if a.size:
+                d = a - 10.0 * np.log10(np.maximum(b * g2, floor))
+                total += float(np.sum(d * d))
+                count += d.size
+        costs.append(total / count if count else 0.0)
+    med = float(np.median(costs)) if costs else 0.0
+    return [x / med for x in costs] if med > 0 else [0.0] * len(costs)
 
 
 def _refine(
