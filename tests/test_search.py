@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -106,30 +108,121 @@ def test_candidates_are_ranked_distinct_and_well_formed(music):
     assert costs == sorted(costs)
     for c in cands:
         assert 0.0 <= c.score <= 1.0
-        assert c.cost == pytest.approx(cfg.w_stft * c.cost_stft + cfg.w_chroma * c.cost_chroma)
+        w_seam = cfg.w_seam if cfg.rerank_k else 0.0
+        w_fine = cfg.w_fine if cfg.fine_k else 0.0
+        parts = cfg.w_stft * c.cost_stft + cfg.w_chroma * c.cost_chroma + w_seam * c.cost_seam
+        assert c.cost == pytest.approx(parts + w_fine * c.cost_fine)
         assert abs(c.gain_db) <= cfg.max_gain_db
         d = c.to_dict()
         assert set(d) >= {"rank", "start_sample", "start_s", "cost", "score", "cost_stft"}
-        assert set(d) >= {"cost_chroma", "gain_db", "source"}
+        assert set(d) >= {"cost_chroma", "cost_seam", "cost_fine", "gain_db", "source"}
     starts = sorted(c.start_sample for c in cands)
     assert min(np.diff(starts)) >= cfg.nms_fraction * gap.length
     assert cfg.to_dict()["long_context_s"] == 3.0
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"rerank_k": 20},
+        {"fine_k": 20},
+        {"band_norm": True},
+        {"reject_level": True},
+        {"w_chroma": 0.0},
+    ],
+    ids=["rerank", "fine", "band_norm", "reject_level", "no_chroma"],
+)
+def test_every_cost_option_keeps_the_planted_repeat_exact(music, changes):
+    clean = planted(music)
+    gap = Gap.from_seconds(GAP_S, GAP_S + 2.0, SR)
+    cfg = replace(SearchConfig(), **changes)
+    cands = find_candidates(damaged(clean, gap), SR, gap, config=cfg)
+    assert abs(cands[0].start_sample - int(COPY_S * SR)) <= MS
+    assert cands[0].score > 0.9 > cands[1].score
+    w_seam = cfg.w_seam if cfg.rerank_k else 0.0
+    w_fine = cfg.w_fine if cfg.fine_k else 0.0
+    for c in cands:
+        parts = cfg.w_stft * c.cost_stft + cfg.w_chroma * c.cost_chroma + w_seam * c.cost_seam
+        assert c.cost == pytest.approx(parts + w_fine * c.cost_fine)
+    if cfg.rerank_k:
+        # The copy continues the observed samples; unrelated passages do not.
+        assert cands[0].cost_seam < 0.05 < min(c.cost_seam for c in cands[1:])
+    if cfg.fine_k:
+        # The copy's contexts match the gap's spectra far better than a typical position's.
+        assert cands[0].cost_fine < 0.1 < min(c.cost_fine for c in cands[1:])
+
+
+def test_seam_reranking_reorders_by_the_sample_accurate_match(music):
+    clean = planted(music)
+    gap = Gap.from_seconds(GAP_S, GAP_S + 2.0, SR)
+    y = damaged(clean, gap)
+    coarse = find_candidates(y, SR, gap, config=SearchConfig(top_k=8, w_seam=0.5))
+    ranked = find_candidates(y, SR, gap, config=SearchConfig(top_k=8, rerank_k=8, w_seam=5.0))
+    # Same positions (the re-ranking refines the same coarse picks), other order: by J + w * seam.
+    assert sorted(c.start_sample for c in coarse) == sorted(c.start_sample for c in ranked)
+    assert [c.cost for c in ranked] == sorted(c.cost for c in ranked)
+    by_start = {c.start_sample: c for c in coarse}
+    for c in ranked:
+        assert c.cost == pytest.approx(by_start[c.start_sample].cost + 5.0 * c.cost_seam)
+
+
+def test_level_rejection_drops_a_copy_beyond_the_gain_limit(music):
+    clean = planted(music, gain_db=-12.0)  # needs twice the gain the suggestion may give
+    gap = Gap.from_seconds(GAP_S, GAP_S + 2.0, SR)
+    y = damaged(clean, gap)
+    kept = find_candidates(y, SR, gap, config=SearchConfig(level_weight=0.0))
+    assert abs(kept[0].start_sample - int(COPY_S * SR)) <= MS
+    assert kept[0].gain_db == pytest.approx(6.0)  # clamped
+    cfg = SearchConfig(level_weight=0.0, reject_level=True, top_k=10)
+    for c in find_candidates(y, SR, gap, config=cfg):
+        assert abs(c.start_sample - int(COPY_S * SR)) > SR // 10
+
+
+def test_level_rejection_never_leaves_no_candidate(music):
+    # Every other passage is far quieter than the gap's surroundings: they are kept all the same.
+    x = music.copy()
+    x[:, : 26 * SR] *= 0.01
+    gap = Gap.from_seconds(32.0, 33.0, SR)
+    cands = find_candidates(x, SR, gap, config=SearchConfig(reject_level=True, top_k=3))
+    assert len(cands) == 3
+
+
+@pytest.mark.parametrize("near", [False, True], ids=["far", "near_repeats"])
 @pytest.mark.parametrize("gap_start_s", [4.0, 19.0, 33.0])
-def test_gap_context_and_other_gaps_are_never_returned(music, gap_start_s):
-    cfg = SearchConfig(top_k=25)
+def test_gap_context_and_other_gaps_are_never_returned(music, gap_start_s, near):
+    cfg = SearchConfig(top_k=25, near_repeats=near)
     gap = Gap.from_seconds(gap_start_s, gap_start_s + 1.5, SR)
     other = Gap.from_seconds(27.0, 28.0, SR) if gap_start_s < 25 else Gap.from_seconds(8.0, 9.0, SR)
     cands = find_candidates(music, SR, gap, other_gaps=[other], config=cfg)
     assert len(cands) >= 5
     c_long = int(cfg.long_context_s * SR)
-    forbidden = (gap.start_sample - c_long, gap.end_sample + c_long)
+    # Without near repeats the long contexts of the gap and the candidate may not overlap; with
+    # them only the candidate and its short contexts must keep clear of the gap itself.
+    clear = int(cfg.short_context_s * SR) if near else c_long
+    forbidden = (
+        gap.start_sample - (0 if near else c_long),
+        gap.end_sample + (0 if near else c_long),
+    )
     for c in cands:
         lo, hi = c.start_sample - c_long, c.start_sample + gap.length + c_long
         assert 0 <= lo and hi <= music.shape[1]
-        assert hi <= forbidden[0] or lo >= forbidden[1]
+        near_lo, near_hi = c.start_sample - clear, c.start_sample + gap.length + clear
+        assert near_hi <= forbidden[0] or near_lo >= forbidden[1]
         assert hi <= other.start_sample or lo >= other.end_sample
+
+
+def test_near_repeat_one_bar_away_is_found_only_with_near_repeats(music):
+    # The gap's passage and 1.2 s on each side recur 3 s after the gap: the long contexts of the
+    # two overlap, so only the near-repeat rule may offer it.
+    c = int(1.2 * SR)
+    y = plant_repeat(music, int(GAP_S * SR) - c, int(15.0 * SR) - c, 2 * SR + 2 * c)
+    y = (y + np.random.default_rng(0).standard_normal(y.shape) * 3e-4).astype(np.float32)
+    gap = Gap.from_seconds(GAP_S, GAP_S + 2.0, SR)
+    cfg = SearchConfig(short_context_s=1.0, w_stft=0.9, w_chroma=0.1, top_k=10, near_repeats=False)
+    near = find_candidates(damaged(y, gap), SR, gap, config=replace(cfg, near_repeats=True))
+    assert abs(near[0].start_sample - 15 * SR) <= MS
+    far = find_candidates(damaged(y, gap), SR, gap, config=cfg)
+    assert all(abs(c.start_sample - 15 * SR) > SR for c in far)
 
 
 def test_planted_copy_under_another_gap_is_not_returned(music):
@@ -381,14 +474,19 @@ def test_short_clip_falls_back_to_shorter_context():
     sr = 22050
     x = plant_repeat(piano_music(12.0, sr, seed=5), 2 * sr, 7 * sr, 4 * sr)
     gap = Gap(int(8.5 * sr), int(10.5 * sr))
-    strict = SearchConfig(min_long_context_s=3.0)  # no retry: the old behaviour
+    # No retry (and the candidate's long contexts clear of the gap's): the old behaviour.
+    strict = SearchConfig(min_long_context_s=3.0, near_repeats=False)
     with pytest.raises(NoCandidateError, match="no valid candidate position"):
         find_candidates(x, sr, gap, config=strict)
-    cands = find_candidates(x, sr, gap)
+    cands = find_candidates(x, sr, gap, config=SearchConfig(near_repeats=False))
     assert abs(cands[0].start_sample - int(3.5 * sr)) <= sr // 1000
     assert cands[0].long_context_s < 3.0
     assert cands[0].short_context_s <= cands[0].long_context_s
     assert cands[0].to_dict()["long_context_s"] == cands[0].long_context_s
+    # Near repeats (the default) need room for the short contexts only: no retry here.
+    near = find_candidates(x, sr, gap)
+    assert abs(near[0].start_sample - int(3.5 * sr)) <= sr // 1000
+    assert near[0].long_context_s == 3.0
 
 
 def test_an_unreadable_feature_cache_is_a_miss(tmp_path, monkeypatch):

@@ -6,7 +6,8 @@ For a gap ``[s, e)`` of length ``L`` and a candidate start ``t`` the cost is
 
 where each D is a weighted mean squared distance between the features of the gap's contexts
 (``[s - c, s)`` and ``[e, e + c)``) and the candidate's (``[t - c, t)`` and ``[t + L, t + L + c)``),
-with ``c`` = 0.5 s for log-mel and 3 s for chroma and frames nearer the gap weighing more. Each D is
+with ``c`` = 1 s for log-mel and 3 s for chroma and frames nearer the gap weighing more (linearly
+down to 0 at ``c``). Each D is
 divided by its median over all valid positions, so a typical position costs about 1 per term and
 ``w1``, ``w2`` are comparable; ``score = max(0, 1 - J / (w1 + w2))``.
 
@@ -52,11 +53,21 @@ class Candidate:
     start_s : float
         The same in seconds.
     cost : float
-        J(t) = w1 * cost_stft + w2 * cost_chroma (0 = identical contexts, ~1 = typical position).
+        J(t) = w1 * cost_stft + w2 * cost_chroma + w_seam * cost_seam (0 = identical contexts,
+        ~1 per weight at a typical position).
     score : float
-        Similarity in [0, 1]: ``max(0, 1 - cost / (w1 + w2))``.
+        Similarity in [0, 1]: ``max(0, 1 - cost / (w1 + w2 + w_seam))`` (``w_seam`` only when the
+        candidates were re-ranked).
     cost_stft, cost_chroma : float
         The normalised log-mel and chroma distances.
+    cost_seam : float
+        The seam cost of the re-ranking (0 when it is off): relative squared error between the
+        candidate's samples (with the gain) and the observed ones just outside each gap edge,
+        0 for a perfect continuation, about 1 for an unrelated one.
+    cost_fine : float
+        The fine re-ranking's distance (0 when it is off): mean squared difference of ~23-ms
+        log-power spectra over ``fine_context_s`` on each side, at the track's rate and the
+        sample-accurate start with the gain, divided by its median over the re-ranked positions.
     gain_db : float
         Suggested gain that matches the candidate's context RMS to the gap's (clamped).
     source : str or None
@@ -83,7 +94,9 @@ class Candidate:
     source: str | None = None
     source_index: int | None = None
     long_context_s: float = 3.0
-    short_context_s: float = 0.5
+    short_context_s: float = 1.0
+    cost_seam: float = 0.0
+    cost_fine: float = 0.0
 
     def to_dict(self) -> dict:
         """JSON-ready dict of all fields."""
@@ -134,9 +147,11 @@ class _Template:
     values: np.ndarray  # (bands, M) float64, centred, already multiplied by the weights
     weights: np.ndarray  # (M,) zero at frames that are not compared
     j0: int  # frame index of the template's first column in the gap's track
-    const: float  # sum_j w_j |F_j|^2
-    level_sum: float  # sum_j w_j sum_b F_bj (log-mel only)
-    level: bool  # whether the broadband level offset is (partly) discounted
+    const: float  # sum_j w_j sum_b u_b F_bj^2
+    level_sum: float  # sum_j w_j sum_b u_b F_bj (log-mel only)
+    raw_level_sum: float  # sum_j w_j sum_b F_bj: the context level in dB times the weights
+    band_weights: np.ndarray  # (bands,) u_b, mean 1 (all 1 without per-band normalisation)
+    level: bool  # whether the broadband level offset is measured (and partly discounted)
 
 
 class _NoValidPosition(NoCandidateError):
@@ -276,9 +291,12 @@ def _search(
     ctx_b_s = min(config.long_context_s * sr, gap.start_sample)  # long context actually available
     ctx_a_s = min(config.long_context_s * sr, n - gap.end_sample)
     others_a = [(g.start_sample * ra / sr, g.end_sample * ra / sr) for g in others]
+    near = config.short_context_s * sr if config.near_repeats else None
+    band_w = _band_weights(features.logmel, config)
     tpl_stft = _template(
-        features.logmel, s_a, e_a, config.short_context_s * ra, others_a, config, level=True
-    )
+        features.logmel, s_a, e_a, config.short_context_s * ra, others_a, config, level=True,
+        band_weights=band_w,
+    )  # fmt: skip
     tpl_chroma = _template(
         features.chroma, s_a, e_a, config.long_context_s * ra, others_a, config, level=False
     )
@@ -293,20 +311,23 @@ def _search(
     raw = []
     for k, src in enumerate(sources):
         check_cancel(cancel)
-        d_s = _distance(src.features.logmel, tpl_stft, mean_stft, config, cancel) if w1 else None
-        d_c = _distance(src.features.chroma, tpl_chroma, 0.0, config, cancel) if w2 else None
+        d_s, lv = (None, None)
+        if w1:
+            d_s, lv = _distance(src.features.logmel, tpl_stft, mean_stft, config, cancel)
+        d_c = _distance(src.features.chroma, tpl_chroma, 0.0, config, cancel)[0] if w2 else None
         m_lo, m_hi = _shift_range(src.features.n_frames, (tpl_stft, tpl_chroma))
         m = np.arange(m_lo, m_hi + 1)
         ratio = src.sr / ra
         t = (s_a + m * hop) * ratio  # candidate start in the source's samples (float)
-        valid = _valid_starts(t, src, gap, others, ctx_b_s, ctx_a_s, sr)
+        valid = _valid_starts(t, src, gap, others, ctx_b_s, ctx_a_s, sr, near)
         cost_s = d_s[m + tpl_stft.j0] if w1 else np.zeros(m.size)
         cost_c = d_c[m + tpl_chroma.j0] if w2 else np.zeros(m.size)
-        raw.append((src, m, t, valid, cost_s, cost_c))
+        level = lv[m + tpl_stft.j0] if w1 else np.zeros(m.size)
+        raw.append((src, m, t, valid, cost_s, cost_c, level))
         if progress is not None:
             progress(0.6 + 0.3 * (k + 1) / len(sources), "searching")
 
-    if not any(v.any() for _, _, _, v, _, _ in raw):
+    if not any(r[3].any() for r in raw):
         raise _NoValidPosition(
             f"no valid candidate position for gap {gap.describe(sr)}: the track is too short for a "
             f"{gap.duration_s(sr):.3f} s gap with {config.long_context_s:g} s of context on each "
@@ -315,33 +336,51 @@ def _search(
     norm_s = _median_over_valid(raw, 4) if w1 else 1.0
     norm_c = _median_over_valid(raw, 5) if w2 else 1.0
 
+    rejected = _level_rejection(raw, config)
+    n_coarse = max(top_k, config.rerank_k, config.fine_k)
     picks = []
-    for src, _m, t, valid, cost_s, cost_c in raw:
+    for (src, _m, t, valid, cost_s, cost_c, _level), bad in zip(raw, rejected):
         if not valid.any():
             continue
         ds, dc = cost_s / norm_s, cost_c / norm_c
         j = w1 * ds + w2 * dc
         radius = math.ceil(config.nms_fraction * (e_a - s_a) / hop) + 2
-        for i in _nms(j, valid, radius, top_k):
+        for i in _nms(j, valid & ~bad, radius, n_coarse):
             picks.append((float(j[i]), float(ds[i]), float(dc[i]), src, float(t[i])))
     picks.sort(key=lambda p: p[0])
-    picks = picks[:top_k]
+    picks = picks[:n_coarse]
 
     obs = _observed_edges(samples, gap, others, sr, config)
-    result = []
-    for rank, (cost, ds, dc, src, t0) in enumerate(picks, start=1):
+    w3 = config.w_seam if config.rerank_k > 0 else 0.0
+    w4 = config.w_fine if config.fine_k > 0 else 0.0
+    refined = []
+    for cost, ds, dc, src, t0 in picks:
         check_cancel(cancel)
         start, gain_db = _refine(src, t0, gap, others, ctx_b_s, ctx_a_s, sr, obs, config)
+        seam = _seam_cost(obs, src, start, gain_db, gap, sr) if w3 > 0 else 0.0
+        refined.append([cost + w3 * seam, ds, dc, seam, src, start, gain_db, 0.0])
+    if w4 > 0 and refined:
+        fine = _fine_costs(samples, gap, others, sr, refined, config)
+        for r, d in zip(refined, fine):
+            r[0] += w4 * d
+            r[7] = d
+    refined.sort(key=lambda p: p[0])  # stable: without re-ranking the coarse order stands
+    result = []
+    for rank, (cost, ds, dc, seam, src, start, gain_db, fine_d) in enumerate(
+        refined[:top_k], start=1
+    ):
         result.append(
             Candidate(
                 rank=rank,
                 start_sample=int(start),
                 start_s=start / src.sr,
                 cost=cost,
-                score=max(0.0, 1.0 - cost / (w1 + w2)),
+                score=max(0.0, 1.0 - cost / (w1 + w2 + w3 + w4)),
                 cost_stft=ds,
                 cost_chroma=dc,
                 gain_db=gain_db,
+                cost_seam=seam,
+                cost_fine=fine_d,
                 source=src.name,
                 source_index=src.index,
                 long_context_s=config.long_context_s,
@@ -397,6 +436,7 @@ def _template(
     config: SearchConfig,
     *,
     level: bool,
+    band_weights: np.ndarray | None = None,
 ) -> _Template | None:
     """Weighted context frames of the gap: windows that touch no gap, centres within the context.
 
@@ -407,6 +447,8 @@ def _template(
         The gap in analysis samples.
     context_a : float
         Context length on each side in analysis samples.
+    band_weights : numpy.ndarray, shape (bands,), optional
+        Weight of each band in the distance (default 1).
     """
     hop, half = config.hop_length, config.n_fft / 2
     n_frames = feat.shape[1]
@@ -429,14 +471,27 @@ def _template(
     if level:
         values = values - feat.mean(axis=1, dtype=np.float64)[:, None]
     weighted = values * weights
+    u = np.ones(feat.shape[0]) if band_weights is None else band_weights
     return _Template(
         values=weighted,
         weights=weights,
         j0=j0,
-        const=float(np.sum(weighted * values)),
-        level_sum=float(weighted.sum()) if level else 0.0,
+        const=float(np.sum(u[:, None] * weighted * values)),
+        level_sum=float(u @ weighted.sum(axis=1)) if level else 0.0,
+        raw_level_sum=float(weighted.sum()) if level else 0.0,
+        band_weights=u,
         level=level,
     )
+
+
+def _band_weights(logmel: np.ndarray, config: SearchConfig) -> np.ndarray | None:
+    """Per-band normalisation: each band weighs the inverse of its variance over the track
+    (mean weight 1), so the distance compares every band's deviations on its own scale."""
+    if not config.band_norm:
+        return None
+    var = logmel.var(axis=1, dtype=np.float64)
+    u = 1.0 / np.maximum(var, max(float(var.mean()), 1e-12) * 1e-3)
+    return u / u.mean()
 
 
 def _xcorr_valid(signal: np.ndarray, kernel: np.ndarray, cancel=None) -> np.ndarray:
@@ -467,32 +522,49 @@ def _xcorr_valid(signal: np.ndarray, kernel: np.ndarray, cancel=None) -> np.ndar
     return scipy.fft.irfft(acc, nfft)[: n - m + 1]
 
 
-def _distance(feat: np.ndarray, tpl: _Template, centre, config: SearchConfig, cancel) -> np.ndarray:
+def _distance(
+    feat: np.ndarray, tpl: _Template, centre, config: SearchConfig, cancel
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Weighted mean squared distance between the template and every placement in ``feat``.
+
+    Bands count with the template's band weights u_b (mean 1).
 
     Returns
     -------
-    numpy.ndarray, shape (n_frames - M + 1,) (empty when the track is shorter than the template)
-        Indexed by the placement's first frame ``p``.
+    distance : numpy.ndarray, shape (n_frames - M + 1,)
+        Indexed by the placement's first frame ``p`` (empty when the track is shorter than the
+        template).
+    level_db : numpy.ndarray, shape (n_frames - M + 1,), or None
+        For a template with ``level``: the gap's context level minus the placement's, dB (the
+        weighted mean difference of the log-mel values over all bands).
     """
     n_bands, m_len = tpl.values.shape
     if feat.shape[1] < m_len:
-        return np.zeros(0)
+        return np.zeros(0), (np.zeros(0) if tpl.level else None)
+    u = tpl.band_weights
     f = feat.astype(np.float64) - centre
-    energy = np.einsum("bn,bn->n", f, f)[None, :]
+    uf = f * u[:, None]
+    energy = np.einsum("bn,bn->n", uf, f)[None, :]
     d = (
         tpl.const
         + _xcorr_valid(energy, tpl.weights[None, :])
-        - 2.0 * _xcorr_valid(f, tpl.values, cancel)
+        - 2.0 * _xcorr_valid(uf, tpl.values, cancel)
     )
     w_sum = float(tpl.weights.sum())
+    level_db = None
+    if tpl.level:
+        raw_sum = _xcorr_valid(f.sum(axis=0)[None, :], tpl.weights[None, :])
+        level_db = (tpl.raw_level_sum - raw_sum) / (n_bands * w_sum)
     if tpl.level and config.level_weight < 1.0:
-        # Discount (part of) the broadband level offset mu (the weighted mean difference in dB):
-        # sum_j w_j sum_b (d_bj - mu)^2 = d - B W mu^2.
-        cand_sum = _xcorr_valid(f.sum(axis=0)[None, :], tpl.weights[None, :])
-        mu = (tpl.level_sum - cand_sum) / (n_bands * w_sum)
+        # Discount (part of) the broadband level offset mu (the u-weighted mean difference in
+        # dB): sum_j w_j sum_b u_b (d_bj - mu)^2 = d - B W mu^2 (the u_b sum to B).
+        if config.band_norm:
+            cand_sum = _xcorr_valid(uf.sum(axis=0)[None, :], tpl.weights[None, :])
+            mu = (tpl.level_sum - cand_sum) / (n_bands * w_sum)
+        else:
+            mu = level_db
         d = d - (1.0 - config.level_weight) * n_bands * w_sum * mu * mu
-    return np.maximum(d, 0.0) / (w_sum * n_bands)
+    return np.maximum(d, 0.0) / (w_sum * n_bands), level_db
 
 
 def _shift_range(n_frames: int, templates) -> tuple[int, int]:
@@ -515,12 +587,15 @@ def _valid_starts(
     ctx_b: float,
     ctx_a: float,
     sr: int,
+    near: float | None = None,
 ) -> np.ndarray:
     """Which candidate starts ``t`` (source samples) are usable.
 
     A start is valid when ``[t - c_b, t + L + c_a)`` (contexts scaled to the source's rate) lies on
     the source track and, in the gap's own track, overlaps neither the gap with its contexts nor
-    any other gap.
+    any other gap. With ``near`` (samples, ``near_repeats``) only ``[t - near, t + L + near)`` has
+    to keep clear of the gap itself: a repeat one bar away is allowed although its long contexts
+    overlap the gap's.
     """
     ratio = src.sr / sr
     length = gap.length * ratio
@@ -528,10 +603,26 @@ def _valid_starts(
     hi = t + length + ctx_a * ratio
     valid = (lo >= 0) & (hi <= src.samples.shape[1])
     if src.own:
-        valid &= (hi <= gap.start_sample - ctx_b) | (lo >= gap.end_sample + ctx_a)
+        if near is not None:
+            valid &= (t + length + near <= gap.start_sample) | (t - near >= gap.end_sample)
+        else:
+            valid &= (hi <= gap.start_sample - ctx_b) | (lo >= gap.end_sample + ctx_a)
         for g in others:
             valid &= (hi <= g.start_sample) | (lo >= g.end_sample)
     return valid
+
+
+def _level_rejection(raw, config: SearchConfig) -> list[np.ndarray]:
+    """Per source, the positions whose context level differs from the gap's by more than the
+    gain limit (``reject_level``). When that would leave no position at all, none is rejected:
+    a far too quiet candidate is still better than none."""
+    none = [np.zeros(r[3].size, bool) for r in raw]
+    if not config.reject_level:
+        return none
+    bad = [np.abs(r[6]) > config.max_gain_db for r in raw]
+    if not any((r[3] & ~b).any() for r, b in zip(raw, bad)):
+        return none
+    return bad
 
 
 def _median_over_valid(raw, column: int) -> float:
@@ -626,6 +717,79 @@ def _gain_db(obs: _Observed, src: _Source, t: int, gap: Gap, sr: int, max_db: fl
     return float(np.clip(20.0 * np.log10(r_ref / r_cand), -max_db, max_db))
 
 
+def _seam_cost(
+    obs: _Observed, src: _Source, start: int, gain_db: float, gap: Gap, sr: int
+) -> float:
+    """How well the candidate (with its gain) continues the observed samples at both edges.
+
+    Relative squared error ``sum (g c - o)^2 / (sum o^2 + sum (g c)^2)`` over the refinement
+    windows just outside each edge (mid signals), averaged over the edges that have observed
+    samples: 0 for a perfect continuation, about 1 for unrelated sound of the same level, 2 at
+    most. ``start`` is in the source's samples.
+    """
+    t = int(round(start * sr / src.sr))
+    g = 10.0 ** (gain_db / 20.0)
+    wb, wa = obs.before.size, obs.after.size
+    pairs = []
+    if wb:
+        pairs.append((obs.before, g * _source_mid(src, t - wb, t, sr)))
+    if wa:
+        pairs.append((obs.after, g * _source_mid(src, t + gap.length, t + gap.length + wa, sr)))
+    errors = []
+    for o, c in pairs:
+        energy = float(np.sum(o * o) + np.sum(c * c))
+        errors.append(float(np.sum((c - o) ** 2)) / energy if energy > 1e-12 else 0.0)
+    return float(np.mean(errors)) if errors else 0.0
+
+
+def _log_power_frames(x: np.ndarray, sr: int) -> np.ndarray:
+    """Log power (dB, unfloored) of ~23-ms Hann frames, hop a quarter; shape (frames, bins)."""
+    n_fft = 1 << max(6, int(round(math.log2(0.023 * sr))))
+    hop = n_fft // 4
+    if x.size < n_fft:
+        return np.zeros((0, n_fft // 2 + 1))
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
+    spec = np.fft.rfft(frames * np.hanning(n_fft), axis=1)
+    return spec.real**2 + spec.imag**2
+
+
+def _fine_costs(samples, gap: Gap, others: list[Gap], sr: int, refined, config) -> list[float]:
+    """Fine distance of each re-ranked candidate, divided by the median over them.
+
+    The gap's observed contexts (``fine_context_s`` on each side, up to the neighbouring gaps)
+    and the candidate's, at the track's rate with the suggested gain, are compared frame by frame
+    as log-power spectra on a linear frequency scale (the resolution of the mel features is too
+    coarse to tell close harmonic matches apart).
+    """
+    s, e = gap.start_sample, gap.end_sample
+    lo, hi = neighbour_edges(gap, others, samples.shape[1])
+    c = int(round(config.fine_context_s * sr))
+    nb, na = min(c, s - lo), min(c, hi - e)
+    ref = [_log_power_frames(mid_block(samples, s - nb, s), sr)]
+    ref.append(_log_power_frames(mid_block(samples, e, e + na), sr))
+    peak = max(float(r.max()) if r.size else 0.0 for r in ref)
+    floor = max(peak * 1e-8, 1e-20)
+    ref_db = [10.0 * np.log10(np.maximum(r, floor)) for r in ref]
+    costs = []
+    for r in refined:
+        src, start, gain_db = r[4], r[5], r[6]
+        t = int(round(start * sr / src.sr))
+        g2 = 10.0 ** (gain_db / 10.0)
+        cand = [
+            _log_power_frames(_source_mid(src, t - nb, t, sr), sr),
+            _log_power_frames(_source_mid(src, t + gap.length, t + gap.length + na, sr), sr),
+        ]
+        total, count = 0.0, 0
+        for a, b in zip(ref_db, cand):
+            if a.size:
+                d = a - 10.0 * np.log10(np.maximum(b * g2, floor))
+                total += float(np.sum(d * d))
+                count += d.size
+        costs.append(total / count if count else 0.0)
+    med = float(np.median(costs)) if costs else 0.0
+    return [x / med for x in costs] if med > 0 else [0.0] * len(costs)
+
+
 def _refine(
     src: _Source,
     t0: float,
@@ -651,7 +815,8 @@ def _refine(
         return int(round(t0)), gain_db
     h = int(math.ceil(config.hop_length * sr / config.analysis_sr))
     offsets = np.arange(centre - h, centre + h + 1)
-    ok = _valid_starts(offsets * ratio, src, gap, others, ctx_b, ctx_a, sr)
+    near = config.short_context_s * sr if config.near_repeats else None
+    ok = _valid_starts(offsets * ratio, src, gap, others, ctx_b, ctx_a, sr, near)
     if not ok.any():
         return int(round(t0)), gain_db
     g = 10.0 ** (gain_db / 20.0)

@@ -44,6 +44,28 @@ class SearchConfig:
     level_weight : float
         How much a broadband level difference counts in the log-mel distance (0 = level-invariant,
         1 = fully counted). Level differences are corrected by the suggested gain instead.
+    band_norm : bool
+        Whether each log-mel band counts with the inverse of its variance over the track (per-band
+        normalisation: a quiet band with little variation counts as much as a loud, busy one).
+    reject_level : bool
+        Whether positions whose log-mel level differs from the gap's contexts by more than
+        ``max_gain_db`` (more than the suggested gain may correct) are rejected.
+    rerank_k : int
+        How many of the best coarse positions are refined to the sample and re-ranked with the
+        seam cost (0: no re-ranking; the coarse order stands).
+    w_seam : float
+        Weight of the seam cost in the re-ranked cost ``J + w_seam * cost_seam``.
+    fine_k : int
+        How many of the best coarse positions are refined to the sample and re-ranked by a fine
+        spectral distance of the contexts (0: off).
+    w_fine : float
+        Weight of the fine distance (normalised by its median over those positions).
+    fine_context_s : float
+        Context compared by the fine distance on each side of the gap.
+    near_repeats : bool
+        Whether a candidate may lie close to the gap: only the passage with its short contexts
+        must keep clear of the gap (else the long contexts of both must not overlap, which rules
+        out the repeat one or two bars away that loop-based music offers).
     top_k : int
         Number of candidates returned.
     nms_fraction : float
@@ -69,12 +91,20 @@ class SearchConfig:
     fmin_hz: float = 30.0
     fmax_hz: float = 0.0
     log_range_db: float = 80.0
-    short_context_s: float = 0.5
+    short_context_s: float = 1.0
     long_context_s: float = 3.0
-    w_stft: float = 0.5
-    w_chroma: float = 0.5
-    context_weight_floor: float = 0.25
+    w_stft: float = 0.9
+    w_chroma: float = 0.1
+    context_weight_floor: float = 0.0
     level_weight: float = 0.25
+    band_norm: bool = False
+    reject_level: bool = False
+    rerank_k: int = 0
+    w_seam: float = 0.5
+    fine_k: int = 0
+    w_fine: float = 1.0
+    fine_context_s: float = 1.0
+    near_repeats: bool = True
     top_k: int = 5
     nms_fraction: float = 0.5
     min_long_context_s: float = 0.5
@@ -97,6 +127,10 @@ class SearchConfig:
             problems.append("w_stft and w_chroma must be >= 0 and not both 0")
         if not 0 <= self.context_weight_floor <= 1 or not 0 <= self.level_weight <= 1:
             problems.append("context_weight_floor and level_weight must lie in [0, 1]")
+        if self.rerank_k < 0 or self.w_seam < 0 or self.fine_k < 0 or self.w_fine < 0:
+            problems.append("rerank_k, w_seam, fine_k and w_fine must be >= 0")
+        if self.fine_context_s <= 0:
+            problems.append("fine_context_s must be positive")
         if self.top_k < 1:
             problems.append("top_k must be at least 1")
         if self.nms_fraction < 0 or self.refine_window_s <= 0 or self.crossfade_s < 0:
