@@ -166,3 +166,25 @@ def test_the_cqt_stays_fp32_under_bf16_autocast():
         out = model(x, torch.full((1,), 0.5))
     assert all(c.dtype == torch.complex64 for c in coefs)  # FFTs are not lowered
     assert out.dtype == torch.float32
+
+
+def test_training_auto_needs_a_bf16_training_step_to_survive(tmp_path):
+    cache = tmp_path / "speed.json"
+    calls = []
+
+    def crashes() -> bool:
+        calls.append(1)
+        return False  # as probe_bf16_training reports a child killed by a segfault
+
+    kw = {"measure": Measure(1.9), "cpu": AVX512_BF16, "cache": cache}
+    choice = prec.resolve_precision("auto", "cpu", training=True, train_probe=crashes, **kw)
+    assert (choice.precision, choice.reason) == ("fp32", "fp32: a bf16 training step crashed here")
+    prec.resolve_precision("auto", "cpu", training=True, train_probe=crashes, **kw)
+    assert len(calls) == 1  # the verdict is cached with the measurement
+    # Inference on the same host is not affected by the training verdict.
+    assert prec.resolve_precision("auto", "cpu", **kw).precision == "bf16"
+    other = tmp_path / "other.json"
+    ok = prec.resolve_precision(
+        "auto", "cpu", training=True, train_probe=lambda: True, **{**kw, "cache": other}
+    )
+    assert ok.precision == "bf16"

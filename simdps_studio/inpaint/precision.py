@@ -15,7 +15,11 @@ device:
 The measurement (:func:`measure_bf16_speedup`, a few seconds) is cached as JSON in the user's
 cache folder (``bf16-speed.json`` under ``cache_dir("precision")``, or ``$SIMDPS_PRECISION_CACHE``),
 keyed by the host (processor model, flags, threads) and the torch version, and made again when
-either changes. Only the network forward runs in bf16: the guidance arithmetic, the CQT (FFTs,
+either changes. Training (``training=True``) also needs one bf16 training step to survive in a
+child process: on this project's AVX512-BF16 host (AMD EPYC, no AMX) torch 2.13's bf16 weight
+gradients of the ``small`` network crash the process (a segmentation fault inside a
+``vdpbf16ps`` kernel), while inference with bf16 runs fine; the probe's verdict is cached with
+the measurement. Only the network forward runs in bf16: the guidance arithmetic, the CQT (FFTs,
 which autocast leaves in fp32; the network's head casts back to fp32 before the inverse CQT) and
 the splice stay fp32, so every sample outside a repaired span is untouched whatever runs.
 """
@@ -27,6 +31,8 @@ import json
 import math
 import os
 import platform
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -272,14 +278,78 @@ def cached_speedup(
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         data[key] = entry
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError:
-            pass
+        _write_cache(path, data)
         return {**entry, "cached": False}
+
+
+def _write_cache(path: Path, data: dict[str, Any]) -> None:
+    """Write the cache atomically; a cache that cannot be written only costs a new measurement."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _bf16_train_step(preset: str) -> None:
+    """One bf16-autocast training step (EDM loss, backward, Adam) of ``preset``: the body of
+    :func:`probe_bf16_training`, run in a child process."""
+    from simdps_studio.inpaint.precond import build_denoiser
+    from simdps_studio.inpaint.train import edm_loss
+
+    torch.manual_seed(0)
+    net = build_denoiser(preset).train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    x = 0.1 * torch.randn(2, net.segment_length)
+    noise = torch.randn(2, net.segment_length)
+    sigma = torch.tensor([0.05, 1.0])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = edm_loss(net, x, sigma, noise, net.sigma_data)
+    loss.backward()
+    opt.step()
+
+
+def probe_bf16_training(preset: str = MEASURE_PRESET, *, timeout_s: float = 900.0) -> bool:
+    """Whether a bf16 training step of ``preset`` completes here (run in a child process, so a
+    crash in the bf16 kernels cannot take the caller with it). False inside the bundled app,
+    which cannot start a Python child."""
+    if getattr(sys, "frozen", False):
+        return False
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    code = "import sys; from simdps_studio.inpaint.precision import _bf16_train_step as f; f(sys.argv[1])"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, preset],
+            capture_output=True,
+            timeout=timeout_s,
+            env=env,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def cached_training_ok(key: str, probe: Callable[[], bool], *, path: Path | None = None) -> bool:
+    """:func:`probe_bf16_training`'s verdict for ``key``, from the cache or probed now."""
+    path = cache_path() if path is None else Path(path)
+    key = f"{key} | training"
+    with _LOCK:
+        data = _read_cache(path)
+        entry = data.get(key)
+        if isinstance(entry, dict) and isinstance(entry.get("training_ok"), bool):
+            return entry["training_ok"]
+        ok = bool(probe())
+        data[key] = {
+            "training_ok": ok,
+            "key": key,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        _write_cache(path, data)
+        return ok
 
 
 def resolve_precision(
@@ -290,6 +360,8 @@ def resolve_precision(
     cpu: CpuInfo | str | None = "read",
     cache: Path | None = None,
     preset: str | None = None,
+    training: bool = False,
+    train_probe: Callable[[], bool] | None = None,
 ) -> PrecisionChoice:
     """The precision a network call on ``device`` runs in, and why.
 
@@ -309,6 +381,11 @@ def resolve_precision(
     preset : str, optional
         The size preset of the model that will run (measured and cached per preset); None or a
         custom one: :data:`MEASURE_PRESET`.
+    training : bool
+        For training: ``auto`` on a CPU also needs a bf16 training step to complete here
+        (:func:`probe_bf16_training`, cached).
+    train_probe : callable, optional
+        Replaces :func:`probe_bf16_training` (tests).
 
     Returns
     -------
@@ -348,6 +425,12 @@ def resolve_precision(
         return PrecisionChoice("fp32", f"fp32: bf16 could not be measured ({type(exc).__name__})")
     if not math.isfinite(speedup) or speedup < MIN_SPEEDUP:
         return PrecisionChoice("fp32", f"fp32: bf16 measured {speedup:.2f}×", speedup)
+    if training and not cached_training_ok(
+        host_key(info, preset),  # type: ignore[arg-type]
+        train_probe or (lambda: probe_bf16_training(preset)),
+        path=cache,
+    ):
+        return PrecisionChoice("fp32", "fp32: a bf16 training step crashed here", speedup)
     return PrecisionChoice("bf16", f"bf16: {support}, {speedup:.1f}× measured", speedup)
 
 
@@ -385,6 +468,7 @@ __all__ = [
     "cpu_flags_line",
     "host_key",
     "measure_bf16_speedup",
+    "probe_bf16_training",
     "read_cpu_info",
     "resolve_precision",
 ]

@@ -997,7 +997,7 @@ def train(
         )
     from simdps_studio.inpaint.precision import resolve_precision
 
-    run_precision = resolve_precision(opts.precision, dev, preset=config.preset)
+    run_precision = resolve_precision(opts.precision, dev, preset=config.preset, training=True)
     if opts.precision == "auto":
         notes.append(f"network precision {run_precision.reason}")
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(run_precision.precision)
