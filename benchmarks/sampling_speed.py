@@ -19,6 +19,13 @@ each, and "s / step" is per window step). Presets are probed when a full run wou
 
 On CUDA the peak GPU memory (``torch.cuda.max_memory_allocated``) and the device name are reported.
 
+Precisions (``--precision``, default ``fp32,bf16``) run side by side in one run: each mode is
+probed ``--rounds`` times (default 2) with the precisions alternating and the fastest probe per
+precision counts (network forward under bf16 autocast; the guidance stays fp32), with the ratio of
+their gap times; the header names the processor and its bf16-relevant flags (AMX,
+AVX512-BF16), which decide whether bf16 can be faster at all, and what ``--precision auto`` would
+choose here.
+
 Usage::
 
     .venv/bin/python benchmarks/sampling_speed.py                    # tiny and small, CPU
@@ -54,6 +61,7 @@ from simdps_studio.core.errors import CancelledError
 from simdps_studio.core.progress import CancelToken
 from simdps_studio.inpaint.device import device_name, resolve_device
 from simdps_studio.inpaint.pipeline import inpaint_gap, plan_windows
+from simdps_studio.inpaint.precision import cpu_flags_line, resolve_precision
 from simdps_studio.inpaint.precond import build_denoiser
 from simdps_studio.session.engines import default_steps
 
@@ -137,6 +145,28 @@ def time_mode(model, x, start, end, cand, device, mode, *, full: bool, probe_ste
     }
 
 
+def probes_by_precision(model, x, start, end, cand, device, args, precisions):
+    """Probe each mode in every precision, ``--rounds`` times with the precisions alternating
+    (so that load from other processes hits them alike); yields (mode, precision, fastest probe)."""
+    for mode in args.modes.split(","):
+        best: dict[str, dict] = {}
+        for _round in range(max(args.rounds, 1)):
+            for precision in precisions:
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(device)
+                extra = {"precision": precision, "takes": args.takes}
+                if args.max_batch >= 0:
+                    extra["sampler_options"] = {"max_batch": args.max_batch}
+                t = time_mode(
+                    model, x, start, end, cand, device, mode, full=False,
+                    probe_steps=args.probe_steps, **extra,
+                )  # fmt: skip
+                if precision not in best or t["total"] < best[precision]["total"]:
+                    best[precision] = t
+        for precision in precisions:
+            yield mode, precision, best[precision]
+
+
 def mode_steps(mode: str) -> int:
     """The app's default steps for a mode: 35, or 20 in draft mode."""
     return default_steps(bool(MODES[mode].get("draft")))
@@ -147,8 +177,18 @@ def main() -> None:
     parser.add_argument("--presets", default="tiny,small")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="fp32", help="fp32, bf16 or fp16 (CUDA only)")
+    parser.add_argument(
+        "--precision",
+        default="fp32,bf16",
+        help="comma-separated, side by side: fp32, bf16, fp16 (CUDA only), auto",
+    )
     parser.add_argument("--probe-steps", type=int, default=3)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="probes per mode and precision, alternating precisions; the fastest counts",
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--channels", type=int, choices=(1, 2), default=1)
     parser.add_argument("--takes", type=int, default=1)
@@ -173,7 +213,10 @@ def main() -> None:
     x = np.concatenate([synth_track(TRACK_SR, TRACK_S, seed=c) for c in range(args.channels)])
     start, end = int(GAP_START_S * TRACK_SR), int((GAP_START_S + GAP_S) * TRACK_SR)
     cand = x[:, int(1.0 * TRACK_SR) : int(1.0 * TRACK_SR) + (end - start)].copy()
-    print(f"device: {device_name(device)}, torch {torch.__version__}, precision {args.precision}")
+    precisions = args.precision.split(",")
+    print(f"device: {device_name(device)}, torch {torch.__version__}, precisions {precisions}")
+    if device.type == "cpu":
+        print(f"processor: {cpu_flags_line()}")
     layout = "mono" if args.channels == 1 else "stereo"
     print(
         f"track: {TRACK_S:.0f} s {layout} at {TRACK_SR} Hz, gap {GAP_S:.0f} s, "
@@ -186,21 +229,21 @@ def main() -> None:
         shape = f" ({args.channels} ch × {args.takes} takes"
         shape += f", max batch {args.max_batch or 'all'})" if args.max_batch >= 0 else ")"
     rows = []
+    gap_s: dict[tuple[str, str, str], float] = {}
     targets = TARGETS_CUDA if device.type == "cuda" else TARGETS_CPU
     for preset in args.presets.split(","):
         torch.manual_seed(0)
         model = build_denoiser(preset).eval()
         n_params = sum(p.numel() for p in model.parameters())
-        for mode in args.modes.split(","):
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-            extra = {"precision": args.precision, "takes": args.takes}
+        print(
+            f"{preset}: --precision auto -> {resolve_precision('auto', device, preset=preset).reason}"
+        )
+        for mode, precision, t in probes_by_precision(
+            model, x, start, end, cand, device, args, precisions
+        ):
+            extra = {"precision": precision, "takes": args.takes}
             if args.max_batch >= 0:
                 extra["sampler_options"] = {"max_batch": args.max_batch}
-            t = time_mode(
-                model, x, start, end, cand, device, mode, full=False,
-                probe_steps=args.probe_steps, **extra,
-            )  # fmt: skip
             if t["total"] <= args.max_full_s:
                 t = time_mode(
                     model, x, start, end, cand, device, mode, full=True,
@@ -211,12 +254,15 @@ def main() -> None:
                 if device.type == "cuda"
                 else "-"
             )
-            target = None if shape else targets.get((preset, mode))
+            target = None if shape or precision != "fp32" else targets.get((preset, mode))
             verdict = "" if target is None else f" (target ≤ {target:g})"
+            gap_s[(preset, mode, precision)] = t["total"]
+            base = gap_s.get((preset, mode, precisions[0]))
+            ratio = f"{t['total'] / base:.2f}" if base else "-"
             rows.append(
                 f"| {preset} | {n_params / 1e6:.2f} M | {device_name(device)} | {mode}{shape} | "
-                f"{t['median']:.3f} | {t['min']:.3f} | {t['total']:.1f} | {t['at_min']:.1f}"
-                f"{verdict} | {t['how']} | {t['windows']} | {peak} |"
+                f"{precision} | {t['median']:.3f} | {t['min']:.3f} | {t['total']:.1f} | "
+                f"{t['at_min']:.1f}{verdict} | {ratio} | {t['how']} | {t['windows']} | {peak} |"
             )
             print(rows[-1], flush=True)
         model.to("cpu")
@@ -225,10 +271,11 @@ def main() -> None:
             torch.cuda.empty_cache()
     print()
     print(
-        "| preset | parameters | device | mode | s / step (median) | s / step (min) "
-        "| s / 2-s gap | s / 2-s gap at min step | how | windows | peak GPU memory |"
+        "| preset | parameters | device | mode | precision | s / step (median) | s / step (min) "
+        f"| s / 2-s gap | s / 2-s gap at min step | gap time / {precisions[0]}'s | how | windows "
+        "| peak GPU memory |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

@@ -15,7 +15,7 @@ import pytest
 from simdps_studio import __version__
 from simdps_studio.session import about
 
-DEVICE_RE = re.compile(r"^(CPU \(\d+ threads?\)|CUDA \(.+\))$")
+DEVICE_RE = re.compile(r"^(CPU \(\d+ threads?\)|CUDA \(.+\)) · (fp32|bf16|fp16): .+$")
 
 
 def _fake_model(folder: Path, *, preset: str = "tiny", n_parameters: int = 115_784) -> Path:

@@ -769,6 +769,23 @@ def test_repair_option_defaults_are_the_requests():
         d.seed,
     )
     assert (args.candidate, args.device, args.method) == (d.candidate_rank, d.device, d.method)
+    assert (args.precision, args.start_sigma) == (d.precision, d.start_sigma) == ("auto", None)
+
+
+def test_precision_and_start_sigma_options(tmp_path, song, capsys):
+    out = str(tmp_path / "o.wav")
+    base = ["repair", str(song), "-o", out, "--gap", "1:1.02"]
+    assert main([*base, "--method", "lpc", "--precision", "bf16", "--start-sigma", "0.1"]) == 0
+    err = capsys.readouterr().err
+    assert "note: --precision, --start-sigma not used by --method lpc" in err
+    bad_out = ["repair", str(song), "-o", str(tmp_path / "never.wav"), "--gap", "1:1.02"]
+    for bad in ("0", "1.5", "nan"):
+        assert main([*bad_out, "--method", "simdps", "--start-sigma", bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--start-sigma must lie in (0, 1]" in err[0]
+    assert main([*bad_out, "--precision", "fp16"]) == 2  # not a choice on the command line
+    assert "invalid choice" in capsys.readouterr().err
+    assert not (tmp_path / "never.wav").exists()
 
 
 def test_progress_is_shared_by_gap_length():

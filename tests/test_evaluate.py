@@ -218,6 +218,23 @@ def test_parsing_and_quick_defaults():
     assert ev.rendered_cache_dir().name == f"rendered-seed{ev.RENDER_SEED}-1h-{ev.RENDER_SR}"
 
 
+def test_precision_and_warm_start_options_reach_the_run_and_its_settings():
+    p = argparse.ArgumentParser()
+    ev.add_arguments(p)
+    default = ev.config_from_args(p.parse_args([]))
+    assert (default.precision, default.start_sigma) == ("auto", None)
+    cfg = ev.config_from_args(p.parse_args(["--precision", "bf16", "--start-sigma", "0.1"]))
+    assert (cfg.precision, cfg.start_sigma) == ("bf16", 0.1)
+    assert "--precision bf16 --start-sigma 0.1" in ev.command_line(cfg)
+    # A resumed run must not mix precisions or starts: both are run settings.
+    settings = ev.run_settings(cfg)
+    assert (settings["precision"], settings["start_sigma"]) == ("bf16", 0.1)
+    assert settings != ev.run_settings(default)
+    assert ev.config_from_args(p.parse_args(["--start-sigma", "1"])).start_sigma is None  # off
+    with pytest.raises(InputError, match="--start-sigma"):
+        ev.config_from_args(p.parse_args(["--start-sigma", "0"]))
+
+
 def test_gap_positions_are_fixed_and_keep_context():
     n = int(30 * SR)
     gaps = {g: ev.gap_position(n, SR, g) for g in ev.DEFAULT_GAPS_S}

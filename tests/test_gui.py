@@ -784,6 +784,29 @@ def test_shortcuts_help_and_settings_persist(qtbot, make_window):
     assert not w2.playback.available and "off" in w2.transport.message.full_text()
 
 
+def test_precision_and_warm_start_are_settings_that_repairs_and_the_estimate_use(
+    qtbot, make_window
+):
+    w = make_window()
+    assert (w.precision, w.start_sigma) == ("auto", None)  # the defaults
+    assert w.precision_actions["auto"].isChecked() and w.warm_start_actions[None].isChecked()
+    w.precision_actions["fp32"].trigger()
+    w.warm_start_actions[0.1].trigger()
+    qtbot.waitUntil(lambda: "fp32: asked for" in w.device_label.text(), timeout=20000)
+    assert w.device_label.text().startswith("device: CPU (")
+    request = w.request()
+    assert (request.precision, request.start_sigma) == ("fp32", 0.1)
+    # The pace is kept per precision (fp32 under the key it had before precisions existed).
+    assert w._pace_key("CPU (2 threads)") == w._pace_key("CPU (2 threads)", "fp32")
+    assert w._pace_key("CPU (2 threads)", "bf16").endswith("|bf16")
+    w.close()
+    w2 = make_window()  # remembered
+    assert (w2.precision, w2.start_sigma) == ("fp32", 0.1)
+    assert w2.precision_actions["fp32"].isChecked() and w2.warm_start_actions[0.1].isChecked()
+    w2.warm_start_actions[None].trigger()
+    assert w2.request().start_sigma is None
+
+
 def test_takes_default_to_one_on_a_cpu_and_two_on_cuda_unless_chosen(qtbot, make_window, tmp_path):
     from simdps_studio.gui.mainwindow import DEFAULT_GPU_TAKES
 

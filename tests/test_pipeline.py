@@ -285,6 +285,81 @@ def test_warm_start_begins_from_the_candidate(tiny, track):
     assert abs(corr(cold.fills[0], cand)) < 0.5
 
 
+class FirstCall(CountingDenoiser):
+    """Also keeps the input and noise level of the first call."""
+
+    def forward(self, x, sigma):
+        if self.calls == 0:
+            self.first = (x.detach().clone(), torch.as_tensor(sigma).detach().clone())
+        return super().forward(x, sigma)
+
+
+def test_start_sigma_drops_the_levels_above_it_and_starts_from_the_candidate(tiny, track):
+    from simdps_studio.inpaint.sampler import edm_sigmas, n_denoiser_calls, start_at
+    from simdps_studio.session.engines import warm_start_steps
+
+    full = edm_sigmas(10)
+    for s in (0.3, 0.1, 0.03, 1e-5):
+        cut = start_at(full, s)
+        assert float(cut[0]) == pytest.approx(s) and float(cut[-1]) == 0.0
+        assert torch.equal(cut[1:], full[full < s])  # the levels below S, unchanged
+        assert len(cut) - 1 == warm_start_steps(10, s)  # the app's estimate counts the same
+    assert torch.equal(start_at(full, 1.0), full)
+
+    start, end = int(0.8 * SR), int(1.0 * SR)
+    cand = piano_like(SR, 2.0, seed=9)[:, start:end]
+    counting = FirstCall(tiny)
+    # No churn, so the first network call sees the starting point itself.
+    opts = {"start_sigma": 0.01, "s_churn": 0.0}
+    kw = {"candidate": cand, "omega": 0.15, "draft": False, "steps": 10}
+    res = run(counting, track, start, end, sampler_options=opts, **kw)
+    steps_run = warm_start_steps(10, 0.01)
+    assert res.options["start_sigma"] == pytest.approx(0.01) and res.options["steps_run"] < 10
+    assert res.options["steps_run"] == steps_run
+    assert counting.calls == n_denoiser_calls(steps_run)
+    x0, sigma0 = counting.first
+    assert float(sigma0.reshape(-1)[0]) == pytest.approx(0.01)
+    # The start: the context outside the gap and the candidate inside, plus noise of sigma S
+    # (in the model's normalised units; the window is centred on the gap at this rate).
+    ((w0, _f0, _f1),) = plan_windows(start, end, track.shape[1], tiny.segment_length)
+    expected = track[0, w0 : w0 + tiny.segment_length].copy()
+    expected[start - w0 : end - w0] = cand[0]
+    x0 = x0[0].numpy()
+    inside = slice(start - w0, end - w0)
+    outside = np.r_[0 : start - w0, end - w0 : len(expected)]
+    assert corr(x0[inside], expected[inside]) > 0.98
+    assert corr(x0[outside], expected[outside]) > 0.98
+    gain = np.std(x0[outside]) / np.std(expected[outside])
+    noise = x0 - gain * (expected - expected[outside].mean())
+    assert np.std(noise) == pytest.approx(0.01, rel=0.15)
+
+    # DPS has no candidate to start from: the option changes nothing there.
+    dps = run(tiny, track, start, end, steps=4, draft=False, sampler_options=opts)
+    cold = run(tiny, track, start, end, steps=4, draft=False, sampler_options={"s_churn": 0.0})
+    assert dps.options["start_sigma"] is None and np.array_equal(dps.fills[0], cold.fills[0])
+    with pytest.raises(InputError, match="start_sigma"):
+        run(tiny, track, start, end, sampler_options={"start_sigma": 0.0})
+
+
+@pytest.mark.parametrize("draft", [True, False])
+def test_bf16_and_fp32_fills_agree(tiny, track, draft):
+    # Tolerance: 5 % relative L2 between the fills (measured with the tiny model, 6 steps:
+    # 0.3-0.5 % in draft mode, 1-2 % with the guided sampler). Outside the gap the spliced
+    # track is bit-identical whatever ran.
+    start, end = int(0.8 * SR), int(1.0 * SR)
+    cand = piano_like(SR, 2.0, seed=9)[:, start:end]
+    kw = {"candidate": cand, "omega": 0.15, "draft": draft}
+    fp32 = run(tiny, track, start, end, precision="fp32", **kw)
+    bf16 = run(tiny, track, start, end, precision="bf16", **kw)
+    assert fp32.options["precision"] == "fp32" and bf16.options["precision"] == "bf16"
+    a, b = fp32.fills[0], bf16.fills[0]
+    assert not np.array_equal(a, b)  # bf16 really ran
+    assert np.linalg.norm(b - a) / np.linalg.norm(a) < 0.05
+    out = splice(track, start, b)
+    assert np.array_equal(out[:, :start], track[:, :start])
+    assert np.array_equal(out[:, end:], track[:, end:])
+
+
 def test_stereo_as_mid_and_side(tiny):
     mono = piano_like(SR, 2.0, seed=4)[0]
     start, end = int(0.9 * SR), int(1.1 * SR)
@@ -462,7 +537,7 @@ def test_resolve_device_and_name():
     assert auto.type == ("cuda" if torch.cuda.is_available() else "cpu")
     name = device_name(torch.device("cpu"))
     assert name.startswith("CPU (") and "thread" in name
-    assert autocast_dtype(torch.device("cpu"), "bf16") is None
+    assert autocast_dtype(torch.device("cpu"), "bf16") is torch.bfloat16  # autocast on the CPU
     with pytest.raises(InputError):
         resolve_device("tpu")
     with pytest.raises(InputError):

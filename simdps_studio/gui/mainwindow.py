@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -60,6 +60,7 @@ from simdps_studio.gui.theme import icon
 from simdps_studio.gui.views import RepairSpan, TrackView
 from simdps_studio.gui.workers import TaskRunner
 from simdps_studio.session import engines
+from simdps_studio.session.about import split_device_label
 from simdps_studio.session.document import Session
 from simdps_studio.session.project import (
     PROJECT_SUFFIX,
@@ -191,12 +192,38 @@ def _export_job(session, options: ExportOptions, *, progress=None, cancel=None):
     )
 
 
-def _device_label(progress=None, cancel=None) -> str:
+def _device_label(
+    precision: str = "auto", model: str | None = None, progress=None, cancel=None
+) -> str:
+    """The device and the precision repairs will run in, and why (``about.device_label``)."""
+    from simdps_studio.session.about import device_label
+
+    return device_label(precision, model)
+
+
+def _stored_start_sigma(value: Any) -> float | None:
+    """The remembered warm start: one of :data:`WARM_START_ITEMS`' levels, else None (off)."""
     try:
-        from simdps_studio.inpaint.device import device_name, resolve_device
-    except Exception:  # torch missing: diffusion is unavailable, the rest works
-        return "CPU (diffusion unavailable)"
-    return device_name(resolve_device("auto"))
+        sigma = float(value)
+    except (TypeError, ValueError):
+        return None
+    levels = [v for _label, v in WARM_START_ITEMS if v is not None]
+    return min(levels, key=lambda v: abs(v - sigma)) if 0 < sigma < 1 else None
+
+
+#: Repair → Precision: the menu's entries and the settings' values.
+PRECISION_ITEMS = (
+    ("&Auto (bf16 where measured faster)", "auto"),
+    ("fp&32", "fp32"),
+    ("&bf16", "bf16"),
+)
+#: Repair → Warm start: off (from noise at σ 1) or from the candidate at these noise levels.
+WARM_START_ITEMS = (
+    ("&Off (from noise)", None),
+    ("From the candidate at σ 0.&3", 0.3),
+    ("From the candidate at σ 0.&1", 0.1),
+    ("From the candidate at σ 0.0&3", 0.03),
+)
 
 
 class MainWindow(QMainWindow):
@@ -253,6 +280,11 @@ class MainWindow(QMainWindow):
         self.mark_in: int | None = None
         self.mark_out: int | None = None
         self.model_name: str | None = self.settings.value("repair/model", None) or None
+        precision = str(self.settings.value("repair/precision", "auto"))
+        self.precision = precision if precision in dict(map(reversed, PRECISION_ITEMS)) else "auto"
+        self.start_sigma: float | None = _stored_start_sigma(
+            self.settings.value("repair/start_sigma", "")
+        )
         self.autosave_file: Path | None = None
         self.last_error = ""
         self._autosave_warned = False
@@ -281,7 +313,18 @@ class MainWindow(QMainWindow):
         self._autosave_timer.timeout.connect(self.autosave_now)
         self._restore_settings()
         self._update_actions()
-        self.runner.start("device", _device_label, on_result=self._device_ready)
+        self._probe_device()
+
+    def _probe_device(self) -> None:
+        """Find the device and the precision repairs will run in (a worker: ``auto`` measures
+        bf16 once per host and model preset)."""
+        self.runner.start(
+            "device",
+            _device_label,
+            self.precision,
+            self.model_name,
+            on_result=self._device_ready,
+        )
 
     # ================================================================================ UI
 
@@ -542,6 +585,7 @@ class MainWindow(QMainWindow):
         self.model_menu = m.addMenu("&Model")
         self.model_menu.aboutToShow.connect(self._fill_model_menu)
         m.addAction(self.act_check_fit)
+        self._build_speed_menus(m)
         m = mb.addMenu("&Help")
         m.addAction(self.act_help)
         m.addAction(self.act_about)
@@ -1208,6 +1252,55 @@ class MainWindow(QMainWindow):
         if warning and self.session.repair_for(gap) is None:
             self.status(f"{warning[0].upper()}{warning[1:]}", 20000)
 
+    def _build_speed_menus(self, menu) -> None:
+        """Repair → Precision and Repair → Warm start: choices kept in the settings."""
+        self.precision_actions: dict[str, QAction] = {}
+        self.warm_start_actions: dict[float | None, QAction] = {}
+        for title, items, chosen, store, on_pick in (
+            (
+                "&Precision",
+                PRECISION_ITEMS,
+                self.precision,
+                self.precision_actions,
+                self.set_precision,
+            ),
+            (
+                "&Warm start",
+                WARM_START_ITEMS,
+                self.start_sigma,
+                self.warm_start_actions,
+                self.set_start_sigma,
+            ),
+        ):
+            sub = menu.addMenu(title)
+            group = QActionGroup(sub)
+            for label, value in items:
+                a = QAction(label, sub, checkable=True)
+                a.setChecked(value == chosen)
+                a.triggered.connect(lambda _on=False, v=value, f=on_pick: f(v))
+                group.addAction(a)
+                sub.addAction(a)
+                store[value] = a
+        self.precision_actions["auto"].setToolTip(
+            "bf16 where this processor has bf16 matrix support and a one-off measurement found "
+            "it at least 1.2× faster; fp32 otherwise"
+        )
+
+    def set_precision(self, precision: str) -> None:
+        """Run repairs in ``precision`` ("auto", "fp32" or "bf16"); remembered."""
+        self.precision = precision
+        self.settings.setValue("repair/precision", precision)
+        self.precision_actions[precision].setChecked(True)
+        self.device_label.setText("device: …")
+        self._probe_device()
+
+    def set_start_sigma(self, start_sigma: float | None) -> None:
+        """Warm-start SimDPS at ``start_sigma`` (None: from noise); remembered."""
+        self.start_sigma = start_sigma
+        self.settings.setValue("repair/start_sigma", "" if start_sigma is None else start_sigma)
+        self.warm_start_actions[start_sigma].setChecked(True)
+        self._update_estimate()
+
     def _toggle_check_fit(self, on: bool) -> None:
         self.settings.setValue("repair/check_fit", bool(on))
         if on and self.selected_gap is not None and self.selected_gap in self.candidates:
@@ -1309,6 +1402,8 @@ class MainWindow(QMainWindow):
             candidate_rank=self.chosen_rank.get(self.selected_gap, 1),
             model=self.model_name,
             draft=p.draft.isChecked(),
+            precision=self.precision,
+            start_sigma=self.start_sigma,
         )
 
     def run_repair(self, method: str | None = None) -> None:
@@ -1390,8 +1485,9 @@ class MainWindow(QMainWindow):
         self.status(f"{done}: {warning}" if warning else done, 20000 if warning else 8000)
         self.repair_finished.emit(repairs)
 
-    # Pace of diffusion repairs on this machine, per model and device, kept in the settings as
-    # JSON {"model|device": {"gradient": s, "draft": s}} (seconds per network item call).
+    # Pace of diffusion repairs on this machine, per model, device and precision, kept in the
+    # settings as JSON {"model|device[|precision]": {"gradient": s, "draft": s}} (seconds per
+    # network item call; fp32 keeps the key it had before precisions were chosen).
 
     def _pace_data(self) -> dict:
         try:
@@ -1400,11 +1496,12 @@ class MainWindow(QMainWindow):
             return {}
         return data if isinstance(data, dict) else {}
 
-    def _pace_key(self, device: str) -> str:
-        return f"{self.model_name or engines.DEFAULT_MODEL}|{device}"
+    def _pace_key(self, device: str, precision: str = "fp32") -> str:
+        key = f"{self.model_name or engines.DEFAULT_MODEL}|{device}"
+        return key if precision == "fp32" else f"{key}|{precision}"
 
-    def _pace(self, device: str) -> engines.RepairPace:
-        entry = self._pace_data().get(self._pace_key(device), {})
+    def _pace(self, device: str, precision: str = "fp32") -> engines.RepairPace:
+        entry = self._pace_data().get(self._pace_key(device, precision), {})
         known = {
             k: float(v)
             for k, v in (entry.items() if isinstance(entry, dict) else ())
@@ -1416,12 +1513,13 @@ class MainWindow(QMainWindow):
         calls = repair.params.get("network_item_calls")
         seconds = repair.params.get("sampling_seconds")
         device = repair.params.get("device")
+        precision = str(repair.params.get("precision") or "fp32")
         if not calls or not seconds or not device:
             return
-        pace = self._pace(str(device))
+        pace = self._pace(str(device), precision)
         pace.record(draft=bool(repair.params.get("draft")), seconds=float(seconds), calls=calls)
         data = self._pace_data()
-        data[self._pace_key(str(device))] = pace.seconds_per_call
+        data[self._pace_key(str(device), precision)] = pace.seconds_per_call
         self.settings.setValue("repair/pace", json.dumps(data))
         # The label follows in _repair_done's _update_actions.
 
@@ -1439,14 +1537,17 @@ class MainWindow(QMainWindow):
         if engines.resolve_method(request, gap, sr) not in ("simdps", "dps") or not window_s:
             return ""
 
-        pace = self._pace(self.device_label.text().removeprefix("device: "))
+        # The pace of the precision that will run (the device line says which).
+        pace = self._pace(*split_device_label(self.device_label.text().removeprefix("device: ")))
         items = engines.model_items(session.audio, gap, window_s)
+        warm = engines.resolve_method(request, gap, sr) == "simdps"
 
         def calls(draft: bool) -> int:
+            steps = self.repair_panel.steps_for(draft)
             return engines.network_item_calls(
                 gap.duration_s(sr),
                 window_s,
-                steps=self.repair_panel.steps_for(draft),
+                steps=engines.warm_start_steps(steps, request.start_sigma) if warm else steps,
                 takes=request.takes,
                 items=items,
                 draft=draft,
@@ -1617,6 +1718,7 @@ class MainWindow(QMainWindow):
         self.model_name = name_or_dir or None
         self.settings.setValue("repair/model", self.model_name or "")
         self._update_model_label()
+        self._probe_device()  # the precision is measured per model preset
         if self.session is not None and self.selected_gap is not None:
             self._refresh()  # the warning and Auto's ω belong to the model
             if self.selected_gap in self.candidates:

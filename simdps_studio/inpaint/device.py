@@ -1,7 +1,8 @@
 """Compute device selection for sampling: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
 
-Sampling runs in float32 on the CPU. On CUDA the network forward may run under bf16 or fp16
-autocast (``precision``); guidance arithmetic stays in float32 either way.
+The network forward may run under bf16 autocast (on the CPU too, where the processor has bf16
+matrix support: :mod:`.precision` decides ``auto``) or fp16 autocast (CUDA only); guidance
+arithmetic stays in float32 either way.
 """
 
 from __future__ import annotations
@@ -64,9 +65,10 @@ def autocast_dtype(device: torch.device, precision: str = "fp32") -> torch.dtype
     Parameters
     ----------
     device : torch.device
-        Where the network runs; reduced precision is only used on CUDA (the CPU stays fp32).
+        Where the network runs. The CPU runs bf16 (autocast) but not fp16, which stays fp32.
     precision : {"fp32", "bf16", "fp16"}
-        Requested precision; ``bf16`` falls back to fp16 on GPUs without bf16 support.
+        Requested precision (already resolved: ``auto`` is :func:`.precision.resolve_precision`'s
+        business); ``bf16`` falls back to fp16 on GPUs without bf16 support.
 
     Raises
     ------
@@ -76,8 +78,10 @@ def autocast_dtype(device: torch.device, precision: str = "fp32") -> torch.dtype
     key = precision.strip().lower()
     if key not in PRECISION_CHOICES:
         raise InputError(f"unknown precision {precision!r} (choose fp32, bf16 or fp16)")
-    if key == "fp32" or device.type != "cuda":
+    if key == "fp32":
         return None
+    if device.type != "cuda":
+        return torch.bfloat16 if key == "bf16" else None
     if key == "bf16":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float16

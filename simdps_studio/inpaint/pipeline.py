@@ -54,6 +54,7 @@ from simdps_studio.inpaint.guidance import (
     GuidanceConfig,
     guided_denoiser,
 )
+from simdps_studio.inpaint.precision import resolve_precision
 from simdps_studio.inpaint.sampler import (
     DEFAULT_RHO,
     DEFAULT_S_CHURN,
@@ -64,6 +65,7 @@ from simdps_studio.inpaint.sampler import (
     edm_sigmas,
     generators_for_seeds,
     randn_like_seeded,
+    start_at,
 )
 
 #: Share of the window kept as context before (and after) the part being filled, at least.
@@ -544,8 +546,10 @@ def inpaint_gap(
         Fast mode without backpropagation (replacement-style guidance).
     device : {"auto", "cpu", "cuda"} or torch.device
         Where to sample.
-    precision : {"fp32", "bf16", "fp16"}
-        Network precision on CUDA (autocast); the CPU always runs fp32.
+    precision : {"fp32", "auto", "bf16", "fp16"}
+        Network precision (autocast; guidance, CQT and splice stay fp32). ``auto`` asks
+        :func:`~simdps_studio.inpaint.precision.resolve_precision` (bf16 where it was measured
+        faster on this host); fp16 is CUDA-only. The result's ``options`` say what ran and why.
     data_consistency : bool
         Replace the observed context of each denoised estimate by the source (Hann-smoothed).
     sampler_options : mapping, optional
@@ -563,7 +567,10 @@ def inpaint_gap(
         to this many segments long, for more context) and
         ``min_context_fraction`` (windowing), ``warm_start`` (default False: start SimDPS from the
         context with the candidate in the gap plus noise at ``sigma_max``, SDEdit-style, instead
-        of from noise; with ``sigma_max`` < 1; measured, docs/sampler.md).
+        of from noise; with ``sigma_max`` < 1, the whole schedule from there), ``start_sigma``
+        (SimDPS only: begin at this noise level from the context with the candidate in the gap
+        plus noise, the schedule's levels above it dropped, so fewer steps run; measured,
+        docs/sampler.md; at or above ``sigma_max``: off).
     progress : callable, optional
         ``progress(fraction, message)``; reaches 1.0 on success.
     cancel : CancelToken, optional
@@ -603,6 +610,7 @@ def inpaint_gap(
         "min_context_fraction",
         "max_window_fraction",
         "warm_start",
+        "start_sigma",
     }
     if unknown:
         raise InputError(f"unknown sampler options: {', '.join(sorted(unknown))}")
@@ -617,7 +625,9 @@ def inpaint_gap(
     use_candidate = candidate is not None and omega > 0
 
     dev = resolve_device(device)
-    amp = autocast_dtype(dev, precision)
+    preset = getattr(getattr(denoiser, "config", None), "preset", None)
+    run_precision = resolve_precision(precision, dev, preset=preset)
+    amp = autocast_dtype(dev, run_precision.precision)
     denoiser = denoiser.to(dev).eval()
     sr_m = int(denoiser.sample_rate)
     n_m = int(denoiser.segment_length)
@@ -663,6 +673,15 @@ def inpaint_gap(
         raise InputError(f"{', '.join(heun_kw)} apply to the Heun solver only")
     sampler_kw.update(heun_kw)
     sigmas = edm_sigmas(steps, **schedule)
+    start_sigma = float(opts.get("start_sigma", schedule["sigma_max"]))
+    if not math.isfinite(start_sigma) or start_sigma <= 0:
+        raise InputError(f"start_sigma must be a positive number, not {start_sigma}")
+    # A warm start needs a candidate to start from; DPS always starts from noise.
+    cut = start_sigma < schedule["sigma_max"]
+    warm_start = use_candidate and (bool(opts.get("warm_start", False)) or cut)
+    if warm_start and cut:
+        sigmas = start_at(sigmas, start_sigma)
+    steps_run = len(sigmas) - 1
 
     # Model window at the track rate; resampling it gives at most n_m model samples.
     window_samples = n_m if sr == sr_m else int(math.floor(n_m * sr / sr_m))
@@ -684,7 +703,7 @@ def inpaint_gap(
     ]
     work_takes = [span.copy() for _ in range(takes)] if len(windows) > 1 else [span] * takes
     fills = np.zeros((takes, x.shape[0], end - start), dtype=np.float32)
-    total_steps = len(windows) * steps
+    total_steps = len(windows) * steps_run
     done = [0]
     sampled_items = 0
 
@@ -720,7 +739,7 @@ def inpaint_gap(
                 sigmas=sigmas,
                 sampler_kw=sampler_kw,
                 solver=solver,
-                warm_start=bool(opts.get("warm_start", False)),
+                warm_start=warm_start,
                 seeds=[s + 7919 * w_index for s in seeds],
                 callback=on_step,
                 device=dev,
@@ -762,7 +781,10 @@ def inpaint_gap(
             "context_fraction": context_fraction,
             "short_windows": short_windows,
             "max_window_fraction": max_window_fraction,
-            "precision": precision if dev.type == "cuda" else "fp32",
+            "precision": run_precision.precision,
+            "precision_reason": run_precision.reason,
+            "start_sigma": round(float(sigmas[0]), 6) if warm_start else None,
+            "steps_run": steps_run,
         },
     )
 

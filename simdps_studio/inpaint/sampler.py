@@ -72,6 +72,31 @@ def edm_sigmas(
     return torch.cat([sigmas, sigmas.new_zeros(1)]).to(torch.float32)
 
 
+def start_at(sigmas: Tensor, start_sigma: float) -> Tensor:
+    """A schedule begun at ``start_sigma``: its levels above it dropped, ``start_sigma`` first.
+
+    For a warm start (SDEdit, Meng et al. 2022): the sample starts as a known signal plus noise
+    of this level, so the steps above it have nothing to do.
+
+    Parameters
+    ----------
+    sigmas : Tensor
+        Shape (N + 1,), decreasing, ending in 0 (:func:`edm_sigmas`).
+    start_sigma : float
+        The first noise level (> 0); at or above ``sigmas[0]`` the schedule is returned as is.
+
+    Returns
+    -------
+    Tensor
+        Shape (M + 1,) with M <= N + 1, float32, decreasing, ending in 0, first entry
+        ``start_sigma``.
+    """
+    if start_sigma >= float(sigmas[0]):
+        return sigmas
+    below = sigmas[sigmas < start_sigma]
+    return torch.cat([below.new_tensor([start_sigma]), below])
+
+
 def randn_like_seeded(x: Tensor, generator: Generators = None) -> Tensor:
     """Standard normal noise shaped like ``x``, drawn on the CPU, moved to ``x``'s device.
 

@@ -133,7 +133,10 @@ class TrainOptions:
             (self.val_every >= 1 and self.val_batches >= 0, "bad validation settings"),
             (self.checkpoint_every_s > 0, "checkpoint_every_s must be positive"),
             (self.log_every >= 1, "log_every must be at least 1"),
-            (self.precision in ("fp32", "bf16", "fp16"), "precision must be fp32, bf16 or fp16"),
+            (
+                self.precision in ("auto", "fp32", "bf16", "fp16"),
+                "precision must be auto, fp32, bf16 or fp16",
+            ),
             (0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)"),
             (0 <= self.seed < 2**63, "seed must be in [0, 2^63)"),
             (self.val_batch_size is None or self.val_batch_size >= 1, "bad validation settings"),
@@ -849,9 +852,12 @@ def train(
         Seed of the initial weights, the data order and the noise.
     device : {"auto", "cpu", "cuda"} or torch.device
         Ignored under torchrun, where each process uses its own GPU (or the CPU with gloo).
-    precision : {"fp32", "bf16", "fp16"}
+    precision : {"auto", "fp32", "bf16", "fp16"}
         Autocast precision of the network: bf16 on CUDA or the CPU, fp16 on CUDA only (the CPU
-        runs fp16 requests in float32). Weights and optimiser state stay float32.
+        runs fp16 requests in float32); ``auto`` is decided at the start of every chunk by
+        :func:`~simdps_studio.inpaint.precision.resolve_precision` (bf16 where the processor has
+        bf16 matrix support and it measured faster). Weights, optimiser state and the validation
+        loss stay float32; the chunk's record says what ran.
     val_fraction : float
         Held-out share for folders without a split.
     snr_cap : float
@@ -1043,7 +1049,12 @@ def train(
         net = DistributedDataParallel(
             model, device_ids=[dist_info.local_rank] if dev.type == "cuda" else None
         )
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(opts.precision)
+    from simdps_studio.inpaint.precision import resolve_precision
+
+    run_precision = resolve_precision(opts.precision, dev, preset=config.preset, training=True)
+    if opts.precision == "auto":
+        notes.append(f"network precision {run_precision.reason}")
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(run_precision.precision)
     # bf16 autocast runs on the CPU too (fp32 master weights and Adam state); fp16 is CUDA-only.
     use_amp = amp_dtype is not None and (dev.type == "cuda" or amp_dtype == torch.bfloat16)
     scaler = torch.amp.GradScaler(dev.type, enabled=use_amp and amp_dtype == torch.float16)
@@ -1052,6 +1063,7 @@ def train(
         "start_step": start_step,
         "end_step": start_step,
         "hardware": hardware,
+        "precision": run_precision.precision,
         "seconds": 0.0,
         "loss": None,
         "batch_size": opts.batch_size * dist_info.world,

@@ -84,6 +84,10 @@ class RepairRequest:
     device: str = "auto"
     draft: bool = False
     corpus: tuple[Any, ...] = field(default_factory=tuple)
+    #: Network precision: "auto" (bf16 where measured faster on this host), "fp32" or "bf16".
+    precision: str = "auto"
+    #: Warm start (SimDPS only): begin at this noise level from the candidate (None: from noise).
+    start_sigma: float | None = None
 
 
 def _engine(module: str, what: str):
@@ -143,6 +147,19 @@ def default_steps(draft: bool) -> int:
 def sampler_calls(steps: int, draft: bool) -> int:
     """Network calls per window: Heun (the default) twice a step but the last, draft's Euler once."""
     return steps if draft else 2 * steps - 1
+
+
+def warm_start_steps(steps: int, start_sigma: float | None) -> int:
+    """Sampler steps that run when a warm start at ``start_sigma`` drops the schedule's levels
+    above it (the pipeline's ``start_sigma``; numpy here, so the app's estimate needs no torch):
+    the default schedule's levels below ``start_sigma``, plus the step from it."""
+    if start_sigma is None or start_sigma >= 1.0:
+        return int(steps)
+    # Karras et al. 2022, eq. 5 with the pipeline's defaults (sigma 1 -> 1e-4, rho 13).
+    rho, top, bottom = 13.0, 1.0, 1e-4
+    ramp = np.linspace(0.0, 1.0, int(steps))
+    levels = (top ** (1 / rho) + ramp * (bottom ** (1 / rho) - top ** (1 / rho))) ** rho
+    return int(np.count_nonzero(levels.astype(np.float32) < start_sigma)) + 1
 
 
 def network_item_calls(
@@ -676,10 +693,12 @@ def make_repairs(
         seed=request.seed,
         draft=request.draft,
         device=request.device,
+        precision=request.precision,
+        sampler_options=warm_start_options(request.start_sigma),
         progress=sub_progress(progress, search_share if cand is not None else 0.0, 1.0),
         cancel=cancel,
     )
-    calls = sampler_calls(steps, request.draft)
+    calls = sampler_calls(result.options["steps_run"], request.draft)  # fewer with a warm start
     params.update(
         omega=omega,
         omega_y=request.omega_y,
@@ -687,6 +706,9 @@ def make_repairs(
         draft=request.draft,
         model=request.model or DEFAULT_MODEL,
         device=result.device,
+        precision=result.options["precision"],
+        precision_reason=result.options["precision_reason"],
+        start_sigma=result.options["start_sigma"],
         # For the app's time estimate: the sampling alone, and what it cost in network calls.
         sampling_seconds=round(result.seconds, 3),
         network_item_calls=calls * result.sampled_items,
@@ -702,6 +724,15 @@ def make_repairs(
         )
         for i, (fill, seed) in enumerate(zip(result.fills, result.seeds))
     ]
+
+
+def warm_start_options(start_sigma: float | None) -> dict[str, float]:
+    """The pipeline's sampler options for a warm start at ``start_sigma`` (None or >= 1: off)."""
+    if start_sigma is None:
+        return {}
+    if not (math.isfinite(start_sigma) and start_sigma > 0):
+        raise InputError(f"the warm start's noise level must be positive, not {start_sigma}")
+    return {"start_sigma": float(start_sigma)} if start_sigma < 1.0 else {}
 
 
 def preview_candidate(audio: Audio, gap: Gap, candidate, *, corpus=()) -> Repair:

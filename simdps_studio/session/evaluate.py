@@ -152,6 +152,7 @@ CSV_TYPES: dict[str, type] = {
     "steps": int,
     "model": str,
     "device": str,
+    "precision": str,
     "cand_start_s": float,
     "cand_cost": float,
     "cand_score": float,
@@ -644,6 +645,8 @@ class BenchConfig:
     render_seed: int = RENDER_SEED
     #: The rendered material's piano: "soundfont" measures; "salamander" or "mix" for selection.
     render_piano: str = "soundfont"
+    precision: str = "auto"
+    start_sigma: float | None = None  # warm start of the diffusion methods (None: off)
 
     @property
     def needs_model(self) -> bool:
@@ -686,7 +689,18 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         resume=bool(getattr(args, "resume", False)),
         render_seed=int(getattr(args, "render_seed", None) or RENDER_SEED),
         render_piano=getattr(args, "render_piano", None) or "soundfont",
+        precision=getattr(args, "precision", "auto"),
+        start_sigma=_start_sigma(getattr(args, "start_sigma", None)),
     )
+
+
+def _start_sigma(value: float | None) -> float | None:
+    """``--start-sigma``: None or 1 is off (a cold start from noise)."""
+    if value is None:
+        return None
+    if not 0.0 < value <= 1.0:  # refuses nan too
+        raise InputError(f"--start-sigma must lie in (0, 1] (1: off), not {value}")
+    return None if value >= 1.0 else float(value)
 
 
 def command_line(config: BenchConfig, prog: str = "simdps-studio bench quality") -> str:
@@ -707,6 +721,10 @@ def command_line(config: BenchConfig, prog: str = "simdps-studio bench quality")
         parts += ["--render-seed", str(config.render_seed)]
     if config.render_piano != "soundfont":
         parts += ["--render-piano", config.render_piano]
+    if config.precision != "auto":
+        parts += ["--precision", config.precision]
+    if config.start_sigma is not None:
+        parts += ["--start-sigma", f"{config.start_sigma:g}"]
     parts += ["--out", str(config.out_dir)]
     return f"{prog} {shlex.join(parts)}"
 
@@ -759,6 +777,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         ),
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16"],
+        help="network precision of the diffusion methods (default auto: as repairs choose)",
+    )
+    p.add_argument(
+        "--start-sigma",
+        type=float,
+        default=None,
+        metavar="S",
+        help="warm start of the SimDPS methods at noise level S (default: off, from noise)",
+    )
     p.add_argument(
         "--out",
         metavar="DIR",
@@ -926,6 +957,8 @@ def repair_gap(damaged: Audio, gap: Gap, spec: MethodSpec, config: BenchConfig):
         model=config.model if spec.diffusion else None,
         device=config.device,
         draft=spec.draft,
+        precision=config.precision,
+        start_sigma=config.start_sigma,
     )
     t0 = time.perf_counter()
     repair = make_repairs(damaged, gap, request)[0]
@@ -986,6 +1019,7 @@ def run_case(
         "steps": params.get("steps", ""),
         "model": params.get("model", ""),
         "device": params.get("device", ""),
+        "precision": params.get("precision", ""),
         "cand_same": same,
         "margin_samples": max(repair.margin_before, repair.margin_after),
         "seconds": round(seconds, 3),
@@ -1121,6 +1155,8 @@ def run_settings(config: BenchConfig) -> dict[str, Any]:
         "steps": config.steps,
         "seed": config.seed,
         "quick": config.quick,
+        "precision": config.precision,
+        "start_sigma": config.start_sigma,
     }
     if config.render_seed != RENDER_SEED:  # runs made before the option keep their rows
         settings["render_seed"] = config.render_seed
@@ -1560,7 +1596,9 @@ def markdown_report(result: BenchResult, command: str) -> str:
         f"- **Model:** {_model_line(config) if config.needs_model else 'none (no diffusion method)'}",
         f"- **Sampling:** {config.steps} steps, seed {config.seed}"
         + (", all diffusion methods in draft mode (`--quick`)" if config.quick else "")
-        + f"; device: {', '.join(sorted(result.devices)) or config.device}",
+        + f"; device: {', '.join(sorted(result.devices)) or config.device}"
+        + f"; precision: {config.precision}"
+        + (f"; warm start at σ {config.start_sigma:g}" if config.start_sigma else ""),
         f"- **Hardware:** {_hardware()}",
         "",
         "## Material",
