@@ -427,6 +427,11 @@ def resolve_precision(
         return PrecisionChoice("fp32", f"fp32: bf16 could not be measured ({type(exc).__name__})")
     if not math.isfinite(speedup) or speedup < MIN_SPEEDUP:
         return PrecisionChoice("fp32", f"fp32: bf16 measured {speedup:.2f}×", speedup)
+    if training and info is not None and not {"amx_bf16", "amx_tile"} <= info.flags:
+        # torch 2.13's AVX512-BF16 (no AMX) backward kernels read out of bounds: training
+        # segfaults after a varying number of steps (seen on AMD Zen 4 after 0 to ~40 steps), so
+        # a probe that survives proves nothing. Inference never crashed there.
+        return PrecisionChoice("fp32", "fp32: bf16 training crashes without AMX (torch 2.13)")
     if training and not cached_training_ok(
         host_key(info, preset),  # type: ignore[arg-type]
         train_probe or (lambda: probe_bf16_training(preset)),
