@@ -8,7 +8,9 @@ peak; frames anchored at the gap edges) in several forms, and the LSD of its Sim
 rules are then evaluated offline on that table (collect once, try many), e.g.::
 
     .venv/bin/python benchmarks/retrieval_shortlist.py collect --split selection --out sel.npz
-    .venv/bin/python benchmarks/retrieval_shortlist.py fit sel.npz
+    .venv/bin/python benchmarks/retrieval_shortlist.py fit sel.npz      # hand-weighed rules
+    .venv/bin/python benchmarks/retrieval_shortlist.py content sel.npz  # the fill's own content
+    .venv/bin/python benchmarks/retrieval_shortlist.py ranker sel.npz   # a cross-validated ranker
 
 The per-frame distances are stored so that the context length (0.5/1/2 s), the frame weights
 (flat or falling to 0 at the far end) and level invariance (the broadband mean difference
@@ -83,6 +85,10 @@ def collect(split: str, k: int, out: Path, data: Path | None) -> None:
             gb, db_b = _edge_frames(mono, s - cb, s, floor, True)
             ga, db_a = _edge_frames(mono, e, e + ca, floor, False)
             dist = np.concatenate([db_b, db_a]) / rec.sr
+            half = int(round(0.5 * rec.sr))
+            # The gap's context spectra (mean log power over 0.5 s / 1 s next to each edge).
+            ctx = {f"ctx_{side}{n}": f.mean(axis=0) for side, f0, dd in (("b", gb, db_b), ("a", ga, db_a))
+                   for n, f in (("05", f0[dd <= half]), ("1", f0[dd <= 2 * half]))}  # fmt: skip
             for cand in cands:
                 t = cand.start_sample
                 tb, ta = min(cb, t), min(ca, n - t - gap.length)
@@ -99,13 +105,17 @@ def collect(split: str, k: int, out: Path, data: Path | None) -> None:
                 lin[len(gb) - nb : len(gb)] = np.sum(d_b, axis=1)
                 sq[len(gb) : len(gb) + na] = np.sum(d_a * d_a, axis=1)
                 lin[len(gb) : len(gb) + na] = np.sum(d_a, axis=1)
+                inner = _frames_db(mono[t : t + gap.length], floor)
+                n_half = max(1, int(half / rb.BASE_HOP))
+                content = {"inner": inner.mean(axis=0), "head": inner[:n_half].mean(axis=0),
+                           "tail": inner[-n_half:].mean(axis=0)}  # fmt: skip
                 m = rb.score_fill(rec.clean, damaged, rec.sr, gap, t, cand.gain_db)
                 base = rb.reference_results(rec, gap, damaged, _CACHE)["baseline"]["lsd"]
                 per.append(
                     {"gap": f"{rec.id}@{frac:.0%}", "rank": cand.rank, "cost": cand.cost,
                      "stft": cand.cost_stft, "chroma": cand.cost_chroma, "gain": cand.gain_db,
                      "lsd": m["lsd"], "base": base, "sq": sq, "lin": lin, "dist": dist,
-                     "start": t, "gap_start": s}
+                     "start": t, "gap_start": s, **ctx, **content}
                 )  # fmt: skip
             print(rec.id, frac, file=sys.stderr, flush=True)
     np.save(out, np.array(per, dtype=object), allow_pickle=True)
@@ -204,6 +214,96 @@ def fit(path: Path) -> None:
                             print("| " + " | ".join(map(str, cells)) + " |")
 
 
+def _msd(a: np.ndarray, b: np.ndarray, level: bool) -> float:
+    """Mean squared difference of two mean log spectra (dB), the level offset removed or not."""
+    d = a - b
+    if level:
+        d = d - d.mean()
+    return float(np.mean(d * d))
+
+
+#: Per-candidate features of the learned ranker (each z-scored over the gap's shortlist).
+FEATURES = {
+    "J": lambda p: p["cost"],
+    "mel": lambda p: p["stft"],
+    "chroma": lambda p: p["chroma"],
+    "|gain|": lambda p: abs(p["gain"]),
+    "log distance": lambda p: np.log(abs(p["start"] - p["gap_start"]) + 1.0),
+    "rank": lambda p: p["rank"],
+    "lin 0.5 s": lambda p: lin_cost(p, 0.5, 0.0, True),
+    "lin 1 s": lambda p: lin_cost(p, 1.0, 0.0, True),
+    "lin 2 s flat": lambda p: lin_cost(p, 2.0, 1.0, False),
+    # The candidate's own content against the gap's contexts (inside the would-be fill).
+    "inner": lambda p: _msd(p["inner"], (p["ctx_b1"] + p["ctx_a1"]) / 2, True),
+    "edges": lambda p: _msd(p["head"], p["ctx_b05"], True) + _msd(p["tail"], p["ctx_a05"], True),
+}
+
+
+def content(path: Path) -> None:
+    """Rank correlation of every feature with the fill's LSD, then J plus each, z-scored."""
+    from scipy.stats import spearmanr
+
+    groups = _groups(path)
+    for k in (20,):
+        for name, f in FEATURES.items():
+            rs = [spearmanr([f(p) for p in ps[:k]], [p["lsd"] for p in ps[:k]])[0]
+                  for ps in groups.values()]  # fmt: skip
+            print(f"{name}: median Spearman with LSD over the top {k}: {np.nanmedian(rs):.2f}")
+    print("| rule | K | w | rank-1 LSD | worse / better |\n|---|---|---|---|---|")
+    for rule in (("inner",), ("edges",), ("lin 0.5 s", "edges")):
+        for k in (10, 20):
+            for w in (0.5, 1.0, 2.0):
+                picks = []
+                for ps in groups.values():
+                    ps = ps[:k]
+                    sc = _z(np.array([p["cost"] for p in ps]))
+                    for name in rule:
+                        sc = sc + w * _z(np.array([FEATURES[name](p) for p in ps]))
+                    picks.append(ps[int(np.argmin(sc))])
+                print(f"| J + {' + '.join(rule)} | {k} | {w} | {_summary(picks)} |")
+
+
+def ranker(path: Path) -> None:
+    """A ridge regression from the z-scored features to the z-scored LSD, evaluated by
+    leave-one-recording-out cross-validation (the pick of each held-out gap)."""
+    groups = _groups(path)
+    recs = sorted({g.split("@")[0] for g in groups})
+    print("| K | ridge lambda | rank-1 LSD (cross-validated) | worse / better |\n|---|---|---|---|")
+    for k in (5, 10, 20):
+        x, y = {}, {}
+        for g, ps in groups.items():
+            ps = ps[:k]
+            x[g] = np.stack([_z(np.array([f(p) for p in ps])) for f in FEATURES.values()], 1)
+            y[g] = _z(np.array([p["lsd"] for p in ps]))
+        for lam in (1.0, 10.0, 100.0):
+            picks = []
+            for r in recs:
+                train = [g for g in groups if not g.startswith(r + "@")]
+                a = np.concatenate([x[g] for g in train])
+                t = np.concatenate([y[g] for g in train])
+                w = np.linalg.solve(a.T @ a + lam * np.eye(a.shape[1]), a.T @ t)
+                for g in groups:
+                    if g.startswith(r + "@"):
+                        picks.append(groups[g][int(np.argmin(x[g] @ w))])
+            print(f"| {k} | {lam:g} | {_summary(picks)} |")
+
+
+def _groups(path: Path) -> dict:
+    groups: dict = {}
+    for p in np.load(path, allow_pickle=True):
+        groups.setdefault(p["gap"], []).append(p)
+    for ps in groups.values():
+        ps.sort(key=lambda p: p["rank"])
+    return groups
+
+
+def _summary(picks: list[dict]) -> str:
+    lsd = np.array([p["lsd"] for p in picks])
+    base = np.array([p["base"] for p in picks])
+    worse, better = int(np.sum(lsd - base > rb.MARGIN_DB)), int(np.sum(base - lsd > rb.MARGIN_DB))
+    return f"{lsd.mean():.3f} | {worse} / {better}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -212,8 +312,8 @@ def main() -> int:
     c.add_argument("--k", type=int, default=40)
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--data", type=Path, default=None)
-    f = sub.add_parser("fit")
-    f.add_argument("path", type=Path)
+    for cmd in ("fit", "content", "ranker"):
+        sub.add_parser(cmd).add_argument("path", type=Path)
     a = ap.parse_args()
     if a.cmd == "collect":
         root = a.data or rb.default_data_dir()
@@ -223,7 +323,7 @@ def main() -> int:
         _CACHE.update(json.loads(cache_path.read_text()))
         collect(a.split, a.k, a.out, a.data)
     else:
-        fit(a.path)
+        {"fit": fit, "content": content, "ranker": ranker}[a.cmd](a.path)
     return 0
 
 
