@@ -11,6 +11,7 @@ rules are then evaluated offline on that table (collect once, try many), e.g.::
     .venv/bin/python benchmarks/retrieval_shortlist.py fit sel.npz      # hand-weighed rules
     .venv/bin/python benchmarks/retrieval_shortlist.py content sel.npz  # the fill's own content
     .venv/bin/python benchmarks/retrieval_shortlist.py ranker sel.npz   # a cross-validated ranker
+    .venv/bin/python benchmarks/retrieval_shortlist.py replaced sel.npz # hop-256 re-placement
 
 The per-frame distances are stored so that the context length (0.5/1/2 s), the frame weights
 (flat or falling to 0 at the far end) and level invariance (the broadband mean difference
@@ -63,6 +64,26 @@ def _edge_frames(mono: np.ndarray, a: int, b: int, floor: float, before: bool):
     return f, centres
 
 
+def _frame_diffs(t, mono, length, cb, ca, floor, gb, ga, dist) -> dict:
+    """Per gap frame: sum of squared and of plain differences between the gap's edge-anchored
+    context frames (``gb``, ``ga``) and the candidate's at ``t`` (NaN where the candidate has no
+    frame at that distance, near a track end)."""
+    n = mono.size
+    tb, ta = min(cb, t), min(ca, n - t - length)
+    fb, _ = _edge_frames(mono, t - tb, t, floor, True)
+    fa, _ = _edge_frames(mono, t + length, t + length + ta, floor, False)
+    sq = np.full(dist.size, np.nan)
+    lin = np.full(dist.size, np.nan)
+    nb, na = min(len(gb), len(fb)), min(len(ga), len(fa))
+    d_b = gb[len(gb) - nb :] - fb[len(fb) - nb :]
+    d_a = ga[:na] - fa[:na]
+    sq[len(gb) - nb : len(gb)] = np.sum(d_b * d_b, axis=1)
+    lin[len(gb) - nb : len(gb)] = np.sum(d_b, axis=1)
+    sq[len(gb) : len(gb) + na] = np.sum(d_a * d_a, axis=1)
+    lin[len(gb) : len(gb) + na] = np.sum(d_a, axis=1)
+    return {"sq": sq, "lin": lin, "dist": dist}
+
+
 def collect(split: str, k: int, out: Path, data: Path | None) -> None:
     root = data or rb.default_data_dir()
     rows = [r for r in rb.read_manifest() if r["split"] == split]
@@ -89,22 +110,26 @@ def collect(split: str, k: int, out: Path, data: Path | None) -> None:
             # The gap's context spectra (mean log power over 0.5 s / 1 s next to each edge).
             ctx = {f"ctx_{side}{n}": f.mean(axis=0) for side, f0, dd in (("b", gb, db_b), ("a", ga, db_a))
                    for n, f in (("05", f0[dd <= half]), ("1", f0[dd <= 2 * half]))}  # fmt: skip
+
+            ref = (mono, gap.length, cb, ca, floor, gb, ga, dist)
+
+            def frame_diffs(t: int, ref=ref) -> dict:
+                return _frame_diffs(t, *ref)
+
+            coarse = int(round(cfg.hop_length * rec.sr / cfg.analysis_sr))
             for cand in cands:
                 t = cand.start_sample
-                tb, ta = min(cb, t), min(ca, n - t - gap.length)
-                fb, _ = _edge_frames(mono, t - tb, t, floor, True)
-                fa, _ = _edge_frames(mono, t + gap.length, t + gap.length + ta, floor, False)
-                # Per gap frame: sum of squared and of plain differences (NaN where the
-                # candidate has no frame at that distance, near a track end).
-                sq = np.full(dist.size, np.nan)
-                lin = np.full(dist.size, np.nan)
-                nb, na = min(len(gb), len(fb)), min(len(ga), len(fa))
-                d_b = gb[len(gb) - nb :] - fb[len(fb) - nb :]
-                d_a = ga[:na] - fa[:na]
-                sq[len(gb) - nb : len(gb)] = np.sum(d_b * d_b, axis=1)
-                lin[len(gb) - nb : len(gb)] = np.sum(d_b, axis=1)
-                sq[len(gb) : len(gb) + na] = np.sum(d_a * d_a, axis=1)
-                lin[len(gb) : len(gb) + na] = np.sum(d_a, axis=1)
+                diffs = frame_diffs(t)
+                sq, lin = diffs["sq"], diffs["lin"]
+                # Re-placed: the hop-256 position within one coarse hop that the linear
+                # distance (0.5 s, weights to 0, level removed) likes best.
+                moves = []
+                for off in range(-coarse, coarse + 1, rb.BASE_HOP):
+                    u = t + off
+                    if 0 <= u - cb and u + gap.length + ca <= n and (u + gap.length <= s or u >= e):
+                        moves.append((lin_cost(frame_diffs(u), 0.5, 0.0, True), u))
+                lin_re, t_re = min(moves) if moves else (math.inf, t)
+                m_re = rb.score_fill(rec.clean, damaged, rec.sr, gap, t_re, cand.gain_db)
                 inner = _frames_db(mono[t : t + gap.length], floor)
                 n_half = max(1, int(half / rb.BASE_HOP))
                 content = {"inner": inner.mean(axis=0), "head": inner[:n_half].mean(axis=0),
@@ -115,7 +140,8 @@ def collect(split: str, k: int, out: Path, data: Path | None) -> None:
                     {"gap": f"{rec.id}@{frac:.0%}", "rank": cand.rank, "cost": cand.cost,
                      "stft": cand.cost_stft, "chroma": cand.cost_chroma, "gain": cand.gain_db,
                      "lsd": m["lsd"], "base": base, "sq": sq, "lin": lin, "dist": dist,
-                     "start": t, "gap_start": s, **ctx, **content}
+                     "start": t, "gap_start": s, **ctx, **content,
+                     "lin_re": lin_re, "lsd_re": m_re["lsd"]}
                 )  # fmt: skip
             print(rec.id, frac, file=sys.stderr, flush=True)
     np.save(out, np.array(per, dtype=object), allow_pickle=True)
@@ -288,6 +314,25 @@ def ranker(path: Path) -> None:
             print(f"| {k} | {lam:g} | {_summary(picks)} |")
 
 
+def replaced(path: Path) -> None:
+    """Re-placing each candidate on the hop-256 grid (within one coarse hop) by the linear
+    distance, then re-ranking by J + w lin, against re-ranking at the sample-accurate starts."""
+    groups = _groups(path)
+    print("| positions | K | w | rank-1 LSD | worse / better |\n|---|---|---|---|---|")
+    for moved in (False, True):
+        for k in (10, 20):
+            for w in (0.0, 0.5, 1.0, 1e6):
+                picks = []
+                for ps in groups.values():
+                    ps = ps[:k]
+                    lin = [p["lin_re"] if moved else lin_cost(p, 0.5, 0.0, True) for p in ps]
+                    sc = _z(np.array([p["cost"] for p in ps])) + w * _z(np.array(lin))
+                    best = ps[int(np.argmin(sc))]
+                    picks.append(best | {"lsd": best["lsd_re"]} if moved else best)
+                label = "re-placed" if moved else "sample-accurate"
+                print(f"| {label} | {k} | {'lin alone' if w > 100 else w} | {_summary(picks)} |")
+
+
 def _groups(path: Path) -> dict:
     groups: dict = {}
     for p in np.load(path, allow_pickle=True):
@@ -312,7 +357,7 @@ def main() -> int:
     c.add_argument("--k", type=int, default=40)
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--data", type=Path, default=None)
-    for cmd in ("fit", "content", "ranker"):
+    for cmd in ("fit", "content", "ranker", "replaced"):
         sub.add_parser(cmd).add_argument("path", type=Path)
     a = ap.parse_args()
     if a.cmd == "collect":
@@ -323,7 +368,7 @@ def main() -> int:
         _CACHE.update(json.loads(cache_path.read_text()))
         collect(a.split, a.k, a.out, a.data)
     else:
-        {"fit": fit, "content": content, "ranker": ranker}[a.cmd](a.path)
+        {"fit": fit, "content": content, "ranker": ranker, "replaced": replaced}[a.cmd](a.path)
     return 0
 
 
