@@ -152,6 +152,38 @@ def test_every_cost_option_keeps_the_planted_repeat_exact(music, changes):
         assert cands[0].cost_fine < 0.1 < min(c.cost_fine for c in cands[1:])
 
 
+def test_fine_distance_removes_the_level_and_weighs_the_edge_most():
+    from simdps_studio.search.candidates import _fine_distance
+
+    rng = np.random.default_rng(3)
+    ref = [rng.normal(size=(8, 5)), rng.normal(size=(8, 5))]
+    louder = [r + 3.0 for r in ref]  # the same spectra 3 dB up: a level the gain corrects
+    assert _fine_distance(ref, louder, SearchConfig(fine_level=True)) == pytest.approx(0.0)
+    assert _fine_distance(ref, louder, SearchConfig(fine_level=False)) == pytest.approx(9.0)
+    # The same difference counts more at the edge (row 0) than at the far end (row 7).
+    near, far = [r.copy() for r in ref], [r.copy() for r in ref]
+    near[0][0] += 2.0
+    far[0][7] += 2.0
+    steep = SearchConfig(fine_level=False, fine_weight_floor=0.0)
+    flat = replace(steep, fine_weight_floor=1.0)
+    assert _fine_distance(ref, near, steep) > 4 * _fine_distance(ref, far, steep) > 0.0
+    assert _fine_distance(ref, near, flat) == pytest.approx(_fine_distance(ref, far, flat))
+
+
+def test_fine_reranking_is_scaled_to_the_mel_cost(music):
+    clean = planted(music)
+    gap = Gap.from_seconds(GAP_S, GAP_S + 2.0, SR)
+    cfg = SearchConfig(top_k=8, fine_k=8, w_fine=1.0)
+    cands = find_candidates(damaged(clean, gap), SR, gap, config=cfg)
+    fine = np.array([c.cost_fine for c in cands])
+    mel = np.array([cfg.w_stft * c.cost_stft + cfg.w_chroma * c.cost_chroma for c in cands])
+    # z-scored against J over the re-ranked positions: same spread, 0 for the best fine match.
+    assert fine.min() == pytest.approx(0.0)
+    assert np.std(fine) == pytest.approx(np.std(mel), rel=1e-6)
+    with pytest.raises(InputError):
+        SearchConfig(fine_weight_floor=1.5)
+
+
 def test_seam_reranking_reorders_by_the_sample_accurate_match(music):
     clean = planted(music)
     gap = Gap.from_seconds(GAP_S, GAP_S + 2.0, SR)

@@ -65,9 +65,11 @@ class Candidate:
         candidate's samples (with the gain) and the observed ones just outside each gap edge,
         0 for a perfect continuation, about 1 for an unrelated one.
     cost_fine : float
-        The fine re-ranking's distance (0 when it is off): mean squared difference of ~23-ms
-        log-power spectra over ``fine_context_s`` on each side, at the track's rate and the
-        sample-accurate start with the gain, divided by its median over the re-ranked positions.
+        The fine re-ranking's distance (0 when it is off): weighted mean squared difference of
+        ~23-ms log-power spectra on a linear frequency scale over ``fine_context_s`` on each
+        side (nearest frames weigh most, level offset removed), at the track's rate and the
+        sample-accurate start, scaled to the spread of the mel cost over the re-ranked
+        positions (0 for the best fine match among them).
     gain_db : float
         Suggested gain that matches the candidate's context RMS to the gap's (clamped).
     source : str or None
@@ -742,52 +744,89 @@ def _seam_cost(
     return float(np.mean(errors)) if errors else 0.0
 
 
-def _log_power_frames(x: np.ndarray, sr: int) -> np.ndarray:
-    """Log power (dB, unfloored) of ~23-ms Hann frames, hop a quarter; shape (frames, bins)."""
+def _edge_frames_db(x: np.ndarray, sr: int, floor: float, before: bool) -> np.ndarray:
+    """Log power (dB) of ~23-ms Hann frames (hop a quarter) anchored at the gap edge.
+
+    Before the gap (``before``) the last frame ends at the end of ``x``, after it the first frame
+    starts at its start, so frame ``j`` of the gap and of a candidate lie at the same distance
+    from the edge. Rows are ordered from the edge outwards; shape (frames, bins).
+    """
     n_fft = 1 << max(6, int(round(math.log2(0.023 * sr))))
     hop = n_fft // 4
     if x.size < n_fft:
         return np.zeros((0, n_fft // 2 + 1))
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
+    frames = np.lib.stride_tricks.sliding_window_view(x[::-1] if before else x, n_fft)[::hop]
+    if before:
+        frames = frames[:, ::-1]  # each frame back in time order; frame 0 ends at the edge
     spec = np.fft.rfft(frames * np.hanning(n_fft), axis=1)
-    return spec.real**2 + spec.imag**2
+    return 10.0 * np.log10(np.maximum(spec.real**2 + spec.imag**2, floor))
+
+
+def _fine_distance(ref: list[np.ndarray], cand: list[np.ndarray], config) -> float:
+    """Weighted mean squared difference of edge-anchored log-power frames (both sides).
+
+    Frames weigh 1 at the edge, falling linearly to ``fine_weight_floor`` at the far end; with
+    ``fine_level`` the weighted broadband mean difference (a level offset the gain corrects) is
+    removed first.
+    """
+    sq, lin, wsum, bins = 0.0, 0.0, 0.0, 1
+    for a, b in zip(ref, cand):
+        n = min(len(a), len(b))
+        if n == 0:
+            continue
+        d = a[:n] - b[:n]
+        w = 1.0 - (1.0 - config.fine_weight_floor) * np.arange(n) / max(len(a), 1)
+        sq += float(w @ np.sum(d * d, axis=1))
+        lin += float(w @ np.sum(d, axis=1))
+        wsum += float(w.sum())
+        bins = d.shape[1]
+    if wsum == 0.0:
+        return 0.0
+    total = sq / (wsum * bins)
+    if config.fine_level:
+        total -= (lin / (wsum * bins)) ** 2
+    return max(total, 0.0)
 
 
 def _fine_costs(samples, gap: Gap, others: list[Gap], sr: int, refined, config) -> list[float]:
-    """Fine distance of each re-ranked candidate, divided by the median over them.
+    """Fine distance of each re-ranked candidate, scaled to the spread of J over them.
 
     The gap's observed contexts (``fine_context_s`` on each side, up to the neighbouring gaps)
-    and the candidate's, at the track's rate with the suggested gain, are compared frame by frame
-    as log-power spectra on a linear frequency scale (the resolution of the mel features is too
-    coarse to tell close harmonic matches apart).
+    and the candidate's, at the track's rate and sample-accurate start, are compared as
+    ~23-ms log-power spectra on a linear frequency scale (the exhaustive baseline's view; the
+    mel features are too coarse to tell close harmonic matches apart), see
+    :func:`_fine_distance`. Each distance ``f`` becomes ``(f - min f) * std(J) / std(f)`` over
+    the re-ranked positions: z-scored against the mel cost J, so ``w_fine`` 1 weighs the two
+    views equally whatever their scales (0 for the best fine match). A plain median
+    normalisation let the fine term's larger spread decide alone.
     """
     s, e = gap.start_sample, gap.end_sample
     lo, hi = neighbour_edges(gap, others, samples.shape[1])
     c = int(round(config.fine_context_s * sr))
     nb, na = min(c, s - lo), min(c, hi - e)
-    ref = [_log_power_frames(mid_block(samples, s - nb, s), sr)]
-    ref.append(_log_power_frames(mid_block(samples, e, e + na), sr))
-    peak = max(float(r.max()) if r.size else 0.0 for r in ref)
-    floor = max(peak * 1e-8, 1e-20)
-    ref_db = [10.0 * np.log10(np.maximum(r, floor)) for r in ref]
-    costs = []
+    before, after = mid_block(samples, s - nb, s), mid_block(samples, e, e + na)
+    peak = max(float(np.max(np.abs(x))) if x.size else 0.0 for x in (before, after))
+    n_fft = 1 << max(6, int(round(math.log2(0.023 * sr))))
+    floor = max(peak * peak * n_fft * 1e-8, 1e-20)  # about 80 dB below a full-scale sine
+    ref = [_edge_frames_db(before, sr, floor, True), _edge_frames_db(after, sr, floor, False)]
+    raw = []
     for r in refined:
-        src, start, gain_db = r[4], r[5], r[6]
+        src, start = r[4], r[5]
         t = int(round(start * sr / src.sr))
-        g2 = 10.0 ** (gain_db / 10.0)
         cand = [
-            _log_power_frames(_source_mid(src, t - nb, t, sr), sr),
-            _log_power_frames(_source_mid(src, t + gap.length, t + gap.length + na, sr), sr),
+            _edge_frames_db(_source_mid(src, t - nb, t, sr), sr, floor, True),
+            _edge_frames_db(
+                _source_mid(src, t + gap.length, t + gap.length + na, sr), sr, floor, False
+            ),
         ]
-        total, count = 0.0, 0
-        for a, b in zip(ref_db, cand):
-            if a.size:
-                d = a - 10.0 * np.log10(np.maximum(b * g2, floor))
-                total += float(np.sum(d * d))
-                count += d.size
-        costs.append(total / count if count else 0.0)
-    med = float(np.median(costs)) if costs else 0.0
-    return [x / med for x in costs] if med > 0 else [0.0] * len(costs)
+        raw.append(_fine_distance(ref, cand, config))
+    f = np.asarray(raw)
+    j = np.asarray([r[0] for r in refined])
+    sd_f, sd_j = float(np.std(f)), float(np.std(j))
+    if f.size < 2 or sd_f <= 0.0:
+        return [0.0] * f.size
+    scale = (sd_j if sd_j > 0.0 else 1.0) / sd_f
+    return [float(x) for x in (f - f.min()) * scale]
 
 
 def _refine(

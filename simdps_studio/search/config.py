@@ -59,9 +59,15 @@ class SearchConfig:
         How many of the best coarse positions are refined to the sample and re-ranked by a fine
         spectral distance of the contexts (0: off).
     w_fine : float
-        Weight of the fine distance (normalised by its median over those positions).
+        Weight of the fine distance, which is scaled to the spread (standard deviation) of the
+        mel cost over those positions: 1 weighs the two equally (z-scored).
     fine_context_s : float
         Context compared by the fine distance on each side of the gap.
+    fine_weight_floor : float
+        Weight of the fine distance's farthest frame relative to the nearest (1 = flat).
+    fine_level : bool
+        Whether the fine distance removes the broadband level offset (compares shapes; the
+        suggested gain corrects the level).
     near_repeats : bool
         Whether a candidate may lie close to the gap: only the passage with its short contexts
         must keep clear of the gap (else the long contexts of both must not overlap, which rules
@@ -103,7 +109,9 @@ class SearchConfig:
     w_seam: float = 0.5
     fine_k: int = 0
     w_fine: float = 1.0
-    fine_context_s: float = 1.0
+    fine_context_s: float = 0.5
+    fine_weight_floor: float = 0.0
+    fine_level: bool = True
     near_repeats: bool = True
     top_k: int = 5
     nms_fraction: float = 0.5
@@ -125,8 +133,13 @@ class SearchConfig:
             problems.append("context lengths must be positive")
         if self.w_stft < 0 or self.w_chroma < 0 or self.w_stft + self.w_chroma <= 0:
             problems.append("w_stft and w_chroma must be >= 0 and not both 0")
-        if not 0 <= self.context_weight_floor <= 1 or not 0 <= self.level_weight <= 1:
-            problems.append("context_weight_floor and level_weight must lie in [0, 1]")
+        if not all(
+            0 <= v <= 1
+            for v in (self.context_weight_floor, self.level_weight, self.fine_weight_floor)
+        ):
+            problems.append(
+                "context_weight_floor, level_weight and fine_weight_floor must lie in [0, 1]"
+            )
         if self.rerank_k < 0 or self.w_seam < 0 or self.fine_k < 0 or self.w_fine < 0:
             problems.append("rerank_k, w_seam, fine_k and w_fine must be >= 0")
         if self.fine_context_s <= 0:
