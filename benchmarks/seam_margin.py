@@ -149,6 +149,8 @@ def run(args: argparse.Namespace) -> None:
     from simdps_studio.session.render import render
 
     torch.manual_seed(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)  # on a busy shared CPU one thread is faster
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "seam_margin.csv"
@@ -157,9 +159,11 @@ def run(args: argparse.Namespace) -> None:
     print(f"tracks: {[t.name for t in tracks]}", flush=True)
     denoiser = checkpoint.load_model(args.model, device="cpu")
     smooth_ms = [float(v) for v in args.smooth.split(",") if v.strip()] if args.smooth else []
-    phases = [("hard", None)] + [(f"smooth{ms:g}", ms) for ms in smooth_ms]
+    phases = [] if args.no_hard else [("hard", None)]
+    phases += [(f"smooth{ms:g}", ms) for ms in smooth_ms]
+    modes = [m for m in MODES if not args.modes or m[0] in args.modes.split(",")]
     cases = []
-    for t in tracks:
+    for t in tracks[: args.max_tracks]:
         for gap_s in GAPS_S:
             cases.append((t, gap_s))
     for run_name, smooth in phases:
@@ -205,7 +209,7 @@ def run(args: argparse.Namespace) -> None:
             cand_x = sim.candidate_samples(*a, **kw)
             fit = engines.measure_fit(damaged, gap, args.model, denoiser=denoiser)
             poor = bool(fit and fit["poor"])
-            for mode, omega_req in MODES:
+            for mode, omega_req in modes:
                 if (*key, mode, run_name) in done:
                     continue
                 omega = (
@@ -336,6 +340,10 @@ def main() -> int:
     p.add_argument("--smooth", default="10", help="margins (ms) of the smoothed-mask runs, or ''")
     p.add_argument("--model", default=MODEL, metavar="NAME|DIR")
     p.add_argument("--steps", type=int, default=STEPS, help=f"Heun steps (default {STEPS})")
+    p.add_argument("--modes", help="only these of dps,simdps-0.15,simdps-auto")
+    p.add_argument("--max-tracks", type=int, default=None, help="only the first N tracks")
+    p.add_argument("--no-hard", action="store_true", help="only the smoothed-mask runs")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: its default)")
     p.add_argument("--summary", action="store_true", help="print the tables of OUT's CSV only")
     args = p.parse_args()
     if args.summary:

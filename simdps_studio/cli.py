@@ -138,6 +138,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
     from simdps_studio.session.document import Session
     from simdps_studio.session.engines import (
         RepairRequest,
+        check_margin_ms,
         fit_warning,
         make_repairs,
         resolve_omega,
@@ -176,6 +177,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
         raise InputError("--steps and --takes must be at least 1")
     if not 0.0 <= args.omega_y <= 10.0:  # also refuses nan
         raise InputError(f"--omega-y must lie between 0 and 10, not {args.omega_y}")
+    margin_ms = None if args.margin_ms is None else check_margin_ms(args.margin_ms)
     if not 0 <= args.seed <= MAX_SEED - args.takes:
         raise InputError(f"--seed must lie between 0 and {MAX_SEED - args.takes}, not {args.seed}")
     for note in _unused_options(args):
@@ -205,6 +207,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
         device=args.device,
         draft=args.draft,
         corpus=_load_corpus(args.corpus, args.input, audio),
+        margin_ms=margin_ms,
     )
     for g in gaps:
         session.add_gap(g)
@@ -260,6 +263,7 @@ def _unused_options(args: argparse.Namespace) -> list[str]:
                 ("--device", args.device != default.device),
                 ("--omega", args.omega != str(default.omega)),
                 ("--omega-y", args.omega_y != default.omega_y),
+                ("--margin-ms", args.margin_ms is not None),
             )
             if used
         ]
@@ -283,6 +287,12 @@ def _unused_options(args: argparse.Namespace) -> list[str]:
     return notes
 
 
+def _default_margin_ms() -> float:
+    from simdps_studio.session.engines import DIFFUSION_MARGIN_MS
+
+    return DIFFUSION_MARGIN_MS
+
+
 def _report_entry(repair, sr: int) -> dict[str, Any]:
     p = repair.params
     cand = p.get("candidate") or {}
@@ -303,6 +313,7 @@ def _report_entry(repair, sr: int) -> dict[str, Any]:
         "seconds": p.get("seconds"),
         "prior_fit": p.get("prior_fit"),
         "span_samples": [repair.span_start_sample, repair.span_end_sample],
+        "margin_ms": p.get("margin_ms"),
     }
 
 
@@ -556,6 +567,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", metavar="NAME|DIR")
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     r.add_argument("--draft", action="store_true", help="fast sampling without backpropagation")
+    r.add_argument(
+        "--margin-ms",
+        metavar="MS",
+        help=(
+            "DPS and SimDPS: cross-fade the model's output with the source over MS milliseconds "
+            f"outside each gap edge (default {_default_margin_ms():g}; 0: meet the source at the "
+            "gap edge); the repaired span grows by the margins, as Sim's does"
+        ),
+    )
     r.add_argument("--report", metavar="FILE.json")
     r.set_defaults(func=cmd_repair)
 

@@ -1322,3 +1322,21 @@ def test_a_crashed_autosave_stays_until_the_recovered_one_is_written(
     assert saved.is_file()  # the only copy on disk is not deleted
     assert [o.project for o in recovery.find_orphans(tmp_path / "recovery")] == [saved]
     w2.session.dirty = False
+
+
+def test_the_margin_setting_goes_into_the_request_and_survives_a_restart(qtbot, make_window):
+    from simdps_studio.session.engines import DIFFUSION_MARGIN_MS
+
+    w = make_window()
+    p = w.repair_panel
+    assert w.request().margin_ms == DIFFUSION_MARGIN_MS  # a fresh install: the measured default
+    p.set_method("dps")
+    assert p.margin.isEnabled()
+    p.margin.setValue(20)
+    assert w.request().margin_ms == 20
+    p.set_method("sim")  # Sim has its own crossfade
+    assert not p.margin.isEnabled()
+    w.close()
+    w2 = make_window()
+    assert w2.request().margin_ms == 20
+    w2.close()

@@ -714,6 +714,11 @@ def inpaint_gap(
         windows = _plan(start, end, x.shape[1], window_samples, context_fraction=context_fraction)
     except ValueError as exc:
         raise InputError(f"invalid context_fraction {context_fraction}") from exc
+    if (
+        start - margins[0] < windows[0].start
+        or end + margins[1] > windows[-1].start + window_samples
+    ):
+        raise InputError("the margins reach past the context the model window holds")
 
     seeds = [int(seed) + k for k in range(takes)]
     # Only the span the windows cover is read (a view); with several windows each take gets its
