@@ -115,7 +115,7 @@ def score(
 def variants(
     model_out: np.ndarray, track: np.ndarray, sr: int, gap: Gap, m_max: int, ms_list
 ) -> list[tuple[str, float, int, np.ndarray]]:
-    """(name, margin_ms, span_start, fill) of every post-processing variant of one run.
+    """(name, margin_ms, span_start, fill) of the margin variants of one released run.
 
     ``model_out`` covers ``[gap.start - m_max, gap.end + m_max)``; ``track`` is the damaged track
     (the source outside the gap).
@@ -126,7 +126,7 @@ def variants(
     model[:, gap.start_sample - m_max : gap.end_sample + m_max] = model_out
     s, e = gap.start_sample, gap.end_sample
     taper = int(round(SEAM_TAPER_S * sr))
-    out = [("taper", 0.0, s, seam_fill(model, track, s, e, taper_samples=taper))]
+    out = []
     for ms in ms_list:
         m = int(round(ms / 1000.0 * sr))
         for fade in ("amplitude", "power"):
@@ -137,6 +137,29 @@ def variants(
                 )
                 out.append((name, ms, s - m, fill))
     return out
+
+
+def smooth_variants(
+    model_out: np.ndarray, track: np.ndarray, sr: int, gap: Gap, m: int, ms: float
+) -> list[tuple[str, float, int, np.ndarray]]:
+    """The variants of a smoothed-mask run: its output over the span as it is, the same with the
+    margin cross-fade, and today's taper without a margin."""
+    from simdps_studio.inpaint.pipeline import SEAM_TAPER_S, seam_fill
+
+    model = track.copy()
+    model[:, gap.start_sample - m : gap.end_sample + m] = model_out
+    s, e = gap.start_sample, gap.end_sample
+    taper = int(round(SEAM_TAPER_S * sr))
+    return [
+        (f"smooth{ms:g}-raw", ms, s - m, model_out),
+        (
+            f"smooth{ms:g}-m{ms:g}-amp",
+            ms,
+            s - m,
+            seam_fill(model, track, s, e, margins=(m, m), taper_samples=taper),
+        ),
+        (f"smooth{ms:g}-taper", 0.0, s, seam_fill(model, track, s, e, taper_samples=taper)),
+    ]
 
 
 def run(args: argparse.Namespace) -> None:
@@ -158,15 +181,15 @@ def run(args: argparse.Namespace) -> None:
     tracks = load_tracks(args.rendered)
     print(f"tracks: {[t.name for t in tracks]}", flush=True)
     denoiser = checkpoint.load_model(args.model, device="cpu")
-    smooth_ms = [float(v) for v in args.smooth.split(",") if v.strip()] if args.smooth else []
-    phases = [] if args.no_hard else [("hard", None)]
-    phases += [(f"smooth{ms:g}", ms) for ms in smooth_ms]
+    phases = [p.strip() for p in args.runs.split(",") if p.strip()]
     modes = [m for m in MODES if not args.modes or m[0] in args.modes.split(",")]
+    gaps_s = [float(g) for g in args.gaps.split(",")] if args.gaps else list(GAPS_S)
     cases = []
     for t in tracks[: args.max_tracks]:
-        for gap_s in GAPS_S:
+        for gap_s in gaps_s:
             cases.append((t, gap_s))
-    for run_name, smooth in phases:
+    for run_name in phases:
+        smooth = float(run_name[len("smooth") :]) if run_name.startswith("smooth") else None
         for t, gap_s in cases:
             reference = t.samples.astype(np.float32)
             sr = t.sr
@@ -175,7 +198,7 @@ def run(args: argparse.Namespace) -> None:
             damaged_x[:, gap.start_sample : gap.end_sample] = 0.0
             damaged = Audio(damaged_x, sr, "FLOAT", "WAV")
             key = (t.name, f"{gap_s:g}")
-            if run_name == "hard" and (*key, "sim", "sim") not in done:
+            if (*key, "sim", "sim") not in done:
                 r = engines.make_repairs(damaged, gap, engines.RepairRequest(method="sim"))[0]
                 y = render(damaged, [r]).to_float()
                 row = score(
@@ -215,11 +238,15 @@ def run(args: argparse.Namespace) -> None:
                 omega = (
                     0.0 if mode == "dps" else engines.resolve_omega(omega_req, cand, poor_fit=poor)
                 )
-                ms_list = MARGINS_MS if smooth is None else (smooth,)
+                if run_name == "today":
+                    ms_list, opts = (0.0,), {}
+                elif run_name == "release":
+                    ms_list, opts = MARGINS_MS, {}
+                else:  # the observation replaced gradually over the margin, nothing released
+                    ramp = int(round(smooth / 1000.0 * denoiser.sample_rate))
+                    ms_list, opts = (smooth,), {"dc_ramp_samples": ramp, "margin_release_s": 0.0}
                 m_max = int(round(max(ms_list) / 1000.0 * sr))
-                opts = {"keep_model_output": True}
-                if smooth is not None:
-                    opts["dc_ramp_samples"] = int(round(smooth / 1000.0 * denoiser.sample_rate))
+                opts["keep_model_output"] = True
                 # The excerpt make_repairs reads (the same windows, so the same fills).
                 pad = int(math.ceil(denoiser.segment_length * sr / denoiser.sample_rate)) + sr
                 w0 = max(gap.start_sample - pad, 0)
@@ -240,15 +267,20 @@ def run(args: argparse.Namespace) -> None:
                 )
                 seconds = time.perf_counter() - t0
                 take = res.takes[0]
-                rows = []
-                for name, ms, span_start, fill in variants(
-                    take.model_output, damaged_x, sr, gap, m_max, ms_list
-                ):
-                    if smooth is not None and not (name == "taper" or name == f"m{smooth:g}-amp"):
-                        continue
-                    if name == f"m{max(ms_list):g}-{pipeline.MARGIN_FADE_DEFAULT[:3]}" + (
+                if run_name == "today":
+                    made = [("taper", 0.0, gap.start_sample, take.fill)]
+                    own = "taper"
+                elif run_name == "release":
+                    made = variants(take.model_output, damaged_x, sr, gap, m_max, ms_list)
+                    own = f"m{max(ms_list):g}-{pipeline.MARGIN_FADE_DEFAULT[:3]}" + (
                         "+taper" if pipeline.MARGIN_TAPER_DEFAULT else ""
-                    ):
+                    )
+                else:
+                    made = smooth_variants(take.model_output, damaged_x, sr, gap, m_max, smooth)
+                    own = f"smooth{smooth:g}-m{smooth:g}-amp"
+                rows = []
+                for name, ms, span_start, fill in made:
+                    if name == own:
                         # The pipeline's own fill is this variant: the same code, the same samples.
                         # (float32 against float64 rounding of the model's output; with
                         # several windows the pipeline also joins them inside the gap.)
@@ -257,7 +289,6 @@ def run(args: argparse.Namespace) -> None:
                         ), name
                     m = int(round(ms / 1000.0 * sr))
                     row = score(reference, damaged_x, sr, gap, span_start, fill, m)
-                    variant = name if smooth is None else f"{run_name}-{name}"
                     rows.append(
                         {
                             "track": t.name,
@@ -265,25 +296,46 @@ def run(args: argparse.Namespace) -> None:
                             "mode": mode,
                             "omega": round(omega, 4),
                             "run": run_name,
-                            "variant": variant,
+                            "variant": name,
                             "margin_ms": ms,
                             **row,
                             "seconds": round(seconds, 1),
                         }
                     )
                 append_rows(csv_path, rows)
-                base = next(
-                    r for r in rows if r["variant"].endswith("taper") and r["margin_ms"] == 0
-                )
+                base = next(r for r in rows if r["variant"] == own)
                 print(
-                    f"{t.name} {gap_s:g}s {mode} {run_name}: {seconds:.0f} s; taper LSD "
+                    f"{t.name} {gap_s:g}s {mode} {run_name}: {seconds:.0f} s; {base['variant']} LSD "
                     f"{base['lsd_db']:.3f} seam {base['seam']:.3f}",
                     flush=True,
                 )
 
 
+def model_card_rows() -> list[dict]:
+    """Today's seams on the model card's gaps, from its own run (30 steps, seed 0): the
+    ``taper`` baseline where this benchmark did not sample it again."""
+    path = Path(__file__).resolve().parents[1] / "docs/benchmarks/model-card/quality.csv"
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["method"] in dict(MODES)]
+    return [
+        {
+            "track": r["track"],
+            "gap_s": f"{float(r['gap_s']):g}",
+            "mode": r["method"],
+            "variant": "taper",
+            "margin_ms": "0",
+            "lsd_db": r["lsd_db"],
+            "seam": r["seam"],
+        }
+        for r in rows
+    ]
+
+
 def summary(path: Path) -> str:
-    """Markdown tables: per mode and variant, mean LSD and seam over the gaps, and the worst."""
+    """Markdown tables: per mode and variant, mean LSD and seam over the gaps that have every
+    variant, against today's taper and Sim's seam on the same gaps."""
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
     sim = {(r["track"], r["gap_s"]): r for r in rows if r["mode"] == "sim"}
@@ -292,25 +344,27 @@ def summary(path: Path) -> str:
         mine = [r for r in rows if r["mode"] == mode]
         if not mine:
             continue
-        names = list(dict.fromkeys(r["variant"] for r in mine))
-        base = {(r["track"], r["gap_s"]): r for r in mine if r["variant"] == "taper"}
+        base = {(r["track"], r["gap_s"]): r for r in model_card_rows() if r["mode"] == mode}
+        base.update({(r["track"], r["gap_s"]): r for r in mine if r["variant"] == "taper"})
+        names = ["taper", *dict.fromkeys(r["variant"] for r in mine if r["variant"] != "taper")]
         lines += [
             f"\n**{mode}**\n",
-            "| variant | n | LSD dB | ΔLSD vs taper | seam | max seam "
-            "| Sim's seam, same gaps | seam ≤ Sim's |",
+            "| variant | gaps | LSD dB | ΔLSD vs taper | seam | max seam | Sim's seam | "
+            "seam ≤ Sim's |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for name in names:
-            rs = [r for r in mine if r["variant"] == name]
+            rs = [r for r in mine if r["variant"] == name] if name != "taper" else []
+            if name == "taper":
+                keys = sorted({(r["track"], r["gap_s"]) for r in mine} & set(base))
+                rs = [base[k] for k in keys]
             keys = [(r["track"], r["gap_s"]) for r in rs]
+            if not rs:
+                continue
             lsd = np.mean([float(r["lsd_db"]) for r in rs])
-            d_lsd = np.mean(
-                [
-                    float(r["lsd_db"]) - float(base[k]["lsd_db"])
-                    for r, k in zip(rs, keys)
-                    if k in base
-                ]
-            )
+            d_lsd = [
+                float(r["lsd_db"]) - float(base[k]["lsd_db"]) for r, k in zip(rs, keys) if k in base
+            ]
             seams = [float(r["seam"]) for r in rs]
             sim_seams = [float(sim[k]["seam"]) for k in keys if k in sim]
             wins = sum(
@@ -318,15 +372,16 @@ def summary(path: Path) -> str:
                 for r, k in zip(rs, keys)
                 if k in sim and float(r["seam"]) <= float(sim[k]["seam"])
             )
+            d = f"{np.mean(d_lsd):+.2f}" if d_lsd else "–"
             lines.append(
-                f"| {name} | {len(rs)} | {lsd:.2f} | {d_lsd:+.2f} | {np.mean(seams):.3f} | "
+                f"| {name} | {len(rs)} | {lsd:.2f} | {d} | {np.mean(seams):.3f} | "
                 f"{max(seams):.2f} | {np.mean(sim_seams):.3f} | {wins}/{len(sim_seams)} |"
             )
     ref = [float(r["seam_ref"]) for r in rows if r["mode"] == "sim"]
     if ref:
         lines.append(
-            f"\nClean recordings at the same edges (seam_ref, 10-ms context guard): "
-            f"mean {np.mean(ref):.3f} over {len(ref)} gaps."
+            f"\nThe clean recordings at the same edges (seam_ref with a 10-ms guard): mean "
+            f"{np.mean(ref):.3f} over {len(ref)} gaps."
         )
     return "\n".join(lines)
 
@@ -337,12 +392,17 @@ def main() -> int:
     )
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--rendered", type=int, default=3, help="rendered tracks (the model card's 3)")
-    p.add_argument("--smooth", default="10", help="margins (ms) of the smoothed-mask runs, or ''")
+    p.add_argument(
+        "--runs",
+        default="release,smooth10",
+        help="sampling runs, in order: today (no margin), release (20-ms release, margins of "
+        "5/10/20 ms), smoothN (data consistency Hann-smoothed over N ms)",
+    )
+    p.add_argument("--gaps", help="only these gap lengths, e.g. 2")
     p.add_argument("--model", default=MODEL, metavar="NAME|DIR")
     p.add_argument("--steps", type=int, default=STEPS, help=f"Heun steps (default {STEPS})")
     p.add_argument("--modes", help="only these of dps,simdps-0.15,simdps-auto")
     p.add_argument("--max-tracks", type=int, default=None, help="only the first N tracks")
-    p.add_argument("--no-hard", action="store_true", help="only the smoothed-mask runs")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: its default)")
     p.add_argument("--summary", action="store_true", help="print the tables of OUT's CSV only")
     args = p.parse_args()

@@ -86,6 +86,12 @@ MARGIN_FADES = ("amplitude", "power")
 MARGIN_FADE_DEFAULT = "amplitude"
 #: Whether the inside taper (:func:`taper_seams`) still runs when the gap has margins.
 MARGIN_TAPER_DEFAULT = False
+#: Beside an edge with a margin, data consistency leaves the model's estimate alone over this
+#: long (or the margin, if longer; the observation term still pulls it towards the source), so
+#: the model has an output of its own there to cross-fade: with the replacement everywhere
+#: outside the gap its output outside would be the source itself. One length for every margin,
+#: so the margins compared in docs/sampler.md are cross-fades of one sampling run.
+MARGIN_RELEASE_S = 0.02
 #: Crossover frequency for band completion, as a fraction of the model's Nyquist frequency.
 CROSSOVER_FRACTION = 0.9
 #: Normalisation floor: contexts quieter than this RMS are treated as this loud.
@@ -641,6 +647,7 @@ def inpaint_gap(
         "warm_start",
         "margin_fade",
         "margin_taper",
+        "margin_release_s",
         "keep_model_output",
     }
     if unknown:
@@ -759,6 +766,9 @@ def inpaint_gap(
                 margins[0] if w_index == 0 else 0,
                 margins[1] if win.fill_end == end - r0 else 0,
             )
+            # Where data consistency leaves the estimate alone: beside an edge with a margin.
+            release = int(round(float(opts.get("margin_release_s", MARGIN_RELEASE_S)) * sr))
+            win_release = tuple(max(release, m) if m else 0 for m in win_margins)
             window_fills, n_sampled, window_outputs = _sample_window(
                 work_takes,
                 win,
@@ -781,6 +791,7 @@ def inpaint_gap(
                 callback=on_step,
                 device=dev,
                 margins=win_margins,
+                release=win_release,
                 margin_fade=margin_fade,
                 margin_taper=bool(opts.get("margin_taper", MARGIN_TAPER_DEFAULT)),
             )
@@ -831,6 +842,7 @@ def inpaint_gap(
             "precision": precision if dev.type == "cuda" else "fp32",
             "margin_fade": margin_fade,
             "margin_taper": bool(opts.get("margin_taper", MARGIN_TAPER_DEFAULT)),
+            "margin_release_s": float(opts.get("margin_release_s", MARGIN_RELEASE_S)),
         },
         margins=margins,
     )
@@ -859,6 +871,7 @@ def _sample_window(
     callback: Callable,
     device: torch.device,
     margins: tuple[int, int] = (0, 0),
+    release: tuple[int, int] = (0, 0),
     margin_fade: str = MARGIN_FADE_DEFAULT,
     margin_taper: bool = MARGIN_TAPER_DEFAULT,
 ) -> tuple[list[np.ndarray], int, list[np.ndarray]]:
@@ -898,6 +911,10 @@ def _sample_window(
     mask = np.ones(n_m, dtype=np.float32)
     mask[m0:m1] = 0.0
     cand_region = 1.0 - mask  # the candidate acts in this window's open region only
+    # Data consistency spares the stretches beside the gap that margins will cross-fade.
+    replaced = mask.copy()
+    replaced[max(int(math.floor((o0 - release[0]) * scale_m)), 0) : m0] = 0.0
+    replaced[m1 : min(int(math.ceil((o1 + release[1]) * scale_m)), n_m)] = 0.0
     for a, b in unobserved:  # other gaps in the window: not observations either
         lo, hi = max(a - win.start, 0), min(b - win.start, w)
         if hi > lo:  # a gap outside the window masks nothing (a negative end would wrap)
@@ -951,6 +968,7 @@ def _sample_window(
             guidance,
             candidate_region=torch.from_numpy(cand_region).to(device),
             autocast_dtype=autocast,
+            consistency_mask=torch.from_numpy(replaced).to(device) if any(release) else None,
         )
         generators = generators_for_seeds(seeds)  # one per take, drawing its items together
         x_init = sigmas[0] * randn_like_seeded(y_t, generators)
