@@ -577,12 +577,12 @@ def test_margins_cross_fade_the_model_output_with_the_source(tiny, track, fade):
     start, end, m = 15000, 17205, 220  # a 100-ms gap, 10-ms margins
     opts = {"keep_model_output": True, "margin_fade": fade}
     res = run(tiny, track, start, end, steps=3, margins=(m, m), sampler_options=opts)
-    plain = run(tiny, track, start, end, steps=3, sampler_options={"keep_model_output": True})
     fill, model = res.fills[0], res.takes[0].model_output
     assert res.margins == (m, m) and res.span_start_sample == start - m
     assert fill.shape == model.shape == (1, m + end - start + m)
-    # The margins are post-processing: the model's output is the one sampled without them.
-    np.testing.assert_array_equal(model[:, m:-m], plain.takes[0].model_output)
+    # Data consistency spared the margins: the model's output there is its own, not the source.
+    assert not np.allclose(model[:, :m], track[:, start - m : start], atol=1e-4)
+    assert not np.allclose(model[:, -m:], track[:, end : end + m], atol=1e-4)
     w_model, w_source = margin_weights(m, fade)
     before, after = track[:, start - m : start], track[:, end : end + m]
     np.testing.assert_allclose(
@@ -648,3 +648,16 @@ def test_bad_margins_are_refused(tiny, track, margins, unobserved, match):
         run(tiny, track, 15000, 17205, steps=1, margins=margins, unobserved=unobserved)
     with pytest.raises(InputError, match="margin_fade"):
         run(tiny, track, 15000, 17205, steps=1, sampler_options={"margin_fade": "linear"})
+
+
+def test_the_release_beside_a_margin_is_the_only_change_to_sampling(tiny, track):
+    start, end, m = 15000, 17205, 220
+    opts = {"keep_model_output": True, "margin_release_s": 0.0}
+    held = run(tiny, track, start, end, steps=3, margins=(m, m), sampler_options=opts)
+    plain = run(tiny, track, start, end, steps=3, sampler_options={"keep_model_output": True})
+    # Without the release the margins are replaced by the source during sampling, and the gap's
+    # samples are the ones sampled without margins.
+    model = held.takes[0].model_output
+    np.testing.assert_allclose(model[:, :m], track[:, start - m : start], atol=1e-6)
+    np.testing.assert_array_equal(model[:, m:-m], plain.takes[0].model_output)
+    assert held.options["margin_release_s"] == 0.0

@@ -90,7 +90,8 @@ MARGIN_TAPER_DEFAULT = False
 #: long (or the margin, if longer; the observation term still pulls it towards the source), so
 #: the model has an output of its own there to cross-fade: with the replacement everywhere
 #: outside the gap its output outside would be the source itself. One length for every margin,
-#: so the margins compared in docs/sampler.md are cross-fades of one sampling run.
+#: so the margins compared in docs/sampler.md are cross-fades of one sampling run. 0 releases
+#: nothing (the margins then fade the source into itself; for the smoothed-mask comparison).
 MARGIN_RELEASE_S = 0.02
 #: Crossover frequency for band completion, as a fraction of the model's Nyquist frequency.
 CROSSOVER_FRACTION = 0.9
@@ -603,7 +604,9 @@ def inpaint_gap(
         context with the candidate in the gap plus noise at ``sigma_max``, SDEdit-style, instead
         of from noise; with ``sigma_max`` < 1; measured, docs/sampler.md), ``margin_fade``
         ("amplitude" or "power", :data:`MARGIN_FADES`), ``margin_taper`` (the inside taper also
-        with margins; default :data:`MARGIN_TAPER_DEFAULT`), ``keep_model_output`` (each take
+        with margins; default :data:`MARGIN_TAPER_DEFAULT`), ``margin_release_s`` (data
+        consistency spares this long beside an edge with a margin, at least the margin; 0: none;
+        default :data:`MARGIN_RELEASE_S`), ``keep_model_output`` (each take
         also carries the model's output over the span before the seams were made).
     progress : callable, optional
         ``progress(fraction, message)``; reaches 1.0 on success.
@@ -768,7 +771,7 @@ def inpaint_gap(
             )
             # Where data consistency leaves the estimate alone: beside an edge with a margin.
             release = int(round(float(opts.get("margin_release_s", MARGIN_RELEASE_S)) * sr))
-            win_release = tuple(max(release, m) if m else 0 for m in win_margins)
+            win_release = tuple(max(release, m) if m and release else 0 for m in win_margins)
             window_fills, n_sampled, window_outputs = _sample_window(
                 work_takes,
                 win,
