@@ -340,7 +340,9 @@ def test_repair_with_tiny_model_keeps_window_responsive(
     assert f"ω {omega:.3f}" in p.progress_label.text()
     r = w.session.repair_for(gap)
     assert r is repairs[0]
-    assert r.fill.shape == (2, gap.length) and np.isfinite(r.fill).all()
+    margin = round(engines.DIFFUSION_MARGIN_MS / 1000 * SR)  # the declared crossfade margins
+    assert (r.margin_before, r.margin_after) == (margin, margin)
+    assert r.fill.shape == (2, gap.length + 2 * margin) and np.isfinite(r.fill).all()
     assert w.repair_panel.takes_list.count() == 2
     assert w.null_ok is True and "unchanged" in w.null_badge.text()
     assert w.seam_badge.property("state") in ("ok", "warn", "bad")
