@@ -626,10 +626,17 @@ def test_margins_with_the_inside_taper_join_the_faded_context(tiny, track):
 
 def test_margins_of_a_gap_filled_in_several_windows(tiny, track):
     # The left margin belongs to the first window, the right one to the last.
-    start, end, m = 8000, 8000 + 15000, 100
+    start, end, m = 8000, 8000 + 15000, 150
     res = run(tiny, track, start, end, steps=2, margins=(m, m))
     assert res.n_windows > 1 and res.fills[0].shape == (1, end - start + 2 * m)
     assert np.all(np.isfinite(res.fills[0]))
+
+
+def test_a_margin_shorter_than_the_inside_taper_is_dropped(tiny, track):
+    start, end = 15000, 17205
+    res = run(tiny, track, start, end, steps=2, margins=(50, 150))  # the taper: 110 samples
+    assert res.margins == (0, 150) and res.span_start_sample == start
+    assert res.fills[0].shape == (1, end - start + 150)
 
 
 @pytest.mark.parametrize(

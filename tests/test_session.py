@@ -393,10 +393,12 @@ def test_diffusion_margins_stop_halfway_to_neighbours_and_at_the_track_end(piano
     x = piano(sr, 4.0, channels=1)
     audio = Audio(x, sr)
     n = audio.n_samples
-    a, b = Gap(sr, sr + 2205), Gap(sr + 2205 + 50, sr + 4410)  # 50 samples apart
+    a, b = Gap(sr, sr + 2205), Gap(sr + 2205 + 300, sr + 4410)  # 300 samples apart
     c = Gap(b.end_sample, b.end_sample + 2205)  # adjacent to b
-    d = Gap(n - 2205 - 100, n - 100)  # 100 samples before the track's end
-    gaps = (a, b, c, d)
+    d = Gap(n - 2205 - 150, n - 150)  # 150 samples before the track's end
+    e = Gap(2 * sr, 2 * sr + 2205)
+    f = Gap(e.end_sample + 100, e.end_sample + 2305)  # 100 samples: 50 each, under the taper
+    gaps = (a, b, c, d, e, f)
     request = engines.RepairRequest(
         method="dps", model="piano-tiny", draft=True, steps=2, margin_ms=10
     )
@@ -406,10 +408,12 @@ def test_diffusion_margins_stop_halfway_to_neighbours_and_at_the_track_end(piano
         for g in gaps
     ]
     assert [(r.margin_before, r.margin_after) for r in repairs] == [
-        (m, 25),
-        (25, 0),
+        (m, 150),
+        (150, 0),
         (0, m),
-        (m, 100),
+        (m, 150),
+        (m, 0),  # a margin shorter than the 5-ms inside taper is dropped
+        (0, m),
     ]
     assert all(r.params["margin_ms"] == 10 for r in repairs)
     spans = sorted((r.span_start_sample, r.span_end_sample) for r in repairs)
@@ -422,7 +426,7 @@ def test_diffusion_margins_stop_halfway_to_neighbours_and_at_the_track_end(piano
     assert np.array_equal(y.samples[:, outside], x[:, outside])
     # Margin 0: the span is the gap, as before margins existed.
     plain = engines.make_repairs(
-        audio, a, dataclasses.replace(request, margin_ms=0), other_gaps=[b, c, d]
+        audio, a, dataclasses.replace(request, margin_ms=0), other_gaps=[b, c, d, e, f]
     )[0]
     assert (plain.span_start_sample, plain.span_end_sample) == (a.start_sample, a.end_sample)
 

@@ -568,7 +568,9 @@ def inpaint_gap(
         Declared crossfade margins before and after the gap, in track samples (default none): the
         fill then covers the gap plus the margins, and over each margin the model's own output is
         cross-faded with the source (:func:`seam_fill`). The caller keeps them inside the track
-        and clear of the ``unobserved`` spans (halfway to them, as Sim's margins).
+        and clear of the ``unobserved`` spans (halfway to them, as Sim's margins). A margin
+        shorter than the inside taper (:data:`SEAM_TAPER_S`) is dropped: the result's
+        ``margins`` say what the fills cover.
     omega : float
         Candidate weight (0.15 "strict", 0.04 "relaxed"); 0 is plain DPS.
     omega_y : float
@@ -662,6 +664,10 @@ def inpaint_gap(
     if int(opts.get("max_batch", 0)) < 0:
         raise InputError("max_batch must be >= 0")
     margins = _check_margins(margins, start, end, x.shape[1], unobserved)
+    # A margin shorter than the inside taper (clipped by a neighbouring gap) is too short to fade
+    # the model's own output into the source: that edge keeps the inside taper instead.
+    min_margin = int(round(SEAM_TAPER_S * sr))
+    margins = tuple(m if m >= min_margin else 0 for m in margins)
     margin_fade = str(opts.get("margin_fade", MARGIN_FADE_DEFAULT))
     if margin_fade not in MARGIN_FADES:
         raise InputError(f"unknown margin_fade {margin_fade!r} (choose {', '.join(MARGIN_FADES)})")

@@ -738,13 +738,14 @@ def make_repairs(
         sampling_seconds=round(result.seconds, 3),
         network_item_calls=calls * result.sampled_items,
         margin_ms=margin_ms,
+        margin_samples=list(result.margins),
     )
     seconds = round(time.perf_counter() - t0, 3)
     return [
         Repair(
             gap,
             method,
-            gap.start_sample - margins[0],
+            gap.start_sample - result.margins[0],  # a margin too short to fade over is dropped
             np.asarray(fill, np.float32),
             {**params, "seed": int(seed), "take": i + 1, "seconds": seconds},
         )
