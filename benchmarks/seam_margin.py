@@ -6,16 +6,18 @@ cuts them (``session.evaluate.gap_position``). Modes: DPS, SimDPS ω 0.15 and Si
 with the rank-1 candidate and the prior-fit rule exactly as ``session.engines.make_repairs``
 applies them; 30 Heun steps, seed 0 (as the model card).
 
-Variants, all made by ``inpaint.pipeline.seam_fill`` from the model's raw output (one sampling run
-per gap and mode serves every post-processing variant):
+Sampling runs (``--runs``, in order) and the variants made from each:
 
-* ``taper``: today's seams, no margin, the 5-ms inside taper;
-* ``mN-amp`` / ``mN-pow`` (N = 5, 10, 20 ms): the model's output cross-faded with the source over
-  N ms outside each gap edge (amplitude- or power-complementary raised cosine), no inside taper;
-  ``mN-amp+taper`` / ``mN-pow+taper``: the same with the inside taper fitted on the faded context;
-* ``smoothN-...``: separate runs with the data-consistency mask Hann-smoothed over N ms (the
-  observation replaced gradually during sampling), then the ``mN-amp`` crossfade or ``taper``;
-* ``sim``: Sim's repair (10-ms crossfade) of the same gap, for reference.
+* ``today``: no margin, the 5-ms inside taper (variant ``taper``); without such a run the summary
+  takes today's rows of the model card's own run (docs/benchmarks/model-card/quality.csv);
+* ``release``: data consistency left out over 20 ms beside each edge
+  (``inpaint.pipeline.MARGIN_RELEASE_S``); from its one output ``inpaint.pipeline.seam_fill``
+  makes ``mN-amp`` / ``mN-pow`` (N = 5, 10, 20 ms: the model's output cross-faded with the source
+  over N ms outside each gap edge, amplitude- or power-complementary raised cosine, no inside
+  taper) and ``mN-amp+taper`` / ``mN-pow+taper`` (the inside taper fitted on the faded context);
+* ``smoothN``: the data-consistency mask Hann-smoothed over N ms instead (nothing released):
+  its output over the span as it is, with the margin cross-fade, and today's taper on it;
+* ``sim``: Sim's repair (10-ms crossfade) of the same gap, for reference, always.
 
 The seam is measured at the gap edges with the variant's margin kept out of the context, as the
 quality benchmark measures Sim. Rows go to ``OUT/seam_margin.csv`` as they are made (a run can be
@@ -386,6 +388,39 @@ def summary(path: Path) -> str:
     return "\n".join(lines)
 
 
+def per_gap(path: Path, names=("taper", "m10-amp", "m20-amp", "m20-amp+taper")) -> str:
+    """Seam (and LSD) per gap of a few variants beside Sim's, one row per gap and mode."""
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    sim = {(r["track"], r["gap_s"]): r for r in rows if r["mode"] == "sim"}
+    card = {(r["track"], r["gap_s"], r["mode"]): r for r in model_card_rows()}
+    head = "| gap | mode | " + " | ".join(names) + " | Sim | clean |"
+    lines = [head, "|" + "---|" * (len(names) + 4)]
+    keys = dict.fromkeys((r["track"], r["gap_s"], r["mode"]) for r in rows if r["mode"] != "sim")
+    for track, gap_s, mode in keys:
+        got = {
+            r["variant"]: r
+            for r in rows
+            if (r["track"], r["gap_s"], r["mode"]) == (track, gap_s, mode)
+        }
+        got.setdefault("taper", card.get((track, gap_s, mode)))
+        cells = [
+            f"{float(got[n]['seam']):.2f} ({float(got[n]['lsd_db']):.2f})" if got.get(n) else "–"
+            for n in names
+        ]
+        ref = sim.get((track, gap_s))
+        lines.append(
+            f"| {track.split(':')[1].split('/')[-1]} {gap_s} s | {mode} | "
+            + " | ".join(cells)
+            + (
+                f" | {float(ref['seam']):.2f} | {float(ref['seam_ref']):.2f} |"
+                if ref
+                else " | – | – |"
+            )
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(
         prog="benchmarks/seam_margin.py", description=__doc__.split("\n")[0]
@@ -408,6 +443,8 @@ def main() -> int:
     args = p.parse_args()
     if args.summary:
         print(summary(Path(args.out) / "seam_margin.csv"))
+        print()
+        print(per_gap(Path(args.out) / "seam_margin.csv"))
         return 0
     run(args)
     print(summary(Path(args.out) / "seam_margin.csv"))
