@@ -181,6 +181,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
     from simdps_studio.session.document import Session
     from simdps_studio.session.engines import (
         RepairRequest,
+        check_margin_ms,
         fit_warning,
         make_repairs,
         resolve_omega,
@@ -220,6 +221,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
         raise InputError(f"--omega-y must lie between 0 and 10, not {args.omega_y}")
     if args.start_sigma is not None and not 0.0 < args.start_sigma <= 1.0:  # refuses nan too
         raise InputError(f"--start-sigma must lie in (0, 1] (1: off), not {args.start_sigma}")
+    margin_ms = None if args.margin_ms is None else check_margin_ms(args.margin_ms)
     if not 0 <= args.seed <= MAX_SEED - args.takes:
         raise InputError(f"--seed must lie between 0 and {MAX_SEED - args.takes}, not {args.seed}")
     for note in _unused_options(args):
@@ -251,6 +253,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
         corpus=_load_corpus(args.corpus, args.input, audio),
         precision=args.precision,
         start_sigma=args.start_sigma,
+        margin_ms=margin_ms,
     )
     for g in gaps:
         session.add_gap(g)
@@ -303,6 +306,7 @@ def _unused_options(args: argparse.Namespace) -> list[str]:
                 ("--start-sigma", args.start_sigma is not None),
                 ("--omega", args.omega != str(default.omega)),
                 ("--omega-y", args.omega_y != default.omega_y),
+                ("--margin-ms", args.margin_ms is not None),
             )
             if used
         ]
@@ -328,6 +332,12 @@ def _unused_options(args: argparse.Namespace) -> list[str]:
     return notes
 
 
+def _default_margin_ms() -> float:
+    from simdps_studio.session.engines import DIFFUSION_MARGIN_MS
+
+    return DIFFUSION_MARGIN_MS
+
+
 def _report_entry(repair, sr: int) -> dict[str, Any]:
     p = repair.params
     cand = p.get("candidate") or {}
@@ -350,6 +360,7 @@ def _report_entry(repair, sr: int) -> dict[str, Any]:
         "seconds": p.get("seconds"),
         "prior_fit": p.get("prior_fit"),
         "span_samples": [repair.span_start_sample, repair.span_end_sample],
+        "margin_ms": p.get("margin_ms"),
     }
 
 
@@ -669,6 +680,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     r.add_argument("--draft", action="store_true", help="fast sampling without backpropagation")
     add_speed_arguments(r)
+    r.add_argument(
+        "--margin-ms",
+        metavar="MS",
+        help=(
+            "DPS and SimDPS: cross-fade the model's output with the source over MS milliseconds "
+            f"outside each gap edge (default {_default_margin_ms():g}; 0: meet the source at the "
+            "gap edge); the repaired span grows by the margins, as Sim's does"
+        ),
+    )
     r.add_argument("--report", metavar="FILE.json")
     r.set_defaults(func=cmd_repair)
 

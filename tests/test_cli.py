@@ -196,6 +196,14 @@ BAD = {
         ["repair", str(s), "-o", str(t / "o.xyz"), "--gap", "1:1.02", "--method", "lpc"],
         "o.xyz",
     ),
+    "negative margin": lambda t, s: (
+        ["repair", str(s), "-o", str(t / "o.wav"), "--gap", "1:1.5", "--margin-ms", "-5"],
+        "o.wav",
+    ),
+    "non-number margin": lambda t, s: (
+        ["repair", str(s), "-o", str(t / "o.wav"), "--gap", "1:1.5", "--margin-ms", "wide"],
+        "o.wav",
+    ),
 }
 
 
@@ -217,6 +225,8 @@ EXPECTED = {
     "bad method": "invalid choice",
     "bad omega": "--omega",
     "unknown extension": "unknown audio file extension",
+    "negative margin": "--margin-ms must lie between 0 and",
+    "non-number margin": "--margin-ms must be a number",
 }
 
 
@@ -794,3 +804,22 @@ def test_progress_is_shared_by_gap_length():
 
     shares = progress_shares([Gap(0, 100), Gap(1000, 1900)])
     assert shares == [(0.0, 0.1), (0.1, 1.0)]
+
+
+def test_margin_ms_widens_the_repaired_span(tmp_path, piano):
+    src = tmp_path / "in.wav"
+    sf.write(src, piano(22050, 4.0, channels=1).T, 22050, subtype="PCM_16")
+    out, report = tmp_path / "out.wav", tmp_path / "r.json"
+    args = ["repair", str(src), "-o", str(out), "--gap", "2:2.1", "--method", "dps"]
+    args += ["--model", "piano-tiny", "--draft", "--steps", "2", "--report", str(report)]
+    assert main([*args, "--margin-ms", "20"]) == 0
+    a, b, m = 44100, 46305, 441
+    entry = json.loads(report.read_text())["gaps"][0]
+    assert entry["span_samples"] == [a - m, b + m] and entry["margin_ms"] == 20
+    side = json.loads(Path(str(out) + ".provenance.json").read_text())
+    assert side["repairs"][0]["margin_samples"] == [m, m]
+    assert side["null_test_outside_spans"] is True
+    y, _ = sf.read(out, dtype="int16")
+    x, _ = sf.read(src, dtype="int16")
+    assert np.array_equal(y[: a - m], x[: a - m]) and np.array_equal(y[b + m :], x[b + m :])
+    assert np.any(y[a - m : a] != x[a - m : a])  # the margin is cross-faded

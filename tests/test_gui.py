@@ -340,7 +340,9 @@ def test_repair_with_tiny_model_keeps_window_responsive(
     assert f"ω {omega:.3f}" in p.progress_label.text()
     r = w.session.repair_for(gap)
     assert r is repairs[0]
-    assert r.fill.shape == (2, gap.length) and np.isfinite(r.fill).all()
+    margin = round(engines.DIFFUSION_MARGIN_MS / 1000 * SR)  # the declared crossfade margins
+    assert (r.margin_before, r.margin_after) == (margin, margin)
+    assert r.fill.shape == (2, gap.length + 2 * margin) and np.isfinite(r.fill).all()
     assert w.repair_panel.takes_list.count() == 2
     assert w.null_ok is True and "unchanged" in w.null_badge.text()
     assert w.seam_badge.property("state") in ("ok", "warn", "bad")
@@ -1364,3 +1366,21 @@ def test_an_unreadable_autosave_is_set_aside_not_deleted(tmp_path):
     assert not newer.exists()
     assert recovery.find_orphans(folder) == []  # not offered again, and still kept
     assert kept.exists()
+
+
+def test_the_margin_setting_goes_into_the_request_and_survives_a_restart(qtbot, make_window):
+    from simdps_studio.session.engines import DIFFUSION_MARGIN_MS
+
+    w = make_window()
+    p = w.repair_panel
+    assert w.request().margin_ms == DIFFUSION_MARGIN_MS  # a fresh install: the measured default
+    p.set_method("dps")
+    assert p.margin.isEnabled()
+    p.margin.setValue(20)
+    assert w.request().margin_ms == 20
+    p.set_method("sim")  # Sim has its own crossfade
+    assert not p.margin.isEnabled()
+    w.close()
+    w2 = make_window()
+    assert w2.request().margin_ms == 20
+    w2.close()

@@ -624,3 +624,122 @@ def test_a_window_of_the_track_gives_the_fill_of_the_whole_track(tiny, draft, sr
         window, sr, start - w0, end - w0, unobserved=[(other[0] - w0, other[1] - w0)], **kw
     )
     assert np.array_equal(full.fills[0], part.fills[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Declared crossfade margins (issue 28)
+
+
+def test_margin_weights_are_raised_cosines_of_the_stated_law():
+    from simdps_studio.audio.dsp import raised_cosine
+    from simdps_studio.inpaint.pipeline import margin_weights
+
+    model, source = margin_weights(220, "amplitude")
+    np.testing.assert_allclose(model, raised_cosine(220), atol=1e-7)
+    np.testing.assert_allclose(model + source, 1.0, atol=1e-12)
+    model, source = margin_weights(220, "power")
+    np.testing.assert_allclose(model**2 + source**2, 1.0, atol=1e-12)
+    np.testing.assert_allclose(model**2, raised_cosine(220), atol=1e-7)
+    assert np.all(np.diff(model) > 0) and 0 < model[0] < 0.01 and 0.99 < model[-1] < 1
+    with pytest.raises(InputError, match="fade"):
+        margin_weights(10, "linear")
+
+
+@pytest.mark.parametrize("fade", ["amplitude", "power"])
+def test_margins_cross_fade_the_model_output_with_the_source(tiny, track, fade):
+    from simdps_studio.inpaint.pipeline import margin_weights
+
+    start, end, m = 15000, 17205, 220  # a 100-ms gap, 10-ms margins
+    opts = {"keep_model_output": True, "margin_fade": fade}
+    res = run(tiny, track, start, end, steps=3, margins=(m, m), sampler_options=opts)
+    fill, model = res.fills[0], res.takes[0].model_output
+    assert res.margins == (m, m) and res.span_start_sample == start - m
+    assert fill.shape == model.shape == (1, m + end - start + m)
+    # Data consistency spared the margins: the model's output there is its own, not the source.
+    assert not np.allclose(model[:, :m], track[:, start - m : start], atol=1e-4)
+    assert not np.allclose(model[:, -m:], track[:, end : end + m], atol=1e-4)
+    w_model, w_source = margin_weights(m, fade)
+    before, after = track[:, start - m : start], track[:, end : end + m]
+    np.testing.assert_allclose(
+        fill[:, :m], w_source * before + w_model * model[:, :m], atol=1e-6, rtol=0
+    )
+    np.testing.assert_allclose(
+        fill[:, -m:], w_source[::-1] * after + w_model[::-1] * model[:, -m:], atol=1e-6, rtol=0
+    )
+    # Without the inside taper the gap holds the model's output itself.
+    np.testing.assert_array_equal(fill[:, m:-m], model[:, m:-m])
+    # Spliced at the span's start, every other sample is the source's, bit for bit.
+    out = splice(track, res.span_start_sample, fill)
+    outside = np.ones(track.shape[1], bool)
+    outside[start - m : end + m] = False
+    assert np.array_equal(out[:, outside], track[:, outside])
+
+
+def test_margins_with_the_inside_taper_join_the_faded_context(tiny, track):
+    from simdps_studio.inpaint.pipeline import SEAM_TAPER_S, seam_fill
+
+    start, end, m = 15000, 17205, 110
+    opts = {"keep_model_output": True, "margin_taper": True}
+    res = run(tiny, track, start, end, steps=3, margins=(m, m), sampler_options=opts)
+    fill, model = res.fills[0], res.takes[0].model_output
+    full = track.copy()
+    full[:, start - m : end + m] = model
+    taper = int(round(SEAM_TAPER_S * SR))
+    again = seam_fill(full, track, start, end, margins=(m, m), taper=True, taper_samples=taper)
+    np.testing.assert_allclose(fill, again, atol=1e-6, rtol=0)
+    # The inside taper changed the first samples of the gap, not the margins' crossfade.
+    plain = seam_fill(full, track, start, end, margins=(m, m), taper=False, taper_samples=taper)
+    np.testing.assert_array_equal(fill[:, :m], plain[:, :m])
+    assert not np.allclose(fill[:, m : m + taper], plain[:, m : m + taper], atol=1e-6)
+    # No margins: today's seams exactly.
+    today = run(tiny, track, start, end, steps=3, sampler_options={"keep_model_output": True})
+    full[:, start:end] = today.takes[0].model_output
+    np.testing.assert_allclose(
+        today.fills[0], seam_fill(full, track, start, end, taper_samples=taper), atol=1e-6, rtol=0
+    )
+
+
+def test_margins_of_a_gap_filled_in_several_windows(tiny, track):
+    # The left margin belongs to the first window, the right one to the last.
+    start, end, m = 8000, 8000 + 15000, 150
+    res = run(tiny, track, start, end, steps=2, margins=(m, m))
+    assert res.n_windows > 1 and res.fills[0].shape == (1, end - start + 2 * m)
+    assert np.all(np.isfinite(res.fills[0]))
+
+
+def test_a_margin_shorter_than_the_inside_taper_is_dropped(tiny, track):
+    start, end = 15000, 17205
+    res = run(tiny, track, start, end, steps=2, margins=(50, 150))  # the taper: 110 samples
+    assert res.margins == (0, 150) and res.span_start_sample == start
+    assert res.fills[0].shape == (1, end - start + 150)
+
+
+@pytest.mark.parametrize(
+    ("margins", "unobserved", "match"),
+    [
+        ((-1, 10), (), "negative"),
+        ((15001, 0), (), "track"),
+        ((0, 30000), (), "track"),
+        ((0, 20000), (), "model window"),
+        ((10, 300), [(17400, 18000)], "another gap"),
+        (("a", 3), (), "sample counts"),
+    ],
+)
+def test_bad_margins_are_refused(tiny, track, margins, unobserved, match):
+    with pytest.raises(InputError, match=match):
+        run(tiny, track, 15000, 17205, steps=1, margins=margins, unobserved=unobserved)
+    with pytest.raises(InputError, match="margin_fade"):
+        run(tiny, track, 15000, 17205, steps=1, sampler_options={"margin_fade": "linear"})
+
+
+def test_the_release_beside_a_margin_is_the_only_change_to_sampling(tiny, track):
+    start, end, m = 15000, 17205, 220
+    opts = {"keep_model_output": True, "margin_release_s": 0.0}
+    held = run(tiny, track, start, end, steps=3, margins=(m, m), sampler_options=opts)
+    plain = run(tiny, track, start, end, steps=3, sampler_options={"keep_model_output": True})
+    # Without the release the margins are replaced by the source during sampling, and the gap's
+    # samples are the ones sampled without margins.
+    model = held.takes[0].model_output
+    np.testing.assert_allclose(model[:, :m], track[:, start - m : start], atol=1e-6)
+    np.testing.assert_array_equal(model[:, m:-m], plain.takes[0].model_output)
+    assert held.options["margin_release_s"] == 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 
@@ -378,3 +379,101 @@ def test_a_repair_reports_progress_to_the_end(wav, method):
         progress=lambda f, m="": seen.append(f),
     )
     assert seen and seen[-1] == 1.0 and seen == sorted(seen)
+
+
+# ----------------------------------------------------------------------------- diffusion margins
+
+
+def test_diffusion_margins_stop_halfway_to_neighbours_and_at_the_track_end(piano):
+    from simdps_studio.core.types import Audio
+    from simdps_studio.session import engines
+    from simdps_studio.session.render import render
+
+    sr = 22050  # the tiny model's rate
+    x = piano(sr, 4.0, channels=1)
+    audio = Audio(x, sr)
+    n = audio.n_samples
+    a, b = Gap(sr, sr + 2205), Gap(sr + 2205 + 300, sr + 4410)  # 300 samples apart
+    c = Gap(b.end_sample, b.end_sample + 2205)  # adjacent to b
+    d = Gap(n - 2205 - 150, n - 150)  # 150 samples before the track's end
+    e = Gap(2 * sr, 2 * sr + 2205)
+    f = Gap(e.end_sample + 100, e.end_sample + 2305)  # 100 samples: 50 each, under the taper
+    gaps = (a, b, c, d, e, f)
+    request = engines.RepairRequest(
+        method="dps", model="piano-tiny", draft=True, steps=2, margin_ms=10
+    )
+    m = 220  # 10 ms
+    repairs = [
+        engines.make_repairs(audio, g, request, other_gaps=[o for o in gaps if o != g])[0]
+        for g in gaps
+    ]
+    assert [(r.margin_before, r.margin_after) for r in repairs] == [
+        (m, 150),
+        (150, 0),
+        (0, m),
+        (m, 150),
+        (m, 0),  # a margin shorter than the 5-ms inside taper is dropped
+        (0, m),
+    ]
+    assert all(r.params["margin_ms"] == 10 for r in repairs)
+    spans = sorted((r.span_start_sample, r.span_end_sample) for r in repairs)
+    assert all(s1 <= s0 for (_, s1), (s0, _) in itertools.pairwise(spans))  # no overlaps
+    y = render(audio, repairs)
+    assert null_test(audio, y, repaired_spans(repairs))
+    outside = np.ones(n, bool)
+    for s0, s1 in spans:
+        outside[s0:s1] = False
+    assert np.array_equal(y.samples[:, outside], x[:, outside])
+    # Margin 0: the span is the gap, as before margins existed.
+    plain = engines.make_repairs(
+        audio, a, dataclasses.replace(request, margin_ms=0), other_gaps=[b, c, d, e, f]
+    )[0]
+    assert (plain.span_start_sample, plain.span_end_sample) == (a.start_sample, a.end_sample)
+
+
+def test_a_margin_is_saved_exported_and_reopened_with_its_span(tmp_path, piano):
+    from simdps_studio.audio.io import read_cues
+    from simdps_studio.session import engines
+
+    sr = 22050
+    src = tmp_path / "m.wav"
+    sf.write(src, piano(sr, 3.0, channels=1).T, sr, subtype="PCM_16")
+    s = Session.open(src)
+    gap = s.add_gap(Gap(30_000, 32_205))
+    request = engines.RepairRequest(
+        method="dps", model="piano-tiny", draft=True, steps=2, margin_ms=5
+    )
+    repair = engines.make_repairs(s.audio, gap, request)[0]
+    span = [gap.start_sample - 110, gap.end_sample + 110]
+    assert [repair.span_start_sample, repair.span_end_sample] == span
+    s.set_repair(repair)
+    # An old-style diffusion repair (no margin, no margin_ms) beside it.
+    old_gap = s.add_gap(Gap(50_000, 51_000))
+    old = Repair(old_gap, "dps", old_gap.start_sample, np.zeros((1, 1000), np.float32), {"seed": 0})
+    s.set_repair(old)
+    path = save_project(s)
+    stored = json.loads(path.read_text())["state"]["repairs"]
+    assert [r["span"] for r in stored] == [span, [50_000, 51_000]]
+    back = load_project(path)
+    again = back.state.repair_for(gap)
+    assert [again.span_start_sample, again.span_end_sample] == span
+    assert np.array_equal(again.fill, repair.fill) and again.params["margin_ms"] == 5
+    kept = back.state.repair_for(old_gap)
+    assert (kept.span_start_sample, kept.span_end_sample, kept.params) == (
+        50_000,
+        51_000,
+        {"seed": 0},
+    )
+    out = tmp_path / "out.wav"
+    record = export(back, out)
+    assert record["null_test_outside_spans"] is True
+    first = record["repairs"][0]
+    assert first["span_samples"] == span and first["margin_samples"] == [110, 110]
+    assert [c[0] for c in read_cues(out)] == [*span, 50_000, 51_000]
+    y, _ = sf.read(out, dtype="int16", always_2d=True)
+    x, _ = sf.read(src, dtype="int16", always_2d=True)
+    outside = np.ones(len(x), bool)
+    outside[span[0] : span[1]] = False
+    outside[50_000:51_000] = False
+    assert np.array_equal(y[outside], x[outside])
+    assert np.any(y[span[0] : gap.start_sample] != x[span[0] : gap.start_sample])  # faded

@@ -1404,6 +1404,7 @@ class MainWindow(QMainWindow):
             draft=p.draft.isChecked(),
             precision=self.precision,
             start_sigma=self.start_sigma,
+            margin_ms=p.margin.value(),
         )
 
     def run_repair(self, method: str | None = None) -> None:
@@ -1684,6 +1685,7 @@ class MainWindow(QMainWindow):
         if self._takes_chosen:  # else the device's default applies next time too
             s.setValue("repair/takes", p.takes.value())
         s.setValue("repair/draft", p.draft.isChecked())
+        s.setValue("repair/margin_ms", p.margin.value())
         self._update_model_label()
 
     def _fill_model_menu(self) -> None:
@@ -2041,6 +2043,7 @@ class MainWindow(QMainWindow):
             if saved_takes is not None:
                 p.takes.setValue(int(saved_takes))
                 self._takes_chosen = True
+            p.margin.setValue(float(s.value("repair/margin_ms", engines.DIFFUSION_MARGIN_MS)))
             self.transport.pre.setValue(float(s.value("transport/pre_s", 2.0)))
             self.transport.post.setValue(float(s.value("transport/post_s", 1.5)))
         except (TypeError, ValueError):

@@ -43,8 +43,10 @@ from simdps_studio.gui.analysis import format_time
 from simdps_studio.gui.theme import COLORS, icon, qcolor
 from simdps_studio.session.engines import (
     AUTO_OMEGA_RULE,
+    DIFFUSION_MARGIN_MS,
     DRAFT_STEPS,
     FULL_STEPS,
+    MAX_MARGIN_MS,
     OMEGA_PRESETS,
 )
 
@@ -617,6 +619,17 @@ class RepairPanel(QWidget):
         self.seed.setToolTip("Seed of the first take (results are reproducible)")
         self.draft = QCheckBox("Draft")
         self.draft.setToolTip("Fast mode without backpropagation: for previews and slow machines")
+        self.margin = QDoubleSpinBox()
+        self.margin.setRange(0.0, MAX_MARGIN_MS)
+        self.margin.setDecimals(0)
+        self.margin.setSuffix(" ms")
+        self.margin.setValue(DIFFUSION_MARGIN_MS)
+        self.margin.setToolTip(
+            "Crossfade margin of DPS and SimDPS: the model's output is cross-faded with the "
+            "source over this long outside each gap edge, as Sim's crossfades (0: the fill meets "
+            "the source at the gap edge). The repaired span grows by the margins; "
+            "docs/sampler.md, Crossfade margins"
+        )
         self.model = QLabel("")
         self.model.setObjectName("dim")
         self.model.setTextFormat(Qt.RichText)
@@ -639,6 +652,8 @@ class RepairPanel(QWidget):
         form.addWidget(self.takes, 2, 3)
         form.addWidget(lbl("Seed", self.seed, "Seed"), 2, 4)
         form.addWidget(self.seed, 2, 5)
+        form.addWidget(lbl("Margin", self.margin, "Crossfade margin in milliseconds"), 3, 0)
+        form.addWidget(self.margin, 3, 1)
         # Letters and Space typed into the method box choose a method (L: LPC), not the window's
         # one-key shortcuts (L: loop).
         self.method.installEventFilter(self)
@@ -713,7 +728,7 @@ class RepairPanel(QWidget):
         self.run_btn.clicked.connect(self.run)
         self.stop_btn.clicked.connect(self.stop)
         self.method.currentIndexChanged.connect(self._method_changed)
-        for w in (self.steps, self.takes, self.seed):
+        for w in (self.steps, self.takes, self.seed, self.margin):
             w.valueChanged.connect(self.settings_changed)
         self.draft.toggled.connect(self._draft_toggled)  # first: swaps the steps shown
         self.draft.toggled.connect(self.settings_changed)
@@ -753,7 +768,7 @@ class RepairPanel(QWidget):
         diffusion = m in ("auto", "simdps", "dps")
         self.method.setEnabled(not self.running)
         self.omega.setEnabled(m in ("auto", "simdps") and not self.running)
-        for w in (self.steps, self.takes, self.seed, self.draft):
+        for w in (self.steps, self.takes, self.seed, self.draft, self.margin):
             w.setEnabled(diffusion and not self.running)
 
     def eventFilter(self, obj, ev) -> bool:

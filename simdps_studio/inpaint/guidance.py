@@ -210,6 +210,7 @@ def guided_denoiser(
     *,
     candidate_region: Tensor | None = None,
     autocast_dtype: torch.dtype | None = None,
+    consistency_mask: Tensor | None = None,
 ) -> DenoiseFn:
     """Wrap an unconditional denoiser into a guided ``denoise(x, sigma)`` for the sampler.
 
@@ -232,6 +233,11 @@ def guided_denoiser(
     autocast_dtype : torch.dtype, optional
         Run the network forward under ``torch.autocast`` with this dtype (GPU bf16/fp16); the
         guidance arithmetic stays in float32.
+    consistency_mask : Tensor, optional
+        Where data consistency replaces the estimate by ``y`` (1) before smoothing, same shape
+        as ``mask`` and 0 wherever it is; default ``mask``. A declared crossfade margin is
+        observed but not replaced, so the model's own output there can be cross-faded with the
+        source (``pipeline.seam_fill``).
 
     Returns
     -------
@@ -247,7 +253,10 @@ def guided_denoiser(
     # Where the candidate term acts: the gap, faded in from its edges when asked to.
     cand_w = smooth_mask(gap, cfg.candidate_ramp_samples) if use_candidate else None
     cand_w_sqrt = cand_w.sqrt() if use_candidate else None
-    dc_mask = smooth_mask(obs, cfg.dc_ramp_samples) if cfg.data_consistency or cfg.draft else None
+    replaced = obs if consistency_mask is None else consistency_mask.to(torch.float32) * obs
+    dc_mask = (
+        smooth_mask(replaced, cfg.dc_ramp_samples) if cfg.data_consistency or cfg.draft else None
+    )
 
     def forward(x: Tensor, sigma: Tensor) -> Tensor:
         if autocast_dtype is None:

@@ -17,11 +17,14 @@
    model rate is below the track rate, take the band above the model's Nyquist from the candidate
    (complementary crossover filters);
 6. make each edge of the fill continue from the source's neighbouring sample (:func:`taper_seams`:
-   the model's error on the last context sample, faded out over 5 ms inside the gap).
+   the model's error on the last context sample, faded out over 5 ms inside the gap), or, with
+   declared margins, cross-fade the model's own output with the source over the margins outside
+   the gap (:func:`seam_fill`).
 
 Gaps longer than one window are filled window by window from left to right; each window treats the
-fill before it as observed context. The result covers only the gap: :func:`splice` puts it into the
-track, leaving every other sample bit-identical.
+fill before it as observed context. The result covers only the repaired span (the gap, plus the
+margins when asked for): :func:`splice` puts it into the track, leaving every other sample
+bit-identical.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import torch
 from simdps_studio.audio.dsp import (
     audible_rows,
     from_model_channels,
+    raised_cosine,
     resample,
     to_model_channels,
 )
@@ -77,6 +81,20 @@ WINDOW_QUANTUM = 4096
 SHORT_WINDOWS_DEFAULT = False
 #: Length of the cross-fade from the source's continuation into the fill at each edge (seconds).
 SEAM_TAPER_S = 0.005
+#: How the model's output and the source share a declared margin outside the gap: "amplitude"
+#: (raised-cosine weights summing to 1, as Sim's crossfades) or "power" (their square roots,
+#: squares summing to 1). Measured in docs/sampler.md, *Crossfade margins*.
+MARGIN_FADES = ("amplitude", "power")
+MARGIN_FADE_DEFAULT = "amplitude"
+#: Whether the inside taper (:func:`taper_seams`) still runs when the gap has margins.
+MARGIN_TAPER_DEFAULT = False
+#: Beside an edge with a margin, data consistency leaves the model's estimate alone over this
+#: long (or the margin, if longer; the observation term still pulls it towards the source), so
+#: the model has an output of its own there to cross-fade: with the replacement everywhere
+#: outside the gap its output outside would be the source itself. One length for every margin,
+#: so the margins compared in docs/sampler.md are cross-fades of one sampling run. 0 releases
+#: nothing (the margins then fade the source into itself; for the smoothed-mask comparison).
+MARGIN_RELEASE_S = 0.02
 #: Crossover frequency for band completion, as a fraction of the model's Nyquist frequency.
 CROSSOVER_FRACTION = 0.9
 #: Normalisation floor: contexts quieter than this RMS are treated as this loud.
@@ -100,12 +118,17 @@ class InpaintTake:
     ----------
     seed : int
         The seed that reproduces this take.
-    fill : numpy.ndarray, shape (channels, gap_length), float32
-        The samples for the gap, at the track's rate.
+    fill : numpy.ndarray, shape (channels, span_length), float32
+        The samples for the repaired span (the gap and its margins), at the track's rate.
+    model_output : numpy.ndarray, shape (channels, span_length), float32, optional
+        The model's own output over the span before the seams were made (only when asked for
+        with the ``keep_model_output`` option: for measuring seam treatments without sampling
+        again, :func:`seam_fill`).
     """
 
     seed: int
     fill: np.ndarray
+    model_output: np.ndarray | None = None
 
 
 @dataclass
@@ -142,6 +165,9 @@ class InpaintResult:
         made are this times the sampler's calls per item.
     options : dict
         Schedule, sampler and guidance options (for reports and reproduction).
+    margins : (int, int)
+        Samples before and after the gap that the fills also cover (the declared crossfade
+        margins; (0, 0) without): each fill starts at ``gap_start_sample - margins[0]``.
     """
 
     takes: list[InpaintTake]
@@ -160,6 +186,12 @@ class InpaintResult:
     n_windows: int
     sampled_items: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    margins: tuple[int, int] = (0, 0)
+
+    @property
+    def span_start_sample(self) -> int:
+        """First track sample the fills replace (the gap's start less the left margin)."""
+        return self.gap_start_sample - self.margins[0]
 
     @property
     def seeds(self) -> list[int]:
@@ -168,13 +200,14 @@ class InpaintResult:
 
     @property
     def fills(self) -> list[np.ndarray]:
-        """Fills of the takes, in order, each (channels, gap_length) float32."""
+        """Fills of the takes, in order, each (channels, span_length) float32."""
         return [t.fill for t in self.takes]
 
     def metadata(self) -> dict[str, Any]:
         """Everything except the samples, as JSON-friendly values."""
         meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "takes"}
         meta["seeds"] = self.seeds
+        meta["margins"] = list(self.margins)
         # JSON has no infinity (s_tmax defaults to inf): write None instead.
         meta["options"] = {
             k: (None if isinstance(v, float) and math.isinf(v) else v)
@@ -501,6 +534,7 @@ def inpaint_gap(
     denoiser: torch.nn.Module,
     candidate: np.ndarray | None = None,
     unobserved: Sequence[tuple[int, int]] = (),
+    margins: tuple[int, int] = (0, 0),
     omega: float = OMEGA_STRICT,
     omega_y: float = OMEGA_Y_DEFAULT,
     steps: int = DEFAULT_STEPS,
@@ -532,6 +566,13 @@ def inpaint_gap(
     unobserved : sequence of (int, int)
         Other ``[start, end)`` spans of the track whose samples are missing too (the session's
         other gaps): never used as observations; inside a window the prior fills them freely.
+    margins : (int, int)
+        Declared crossfade margins before and after the gap, in track samples (default none): the
+        fill then covers the gap plus the margins, and over each margin the model's own output is
+        cross-faded with the source (:func:`seam_fill`). The caller keeps them inside the track
+        and clear of the ``unobserved`` spans (halfway to them, as Sim's margins). A margin
+        shorter than the inside taper (:data:`SEAM_TAPER_S`) is dropped: the result's
+        ``margins`` say what the fills cover.
     omega : float
         Candidate weight (0.15 "strict", 0.04 "relaxed"); 0 is plain DPS.
     omega_y : float
@@ -570,7 +611,12 @@ def inpaint_gap(
         of from noise; with ``sigma_max`` < 1, the whole schedule from there), ``start_sigma``
         (SimDPS only: begin at this noise level from the context with the candidate in the gap
         plus noise, the schedule's levels above it dropped, so fewer steps run; measured,
-        docs/sampler.md; at or above ``sigma_max``: off).
+        docs/sampler.md; at or above ``sigma_max``: off), ``margin_fade``
+        ("amplitude" or "power", :data:`MARGIN_FADES`), ``margin_taper`` (the inside taper also
+        with margins; default :data:`MARGIN_TAPER_DEFAULT`), ``margin_release_s`` (data
+        consistency spares this long beside an edge with a margin, at least the margin; 0: none;
+        default :data:`MARGIN_RELEASE_S`), ``keep_model_output`` (each take
+        also carries the model's output over the span before the seams were made).
     progress : callable, optional
         ``progress(fraction, message)``; reaches 1.0 on success.
     cancel : CancelToken, optional
@@ -579,7 +625,8 @@ def inpaint_gap(
     Returns
     -------
     InpaintResult
-        One fill per take, each (channels, gap_length) float32 at rate ``sr``.
+        One fill per take, each (channels, margins[0] + gap_length + margins[1]) float32 at rate
+        ``sr``.
 
     Raises
     ------
@@ -611,6 +658,10 @@ def inpaint_gap(
         "max_window_fraction",
         "warm_start",
         "start_sigma",
+        "margin_fade",
+        "margin_taper",
+        "margin_release_s",
+        "keep_model_output",
     }
     if unknown:
         raise InputError(f"unknown sampler options: {', '.join(sorted(unknown))}")
@@ -620,6 +671,14 @@ def inpaint_gap(
         raise InputError("candidate_ramp_s must be >= 0")
     if int(opts.get("max_batch", 0)) < 0:
         raise InputError("max_batch must be >= 0")
+    margins = _check_margins(margins, start, end, x.shape[1], unobserved)
+    # A margin shorter than the inside taper (clipped by a neighbouring gap) is too short to fade
+    # the model's own output into the source: that edge keeps the inside taper instead.
+    min_margin = int(round(SEAM_TAPER_S * sr))
+    margins = tuple(m if m >= min_margin else 0 for m in margins)
+    margin_fade = str(opts.get("margin_fade", MARGIN_FADE_DEFAULT))
+    if margin_fade not in MARGIN_FADES:
+        raise InputError(f"unknown margin_fade {margin_fade!r} (choose {', '.join(MARGIN_FADES)})")
     if candidate is None:
         omega = 0.0
     use_candidate = candidate is not None and omega > 0
@@ -690,6 +749,11 @@ def inpaint_gap(
         windows = _plan(start, end, x.shape[1], window_samples, context_fraction=context_fraction)
     except ValueError as exc:
         raise InputError(f"invalid context_fraction {context_fraction}") from exc
+    if (
+        start - margins[0] < windows[0].start
+        or end + margins[1] > windows[-1].start + window_samples
+    ):
+        raise InputError("the margins reach past the context the model window holds")
 
     seeds = [int(seed) + k for k in range(takes)]
     # Only the span the windows cover is read (a view); with several windows each take gets its
@@ -702,7 +766,10 @@ def inpaint_gap(
         for win in windows
     ]
     work_takes = [span.copy() for _ in range(takes)] if len(windows) > 1 else [span] * takes
-    fills = np.zeros((takes, x.shape[0], end - start), dtype=np.float32)
+    span_start = start - margins[0]  # the fills cover [span_start, end + margins[1])
+    fills = np.zeros((takes, x.shape[0], end + margins[1] - span_start), dtype=np.float32)
+    keep_output = bool(opts.get("keep_model_output", False))
+    outputs = np.zeros_like(fills) if keep_output else None
     total_steps = len(windows) * steps_run
     done = [0]
     sampled_items = 0
@@ -722,7 +789,15 @@ def inpaint_gap(
                 report(f"{label + ', ' if label else ''}step {i + 1}/{n}")
                 check_cancel(cancel)
 
-            window_fills, n_sampled = _sample_window(
+            # The left margin belongs to the first window, the right one to the last.
+            win_margins = (
+                margins[0] if w_index == 0 else 0,
+                margins[1] if win.fill_end == end - r0 else 0,
+            )
+            # Where data consistency leaves the estimate alone: beside an edge with a margin.
+            release = int(round(float(opts.get("margin_release_s", MARGIN_RELEASE_S)) * sr))
+            win_release = tuple(max(release, m) if m and release else 0 for m in win_margins)
+            window_fills, n_sampled, window_outputs = _sample_window(
                 work_takes,
                 win,
                 start - r0,
@@ -743,18 +818,29 @@ def inpaint_gap(
                 seeds=[s + 7919 * w_index for s in seeds],
                 callback=on_step,
                 device=dev,
+                margins=win_margins,
+                release=win_release,
+                margin_fade=margin_fade,
+                margin_taper=bool(opts.get("margin_taper", MARGIN_TAPER_DEFAULT)),
             )
             sampled_items += n_sampled
-            lo, hi = win.fill_start - (start - r0), win.fill_end - (start - r0)
+            a = win.fill_start - win_margins[0]  # what this window's fill covers, [a, b)
+            b = win.fill_end + win_margins[1]
+            lo, hi = a - (span_start - r0), b - (span_start - r0)
             for k in range(takes):
                 fills[k, :, lo:hi] = window_fills[k]
+                if outputs is not None:
+                    outputs[k, :, lo:hi] = window_outputs[k]
                 if len(windows) > 1:
-                    work_takes[k][:, win.fill_start : win.fill_end] = window_fills[k]
+                    work_takes[k][:, a:b] = window_fills[k]
     if progress is not None:
         progress(1.0, "done")
 
     return InpaintResult(
-        takes=[InpaintTake(seed=s, fill=fills[k]) for k, s in enumerate(seeds)],
+        takes=[
+            InpaintTake(s, fills[k], None if outputs is None else outputs[k])
+            for k, s in enumerate(seeds)
+        ],
         sr=sr,
         gap_start_sample=start,
         gap_end_sample=end,
@@ -785,7 +871,11 @@ def inpaint_gap(
             "precision_reason": run_precision.reason,
             "start_sigma": round(float(sigmas[0]), 6) if warm_start else None,
             "steps_run": steps_run,
+            "margin_fade": margin_fade,
+            "margin_taper": bool(opts.get("margin_taper", MARGIN_TAPER_DEFAULT)),
+            "margin_release_s": float(opts.get("margin_release_s", MARGIN_RELEASE_S)),
         },
+        margins=margins,
     )
 
 
@@ -811,11 +901,16 @@ def _sample_window(
     seeds: list[int],
     callback: Callable,
     device: torch.device,
-) -> tuple[list[np.ndarray], int]:
+    margins: tuple[int, int] = (0, 0),
+    release: tuple[int, int] = (0, 0),
+    margin_fade: str = MARGIN_FADE_DEFAULT,
+    margin_taper: bool = MARGIN_TAPER_DEFAULT,
+) -> tuple[list[np.ndarray], int, list[np.ndarray]]:
     """Sample one window for every take.
 
-    Returns each take's fill for ``[fill_start, fill_end)`` and the number of model items sampled
-    (silent ones are not).
+    Returns each take's fill for ``[fill_start - margins[0], fill_end + margins[1])``, the number
+    of model items sampled (silent ones are not) and each take's model output over the same range
+    before the seams were made.
     """
     w = window_samples
     takes = len(sources)
@@ -847,6 +942,10 @@ def _sample_window(
     mask = np.ones(n_m, dtype=np.float32)
     mask[m0:m1] = 0.0
     cand_region = 1.0 - mask  # the candidate acts in this window's open region only
+    # Data consistency spares the stretches beside the gap that margins will cross-fade.
+    replaced = mask.copy()
+    replaced[max(int(math.floor((o0 - release[0]) * scale_m)), 0) : m0] = 0.0
+    replaced[m1 : min(int(math.ceil((o1 + release[1]) * scale_m)), n_m)] = 0.0
     for a, b in unobserved:  # other gaps in the window: not observations either
         lo, hi = max(a - win.start, 0), min(b - win.start, w)
         if hi > lo:  # a gap outside the window masks nothing (a negative end would wrap)
@@ -900,6 +999,7 @@ def _sample_window(
             guidance,
             candidate_region=torch.from_numpy(cand_region).to(device),
             autocast_dtype=autocast,
+            consistency_mask=torch.from_numpy(replaced).to(device) if any(release) else None,
         )
         generators = generators_for_seeds(seeds)  # one per take, drawing its items together
         x_init = sigmas[0] * randn_like_seeded(y_t, generators)
@@ -919,7 +1019,7 @@ def _sample_window(
         out_items[rows] = out.detach().cpu().numpy().astype(np.float32) / gain[rows]
     out_items = out_items + dc
 
-    fills = []
+    fills, outputs = [], []
     f0, f1 = win.fill_start - win.start, win.fill_end - win.start
     complete_band = resampling and candidate is not None and sr > sr_m
     taps = _crossover_lowpass(sr, CROSSOVER_FRACTION * sr_m / 2) if complete_band else None
@@ -933,11 +1033,14 @@ def _sample_window(
                 # Complementary crossover: the model's band below, the candidate's above.
                 high = track_windows[k] - _lowpass(track_windows[k], taps)
                 y_back = _lowpass(y_back, taps) + high
-        fill = taper_seams(
+        fill = seam_fill(
             y_back,
             track_windows[k],
             f0,
             f1,
+            margins=margins,
+            fade=margin_fade,
+            taper=margin_taper,
             right=win.fill_end == win.open_end,  # the next window continues otherwise
             taper_samples=seam_taper,
             bounds=(
@@ -946,7 +1049,137 @@ def _sample_window(
             ),
         )
         fills.append(fill)
-    return fills, int(rows.size)
+        outputs.append(y_back[:, f0 - margins[0] : f1 + margins[1]].astype(np.float32))
+    return fills, int(rows.size), outputs
+
+
+def margin_weights(n: int, fade: str = MARGIN_FADE_DEFAULT) -> tuple[np.ndarray, np.ndarray]:
+    """Weights of the model's output and of the source over a margin of ``n`` samples before a gap.
+
+    The model's weight rises as a raised cosine (``audio.dsp.raised_cosine``, the curve of Sim's
+    crossfades) from near 0 at the margin's outer end to near 1 at the gap edge. "amplitude":
+    the source gets ``1 - w`` (the weights sum to 1, right for correlated signals such as a
+    model output that follows the source); "power": both get the square roots, ``sqrt(w)`` and
+    ``sqrt(1 - w)`` (squares summing to 1, right for uncorrelated ones). Reverse both for a
+    margin after the gap.
+
+    Parameters
+    ----------
+    n : int
+        Margin length in samples, >= 0.
+    fade : {"amplitude", "power"}
+
+    Returns
+    -------
+    model, source : numpy.ndarray, shape (n,), float64
+    """
+    if fade not in MARGIN_FADES:
+        raise InputError(f"unknown margin fade {fade!r} (choose {', '.join(MARGIN_FADES)})")
+    w = raised_cosine(n).astype(np.float64)
+    if fade == "power":
+        return np.sqrt(w), np.sqrt(1.0 - w)
+    return w, 1.0 - w
+
+
+def seam_fill(
+    model: np.ndarray,
+    source: np.ndarray,
+    f0: int,
+    f1: int,
+    *,
+    margins: tuple[int, int] = (0, 0),
+    fade: str = MARGIN_FADE_DEFAULT,
+    taper: bool = MARGIN_TAPER_DEFAULT,
+    left: bool = True,
+    right: bool = True,
+    taper_samples: int,
+    bounds: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """The fill of ``[f0 - margins[0], f1 + margins[1])``: the model's output joined to the source.
+
+    Over each declared margin outside the gap the model's own output is cross-faded with the
+    source (:func:`margin_weights`), so the fill blends into the context outside the gap instead
+    of having to meet it exactly at the gap edge. An edge without a margin (and, when ``taper``
+    is set, one with a margin too) gets the inside taper (:func:`taper_seams`), fitted on the
+    context as it will sound, margin included. Without margins this is :func:`taper_seams`.
+
+    Parameters
+    ----------
+    model : numpy.ndarray, shape (channels, w)
+        The model's output over the window, at the track rate.
+    source : numpy.ndarray, shape (channels, w)
+        The window's observed samples.
+    f0, f1 : int
+        The gap part being filled, inside the window.
+    margins : (int, int)
+        Margin samples before ``f0`` and after ``f1``; both inside the window.
+    fade : {"amplitude", "power"}
+        Crossfade law over the margins.
+    taper : bool
+        Also taper inside the gap at an edge that has a margin.
+    left, right : bool
+        Which edges to join at all (an edge inside a multi-window gap is left to the next window).
+    taper_samples, bounds
+        As for :func:`taper_seams`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (channels, margins[0] + f1 - f0 + margins[1]), float32
+    """
+    m0, m1 = (int(m) for m in margins)
+    if m0 < 0 or m1 < 0 or f0 - m0 < 0 or f1 + m1 > model.shape[1]:
+        raise InputError(f"margins {margins} do not fit in the model window")
+    m0, m1 = (m0 if left else 0), (m1 if right else 0)
+    joined = np.array(source, dtype=np.float64)  # the context as it will sound
+    if m0:
+        w_model, w_source = margin_weights(m0, fade)
+        joined[:, f0 - m0 : f0] = (
+            w_source * source[:, f0 - m0 : f0] + w_model * model[:, f0 - m0 : f0]
+        )
+    if m1:
+        w_model, w_source = (w[::-1] for w in margin_weights(m1, fade))
+        joined[:, f1 : f1 + m1] = (
+            w_source * source[:, f1 : f1 + m1] + w_model * model[:, f1 : f1 + m1]
+        )
+    inner = taper_seams(
+        model,
+        joined,
+        f0,
+        f1,
+        left=left and (m0 == 0 or taper),
+        right=right and (m1 == 0 or taper),
+        taper_samples=taper_samples,
+        bounds=bounds,
+    )
+    return np.concatenate(
+        [
+            joined[:, f0 - m0 : f0].astype(np.float32),
+            inner,
+            joined[:, f1 : f1 + m1].astype(np.float32),
+        ],
+        axis=1,
+    )
+
+
+def _check_margins(
+    margins: tuple[int, int],
+    start: int,
+    end: int,
+    n_samples: int,
+    unobserved: Sequence[tuple[int, int]],
+) -> tuple[int, int]:
+    """Validated ``(before, after)`` margins: whole samples, inside the track, clear of other gaps."""
+    try:
+        m0, m1 = (int(m) for m in margins)
+    except (TypeError, ValueError):
+        raise InputError(f"margins must be two sample counts, got {margins!r}") from None
+    if m0 < 0 or m1 < 0:
+        raise InputError(f"margins must not be negative, got {margins!r}")
+    if start - m0 < 0 or end + m1 > n_samples:
+        raise InputError("the margins reach past the track's ends")
+    if any(a < end + m1 and start - m0 < b for a, b in unobserved):
+        raise InputError("the margins reach into another gap")
+    return m0, m1
 
 
 def taper_seams(
@@ -1053,8 +1286,10 @@ __all__ = [
     "InpaintTake",
     "from_model_channels",
     "inpaint_gap",
+    "margin_weights",
     "mirror_into_gap",
     "plan_windows",
+    "seam_fill",
     "splice",
     "taper_seams",
     "to_model_channels",

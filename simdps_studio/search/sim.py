@@ -96,7 +96,7 @@ def sim_fill(
     x, n = _as_track(x, sr)
     s, e, t = int(gap_start_sample), int(gap_end_sample), int(candidate_start_sample)
     _check_gap(s, e, n)
-    span_start, span_end = _span(s, e, n, crossfade_s, sr, bounds)
+    span_start, span_end = repaired_span(s, e, n, crossfade_s, sr, bounds)
     left, right = s - span_start, span_end - e
     src, src_sr = _as_source(x, sr, source, source_sr)
     cand = _candidate_region(x, sr, s, e, t, left, right, src, src_sr, own=source is None)
@@ -167,7 +167,7 @@ def sim_fill_samples(
         )
     body = _clean(native_to_float(c[:, :length]) if c.dtype.kind in "iu" else c[:, :length])
     body = _match_channels(body, _channels(x))
-    span_start, span_end = _span(s, e, n, crossfade_s, sr, bounds)
+    span_start, span_end = repaired_span(s, e, n, crossfade_s, sr, bounds)
     left, right = s - span_start, span_end - e
     order = default_order(sr)
     n_ctx = min(length, 24 * order)
@@ -277,10 +277,33 @@ def _check_gap(s: int, e: int, n: int) -> None:
         raise InputError(f"gap [{s}, {e}) is empty or outside the track (0 to {n} samples)")
 
 
-def _span(
+def repaired_span(
     s: int, e: int, n: int, crossfade_s: float, sr: int, bounds: tuple[int, int] | None = None
 ) -> tuple[int, int]:
-    """The repaired span: the gap plus the crossfade margins, clipped to the track and bounds."""
+    """The repaired span: the gap plus the crossfade margins, clipped to the track and bounds.
+
+    Also the span of a diffusion repair with a declared margin (``session.engines``), so both
+    kinds of repair stop at the same places.
+
+    Parameters
+    ----------
+    s, e : int
+        The gap ``[s, e)``.
+    n : int
+        Track length in samples.
+    crossfade_s : float
+        Margin on each side, seconds (>= 0).
+    sr : int
+        Sample rate in Hz.
+    bounds : (int, int), optional
+        ``[lo, hi)`` the span must stay inside (``session.engines.margin_bounds``: halfway to the
+        neighbouring gaps).
+
+    Returns
+    -------
+    (int, int)
+        ``[span_start, span_end)``.
+    """
     if not crossfade_s >= 0:
         raise InputError(f"crossfade must not be negative, got {crossfade_s}")
     margin = int(round(crossfade_s * sr))

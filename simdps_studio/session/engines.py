@@ -64,6 +64,14 @@ DRAFT_STEPS = 20
 DRAFT_CALL_RATIO = 0.39
 
 
+#: Declared crossfade margin of DPS and SimDPS repairs outside each gap edge, ms (as Sim's 10 ms):
+#: the model's own output there is cross-faded with the source (``inpaint.pipeline.seam_fill``).
+#: Chosen from the comparison in docs/sampler.md, *Crossfade margins*.
+DIFFUSION_MARGIN_MS = 10.0
+#: Longest margin a repair may declare, ms (the model window keeps far more context than this).
+MAX_MARGIN_MS = 100.0
+
+
 #: Share of a diffusion repair's progress given to the candidate search before it.
 DIFFUSION_SEARCH_SHARE = 0.02
 
@@ -88,6 +96,7 @@ class RepairRequest:
     precision: str = "auto"
     #: Warm start (SimDPS only): begin at this noise level from the candidate (None: from noise).
     start_sigma: float | None = None
+    margin_ms: float | None = None  # DPS and SimDPS: None is DIFFUSION_MARGIN_MS, 0 none
 
 
 def _engine(module: str, what: str):
@@ -290,6 +299,41 @@ def margin_bounds(gap: Gap, other_gaps, n_samples: int) -> tuple[int, int]:
         gap.start_sample - (gap.start_sample - lo) // 2 if lo > 0 else 0,
         gap.end_sample + (hi - gap.end_sample) // 2 if hi < n_samples else n_samples,
     )
+
+
+def check_margin_ms(margin_ms: float | str | None) -> float:
+    """A diffusion repair's margin in ms (None: :data:`DIFFUSION_MARGIN_MS`), validated.
+
+    Raises
+    ------
+    InputError
+        Not a number, negative, or above :data:`MAX_MARGIN_MS`.
+    """
+    if margin_ms is None:
+        return DIFFUSION_MARGIN_MS
+    try:
+        value = float(margin_ms)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"--margin-ms must be a number of milliseconds, not {margin_ms!r}"
+        ) from None
+    if not 0.0 <= value <= MAX_MARGIN_MS:  # also refuses nan
+        raise InputError(f"--margin-ms must lie between 0 and {MAX_MARGIN_MS:g}, not {margin_ms}")
+    return value
+
+
+def diffusion_margins(audio: Audio, gap: Gap, other_gaps, margin_ms: float) -> tuple[int, int]:
+    """Samples ``(before, after)`` a diffusion repair's span reaches outside ``gap``.
+
+    The same span as a Sim repair's with that crossfade (``search.sim.repaired_span``): clipped
+    at the track's ends and halfway to the neighbouring gaps (:func:`margin_bounds`).
+    """
+    sim = _engine("simdps_studio.search.sim", "Sim repair")
+    bounds = margin_bounds(gap, other_gaps, audio.n_samples)
+    a, b = sim.repaired_span(
+        gap.start_sample, gap.end_sample, audio.n_samples, margin_ms / 1000.0, audio.sr, bounds
+    )
+    return gap.start_sample - a, b - gap.end_sample
 
 
 def _guide_samples(audio: Audio, gap: Gap, guide: np.ndarray) -> np.ndarray:
@@ -670,6 +714,8 @@ def make_repairs(
         from_score = resolve_omega("auto", cand)
         params["omega_auto"] = {"from_score": from_score, "raised_for_poor_fit": omega > from_score}
     steps = request.steps if request.steps is not None else default_steps(request.draft)
+    margin_ms = check_margin_ms(request.margin_ms)
+    margins = diffusion_margins(audio, gap, other_gaps, margin_ms)
     # The sampler reads at most a model window beside the gap: convert that much of the track
     # (plus a second for the resampler), not all of it (an hour of stereo: 1.3 GB per repair).
     pad = int(math.ceil(denoiser.segment_length * audio.sr / denoiser.sample_rate)) + audio.sr
@@ -686,6 +732,7 @@ def make_repairs(
             for g in other_gaps
             if g.end_sample > w0 and g.start_sample < w1
         ],
+        margins=margins,
         omega=omega,
         omega_y=request.omega_y,
         steps=steps,
@@ -712,13 +759,15 @@ def make_repairs(
         # For the app's time estimate: the sampling alone, and what it cost in network calls.
         sampling_seconds=round(result.seconds, 3),
         network_item_calls=calls * result.sampled_items,
+        margin_ms=margin_ms,
+        margin_samples=list(result.margins),
     )
     seconds = round(time.perf_counter() - t0, 3)
     return [
         Repair(
             gap,
             method,
-            gap.start_sample,
+            gap.start_sample - result.margins[0],  # a margin too short to fade over is dropped
             np.asarray(fill, np.float32),
             {**params, "seed": int(seed), "take": i + 1, "seconds": seconds},
         )
