@@ -416,8 +416,16 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
+def _default_stop_signals() -> None:
+    """In the child: stop signals at their defaults, as in a terminal. The test runner may itself
+    have been started with SIGINT or SIGHUP ignored (a background job of a script, nohup), and a
+    child inherits that, which the CLI rightly keeps."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _start_stalled_write(
-    tmp_path: Path, song: Path, out: Path, preexec_fn=None
+    tmp_path: Path, song: Path, out: Path, preexec_fn=_default_stop_signals
 ) -> tuple[subprocess.Popen, Path]:
     """The CLI in a process whose write stops after its first blocks, until a signal comes."""
     marker = tmp_path.parent / f"{tmp_path.name}.writing"

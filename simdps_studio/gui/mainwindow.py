@@ -220,7 +220,7 @@ PRECISION_ITEMS = (
 #: Repair → Warm start: off (from noise at σ 1) or from the candidate at these noise levels.
 WARM_START_ITEMS = (
     ("&Off (from noise)", None),
-    ("From the candidate at σ 0.&3", 0.3),
+    ("From the candidate at σ &0.3", 0.3),
     ("From the candidate at σ 0.&1", 0.1),
     ("From the candidate at σ 0.0&3", 0.03),
 )
