@@ -447,3 +447,20 @@ def test_parallel_rendering_gives_the_same_files(corpus, tmp_path, soundfont):
         workers=2,
     )
     assert tree_hashes(tmp_path / "parallel") == tree_hashes(corpus)
+
+
+@pytest.mark.parametrize("piano", ["soundfont", "mix", "salamander"])
+def test_a_missing_music21_is_named_before_any_pianos_needs(tmp_path, monkeypatch, piano):
+    """Every piano plays music21's scores: without it (the desktop bundle) the one error says
+    so, not that the Salamander samples or a SoundFont are missing."""
+    import sys
+
+    from simdps_studio.core.errors import NotAvailableError
+    from simdps_studio.data.render import render_corpus
+
+    monkeypatch.setitem(sys.modules, "music21", None)
+    with pytest.raises(NotAvailableError, match="music21"):
+        render_corpus(
+            tmp_path / "out", hours=0.01, seed=0, piano=piano, salamander=tmp_path / "none"
+        )
+    assert not (tmp_path / "out").exists()

@@ -405,6 +405,22 @@ def _prepare_out_dir(out_dir: Path) -> bool:
     return True
 
 
+def _check_score_source() -> None:
+    """Every piano plays music21's corpus: say so first when music21 is missing (as in the
+    desktop bundle), before any piano's own requirements."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("music21") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise NotAvailableError(
+            "rendering training data needs the Python package 'music21' (the scores it plays): "
+            "pip install music21, or install simdps-studio with its 'data' extra"
+        )
+
+
 def render_corpus(
     out_dir: str | os.PathLike,
     *,
@@ -477,6 +493,7 @@ def render_corpus(
     weights = dict(CATEGORY_WEIGHTS if categories is None else categories)
     _check_arguments(hours, seed, sample_rate, subtype, weights, val_fraction)
     _check_piano(piano, salamander_share)
+    _check_score_source()
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
         raise InputError(f"workers must be an integer from 1 to 256, not {workers!r}")
     sample_rate = int(sample_rate)
