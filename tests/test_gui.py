@@ -943,6 +943,23 @@ def test_detected_dropouts_become_gaps(qtbot, make_window, tmp_path):
     assert len(w.session.gaps) == blocker.args[0]
 
 
+def test_create_app_themes_once_and_keeps_the_style_alive(qtbot):
+    # Re-applying the theme replaced the QStyle under widgets still awaiting deletion: a
+    # segfault in CI when a later test built its window.
+    from PySide6.QtWidgets import QApplication
+
+    from simdps_studio.gui.app import create_app
+
+    app = create_app()
+    style = app.style()
+    destroyed = []
+    style.destroyed.connect(lambda *_: destroyed.append(True))
+    assert create_app() is app
+    QApplication.processEvents()
+    assert not destroyed
+    assert app.styleSheet()  # the theme stays applied
+
+
 def test_detect_dialog_lists_regions_and_unticks_existing_gaps(qtbot):
     from simdps_studio.gui.app import create_app
     from simdps_studio.gui.dialogs import DetectDialog

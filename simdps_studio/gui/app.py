@@ -17,10 +17,11 @@ APPLICATION = "SimDPS Studio"
 #: Printed to stderr once the window is up and the file it was started with has loaded (or
 #: failed to); packaging/smoke_test.py waits for it.
 READY_LINE = "simdps-studio: ready"
+_THEMED = "simdps_themed"
 
 
 def create_app(argv: list[str] | None = None) -> QApplication:
-    """The QApplication, themed (created once; reused when one exists)."""
+    """The QApplication, themed (created and themed once; reused when one exists)."""
     from simdps_studio.gui.theme import apply_theme, icon
 
     app = QApplication.instance()
@@ -29,8 +30,12 @@ def create_app(argv: list[str] | None = None) -> QApplication:
         QCoreApplication.setApplicationName(APPLICATION)
         QCoreApplication.setApplicationVersion(__version__)
         app = QApplication(argv if argv is not None else sys.argv[:1])
-    apply_theme(app)
-    app.setWindowIcon(icon("simdps-studio"))
+    # Theme once: setStyle() on a live app deletes the old QStyle while widgets awaiting
+    # deleteLater still point at it, which crashed a later window (a segfault in CI).
+    if not app.property(_THEMED):
+        apply_theme(app)
+        app.setWindowIcon(icon("simdps-studio"))
+        app.setProperty(_THEMED, True)
     return app
 
 
