@@ -37,7 +37,7 @@ from simdps_studio.core.errors import InputError, SimDPSError
 from simdps_studio.core.progress import format_duration, sub_progress
 from simdps_studio.core.types import Gap
 from simdps_studio.gui import recovery
-from simdps_studio.gui.analysis import format_time, seam_check
+from simdps_studio.gui.analysis import format_time
 from simdps_studio.gui.dialogs import (
     AboutDialog,
     DetectDialog,
@@ -61,6 +61,7 @@ from simdps_studio.gui.views import RepairSpan, TrackView
 from simdps_studio.gui.workers import TaskRunner
 from simdps_studio.session import engines
 from simdps_studio.session.about import split_device_label
+from simdps_studio.session.checks import VerifiedRepair, repair_and_verify, seam_of
 from simdps_studio.session.document import Session
 from simdps_studio.session.project import (
     PROJECT_SUFFIX,
@@ -143,39 +144,6 @@ def _rank_used(repair, cands: list) -> int:
         return 1
     start = used.get("start_sample")
     return next((c.rank for c in cands if start is not None and c.start_sample == start), 1)
-
-
-def _repair_job(audio, gap, request, other_gaps, others, *, progress=None, cancel=None):
-    """Run a repair and check it (seams of each take, null test of the first): the repair task."""
-    from simdps_studio.session.render import null_test, render, repaired_spans
-
-    repairs = engines.make_repairs(
-        audio,
-        gap,
-        request,
-        other_gaps=other_gaps,
-        progress=sub_progress(progress, 0, 0.95),
-        cancel=cancel,
-    )
-    checks = [_seam_of(audio, r) for r in repairs]
-    progress and progress(0.97, "null test")
-    all_repairs = [*others, repairs[0]]
-    rendered = render(audio, all_repairs)
-    null_ok = null_test(audio, rendered, repaired_spans(all_repairs))
-    return repairs, checks, null_ok
-
-
-def _seam_of(audio, repair) -> tuple[str, float]:
-    """Seam grade of one repair, measured on the rendered neighbourhood of its span."""
-    pad = 4096
-    a = max(0, repair.span_start_sample - pad)
-    b = min(audio.n_samples, repair.span_end_sample + pad)
-    x = audio.to_float(a, b)
-    x[:, repair.span_start_sample - a : repair.span_end_sample - a] = repair.fill
-    edges = [(repair.span_start_sample, repair.span_end_sample)]
-    if repair.margin_before or repair.margin_after:
-        edges.append((repair.gap.start_sample, repair.gap.end_sample))
-    return seam_check(x, edges, offset=a)
 
 
 def _export_job(session, options: ExportOptions, *, progress=None, cancel=None):
@@ -1422,14 +1390,14 @@ class MainWindow(QMainWindow):
         self.repair_panel.set_progress(0.0, "starting…")
         self.runner.start(
             "repair",
-            _repair_job,
+            repair_and_verify,
             self.session.audio,
             gap,
             request,
-            others_gaps,
-            others,
-            on_result=lambda value, gap=gap, session=self.session: self._repaired(
-                gap, *value, session=session
+            other_gaps=others_gaps,
+            others=others,
+            on_result=lambda made, gap=gap, session=self.session: self._repaired(
+                gap, made, session=session
             ),
             on_error=self._for_this_file(self._repair_error),
             on_cancelled=self._for_this_file(self._repair_cancelled),
@@ -1438,9 +1406,8 @@ class MainWindow(QMainWindow):
         )
         self._update_actions()
 
-    def _repaired(
-        self, gap: Gap, repairs: list, checks: list, null_ok: bool, *, session: Session
-    ) -> None:
+    def _repaired(self, gap: Gap, made: VerifiedRepair, *, session: Session) -> None:
+        repairs, checks, null_ok = list(made.repairs), made.seams, made.null_ok
         if self.session is not session:
             self.repair_panel.set_progress(0.0, "dropped: another file was opened")
             return
@@ -1650,7 +1617,7 @@ class MainWindow(QMainWindow):
             self._badge(self.seam_badge, "none", "seams: –")
             return
         if r.repair_id not in self.seams:
-            self.seams[r.repair_id] = _seam_of(self.session.audio, r)
+            self.seams[r.repair_id] = seam_of(self.session.audio, r)
         grade, db = self.seams[r.repair_id]
         text = {"ok": "seams smooth", "warn": "seams: listen", "bad": "seam click"}[grade]
         self._badge(self.seam_badge, grade, f"{'✓' if grade == 'ok' else '!'} {text} {db:+.1f} dB")
