@@ -658,7 +658,7 @@ def _crash_with_a_gap(qtbot, make_window, path):
 
 
 def test_autosave_and_crash_recovery(qtbot, make_window, wav_path, tmp_path):
-    from simdps_studio.gui import recovery
+    from simdps_studio.session import recovery
 
     w = make_window()
     open_file(qtbot, w, wav_path)
@@ -683,7 +683,7 @@ def test_every_crashed_session_is_offered(qtbot, make_window, wav_path, tmp_path
     import os
     import shutil
 
-    from simdps_studio.gui import recovery
+    from simdps_studio.session import recovery
 
     folder = tmp_path / "recovery"
     copy = tmp_path / "copy.wav"
@@ -727,7 +727,7 @@ def test_an_autosave_that_cannot_be_recovered_is_kept(qtbot, make_window, wav_pa
 
     import soundfile as sf
 
-    from simdps_studio.gui import recovery
+    from simdps_studio.session import recovery
 
     song = tmp_path / "song.wav"
     shutil.copyfile(wav_path, song)
@@ -789,6 +789,8 @@ def test_shortcuts_help_and_settings_persist(qtbot, make_window):
 def test_precision_and_warm_start_are_settings_that_repairs_and_the_estimate_use(
     qtbot, make_window
 ):
+    from simdps_studio.session.pace import pace_key
+
     w = make_window()
     assert (w.precision, w.start_sigma) == ("auto", None)  # the defaults
     assert w.precision_actions["auto"].isChecked() and w.warm_start_actions[None].isChecked()
@@ -799,8 +801,10 @@ def test_precision_and_warm_start_are_settings_that_repairs_and_the_estimate_use
     request = w.request()
     assert (request.precision, request.start_sigma) == ("fp32", 0.1)
     # The pace is kept per precision (fp32 under the key it had before precisions existed).
-    assert w._pace_key("CPU (2 threads)") == w._pace_key("CPU (2 threads)", "fp32")
-    assert w._pace_key("CPU (2 threads)", "bf16").endswith("|bf16")
+    assert pace_key(w.model_name, "CPU (2 threads)") == pace_key(
+        w.model_name, "CPU (2 threads)", "fp32"
+    )
+    assert pace_key(w.model_name, "CPU (2 threads)", "bf16").endswith("|bf16")
     w.close()
     w2 = make_window()  # remembered
     assert (w2.precision, w2.start_sigma) == ("fp32", 0.1)
@@ -1290,7 +1294,7 @@ def test_closing_while_a_repair_runs_asks_first(qtbot, make_window, wav_path, ti
 def test_recovery_finds_a_recording_that_was_moved(qtbot, make_window, wav_path, tmp_path):
     import shutil
 
-    from simdps_studio.gui import recovery
+    from simdps_studio.session import recovery
 
     song = tmp_path / "take1" / "song.wav"
     song.parent.mkdir()
@@ -1348,7 +1352,7 @@ def test_a_result_that_no_longer_fits_is_dropped_with_a_message(qtbot, make_wind
 def test_a_crashed_autosave_stays_until_the_recovered_one_is_written(
     qtbot, make_window, wav_path, tmp_path, monkeypatch
 ):
-    from simdps_studio.gui import recovery
+    from simdps_studio.session import recovery
 
     saved = _crash_with_a_gap(qtbot, make_window, wav_path)
 
@@ -1367,7 +1371,7 @@ def test_a_crashed_autosave_stays_until_the_recovered_one_is_written(
 
 
 def test_an_unreadable_autosave_is_set_aside_not_deleted(tmp_path):
-    from simdps_studio.gui import recovery
+    from simdps_studio.session import recovery
 
     folder = tmp_path / "recovery"
     folder.mkdir()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -36,7 +35,6 @@ from PySide6.QtWidgets import (
 from simdps_studio.core.errors import InputError, SimDPSError
 from simdps_studio.core.progress import format_duration, sub_progress
 from simdps_studio.core.types import Gap
-from simdps_studio.gui import recovery
 from simdps_studio.gui.analysis import format_time
 from simdps_studio.gui.dialogs import (
     AboutDialog,
@@ -59,10 +57,11 @@ from simdps_studio.gui.playback import PlaybackController, patches_from
 from simdps_studio.gui.theme import icon
 from simdps_studio.gui.views import RepairSpan, TrackView
 from simdps_studio.gui.workers import TaskRunner
-from simdps_studio.session import engines
+from simdps_studio.session import engines, recovery
 from simdps_studio.session.about import split_device_label
 from simdps_studio.session.checks import VerifiedRepair, repair_and_verify, seam_of
 from simdps_studio.session.document import Session
+from simdps_studio.session.pace import PaceRecord, estimate_seconds
 from simdps_studio.session.project import (
     PROJECT_SUFFIX,
     load_project,
@@ -1453,42 +1452,15 @@ class MainWindow(QMainWindow):
         self.status(f"{done}: {warning}" if warning else done, 20000 if warning else 8000)
         self.repair_finished.emit(repairs)
 
-    # Pace of diffusion repairs on this machine, per model, device and precision, kept in the
-    # settings as JSON {"model|device[|precision]": {"gradient": s, "draft": s}} (seconds per
-    # network item call; fp32 keeps the key it had before precisions were chosen).
+    # Pace of diffusion repairs on this machine (session/pace.py), kept in the settings.
 
-    def _pace_data(self) -> dict:
-        try:
-            data = json.loads(str(self.settings.value("repair/pace", "{}")))
-        except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def _pace_key(self, device: str, precision: str = "fp32") -> str:
-        key = f"{self.model_name or engines.DEFAULT_MODEL}|{device}"
-        return key if precision == "fp32" else f"{key}|{precision}"
-
-    def _pace(self, device: str, precision: str = "fp32") -> engines.RepairPace:
-        entry = self._pace_data().get(self._pace_key(device, precision), {})
-        known = {
-            k: float(v)
-            for k, v in (entry.items() if isinstance(entry, dict) else ())
-            if k in ("gradient", "draft") and isinstance(v, (int, float)) and v > 0
-        }
-        return engines.RepairPace(known)
+    def _pace_record(self) -> PaceRecord:
+        return PaceRecord.from_json(str(self.settings.value("repair/pace", "{}")))
 
     def _record_pace(self, repair) -> None:
-        calls = repair.params.get("network_item_calls")
-        seconds = repair.params.get("sampling_seconds")
-        device = repair.params.get("device")
-        precision = str(repair.params.get("precision") or "fp32")
-        if not calls or not seconds or not device:
-            return
-        pace = self._pace(str(device), precision)
-        pace.record(draft=bool(repair.params.get("draft")), seconds=float(seconds), calls=calls)
-        data = self._pace_data()
-        data[self._pace_key(str(device), precision)] = pace.seconds_per_call
-        self.settings.setValue("repair/pace", json.dumps(data))
+        record = self._pace_record()
+        if record.record(self.model_name, repair):
+            self.settings.setValue("repair/pace", record.to_json())
         # The label follows in _repair_done's _update_actions.
 
     def _update_estimate(self) -> None:
@@ -1500,33 +1472,17 @@ class MainWindow(QMainWindow):
         if gap is None or session is None:
             return ""
         request = self.request()
-        sr = session.audio.sr
-        window_s = engines.model_window_s(self.model_name)
-        if engines.resolve_method(request, gap, sr) not in ("simdps", "dps") or not window_s:
-            return ""
-
         # The pace of the precision that will run (the device line says which).
-        pace = self._pace(*split_device_label(self.device_label.text().removeprefix("device: ")))
-        items = engines.model_items(session.audio, gap, window_s)
-        warm = engines.resolve_method(request, gap, sr) == "simdps"
-
-        def calls(draft: bool) -> int:
-            steps = self.repair_panel.steps_for(draft)
-            return engines.network_item_calls(
-                gap.duration_s(sr),
-                window_s,
-                steps=engines.warm_start_steps(steps, request.start_sigma) if warm else steps,
-                takes=request.takes,
-                items=items,
-                draft=draft,
-            )
-
-        seconds = pace.estimate(draft=request.draft, calls=calls(request.draft))
-        if seconds is None:
+        device, precision = split_device_label(self.device_label.text().removeprefix("device: "))
+        pace = self._pace_record().pace(self.model_name, device, precision)
+        expected = estimate_seconds(pace, session.audio, gap, request, self.repair_panel.steps_for)
+        if expected is None:
+            return ""
+        if expected.seconds is None:
             return "time estimate after the first diffusion repair"
-        text = f"expected {format_duration(seconds)} here"
+        text = f"expected {format_duration(expected.seconds)} here"
         if not request.draft:  # point at the fast path
-            text += f" (Draft {format_duration(pace.estimate(draft=True, calls=calls(True)))})"
+            text += f" (Draft {format_duration(expected.draft_seconds)})"
         return text
 
     def _repair_error(self, message: str) -> None:
