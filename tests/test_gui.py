@@ -1405,3 +1405,24 @@ def test_the_margin_setting_goes_into_the_request_and_survives_a_restart(qtbot, 
     w2 = make_window()
     assert w2.request().margin_ms == 20
     w2.close()
+
+
+def test_views_redraw_per_kind_of_change(qtbot, make_window, wav_path, monkeypatch):
+    """Adding or selecting a gap redraws the gap marks, not the repaired spans (whose change
+    recomputes the spectrogram); a repair does."""
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    calls = []
+    real = w.track.set_spans
+    monkeypatch.setattr(w.track, "set_spans", lambda spans: calls.append(len(spans)) or real(spans))
+    gap = Gap(int(GAP_S[0] * SR), int(GAP_S[1] * SR))
+    other = Gap(2 * SR, 2 * SR + 2205)
+    monkeypatch.setattr(w, "_search", lambda gap: None)  # no search needed here
+    assert w.add_gap(gap) and w.add_gap(other)
+    w.select_gap(gap)
+    assert calls == [] and w.selected_gap == gap
+    from simdps_studio.session.repair import Repair
+
+    fill = np.zeros((w.session.audio.channels, gap.length), np.float32)
+    w.session.set_repair(Repair(gap, "sim", gap.start_sample, fill))
+    assert calls == [1]
