@@ -35,7 +35,8 @@ def model_fingerprint(model: str) -> str:
     return digest.hexdigest()[:16] if files else ""
 
 
-#: The code a repair's numbers depend on (packages and session modules), for :func:`code_fingerprint`.
+#: The code a repair's numbers depend on (packages, session modules, the metrics), for
+#: :func:`code_fingerprint`. Paths are hashed too: moving a file starts a fresh run.
 _REPAIR_CODE = (
     "core",
     "audio",
