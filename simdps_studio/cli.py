@@ -647,9 +647,9 @@ def cmd_fetch_salamander(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from simdps_studio.session import evaluate
+    from simdps_studio.bench import cli as bench_cli
 
-    return evaluate.run_from_args(args, prog="simdps-studio bench quality")
+    return bench_cli.run_from_args(args, prog="simdps-studio bench quality")
 
 
 # ----------------------------------------------------------------------------- parser
@@ -863,7 +863,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fs.set_defaults(func=cmd_fetch_salamander)
 
-    from simdps_studio.session.evaluate import add_arguments as add_bench_arguments
+    from simdps_studio.bench.cli import add_arguments as add_bench_arguments
 
     bn = sub.add_parser("bench", help="benchmarks")
     bsub = bn.add_subparsers(dest="bench_command", required=True, parser_class=_Parser)
