@@ -63,6 +63,7 @@ from simdps_studio.core.errors import (
 )
 from simdps_studio.core.progress import CancelToken, check_cancel
 from simdps_studio.core.types import Audio, Gap, validate_gaps
+from simdps_studio.inpaint.settings import DEFAULT_MODEL
 from simdps_studio.session.engines import POOR_FIT_RATIO, n_windows
 
 # ----------------------------------------------------------------------------- settings
@@ -95,7 +96,6 @@ REAL_EXCERPT_S = 30.0
 REAL_LICENCE = "GPL-2+ (c) 2002 Michael Kievernagel; /usr/share/doc/asc-music/copyright"
 
 MATERIALS = ("rendered", "real", "demo")
-DEFAULT_MODEL = "piano-small"
 #: Sampler steps of a run, for every diffusion method (draft included). The app samples 35 steps
 #: (20 in draft mode); the full run takes 30 so that it fits its 60-minute budget on the 2-core
 #: development host (49.7 minutes of repairs measured; about 66 minutes at 35 steps; 2.2 hours at
@@ -823,7 +823,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _model_config(model: str) -> dict:
     """The model's ``config.json`` (empty when it cannot be read)."""
-    from simdps_studio.core.paths import models_dir
+    from simdps_studio.inpaint.registry import models_dir
 
     p = Path(model)
     folder = (
@@ -1089,7 +1089,7 @@ def model_fingerprint(model: str) -> str:
     """SHA-256 (first 16 hex digits) of a model's weight files, or ``""`` when it is missing."""
     import hashlib
 
-    from simdps_studio.core.paths import models_dir
+    from simdps_studio.inpaint.registry import models_dir
 
     folder = Path(model) if Path(model).is_dir() else models_dir() / model
     digest = hashlib.sha256()
