@@ -145,9 +145,9 @@ def test_a_diffusion_repair_records_the_fit_and_the_cli_warns(tmp_path, monkeypa
     gap = Gap(int(2.0 * SR), int(2.1 * SR))
     request = RepairRequest(method="dps", steps=2, draft=True, model="piano-tiny", device="cpu")
     record = engines.make_repairs(audio, gap, request)[0].params["prior_fit"]
-    reference = json.loads(
-        (resolve_model_dir("piano-tiny") / "config.json").read_text("utf-8")
-    )["metrics"]["val_loss"]
+    reference = json.loads((resolve_model_dir("piano-tiny") / "config.json").read_text("utf-8"))[
+        "metrics"
+    ]["val_loss"]
     assert record["reference"] == pytest.approx(reference, abs=1e-4)
     assert record["ratio"] == pytest.approx(record["loss"] / reference, abs=2e-3)
     assert record["loss"] > 0 and record["poor"] is (record["ratio"] > engines.POOR_FIT_RATIO)
