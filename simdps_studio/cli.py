@@ -178,12 +178,12 @@ def _load_corpus(folder: str | None, input_path: str, audio) -> tuple:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
+    from simdps_studio.session.checks import repair_and_verify
     from simdps_studio.session.document import Session
     from simdps_studio.session.engines import (
         RepairRequest,
         check_margin_ms,
         fit_warning,
-        make_repairs,
         resolve_omega,
     )
     from simdps_studio.session.render import (
@@ -262,16 +262,24 @@ def cmd_repair(args: argparse.Namespace) -> int:
     try:
         for g, (lo, hi) in zip(gaps, progress_shares(gaps), strict=True):
             gap_progress = sub_progress(progress, lo, hi)
-            repairs = make_repairs(
-                audio, g, request, other_gaps=[o for o in gaps if o != g], progress=gap_progress
+            made = repair_and_verify(
+                audio,
+                g,
+                request,
+                other_gaps=[o for o in gaps if o != g],
+                others=session.repairs,
+                progress=gap_progress,
             )
+            if not made.null_ok:
+                raise SimDPSError("internal error: samples outside the repaired spans changed")
+            repairs = made.repairs
             session.set_repair(repairs[0])  # the first take is exported; all are reported
             warning = fit_warning(repairs[0].params)
             if warning:
                 a, b = g.start_s(audio.sr), g.end_s(audio.sr)
                 _note(f"gap {a:.3f}–{b:.3f} s: {warning}")
-            for r in repairs:
-                report.append(_report_entry(r, audio.sr))
+            for r, seam in zip(repairs, made.seams, strict=True):
+                report.append(_report_entry(r, audio.sr, seam))
     finally:
         close()
     also = []  # all or nothing: no output without the report that was asked for
@@ -338,7 +346,8 @@ def _default_margin_ms() -> float:
     return DIFFUSION_MARGIN_MS
 
 
-def _report_entry(repair, sr: int) -> dict[str, Any]:
+def _report_entry(repair, sr: int, seam) -> dict[str, Any]:
+    """One take in ``--report``; ``seam`` is its ``checks.SeamGrade`` (the app's seam badge)."""
     p = repair.params
     cand = p.get("candidate") or {}
     return {
@@ -361,6 +370,8 @@ def _report_entry(repair, sr: int) -> dict[str, Any]:
         "prior_fit": p.get("prior_fit"),
         "span_samples": [repair.span_start_sample, repair.span_end_sample],
         "margin_ms": p.get("margin_ms"),
+        "seam_grade": seam.grade,
+        "seam_db": float(seam.db),
     }
 
 

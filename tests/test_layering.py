@@ -98,6 +98,11 @@ def test_lower_layers_never_import_upper_ones():
         ("simdps_studio.search", ("torch", "PySide6", "pyqtgraph")),
         ("simdps_studio.session", ("torch", "PySide6", "pyqtgraph")),
         ("simdps_studio.cli", ("torch", "PySide6", "pyqtgraph")),
+        # The app's working state, checks, pace and autosave, moved out of gui/ (issue 25).
+        ("simdps_studio.session.workspace", ("torch", "PySide6", "pyqtgraph")),
+        ("simdps_studio.session.checks", ("torch", "PySide6", "pyqtgraph")),
+        ("simdps_studio.session.pace", ("torch", "PySide6", "pyqtgraph")),
+        ("simdps_studio.session.recovery", ("torch", "PySide6", "pyqtgraph")),
     ],
 )
 def test_runtime_imports(modules: str, banned: tuple[str, ...]):
@@ -108,6 +113,18 @@ def test_runtime_imports(modules: str, banned: tuple[str, ...]):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_working_state_and_checks_import_neither_qt_nor_torch():
+    """What the window and the CLI share lives below gui/ and runs without torch: any import of
+    it, lazy ones included, is Qt-free, and torch comes only through the engines."""
+    moved = ["workspace.py", "checks.py", "pace.py", "recovery.py"]
+    files = [PKG / "session" / name for name in moved]
+    for f in files:
+        names = _imports(f)
+        assert not [n for n in names if n.split(".")[0] in (*QT, "torch")], f
+        assert not [n for n in names if n.startswith("simdps_studio.inpaint")], f
+    assert not (PKG / "gui" / "recovery.py").exists()
 
 
 #: inpaint's torch-free homes, read by both sides (issue 25: facts were mirrored because their
