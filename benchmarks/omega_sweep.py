@@ -39,6 +39,7 @@ from simdps_studio.bench.metrics import (
 from simdps_studio.core.types import Audio
 from simdps_studio.inpaint.checkpoint import load_model
 from simdps_studio.inpaint.pipeline import inpaint_gap
+from simdps_studio.inpaint.settings import DEFAULT_MODEL
 from simdps_studio.search import sim
 from simdps_studio.session import engines
 from simdps_studio.session.render import render
@@ -111,7 +112,7 @@ def main() -> int:
         help="a number for the pipeline's sampler options, e.g. s_churn=5 (repeatable)",
     )
     ap.add_argument("--tracks", type=int, default=3)
-    ap.add_argument("--model", default="piano-small")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     args = ap.parse_args()
     omegas = [float(w) for w in args.omegas.split(",")]
 

@@ -31,12 +31,13 @@ from simdps_studio.bench import material
 from simdps_studio.bench.config import DEFAULT_GAPS_S
 from simdps_studio.inpaint.checkpoint import load_model
 from simdps_studio.inpaint.fit import FIT_SIGMAS, denoising_loss, fit_noise, model_window
+from simdps_studio.inpaint.settings import DEFAULT_MODEL
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tracks", type=int, default=3, help="tracks per material")
-    ap.add_argument("--model", default="piano-small")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     args = ap.parse_args()
 
     denoiser = load_model(args.model)

@@ -41,12 +41,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simdps_studio.core.types import Audio, Gap
+from simdps_studio.inpaint.settings import DEFAULT_MODEL
 
 MARGINS_MS = (5.0, 10.0, 20.0)
 MODES = (("dps", 0.0), ("simdps-0.15", 0.15), ("simdps-auto", "auto"))
 GAPS_S = (0.5, 2.0)
 STEPS = 30
-MODEL = "piano-small"
+MODEL = DEFAULT_MODEL
 COLUMNS = (
     "track",
     "gap_s",

@@ -186,8 +186,9 @@ def isolated_env(home: Path) -> dict[str, str]:
 
 def check_contents(bundle: Path, report: Report) -> bool:
     internal = bundle / "_internal"
-    models = internal / "models"
-    installed = sorted(p.name for p in models.iterdir() if (p / "config.json").is_file())
+    from simdps_studio.inpaint.registry import installed_models  # the app's own rule
+
+    installed = installed_models(internal / "models")
     needed = {
         "executable": bundle / NAME,
         "demo": internal / "resources" / "demo" / "demo.flac",

@@ -452,7 +452,9 @@ def _preset_info(name: str) -> dict[str, Any]:
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from simdps_studio.session.engines import DEFAULT_MODEL, _engine, model_installed
+    from simdps_studio.inpaint.registry import installed_models, model_installed
+    from simdps_studio.inpaint.settings import DEFAULT_MODEL
+    from simdps_studio.session.engines import _engine
 
     checkpoint = _engine("simdps_studio.inpaint.checkpoint", "diffusion models")
     presets = _engine("simdps_studio.inpaint.presets", "diffusion models")
@@ -467,7 +469,7 @@ def cmd_model(args: argparse.Namespace) -> int:
         info = _preset_info(name)
     else:
         info = {
-            "installed_models": checkpoint.available_models(),
+            "installed_models": installed_models(),
             "default_model": f"{DEFAULT_MODEL} (not installed: SimDPS and DPS need a trained model)",
             "presets": {p: _preset_info(p) for p in presets.preset_names() if p != "paper"},
         }

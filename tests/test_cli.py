@@ -739,7 +739,7 @@ def test_a_bare_system_error_on_a_full_disk_says_so(tmp_path, monkeypatch):
 def test_model_info_loads_the_weights(tmp_path, capsys):
     import shutil
 
-    from simdps_studio.core.paths import models_dir
+    from simdps_studio.inpaint.registry import models_dir
 
     folder = tmp_path / "copy"
     shutil.copytree(models_dir() / "piano-tiny", folder)

@@ -10,6 +10,7 @@ import pytest
 from conftest import piano_like
 
 from simdps_studio.core.types import Audio, Gap
+from simdps_studio.inpaint.settings import n_denoiser_calls, solver_for
 from simdps_studio.session import engines
 
 SR = 22050
@@ -43,14 +44,6 @@ def test_model_items_counts_what_a_repair_samples():
 
 def test_the_window_rule_is_the_pipelines():
     pipeline = pytest.importorskip("simdps_studio.inpaint.pipeline")
-    assert engines.CONTEXT_FRACTION == pipeline.CONTEXT_FRACTION
-    # The app's full-sampler default is the sampler's own (engines cannot import it: torch).
-    assert engines.FULL_STEPS == pipeline.DEFAULT_STEPS
-    from simdps_studio.inpaint.sampler import n_denoiser_calls
-
-    for n in (1, 2, 35):  # and the call counts are the sampler's
-        assert engines.sampler_calls(n, False) == n_denoiser_calls(n, "heun")
-        assert engines.sampler_calls(n, True) == n_denoiser_calls(n, "euler")
     # A gap of exactly 60 % of the window is the longest that fits one window in both.
     n = 81920
     plan = pipeline.plan_windows(n, n + int(0.6 * n), 4 * n, n)
@@ -138,7 +131,7 @@ def test_a_diffusion_repair_reports_the_calls_it_made(tmp_path, monkeypatch):
         assert params["steps"] == steps
         # One window, one take, mono: the calls the network saw are the sampler's own count,
         # plus the prior-fit call the first time; the second repair of the gap reuses the fit.
-        calls = engines.sampler_calls(steps, draft)
+        calls = n_denoiser_calls(steps, solver_for(draft))
         assert params["network_item_calls"] == sum(seen) - (fit_calls if i == 0 else 0) == calls
         fits.append(params["prior_fit"])
     assert fits[0] is not None and fits[1] == fits[0]

@@ -12,6 +12,7 @@ from conftest import piano_like
 torch = pytest.importorskip("torch")
 
 from simdps_studio.inpaint import fit  # noqa: E402
+from simdps_studio.inpaint.registry import resolve_model_dir  # noqa: E402
 from simdps_studio.session import engines  # noqa: E402
 from simdps_studio.session.engines import Audio, Gap, RepairRequest  # noqa: E402
 
@@ -144,9 +145,9 @@ def test_a_diffusion_repair_records_the_fit_and_the_cli_warns(tmp_path, monkeypa
     gap = Gap(int(2.0 * SR), int(2.1 * SR))
     request = RepairRequest(method="dps", steps=2, draft=True, model="piano-tiny", device="cpu")
     record = engines.make_repairs(audio, gap, request)[0].params["prior_fit"]
-    reference = json.loads(
-        (engines._model_folder("piano-tiny") / "config.json").read_text("utf-8")
-    )["metrics"]["val_loss"]
+    reference = json.loads((resolve_model_dir("piano-tiny") / "config.json").read_text("utf-8"))[
+        "metrics"
+    ]["val_loss"]
     assert record["reference"] == pytest.approx(reference, abs=1e-4)
     assert record["ratio"] == pytest.approx(record["loss"] / reference, abs=2e-3)
     assert record["loss"] > 0 and record["poor"] is (record["ratio"] > engines.POOR_FIT_RATIO)
@@ -197,7 +198,7 @@ def test_the_fit_cache_key_follows_the_context_and_nothing_else(monkeypatch):
 
 
 def test_model_val_loss_reads_the_config():
-    config = json.loads((engines._model_folder("piano-tiny") / "config.json").read_text("utf-8"))
+    config = json.loads((resolve_model_dir("piano-tiny") / "config.json").read_text("utf-8"))
     assert engines.model_val_loss("piano-tiny") == config["metrics"]["val_loss"]
     assert engines.model_val_loss("no-such-model") is None
 

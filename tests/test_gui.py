@@ -907,6 +907,33 @@ def test_the_model_menu_lists_the_installed_models(qtbot, make_window, tiny_mode
     w.model_menu.close()
 
 
+def test_the_menu_and_the_about_dialog_list_the_same_models(
+    qtbot, make_window, tmp_path, monkeypatch
+):
+    """One "installed" rule: a folder with a config but no weights is in neither list."""
+    from simdps_studio.gui.dialogs import AboutDialog
+    from simdps_studio.inpaint.registry import installed_models
+    from simdps_studio.session import about
+
+    root = tmp_path / "models"
+    for name, files in (
+        ("piano-fake", ("config.json", "weights.safetensors")),
+        ("half", ("config.json",)),
+    ):
+        (root / name).mkdir(parents=True)
+        for f in files:
+            (root / name / f).write_text("{}", encoding="utf-8")
+    monkeypatch.setenv("SIMDPS_MODELS_DIR", str(root))
+    w = make_window()
+    w._fill_model_menu()
+    listed = [a.text() for a in w.model_menu.actions() if a.text() and a.isCheckable()]
+    # The default is not installed here: it is listed last, checked, as a folder chosen elsewhere.
+    assert listed == ["piano-fake", "piano-small"] and installed_models() == ["piano-fake"]
+    dialog = AboutDialog(about.build_info(device="CPU", audio="none"))
+    qtbot.addWidget(dialog)
+    assert dialog.rows["Installed models"].text() == "piano-fake"
+
+
 def test_close_while_working_leaves_no_thread(qtbot, make_window, wav_path):
     w = make_window()
     open_file(qtbot, w, wav_path)

@@ -139,3 +139,109 @@ def test_the_working_state_and_checks_import_neither_qt_nor_torch():
         assert not [n for n in names if n.split(".")[0] in (*QT, "torch")], f
         assert not [n for n in names if n.startswith("simdps_studio.inpaint")], f
     assert not (PKG / "gui" / "recovery.py").exists()
+
+
+#: inpaint's torch-free homes, read by both sides (issue 25: facts were mirrored because their
+#: homes imported torch).
+TORCH_FREE_HOMES = ("simdps_studio.inpaint.settings", "simdps_studio.inpaint.registry")
+
+
+@pytest.mark.parametrize("module", TORCH_FREE_HOMES)
+def test_the_torch_free_homes_import_no_torch(module: str):
+    """Importing the defaults or the model registry (fresh interpreter) loads no heavy module."""
+    banned = ("torch", "safetensors", "scipy", "librosa", "PySide6", "pyqtgraph")
+    code = (
+        f"import importlib, sys; importlib.import_module({module!r}); "
+        f"print(','.join(m for m in {banned!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+#: Each shared fact and the module that is its only home (a module-level assignment or function).
+#: ``DEFAULT_STEPS`` is left out: the benchmark's own (30 steps) is a different fact.
+HOMES = {
+    **dict.fromkeys(
+        (
+            "DEFAULT_MODEL",
+            "FULL_STEPS",
+            "DRAFT_STEPS",
+            "FULL_SOLVER",
+            "DRAFT_SOLVER",
+            "DEFAULT_SIGMA_MIN",
+            "DEFAULT_SIGMA_MAX",
+            "DEFAULT_RHO",
+            "OMEGA_PRESETS",
+            "OMEGA_Y_DEFAULT",
+            "CONTEXT_FRACTION",
+            "solver_for",
+            "n_denoiser_calls",
+        ),
+        "inpaint/settings.py",
+    ),
+    **dict.fromkeys(
+        (
+            "MODELS_DIR_ENV",
+            "CONFIG_FILE",
+            "models_dir",
+            "resolve_model_dir",
+            "is_model_folder",
+            "model_installed",
+            "installed_models",
+        ),
+        "inpaint/registry.py",
+    ),
+}
+#: Names the copies had; none may come back anywhere.
+RETIRED = ("sampler_calls", "available_models", "_model_dir", "_model_folder")
+
+
+def _definitions(path: Path) -> set[str]:
+    """Names a file defines at module level: assignments, functions, classes."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def test_every_shared_fact_has_one_home():
+    """No module keeps its own copy of a default or of a model rule: they import it."""
+    copies = []
+    for f in sorted(PKG.rglob("*.py")):
+        here = f.relative_to(PKG).as_posix()
+        for name in sorted(_definitions(f)):
+            if name in RETIRED or HOMES.get(name, here) != here:
+                copies.append(f"{here} defines {name} (home: {HOMES.get(name, 'none')})")
+    assert copies == []
+    for home in set(HOMES.values()):
+        assert {n for n, h in HOMES.items() if h == home} <= _definitions(PKG / home)
+
+
+def _imports_from(path: Path) -> set[str]:
+    """Modules a file imports names from (``from X import ...``, at any depth)."""
+    return {
+        node.module
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+
+
+@pytest.mark.parametrize(
+    ("file", "homes"),
+    [
+        ("session/engines.py", TORCH_FREE_HOMES),
+        ("session/about.py", TORCH_FREE_HOMES),
+        ("inpaint/checkpoint.py", ("simdps_studio.inpaint.registry",)),
+        ("inpaint/sampler.py", ("simdps_studio.inpaint.settings",)),
+        ("inpaint/guidance.py", ("simdps_studio.inpaint.settings",)),
+        ("inpaint/pipeline.py", ("simdps_studio.inpaint.settings",)),
+        ("cli.py", TORCH_FREE_HOMES),
+    ],
+)
+def test_the_modules_that_mirrored_import_the_homes(file: str, homes: tuple[str, ...]):
+    assert set(homes) <= _imports_from(PKG / file)

@@ -295,7 +295,8 @@ class FirstCall(CountingDenoiser):
 
 
 def test_start_sigma_drops_the_levels_above_it_and_starts_from_the_candidate(tiny, track):
-    from simdps_studio.inpaint.sampler import edm_sigmas, n_denoiser_calls, start_at
+    from simdps_studio.inpaint.sampler import edm_sigmas, start_at
+    from simdps_studio.inpaint.settings import n_denoiser_calls
     from simdps_studio.session.engines import warm_start_steps
 
     full = edm_sigmas(10)

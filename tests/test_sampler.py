@@ -16,11 +16,11 @@ from simdps_studio.core.progress import CancelToken, check_cancel
 from simdps_studio.inpaint.sampler import (
     edm_sigmas,
     generators_for_seeds,
-    n_denoiser_calls,
     randn_like_seeded,
     sample_euler,
     sample_heun,
 )
+from simdps_studio.inpaint.settings import n_denoiser_calls
 
 
 @pytest.fixture(scope="module", autouse=True)

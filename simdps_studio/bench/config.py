@@ -15,6 +15,7 @@ from typing import Any
 
 from simdps_studio.bench.material import MATERIALS, RENDER_SEED
 from simdps_studio.core.errors import InputError
+from simdps_studio.inpaint.settings import DEFAULT_MODEL
 
 # ----------------------------------------------------------------------------- settings
 
@@ -23,7 +24,6 @@ DEFAULT_GAPS_S = (0.25, 0.5, 1.0, 2.0, 4.0)
 #: Gap lengths of a ``--quick`` run.
 QUICK_GAPS_S = (0.5, 2.0)
 
-DEFAULT_MODEL = "piano-small"
 #: Sampler steps of a run, for every diffusion method (draft included). The app samples 35 steps
 #: (20 in draft mode); the full run takes 30 so that it fits its 60-minute budget on the 2-core
 #: development host (49.7 minutes of repairs measured; about 66 minutes at 35 steps; 2.2 hours at

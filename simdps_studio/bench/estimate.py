@@ -12,8 +12,6 @@ corpus: a few minutes).
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 from simdps_studio.bench.config import BenchConfig, MethodSpec
 from simdps_studio.session.engines import n_windows
@@ -43,16 +41,11 @@ SIM_S = 0.2
 
 def model_config(model: str) -> dict:
     """The model's ``config.json`` (empty when it cannot be read)."""
-    from simdps_studio.core.paths import models_dir
+    from simdps_studio.inpaint.registry import resolve_model_dir
 
-    p = Path(model)
-    folder = (
-        p
-        if (os.sep in model or model.startswith((".", "~")) or p.is_dir())
-        else models_dir() / model
-    )
     try:
-        return json.loads((folder.expanduser() / "config.json").read_text(encoding="utf-8"))
+        folder = resolve_model_dir(model)
+        return json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 

@@ -25,9 +25,9 @@ def model_fingerprint(model: str) -> str:
     """SHA-256 (first 16 hex digits) of a model's weight files, or ``""`` when it is missing."""
     import hashlib
 
-    from simdps_studio.core.paths import models_dir
+    from simdps_studio.inpaint.registry import resolve_model_dir
 
-    folder = Path(model) if Path(model).is_dir() else models_dir() / model
+    folder = resolve_model_dir(model)
     digest = hashlib.sha256()
     files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
     for f in files:

@@ -1,4 +1,7 @@
-"""Where the app keeps things: bundled resources, models, caches. Standard library only."""
+"""Where the app keeps things: bundled resources and caches. Standard library only.
+
+Models live where ``inpaint.registry.models_dir`` says (under :data:`ROOT` by default).
+"""
 
 from __future__ import annotations
 
@@ -13,11 +16,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def resources_dir() -> Path:
     """Bundled resources (demo audio, icons, styles)."""
     return Path(os.environ.get("SIMDPS_RESOURCES_DIR", ROOT / "resources"))
-
-
-def models_dir() -> Path:
-    """Installed models: ``$SIMDPS_MODELS_DIR`` or the repository's ``models/``."""
-    return Path(os.environ.get("SIMDPS_MODELS_DIR", ROOT / "models"))
 
 
 def cache_dir(*parts: str) -> Path:

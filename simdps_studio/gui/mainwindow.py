@@ -1954,7 +1954,7 @@ class MainWindow(QMainWindow):
         p = self.repair_panel
         p.set_method(str(s.value("repair/method", "auto")))
         try:
-            p.omega.set_value(float(s.value("repair/omega", 0.15)))
+            p.omega.set_value(float(s.value("repair/omega", engines.OMEGA_PRESETS["strict"])))
             saved_takes = s.value("repair/takes")
             if saved_takes is not None:
                 p.takes.setValue(int(saved_takes))

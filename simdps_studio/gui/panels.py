@@ -52,13 +52,11 @@ from simdps_studio.session.engines import (
 
 #: ω_x̃ range of the slider and its marked settings: the SimDPS paper's relaxed 0.04 and strict
 #: 0.15, and the weight at which the fill reproduces the candidate (``copy``; measured, see
-#: ``session.engines.OMEGA_PRESETS``).
+#: ``inpaint.settings.OMEGA_PRESETS``), as (ω, label, name).
 OMEGA_MAX = 0.60
-OMEGA_MARKS = (
-    (0.0, "0", "free"),
-    (0.04, "0.04", "relaxed"),
-    (0.15, "0.15", "strict"),
-    (OMEGA_PRESETS["copy"], f"{OMEGA_PRESETS['copy']:g}", "copy"),
+OMEGA_MARKS = tuple(
+    (OMEGA_PRESETS[name], f"{OMEGA_PRESETS[name]:g}", name)
+    for name in ("free", "relaxed", "strict", "copy")
 )
 #: Slider positions from 0 to OMEGA_MAX. The position goes with sqrt(ω), so the paper's small
 #: settings are not squeezed against the left end: 0.04, 0.15 and 0.5 sit at 26, 50 and 91 %.
@@ -437,7 +435,7 @@ class OmegaControl(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._manual = 0.15
+        self._manual = OMEGA_PRESETS["strict"]
         self._auto_value: float | None = None
         self._showing = False  # True while the slider is moved to display Auto's value
         self.slider = QSlider(Qt.Horizontal)

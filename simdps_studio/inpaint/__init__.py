@@ -2,6 +2,8 @@
 
 Importing this package imports nothing heavy: the names below load their module on first use, so
 ``import simdps_studio.inpaint`` stays cheap and submodules never import each other by accident.
+Two submodules import no torch at all and are read by the torch-free layers too: ``settings``
+(the sampler's and the repair's defaults) and ``registry`` (where models live, which are installed).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ _LAZY = {
     "load_model": "checkpoint",
     "save_model": "checkpoint",
     "model_info": "checkpoint",
-    "models_dir": "checkpoint",
-    "available_models": "checkpoint",
+    "models_dir": "registry",
+    "installed_models": "registry",
 }
 
 __all__ = sorted(_LAZY)

@@ -15,7 +15,7 @@ configuration is complete and valid, every shard is present and readable, names 
 architecture exactly and every value is finite. Each failure is a :class:`ModelError` with a one-line
 message.
 
-Names resolve through a models directory: ``$SIMDPS_MODELS_DIR`` when set, else ``<repo>/models``.
+Names resolve to folders by the rules of :mod:`simdps_studio.inpaint.registry`.
 """
 
 from __future__ import annotations
@@ -36,14 +36,13 @@ from safetensors.torch import load_file, save_file
 from simdps_studio.core.errors import ModelError
 from simdps_studio.inpaint.precond import Denoiser
 from simdps_studio.inpaint.presets import ModelConfig, get_config
+from simdps_studio.inpaint.registry import CONFIG_FILE, resolve_model_dir
 
 FORMAT = "simdps-studio-model"
 FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 CARD_FILE = "MODEL_CARD.md"
 INDEX_FILE = "weights.index.json"
-MODELS_DIR_ENV = "SIMDPS_MODELS_DIR"
 #: Largest shard written by :func:`shard_model` by default (16 MiB).
 SHARD_BYTES = 16 * 1024 * 1024
 _SHARD_RE = re.compile(r"^weights-(\d{5})-of-(\d{5})\.safetensors$")
@@ -60,43 +59,6 @@ _RESERVED = {
     "architecture",
     "weights",
 }
-
-
-def models_dir() -> Path:
-    """Folder where named models live: ``$SIMDPS_MODELS_DIR`` or the repository's ``models/``."""
-    env = os.environ.get(MODELS_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2] / "models"
-
-
-def resolve_model_dir(name_or_dir: str | os.PathLike[str]) -> Path:
-    """Folder of a model given by name (under :func:`models_dir`) or by path.
-
-    A value containing a path separator, starting with ``.`` or ``~``, or naming an existing folder
-    is a path; anything else is a name.
-    """
-    text = os.fspath(name_or_dir)
-    if not text.strip():
-        raise ModelError("empty model name")
-    path = Path(text).expanduser()
-    looks_like_path = (
-        isinstance(name_or_dir, Path)
-        or os.sep in text
-        or (os.altsep is not None and os.altsep in text)
-        or text.startswith((".", "~"))
-    )
-    if looks_like_path or path.is_dir():
-        return path
-    return models_dir() / text
-
-
-def available_models() -> list[str]:
-    """Names of the folders under :func:`models_dir` that contain a ``config.json``."""
-    root = models_dir()
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / CONFIG_FILE).is_file())
 
 
 # ----------------------------------------------------------------------------------------- reading
@@ -271,7 +233,7 @@ def load_model(
     Parameters
     ----------
     name_or_dir : str or path
-        A model name (folder under :func:`models_dir`) or a model folder.
+        A model name (folder under ``registry.models_dir()``) or a model folder.
     device : str or torch.device
         ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
 

@@ -79,12 +79,10 @@ import torch
 from torch import Tensor
 
 from simdps_studio.inpaint.sampler import DenoiseFn
+from simdps_studio.inpaint.settings import OMEGA_PRESETS, OMEGA_Y_DEFAULT
 
-#: Published settings for the candidate weight (SimDPS paper).
-OMEGA_STRICT = 0.15
-OMEGA_RELAXED = 0.04
-#: Default observation weight.
-OMEGA_Y_DEFAULT = 0.25
+#: The SimDPS paper's strict candidate weight, the guidance's default.
+OMEGA_STRICT = OMEGA_PRESETS["strict"]
 #: Length of the data-consistency fade next to each gap edge, in samples at the model rate (0: hard).
 DC_RAMP_SAMPLES_DEFAULT = 0
 

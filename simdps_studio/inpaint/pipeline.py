@@ -71,9 +71,8 @@ from simdps_studio.inpaint.sampler import (
     randn_like_seeded,
     start_at,
 )
+from simdps_studio.inpaint.settings import CONTEXT_FRACTION
 
-#: Share of the window kept as context before (and after) the part being filled, at least.
-CONTEXT_FRACTION = 0.2
 #: Window lengths (at the model rate) a short gap may use are multiples of this many samples.
 WINDOW_QUANTUM = 4096
 #: Short windows are off by default: on held-out piano 0.5-s gaps they saved 40 % of the time but

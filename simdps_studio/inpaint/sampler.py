@@ -20,6 +20,13 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from simdps_studio.inpaint.settings import (
+    DEFAULT_RHO,
+    DEFAULT_SIGMA_MAX,
+    DEFAULT_SIGMA_MIN,
+    DEFAULT_STEPS,
+)
+
 #: ``denoise(x, sigma) -> denoised``: x (B, n), sigma (B,), denoised (B, n).
 DenoiseFn = Callable[[Tensor, Tensor], Tensor]
 #: ``callback(i, n_steps, x, denoised)``, called once after each step; may raise to stop.
@@ -27,11 +34,7 @@ StepCallback = Callable[[int, int, Tensor, Tensor], None]
 #: One generator for the whole batch, one per batch item, or None (torch's global generator).
 Generators = torch.Generator | Sequence[torch.Generator] | None
 
-#: Defaults after Moliner & Välimäki's inpainting sampler (DESIGN.md section 3).
-DEFAULT_STEPS = 35
-DEFAULT_SIGMA_MIN = 1e-4
-DEFAULT_SIGMA_MAX = 1.0
-DEFAULT_RHO = 13.0
+#: Stochasticity of the inpainting sampler (steps and schedule: ``inpaint.settings``).
 DEFAULT_S_CHURN = 10.0
 
 
@@ -257,10 +260,3 @@ def sample_euler(
 
 #: Samplers by name (``denoise, x, sigmas, **options -> x``).
 SAMPLERS = {"heun": sample_heun, "euler": sample_euler}
-
-
-def n_denoiser_calls(steps: int, solver: str = "heun") -> int:
-    """Denoiser evaluations for ``steps`` steps: 2N - 1 for Heun, N for Euler."""
-    if solver == "euler":
-        return max(steps, 0)
-    return max(2 * steps - 1, 0)

@@ -11,31 +11,13 @@ import json
 import os
 import platform
 import sys
-from pathlib import Path
 from typing import Any
 
 from simdps_studio import __version__
+from simdps_studio.inpaint.registry import installed_models, model_installed, resolve_model_dir
+from simdps_studio.inpaint.settings import DEFAULT_MODEL
 
 APP_NAME = "SimDPS Studio"
-
-
-def _model_dir(name: str) -> Path:
-    """Folder of a model given by name (under the models folder) or by path."""
-    from simdps_studio.core.paths import models_dir
-
-    path = Path(name).expanduser()
-    looks_like_path = os.sep in name or (os.altsep is not None and os.altsep in name)
-    return path if looks_like_path or path.is_dir() else models_dir() / name
-
-
-def installed_models() -> list[str]:
-    """Names of the folders under the models folder that hold a ``config.json``."""
-    from simdps_studio.core.paths import models_dir
-
-    root = models_dir()
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / "config.json").is_file())
 
 
 def model_summary(model: str | None = None) -> dict[str, Any]:
@@ -44,7 +26,7 @@ def model_summary(model: str | None = None) -> dict[str, Any]:
     Parameters
     ----------
     model : str, optional
-        A model name or folder; None for the default model (``engines.DEFAULT_MODEL``).
+        A model name or folder; None for the default model (``settings.DEFAULT_MODEL``).
 
     Returns
     -------
@@ -53,10 +35,8 @@ def model_summary(model: str | None = None) -> dict[str, Any]:
         ``"not installed"`` or ``"unreadable: ..."``), ``preset``, ``n_parameters`` and
         ``sample_rate`` (None when unknown).
     """
-    from simdps_studio.session.engines import DEFAULT_MODEL, model_installed
-
     name = model or DEFAULT_MODEL
-    folder = _model_dir(name)
+    folder = resolve_model_dir(name)
     info: dict[str, Any] = {
         "name": folder.name if os.sep in name else name,
         "path": str(folder),
@@ -67,7 +47,7 @@ def model_summary(model: str | None = None) -> dict[str, Any]:
         "n_parameters": None,
         "sample_rate": None,
     }
-    if not model_installed(name):
+    if not model_installed(folder):
         return info
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))

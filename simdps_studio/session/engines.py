@@ -2,7 +2,9 @@
 
 ``search`` (retrieval, Sim, LPC) and ``inpaint`` (diffusion) never import each other; this module
 turns a :class:`RepairRequest` into :class:`Repair` objects using either. Engines are imported
-lazily so that the CLI's cheap commands never pay for torch.
+lazily so that the CLI's cheap commands never pay for torch. The model registry and the sampler's
+defaults come from inpaint's two torch-free modules, ``inpaint.registry`` and ``inpaint.settings``,
+and the app reads them through this module.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,17 +25,25 @@ from simdps_studio.audio.dsp import audible_rows, to_model_channels
 from simdps_studio.core.errors import InputError, NotAvailableError
 from simdps_studio.core.progress import check_cancel, sub_progress
 from simdps_studio.core.types import Audio, Gap, neighbour_edges
+from simdps_studio.inpaint.registry import installed_models as installed_models
+from simdps_studio.inpaint.registry import model_installed, resolve_model_dir
+from simdps_studio.inpaint.settings import (
+    CONTEXT_FRACTION,
+    DEFAULT_MODEL,
+    DEFAULT_RHO,
+    DEFAULT_SIGMA_MAX,
+    DEFAULT_SIGMA_MIN,
+    DRAFT_STEPS,
+    FULL_STEPS,
+    OMEGA_PRESETS,
+    OMEGA_Y_DEFAULT,
+    n_denoiser_calls,
+    solver_for,
+)
 from simdps_studio.session.repair import Repair
 
 #: Gaps shorter than this are repaired with LPC by ``--method auto``.
 AUTO_LPC_MAX_S = 0.050
-#: The model ``--method auto`` and the GUI use when none is named.
-DEFAULT_MODEL = "piano-small"
-#: Named settings of the candidate weight ω_x̃: the SimDPS paper's strict (0.15) and relaxed
-#: (0.04), free (plain DPS) and copy, the weight at which the fill reproduces the candidate
-#: (LSD to it 0.1-2 dB with piano-small, against 5-8 dB at 0.15; docs/omega.md) and the
-#: diffusion only shapes the seams.
-OMEGA_PRESETS = {"strict": 0.15, "relaxed": 0.04, "free": 0.0, "copy": 0.5}
 #: ``--omega auto`` as (candidate score, ω) points, linear in between and constant outside
 #: (see :func:`auto_omega`).
 AUTO_OMEGA_POINTS = (
@@ -50,14 +59,6 @@ AUTO_OMEGA_RULE = (
 )
 
 
-#: The diffusion pipeline keeps this share of each model window as context on each side (a copy of
-#: ``inpaint.pipeline.CONTEXT_FRACTION``, which imports torch; a test keeps the two equal).
-CONTEXT_FRACTION = 0.2
-#: Sampler steps of a repair when none are asked for: the paper's 35 for the full sampler, 20 in
-#: draft mode, whose fills were no worse with 20 than with 35 and which is the fast path
-#: (docs/sampler.md, *Number of steps*).
-FULL_STEPS = 35
-DRAFT_STEPS = 20
 #: Time of a draft network call (forward only) over one with gradient, for estimating one mode
 #: from the other's measured pace: 0.27 s per draft call against 49.2 s / 69 calls = 0.71 s with
 #: gradient on the reference CPU (README's sampling table), 0.40 on a slower host.
@@ -84,7 +85,7 @@ class RepairRequest:
 
     method: str = "auto"
     omega: float | str = "auto"  # as the app's Auto box; "strict" (0.15) is the paper's setting
-    omega_y: float = 0.25
+    omega_y: float = OMEGA_Y_DEFAULT
     steps: int | None = None  # None: FULL_STEPS, or DRAFT_STEPS in draft mode
     takes: int = 1
     seed: int = 0
@@ -111,34 +112,10 @@ def _engine(module: str, what: str):
         raise NotAvailableError(f"{what} needs the Python package {e.name!r}") from None
 
 
-def _model_folder(name: str | None) -> Path:
-    """A model folder given as a path, else an installed model's name (default model if None)."""
-    from simdps_studio.core.paths import models_dir
-
-    return Path(name) if name and Path(name).is_dir() else models_dir() / (name or DEFAULT_MODEL)
-
-
-def model_installed(name: str | None = None) -> bool:
-    """Whether a trained model checkpoint is installed (cheap: no torch import)."""
-    p = _model_folder(name)
-    return (p / "config.json").is_file() and any(p.glob("weights*.safetensors"))
-
-
-def installed_models() -> list[str]:
-    """Names of the installed models (folders under ``models_dir()`` with a config and weights;
-    cheap: no torch import)."""
-    from simdps_studio.core.paths import models_dir
-
-    root = models_dir()
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and model_installed(str(p)))
-
-
 def model_window_s(name: str | None = None) -> float | None:
     """The model's window in seconds from its ``config.json`` (None when unreadable; no torch)."""
     try:
-        cfg = json.loads((_model_folder(name) / "config.json").read_text(encoding="utf-8"))
+        cfg = json.loads((resolve_model_dir(name) / "config.json").read_text(encoding="utf-8"))
         return float(cfg["segment_length"]) / float(cfg["sample_rate"])
     except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
         return None
@@ -155,19 +132,14 @@ def default_steps(draft: bool) -> int:
     return DRAFT_STEPS if draft else FULL_STEPS
 
 
-def sampler_calls(steps: int, draft: bool) -> int:
-    """Network calls per window: Heun (the default) twice a step but the last, draft's Euler once."""
-    return steps if draft else 2 * steps - 1
-
-
 def warm_start_steps(steps: int, start_sigma: float | None) -> int:
     """Sampler steps that run when a warm start at ``start_sigma`` drops the schedule's levels
     above it (the pipeline's ``start_sigma``; numpy here, so the app's estimate needs no torch):
     the default schedule's levels below ``start_sigma``, plus the step from it."""
-    if start_sigma is None or start_sigma >= 1.0:
+    if start_sigma is None or start_sigma >= DEFAULT_SIGMA_MAX:
         return int(steps)
-    # Karras et al. 2022, eq. 5 with the pipeline's defaults (sigma 1 -> 1e-4, rho 13).
-    rho, top, bottom = 13.0, 1.0, 1e-4
+    # Karras et al. 2022, eq. 5 with the sampler's default schedule.
+    rho, top, bottom = DEFAULT_RHO, DEFAULT_SIGMA_MAX, DEFAULT_SIGMA_MIN
     ramp = np.linspace(0.0, 1.0, int(steps))
     levels = (top ** (1 / rho) + ramp * (bottom ** (1 / rho) - top ** (1 / rho))) ** rho
     return int(np.count_nonzero(levels.astype(np.float32) < start_sigma)) + 1
@@ -177,8 +149,8 @@ def network_item_calls(
     gap_s: float, window_s: float, *, steps: int, takes: int, items: int, draft: bool
 ) -> int:
     """Network calls a diffusion repair makes, counted per batch item (what its time scales with):
-    windows x :func:`sampler_calls` x takes x model items per take (:func:`model_items`)."""
-    per_window = sampler_calls(steps, draft)
+    windows x sampler calls (``n_denoiser_calls``) x takes x model items per take (:func:`model_items`)."""
+    per_window = n_denoiser_calls(steps, solver_for(draft))
     return n_windows(gap_s, window_s) * per_window * max(int(takes), 1) * max(int(items), 0)
 
 
@@ -433,7 +405,7 @@ def _fit_context(model: str | None, audio: Audio, gap: Gap, other_gaps=()) -> tu
 
 def _fit_key(model: str | None, audio: Audio, gap: Gap, other_gaps=()) -> tuple:
     """What a prior fit depends on: the model's files and the audio the context window can read."""
-    folder = _model_folder(model)
+    folder = resolve_model_dir(model)
     files = tuple(
         (f.name, f.stat().st_mtime_ns, f.stat().st_size)
         for f in sorted(folder.iterdir())
@@ -470,7 +442,7 @@ def _context_digest(audio: Audio, lo: int, hi: int) -> str:
 def model_val_loss(name: str | None = None) -> float | None:
     """The model's validation loss from its ``config.json`` (None when unrecorded; no torch)."""
     try:
-        cfg = json.loads((_model_folder(name) / "config.json").read_text(encoding="utf-8"))
+        cfg = json.loads((resolve_model_dir(name) / "config.json").read_text(encoding="utf-8"))
         value = float(cfg["metrics"]["val_loss"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -482,7 +454,7 @@ def known_fit(model: str | None, audio: Audio, gap: Gap, other_gaps=()) -> dict[
 
     ``other_gaps``: the recording's other gaps, as given to :func:`measure_fit`.
     """
-    if not _model_folder(model).is_dir():
+    if not resolve_model_dir(model).is_dir():
         return None
     key = _fit_key(model, audio, gap, other_gaps)
     if key not in _FIT_CACHE:
@@ -747,7 +719,8 @@ def make_repairs(
         progress=sub_progress(progress, search_share if cand is not None else 0.0, 1.0),
         cancel=cancel,
     )
-    calls = sampler_calls(result.options["steps_run"], request.draft)  # fewer with a warm start
+    # Fewer calls than asked for with a warm start.
+    calls = n_denoiser_calls(result.options["steps_run"], solver_for(request.draft))
     params.update(
         omega=omega,
         omega_y=request.omega_y,
