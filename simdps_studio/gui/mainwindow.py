@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QSizePolicy,
     QSplitter,
@@ -36,6 +37,15 @@ from PySide6.QtWidgets import (
 from simdps_studio.core.errors import InputError, SimDPSError
 from simdps_studio.core.progress import format_duration, sub_progress
 from simdps_studio.core.types import Gap
+from simdps_studio.gui.actions import (
+    ACTIONS,
+    ActionState,
+    build_actions,
+    build_menus,
+    fill_toolbar,
+    gap_and_idle,
+    update_actions,
+)
 from simdps_studio.gui.analysis import format_time
 from simdps_studio.gui.dialogs import (
     AboutDialog,
@@ -85,10 +95,6 @@ MAX_RECENT = 10
 DEFAULT_GPU_TAKES = 2
 #: Seconds of inactivity before an autosave.
 AUTOSAVE_S = 20
-#: Cursor keys in the track: Left/Right move by this fraction of the visible width, with Shift
-#: by the larger one (about 10 and 100 pixels of a full-width view).
-CURSOR_STEP = 0.01
-CURSOR_BIG_STEP = 0.1
 
 
 def _loader(path: Path, project: Path | None, *, progress=None, cancel=None):
@@ -360,206 +366,35 @@ class MainWindow(QMainWindow):
         self.transport.loop_toggled.connect(lambda _on: self._restart_if_playing())
         self.transport.roll_changed.connect(self._restart_if_playing)
 
-    def _action(self, text, slot, keys=(), *, icon_name=None, tip=None, checkable=False) -> QAction:
-        a = QAction(text, self)
-        if icon_name:
-            a.setIcon(icon(icon_name))
-        if keys:
-            a.setShortcuts([QKeySequence(k) for k in keys])
-        a.setShortcutContext(Qt.WindowShortcut)
-        a.setCheckable(checkable)
-        if tip:
-            a.setToolTip(tip)
-            a.setStatusTip(tip)
-        a.triggered.connect(slot)
-        self.addAction(a)
-        return a
-
-    def _track_action(self, text: str, slot, keys) -> QAction:
-        """An action whose keys work while the track views (or a menu) have the focus."""
-        a = QAction(text, self.track)
-        a.setShortcuts([QKeySequence(k) for k in keys])
-        a.setShortcutContext(Qt.WidgetWithChildrenShortcut)
-        a.triggered.connect(slot)
-        self.track.addAction(a)
-        return a
-
     def _build_actions(self) -> None:
-        A = self._action
-        K = QKeySequence
-        self.act_open = A(
-            "&Open…",
-            self.open_dialog,
-            [K.Open],
-            icon_name="open",
-            tip="Open audio or a project (Ctrl+O)",
-        )
-        self.act_save = A(
-            "&Save project",
-            self.save,
-            [K.Save],
-            icon_name="save",
-            tip="Save the project beside the audio (Ctrl+S)",
-        )
-        self.act_export = A(
-            "&Export…",
-            self.export_dialog,
-            ["Ctrl+E"],
-            icon_name="export",
-            tip="Export the repaired audio (Ctrl+E)",
-        )
-        self.act_close = A("&Close file", self.close_file, [K.Close])
-        # Ctrl+Q everywhere (Qt's standard Quit key is empty on Windows; on macOS this is Cmd+Q).
-        self.act_quit = A("&Quit", self.close, ["Ctrl+Q"])
-        self.act_undo = A("&Undo", self.undo, ["Ctrl+Z"], icon_name="undo", tip="Undo (Ctrl+Z)")
-        self.act_redo = A(
-            "&Redo",
-            self.redo,
-            ["Ctrl+Shift+Z", "Ctrl+Y"],
-            icon_name="redo",
-            tip="Redo (Ctrl+Shift+Z)",
-        )
-        self.act_delete = A("&Delete gap", self._delete_selected, [K.Delete])
-        self.act_detect = A(
-            "De&tect dropouts",
-            self.detect_dropouts,
-            ["Ctrl+D"],
-            icon_name="detect",
-            tip="Find digital silence, level drops and clipping (Ctrl+D)",
-        )
-        self.act_mark_in = A("Mark &in at playhead", self._mark_in, ["I"])
-        self.act_mark_out = A("Mark &out at playhead", self._mark_out, ["O"])
-        self.act_add_gap = A("&Add gap from marks", self._add_gap_from_marks, ["G"])
-        self.act_gap_times = A(
-            "Gap ti&mes…",
-            self.edit_gap_times,
-            ["Ctrl+G"],
-            tip="Type the selected gap's start and end, or a new gap's (Ctrl+G)",
-        )
-        self.act_prev_gap = A("&Previous gap", lambda: self._step_gap(-1), ["["])
-        self.act_next_gap = A("&Next gap", lambda: self._step_gap(1), ["]"])
-        self.act_zoom_in = A("Zoom &in", lambda: self.track.zoom_by(0.5), ["=", "Ctrl+="])
-        self.act_zoom_out = A("Zoom &out", lambda: self.track.zoom_by(2.0), ["-", "Ctrl+-"])
-        self.act_zoom_fit = A("Zoom to &fit", self.track.zoom_full, ["0", "Ctrl+0"])
-        self.act_zoom_gap = A("Zoom to &gap", self.zoom_to_gap, ["F"], icon_name="zoom_gap")
-        self.act_scroll_l = A("Scroll &left", lambda: self.track.scroll_by(-0.25), [","])
-        self.act_scroll_r = A("Scroll &right", lambda: self.track.scroll_by(0.25), ["."])
-        # The cursor's keys work where the track has the focus (Tab to the waveform): elsewhere
-        # the arrows belong to lists, sliders and fields.
-        T = self._track_action
-        self.cursor_actions = [
-            T("Cursor &back", lambda: self._move_cursor(-CURSOR_STEP), ["Left"]),
-            T("Cursor &forward", lambda: self._move_cursor(CURSOR_STEP), ["Right"]),
-            T("Cursor back &more", lambda: self._move_cursor(-CURSOR_BIG_STEP), ["Shift+Left"]),
-            T("Cursor forward m&ore", lambda: self._move_cursor(CURSOR_BIG_STEP), ["Shift+Right"]),
-            T("Cursor to &start", lambda: self._cursor_to(0), ["Home"]),
-            T("Cursor to &end", lambda: self._cursor_to(None), ["End"]),
-        ]
-        self.act_play = A("&Play / stop", self.toggle_play, ["Space"])
-        self.act_loop = A("&Loop gap", self._toggle_loop, ["L"])
-        self.act_ab = A("Toggle &A/B", self.toggle_ab, ["B"])
-        self.act_audition = A("Au&dition candidate", self._audition_current, ["P"])
-        self.act_run = A("&Run repair", lambda: self.run_repair(), ["Ctrl+R"])  # not (checked)
-        self.act_stop = A("&Stop", self.stop_all, ["Esc"])
-        self.act_compare_sim = A(
-            "Repair with Sim to &compare",
-            lambda: self.run_repair(method="sim"),
-            tip="Paste the chosen candidate (Sim) into the selected gap; the panel's settings stay",
-        )
-        self.act_bypass = A(
-            "&Bypass repair",
-            self._bypass_selected,
-            ["Ctrl+B"],
-            checkable=True,
-            tip="Hear and export the selected gap without its repair (Ctrl+B)",
-        )
-        self.act_model = A("Other model &folder…", self.choose_model, [])
-        self.act_check_fit = A(
-            "Check the model's &fit on selection",
-            self._toggle_check_fit,
-            checkable=True,
-            tip="When a gap is selected, measure how well the model knows the music around it "
-            "(one network call): the warning and Auto's ω show before the first repair",
-        )
-        self.act_help = A(
-            "&Keyboard shortcuts", self.show_shortcuts, [K.HelpContents, "?"], icon_name="help"
-        )
-        self.act_about = A("&About SimDPS Studio", self.about, [])
+        """The actions of :data:`actions.ACTIONS` (as ``act_<name>``), the menus and the toolbar."""
+        self.acts = build_actions(self, self.track)
+        for name, action in self.acts.items():
+            setattr(self, f"act_{name}", action)
+        self.cursor_actions = [self.acts[s.name] for s in ACTIONS if s.track]
+        places = {
+            "recent": self._add_recent_menu,
+            "model": self._add_model_menu,
+            "speed": self._build_speed_menus,
+        }
+        build_menus(self.menuBar(), self.acts, places)
+        self._build_toolbar()
+        self._update_recent_menu()
 
-        mb = self.menuBar()
-        m = mb.addMenu("&File")
-        for a in (self.act_open,):
-            m.addAction(a)
-        self.recent_menu = m.addMenu("Open &recent")
-        m.addSeparator()
-        for a in (self.act_save, self.act_export):
-            m.addAction(a)
-        m.addSeparator()
-        m.addAction(self.act_close)
-        m.addAction(self.act_quit)
-        m = mb.addMenu("&Edit")
-        for a in (
-            self.act_undo,
-            self.act_redo,
-            None,
-            self.act_mark_in,
-            self.act_mark_out,
-            self.act_add_gap,
-            self.act_gap_times,
-            self.act_delete,
-            None,
-            self.act_prev_gap,
-            self.act_next_gap,
-            None,
-            self.act_detect,
-        ):
-            m.addSeparator() if a is None else m.addAction(a)
-        m = mb.addMenu("&View")
-        for a in (
-            self.act_zoom_in,
-            self.act_zoom_out,
-            self.act_zoom_fit,
-            self.act_zoom_gap,
-            self.act_scroll_l,
-            self.act_scroll_r,
-        ):
-            m.addAction(a)
-        m.addSeparator()
-        cursor_menu = m.addMenu("&Cursor")
-        for a in self.cursor_actions:
-            cursor_menu.addAction(a)
-        m = mb.addMenu("&Playback")
-        for a in (self.act_play, self.act_loop, self.act_ab, self.act_audition):
-            m.addAction(a)
-        m = mb.addMenu("&Repair")
-        for a in (self.act_run, self.act_stop, self.act_compare_sim, self.act_bypass, None):
-            m.addSeparator() if a is None else m.addAction(a)
-        # The installed models by name (filled when the menu opens), then a folder elsewhere.
-        self.model_menu = m.addMenu("&Model")
+    def _add_recent_menu(self, menu: QMenu) -> None:
+        self.recent_menu = menu.addMenu("Open &recent")
+
+    def _add_model_menu(self, menu: QMenu) -> None:
+        self.model_menu = menu.addMenu("&Model")
         self.model_menu.aboutToShow.connect(self._fill_model_menu)
-        m.addAction(self.act_check_fit)
-        self._build_speed_menus(m)
-        m = mb.addMenu("&Help")
-        m.addAction(self.act_help)
-        m.addAction(self.act_about)
 
+    def _build_toolbar(self) -> None:
         tb = QToolBar("Main")
         tb.setObjectName("mainToolbar")
         tb.setMovable(False)
         tb.setIconSize(QSize(18, 18))
         tb.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        for a in (
-            self.act_open,
-            self.act_save,
-            self.act_export,
-            None,
-            self.act_undo,
-            self.act_redo,
-            None,
-            self.act_detect,
-            self.act_zoom_gap,
-        ):
-            tb.addSeparator() if a is None else tb.addAction(a)
+        fill_toolbar(tb, self.acts)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
         tb.addWidget(spacer)
@@ -574,7 +409,6 @@ class MainWindow(QMainWindow):
         tb.addAction(self.act_help)
         self.addToolBar(Qt.TopToolBarArea, tb)
         self.toolbar = tb
-        self._update_recent_menu()
 
     # ================================================================================ prompts
 
@@ -937,47 +771,44 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{dirty}{name} — SimDPS Studio")
 
     def _update_actions(self) -> None:
-        has = self.session is not None
-        gap = self.selected_gap is not None
-        running = self.runner.running("repair")
-        for a in (
-            self.act_save,
-            self.act_export,
-            self.act_detect,
-            self.act_zoom_fit,
-            self.act_zoom_in,
-            self.act_zoom_out,
-            self.act_close,
-            self.act_mark_in,
-            self.act_mark_out,
-            self.act_scroll_l,
-            self.act_scroll_r,
-            self.act_gap_times,
-            *self.cursor_actions,
-        ):
-            a.setEnabled(has)
-        self.act_undo.setEnabled(has and self.session.can_undo)
-        self.act_redo.setEnabled(has and self.session.can_redo)
-        for a in (self.act_delete, self.act_zoom_gap, self.act_loop):
-            a.setEnabled(gap)
+        """Enable the actions by their rules (:data:`actions.ACTIONS`), then the widgets that
+        follow the same facts."""
+        state = self._action_state()
+        update_actions(self.acts, state)
         self._update_estimate()
-        self.act_run.setEnabled(gap and not running)
-        self.act_compare_sim.setEnabled(gap and not running)
-        repair = self.session.repair_for(self.selected_gap) if gap else None
-        self.act_bypass.setEnabled(repair is not None)
-        self.act_bypass.setChecked(repair is not None and not repair.enabled)
-        self.repair_panel.run_btn.setEnabled(gap and not running)
-        self.act_audition.setEnabled(gap and bool(self.workspace.candidates(self.selected_gap)))
-        self.act_play.setEnabled(has and self.playback.available)
+        self.repair_panel.run_btn.setEnabled(gap_and_idle(state))
         for w in (self.transport.play_btn, self.transport.loop_btn):
-            w.setEnabled(has and self.playback.available)
+            w.setEnabled(state.file_open and state.can_play)
         for w in (self.transport.a_btn, self.transport.b_btn):
-            w.setEnabled(has)
-        self.act_stop.setEnabled(running or self.playback.playing)
-        self.act_add_gap.setEnabled(has and self.mark_in is not None and self.mark_out is not None)
-        if has:
+            w.setEnabled(state.file_open)
+        if state.file_open:
             label = self._label(self.session.state.label) if self.session.can_undo else ""
             self.act_undo.setToolTip(f"Undo {label} (Ctrl+Z)".replace("  ", " "))
+
+    def _action_state(self) -> ActionState:
+        """The facts the actions' enabled-when rules read."""
+        session, gap = self.session, self.selected_gap
+        repairing = self.runner.running("repair")
+        if session is None:
+            return ActionState(
+                repairing=repairing,
+                can_play=self.playback.available,
+                playing=self.playback.playing,
+            )
+        repair = session.repair_for(gap) if gap is not None else None
+        return ActionState(
+            file_open=True,
+            can_undo=session.can_undo,
+            can_redo=session.can_redo,
+            gap_selected=gap is not None,
+            repairing=repairing,
+            repaired=repair is not None,
+            bypassed=repair is not None and not repair.enabled,
+            candidates=gap is not None and bool(self.workspace.candidates(gap)),
+            can_play=self.playback.available,
+            playing=self.playback.playing,
+            marks_set=self.mark_in is not None and self.mark_out is not None,
+        )
 
     @staticmethod
     def _label(text: str) -> str:
@@ -1805,9 +1636,12 @@ class MainWindow(QMainWindow):
 
     # ================================================================================ help
 
+    def shortcut_actions(self) -> list[QAction]:
+        """The actions with keys, as Help > Keyboard shortcuts lists them."""
+        return [a for a in self.actions() + self.track.actions() if a.shortcuts()]
+
     def show_shortcuts(self) -> None:
-        actions = [a for a in self.actions() + self.track.actions() if a.shortcuts()]
-        ShortcutsDialog(actions, self).exec()
+        ShortcutsDialog(self.shortcut_actions(), self).exec()
 
     def about(self) -> AboutDialog:
         """Help > About: version, model, device (non-modal; the device label comes from the probe
