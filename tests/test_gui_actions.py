@@ -18,9 +18,9 @@ from simdps_studio.gui.actions import (
     MENUS,
     TOOLBAR,
     ActionState,
+    apply_rules,
     build_actions,
     key_texts,
-    update_actions,
 )
 
 make_window = test_gui.make_window
@@ -95,7 +95,7 @@ def test_actions_follow_their_rules(qtbot):
         ActionState(file_open=True, gap_selected=True, candidates=True, marks_set=True),
     ]
     for state in states:
-        update_actions(actions, state)
+        apply_rules(actions, state)
         for spec in ACTIONS:
             rule = spec.enabled_when
             assert actions[spec.name].isEnabled() == (rule is None or rule(state)), spec.name
@@ -103,14 +103,14 @@ def test_actions_follow_their_rules(qtbot):
     enabled = {n for n, a in actions.items() if a.isEnabled()}  # the last state
     assert {"run", "compare_sim", "audition", "add_gap", "delete", "loop"} <= enabled
     assert not {"undo", "redo", "bypass", "stop", "play"} & enabled
-    update_actions(actions, states[0])
+    apply_rules(actions, states[0])
     enabled = {n for n, a in actions.items() if a.isEnabled()}
     assert enabled == {"open", "quit", "prev_gap", "next_gap", "ab", "model", "check_fit"} | {
         "help",
         "about",
     }
-    update_actions(actions, states[2])
+    apply_rules(actions, states[2])
     assert not actions["run"].isEnabled() and actions["stop"].isEnabled()
     assert not actions["bypass"].isEnabled() and not actions["bypass"].isChecked()
-    update_actions(actions, states[3])
+    apply_rules(actions, states[3])
     assert actions["bypass"].isEnabled() and actions["bypass"].isChecked()

@@ -3,7 +3,7 @@ where the menus and the toolbar place them (docs/architecture.md, section 9).
 
 :data:`ACTIONS` is in the order the Help → Keyboard shortcuts list shows (the window's actions
 in that order, then the track's); :data:`MENUS` and :data:`TOOLBAR` place them by name.
-:func:`update_actions` applies every spec's enabled-when (and checked-when) rule to an
+:func:`apply_rules` applies every spec's enabled-when (and checked-when) rule to an
 :class:`ActionState`, the few facts the rules read, which the window gathers once per update.
 """
 
@@ -97,7 +97,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "open",
         "&Open…",
-        lambda w: w.open_dialog(),
+        lambda w: w.files.open_dialog(),
         [K.Open],
         icon="open",
         tip="Open audio or a project (Ctrl+O)",
@@ -114,7 +114,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "export",
         "&Export…",
-        lambda w: w.export_dialog(),
+        lambda w: w.files.export_dialog(),
         ["Ctrl+E"],
         icon="export",
         tip="Export the repaired audio (Ctrl+E)",
@@ -456,7 +456,7 @@ def fill_toolbar(toolbar: QToolBar, actions: Mapping[str, QAction]) -> None:
         toolbar.addSeparator() if name is None else toolbar.addAction(actions[name])
 
 
-def update_actions(actions: Mapping[str, QAction], state: ActionState) -> None:
+def apply_rules(actions: Mapping[str, QAction], state: ActionState) -> None:
     """Enable (and check) each action by its spec's rules."""
     for spec in ACTIONS:
         if spec.enabled_when is not None:
