@@ -1214,11 +1214,11 @@ def test_export_asks_before_replacing_an_existing_file(make_window, tmp_path):
     w.ask = ask
     target = tmp_path / "out.wav"
     answer = QMessageBox.No
-    assert w._may_replace(target) and not asked  # nothing there: no question
+    assert w.files.may_replace(target) and not asked  # nothing there: no question
     target.write_bytes(b"earlier export")
-    assert not w._may_replace(target) and "out.wav already exists" in asked[-1]
+    assert not w.files.may_replace(target) and "out.wav already exists" in asked[-1]
     answer = QMessageBox.Yes
-    assert w._may_replace(target)
+    assert w.files.may_replace(target)
 
 
 def test_gap_regions_are_rebuilt_only_where_something_changed(qtbot, make_window, wav_path):
