@@ -283,17 +283,18 @@ class FileController:
             _export_job,
             snapshot,
             options,
-            on_result=self._exported,
+            on_result=lambda record, session=self.session: self._exported(record, session),
             on_error=self.window.show_error,
         )
 
-    def _exported(self, record: dict) -> None:
+    def _exported(self, record: dict, session: Session | None = None) -> None:
         null = record.get("null_test_outside_spans")
         if null is None:  # the export converted the samples: no bit-exact comparison
             notes = record.get("conversion_notes") or ["sample format converted"]
             result = "; ".join(notes)
         else:
-            self.window.set_null_badge(bool(null))
+            if session is None or session is self.session:  # the badge is the open file's
+                self.window.set_null_badge(bool(null))
             result = "outside samples unchanged" if null else "NULL TEST FAILED"
         self.window.status(
             f"Exported {Path(record['output']).name} · {result}", 15000 if null else 30000

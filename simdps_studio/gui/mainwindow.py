@@ -420,19 +420,19 @@ class MainWindow(QMainWindow):
             self.runner.cancel(name)
         if self.runner.cancel("repair"):
             self.repair_panel.set_progress(0.0, "stopped: another file was opened")
+        else:
+            self.repair_panel.clear_progress()  # the last run's summary was of the old file
         self.files.drop_autosave()
         if self.workspace is not None:
             self.workspace.close()
         self.workspace, self.pyramid = Workspace(session), pyramid  # lists a project's takes
         self.path = session.source_path
-        self.cursor_sample = 0
-        self.mark_in = self.mark_out = None
+        self._forget_file_views()
         self._subscribe(self.workspace)
         self.track.set_audio(session.audio, pyramid)
         self.playback.set_audio(session.audio)
+        self.transport.set_position(0.0, session.audio.duration_s)
         self._update_playback_message()
-        self.cands_panel.clear()
-        self.repair_panel.set_takes([], None)
         if session.gaps:
             self.workspace.select(session.gaps[0])
         self._refresh()
@@ -453,8 +453,20 @@ class MainWindow(QMainWindow):
         self.workspace = self.pyramid = self.path = None
         self.track.audio = None
         self.track.set_enabled_views(False)
-        self.cands_panel.clear()
+        self.repair_panel.clear_progress()
+        self.transport.set_position(0.0, 0.0)
+        self._forget_file_views()
         self._refresh()
+
+    def _forget_file_views(self) -> None:
+        """Drop what the views show of the previous file that the workspace does not redraw
+        (the candidate list, the cursor, marks, the last preview); ``_refresh`` then draws the
+        rest, the badges and the gap numbers included, from the new workspace."""
+        self.cursor_sample = 0
+        self.mark_in = self.mark_out = None
+        self.last_preview = None
+        self.cands_panel.clear()
+        self.repair_panel.set_takes([], None)
 
     # ================================================================================ drop
 
@@ -487,8 +499,6 @@ class MainWindow(QMainWindow):
     def _on_selection(self, change: Change) -> None:
         if change.vanished:  # deleted or undone: the panels must not go on describing it
             self.cands_panel.clear()
-            self.cands_panel.set_title(None)
-            self.repair_panel.hint.setText("")
             self.track.set_candidate(None)
         self._draw_gaps_and_state()
         self.update_actions()
@@ -523,18 +533,35 @@ class MainWindow(QMainWindow):
         repairs = {r.gap: r for r in s.repairs}
         self.track.set_gaps(s.gaps, self.selected_gap, set(repairs))
         self.gaps_panel.set_gaps(s.gaps, s.audio.sr, repairs, self.selected_gap)
+        self._name_selected_gap()
         self.show_candidate_mark()
         self.repair_controller.update_takes()
         self._update_seam_badge()
         if not self.repair_panel.running:
             self.repair_panel.set_fit_warning(self.gap_fit_warning(self.selected_gap))
 
+    def _name_selected_gap(self) -> None:
+        """The panels' headers: the selected gap's number (and length), else nothing."""
+        gap, s = self.selected_gap, self.session
+        if s is None or gap not in s.gaps:
+            self.cands_panel.set_title(None)
+            self.repair_panel.hint.setText("")
+            return
+        number = list(s.gaps).index(gap) + 1
+        self.cands_panel.set_title(number)
+        self.repair_panel.hint.setText(
+            f"gap #{number} · {format_length(gap.duration_s(s.audio.sr))}"
+        )
+
     def _refresh(self) -> None:
         """Bring every view in line with the session."""
+        self._update_null_badge()
         if self.session is None:
             self.gaps_panel.set_gaps([], 44100, {}, None)
             self.track.set_gaps([], None, set())
             self.repair_panel.omega.show_auto_value(None)
+            self._name_selected_gap()
+            self._update_seam_badge()
             self.update_actions()
             self.update_title()
             return
@@ -676,11 +703,6 @@ class MainWindow(QMainWindow):
             self.update_actions()
         else:
             self.workspace.select(gap)  # the views that show the selection follow
-        number = list(self.session.gaps).index(gap) + 1
-        self.cands_panel.set_title(number)
-        self.repair_panel.hint.setText(
-            f"gap #{number} · {format_length(gap.duration_s(self.session.audio.sr))}"
-        )
         if self.workspace.has_candidates(gap):
             self.cands_panel.set_candidates(
                 self.workspace.candidates(gap), self.workspace.chosen_rank(gap)
@@ -1016,8 +1038,15 @@ class MainWindow(QMainWindow):
         self._badge(self.seam_badge, grade, f"{'✓' if grade == 'ok' else '!'} {text} {db:+.1f} dB")
 
     def set_null_badge(self, ok: bool | None) -> None:
+        """Record the open file's null test (None: none yet) and show it."""
         if self.workspace is not None:
             self.workspace.null_ok = ok
+        self._update_null_badge()
+
+    def _update_null_badge(self) -> None:
+        """The null-test badge, from the open file's workspace only: another file's result
+        never shows."""
+        ok = self.workspace.null_ok if self.workspace is not None else None
         if ok is None:
             self._badge(self.null_badge, "none", "null test: –")
         elif ok:

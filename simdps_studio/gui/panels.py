@@ -804,6 +804,13 @@ class RepairPanel(QWidget):
         self.progress_label.setText(text)
         self.progress_label.setVisible(bool(text))  # no empty line in the panel
 
+    def clear_progress(self) -> None:
+        """No progress and no summary line: nothing has run on the open file yet."""
+        self.progress.setValue(0)
+        self._message = ""
+        self.progress_label.setText("")
+        self.progress_label.hide()
+
     def set_fit_warning(self, warning: str | None) -> None:
         """Show (or with None hide) that the model fits the selected gap's music poorly."""
         self.fit_warning.setVisible(bool(warning))
