@@ -7,7 +7,14 @@ Run under a virtual X server (the real xcb platform, not offscreen):
 It opens ``resources/demo/demo.flac`` (a copy, so no project file lands in resources/), marks the
 dropout the detector finds (22.230–22.830 s), waits for the ranked candidates, repairs the gap
 with ``Auto`` (SimDPS when a model is installed, else Sim) and saves the window. Playback goes to
-ALSA's null device so the transport shows its normal state. ``--scale 2`` renders at 200 %.
+ALSA's null device so the transport shows its normal state (``--no-audio``: the machine's own
+devices, e.g. none, so the transport shows why playback is off). ``--scale 2`` renders at 200 %.
+``--size WxH`` sets the window's size; without it the window takes its first-launch size from
+the virtual screen (``-screen 0 1280x800x24`` shows a 1280×800 laptop), e.g.
+
+    for s in 1280x800 1440x900 1920x1080; do xvfb-run -a -s "-screen 0 1920x1200x24" \
+        .venv/bin/python scripts/screenshot.py --method sim --size $s \
+        --out docs/screens/window-$s.png; done
 """
 
 from __future__ import annotations
@@ -27,7 +34,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
     ap.add_argument("--scale", type=float, default=1.0, help="UI scale factor (2 = 200 %)")
-    ap.add_argument("--size", default="1600x960", help="window size in logical pixels")
+    ap.add_argument(
+        "--size", default=None, help="window size WxH in logical pixels (default: first launch's)"
+    )
+    ap.add_argument(
+        "--no-audio", action="store_true", help="use the machine's audio devices, not ALSA's null"
+    )
     ap.add_argument("--method", default="auto")
     ap.add_argument("--view", default="19.8:25.2", help="visible range in seconds, START:END")
     args = ap.parse_args()
@@ -35,7 +47,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="simdps-shot-"))
     alsa = tmp / "asound.conf"
     alsa.write_text(ALSA_CONF)
-    if Path("/usr/share/alsa/alsa.conf").is_file():
+    if Path("/usr/share/alsa/alsa.conf").is_file() and not args.no_audio:
         os.environ["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{alsa}"
     if args.scale != 1.0:
         os.environ["QT_SCALE_FACTOR"] = f"{args.scale:g}"
@@ -57,8 +69,9 @@ def main() -> int:
         QSettings(str(tmp / "settings.ini"), QSettings.IniFormat), recovery_dir=tmp / "recovery"
     )
     w.ask = lambda *a: QMessageBox.Discard
-    width, height = (int(v) for v in args.size.split("x"))
-    w.resize(width, height)
+    if args.size:
+        width, height = (int(v) for v in args.size.split("x"))
+        w.resize(width, height)
     w.show()
     state = {"rc": 1}
 
@@ -84,7 +97,15 @@ def main() -> int:
         start_s, end_s = (float(v) for v in args.view.split(":"))
         w.track.set_visible_range(start_s, end_s)
         w._seek(round(21.2 * sr))
-        QTimer.singleShot(1500, shoot)  # let the spectrogram worker finish
+        QTimer.singleShot(500, when_idle)
+
+    def when_idle() -> None:
+        # The spectrogram of the repaired span and the device line come from workers; a busy
+        # machine takes longer than any fixed wait.
+        if w.runner.running("spectrogram") or w.runner.running("device"):
+            QTimer.singleShot(200, when_idle)
+        else:
+            QTimer.singleShot(300, shoot)
 
     def shoot() -> None:
         app.processEvents()

@@ -1056,7 +1056,7 @@ def test_a_long_playback_message_does_not_widen_the_window(qtbot, make_window, m
     # Before, the label's text set the transport bar's (and so the window's) minimum width.
     with_message = w.transport.minimumSizeHint().width()
     w.transport.set_playback_message("")
-    assert with_message == w.transport.minimumSizeHint().width()
+    assert with_message <= w.transport.minimumSizeHint().width()  # less: the meter hides
     w.transport.set_playback_message(long)
     w.transport.message.resize(120, w.transport.message.height())
     shown = w.transport.message.text()

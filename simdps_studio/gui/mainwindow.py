@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtCore import QRect, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -100,6 +100,18 @@ def _stored_start_sigma(value: Any) -> float | None:
     return min(levels, key=lambda v: abs(v - sigma)) if 0 < sigma < 1 else None
 
 
+#: The window's size on first launch, where the screen has room for it.
+PREFERRED_SIZE = QSize(1440, 900)
+
+
+def first_launch_geometry(available: QRect, preferred: QSize = PREFERRED_SIZE) -> QRect:
+    """The window's first geometry: ``preferred``, never larger than the screen's ``available``
+    area, centred in it."""
+    rect = QRect(0, 0, *preferred.boundedTo(available.size()).toTuple())
+    rect.moveCenter(available.center())
+    return rect
+
+
 #: Repair → Precision: the menu's entries and the settings' values.
 PRECISION_ITEMS = (
     ("&Auto (bf16 where measured faster)", "auto"),
@@ -176,6 +188,9 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self.last_preview = None
         self._closing = False
+        #: First launch: the geometry given, to fit the frame to the screen once shown
+        #: (unless the window was resized meanwhile).
+        self._first_geometry: QRect | None = None
         self._modal_boxes: list[QMessageBox] = []
 
         self.setWindowTitle("SimDPS Studio")
@@ -344,6 +359,9 @@ class MainWindow(QMainWindow):
         bl.addWidget(self.device_label)
         tb.addWidget(box)
         tb.addAction(self.act_help)
+        # An icon (its name in the tooltip): with its text, the device line pushed it off a
+        # 1280-px window.
+        tb.widgetForAction(self.act_help).setToolButtonStyle(Qt.ToolButtonIconOnly)
         self.addToolBar(Qt.TopToolBarArea, tb)
         self.toolbar = tb
 
@@ -1314,9 +1332,10 @@ class MainWindow(QMainWindow):
         s = self.settings
         geom = s.value("window/geometry")
         if geom is not None:
-            self.restoreGeometry(geom)
+            self.restoreGeometry(geom)  # Qt moves it onto the available area if it is off
         else:
-            self.resize(1440, 900)
+            self._first_geometry = first_launch_geometry(self.available_geometry())
+            self.setGeometry(self._first_geometry)
         state = s.value("window/main_splitter")
         if state is not None:
             self.main_splitter.restoreState(state)
@@ -1365,6 +1384,33 @@ class MainWindow(QMainWindow):
         s.setValue("transport/post_s", self.transport.post.value())
         self._repair_settings_changed()
         s.sync()
+
+    def available_geometry(self) -> QRect:
+        """The screen area the window may take (without panels and docks)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry()
+
+    def showEvent(self, ev) -> None:
+        super().showEvent(ev)
+        if self._first_geometry is not None:
+            QTimer.singleShot(0, self._fit_frame_to_screen)  # once the frame is known
+
+    def _fit_frame_to_screen(self) -> None:
+        """Shrink the first window by its title bar and borders, so the frame fits the
+        available area too (the first geometry could only fit the window's contents)."""
+        first, self._first_geometry = self._first_geometry, None
+        if first is None or self.size() != first.size():  # resized by the caller: leave it
+            return
+        available, frame = self.available_geometry(), self.frameGeometry()
+        extra_w, extra_h = frame.width() - self.width(), frame.height() - self.height()
+        size = self.size().boundedTo(
+            QSize(available.width() - extra_w, available.height() - extra_h)
+        )
+        if size != self.size():
+            self.resize(size)
+        frame = self.frameGeometry()
+        frame.moveCenter(available.center())
+        self.move(frame.topLeft())
 
     def closeEvent(self, ev):
         if not self.files.confirm_discard():

@@ -94,6 +94,9 @@ def snap_position(old: int, new: int) -> int:
     return new
 
 
+#: Rows of the takes list always in view.
+MIN_TAKE_ROWS = 3
+
 #: The repair methods offered, as (label, request name).
 METHODS = (
     ("Auto", "auto"),
@@ -689,6 +692,7 @@ class RepairPanel(QWidget):
             "Sampling time expected for these settings, from the pace of earlier repairs "
             "on this machine and model"
         )
+        self.estimate.hide()  # until there is one (set_estimate)
         lay.addWidget(self.estimate)
         lay.addWidget(self.progress)
         lay.addWidget(self.progress_label)
@@ -714,7 +718,8 @@ class RepairPanel(QWidget):
             "Takes of the runs on this gap (newest last): select one to use it"
         )
         row_h = QFontMetrics(self.font()).height() + 8
-        self.takes_list.setMinimumHeight(row_h + 4)  # small screens: the window stays short
+        # Three takes in view (a run of three, or two runs to compare) also on a 1280×800 screen.
+        self.takes_list.setMinimumHeight(MIN_TAKE_ROWS * row_h + 4)
         self.takes_list.setMaximumHeight(8 * row_h + 4)
         self.takes_list.currentRowChanged.connect(self._take)
         lay.addWidget(self.takes_list, 1)
@@ -787,7 +792,7 @@ class RepairPanel(QWidget):
         second.setEnabled(False)
         self._enable_settings()
         self.progress.setVisible(running)
-        self.estimate.setVisible(not running)
+        self.estimate.setVisible(not running and bool(self.estimate.text()))
         if running:
             self.set_fit_warning(None)
             self.progress.setValue(0)
@@ -803,6 +808,11 @@ class RepairPanel(QWidget):
         text = " · ".join(t for t in (self._message, left) if t)
         self.progress_label.setText(text)
         self.progress_label.setVisible(bool(text))  # no empty line in the panel
+
+    def set_estimate(self, text: str) -> None:
+        """The time a repair should take (empty: unknown); no empty line while there is none."""
+        self.estimate.setText(text)
+        self.estimate.setVisible(bool(text) and not self.running)
 
     def clear_progress(self) -> None:
         """No progress and no summary line: nothing has run on the open file yet."""
@@ -836,16 +846,28 @@ class RepairPanel(QWidget):
 # ----------------------------------------------------------------------------------- transport
 
 
+def split_at_width(text: str, fm: QFontMetrics, width: int) -> tuple[str, str]:
+    """``text`` as the words that fit ``width`` pixels and the rest (a first word that does not
+    fit stays whole on the first line)."""
+    words = text.split(" ")
+    n = 1
+    while n < len(words) and fm.horizontalAdvance(" ".join(words[: n + 1])) <= width:
+        n += 1
+    return " ".join(words[:n]), " ".join(words[n:])
+
+
 class ElidedLabel(QLabel):
-    """A one-line label that shortens its text with "…" to the width it gets.
+    """A label of at most ``max_lines`` lines that wraps at spaces and shortens the last line
+    with "…" to the width it gets.
 
     Its minimum width is zero, so a long message (e.g. why playback is off) never widens the
     window; the whole text is in the tooltip.
     """
 
-    def __init__(self, text: str = "", parent=None):
+    def __init__(self, text: str = "", parent=None, *, max_lines: int = 1):
         super().__init__(parent)
         self._full_text = ""
+        self.max_lines = max_lines
         self.set_full_text(text)
 
     def set_full_text(self, text: str) -> None:
@@ -868,9 +890,15 @@ class ElidedLabel(QLabel):
         self._elide()
 
     def _elide(self) -> None:
-        shown = self.fontMetrics().elidedText(self._full_text, Qt.ElideRight, max(0, self.width()))
+        fm, width = self.fontMetrics(), max(0, self.width())
+        lines, rest = [], self._full_text
+        while len(lines) < self.max_lines - 1 and fm.horizontalAdvance(rest) > width:
+            line, rest = split_at_width(rest, fm, width)
+            lines.append(line)
+        shown = "\n".join([*lines, fm.elidedText(rest, Qt.ElideRight, width)])
         if shown != self.text():
             self.setText(shown)
+            self.updateGeometry()  # one line more or less: the bar's height follows
 
 
 class LevelMeter(QWidget):
@@ -986,7 +1014,8 @@ class TransportBar(QFrame):
             QFontMetrics(self.font()).horizontalAdvance("0:00:00.000 / 0:00:00.000") + 8
         )
         self.meter = LevelMeter()
-        self.message = ElidedLabel("")
+        # Why playback is off: room for two lines, so a 1280-px window shows it whole.
+        self.message = ElidedLabel("", max_lines=2)
         self.message.setObjectName("dim")
 
         lay.addWidget(self.play_btn)
@@ -1022,7 +1051,10 @@ class TransportBar(QFrame):
         self.position.setText(f"{format_time(seconds)} / {format_time(total_s)}")
 
     def set_playback_message(self, text: str) -> None:
+        """Why playback is off (empty: it is on); the level meter shows only while it is on,
+        and leaves its room to the message."""
         self.message.set_full_text(text)
+        self.meter.setVisible(not text)
 
 
 def level_db(x: float) -> float:

@@ -166,7 +166,7 @@ class RepairController:
 
     def update_estimate(self) -> None:
         """The panel's estimate line for the selected gap and the panel's settings."""
-        self.repair_panel.estimate.setText(self._estimate_text())
+        self.repair_panel.set_estimate(self._estimate_text())
 
     def _estimate_text(self) -> str:
         """What a diffusion repair of the selected gap with the panel's settings should take."""
