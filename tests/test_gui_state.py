@@ -146,3 +146,55 @@ def test_the_first_window_never_exceeds_the_screen():
     assert first_launch_geometry(big).center() == big.center()
     laptop = QRect(0, 27, 1280, 773)  # below a top panel
     assert first_launch_geometry(laptop) == laptop
+
+
+# ------------------------------------------------------------------------------ 3. takes
+
+
+def _take_labels(w) -> list[str]:
+    lst = w.repair_panel.takes_list
+    return [lst.item(i).text() for i in range(lst.count())]
+
+
+def test_takes_say_what_they_are_also_after_reopening(qtbot, make_window, wav_path, tmp_path):
+    import shutil
+
+    from test_gui import run_and_wait
+
+    song = tmp_path / "song.wav"
+    shutil.copyfile(wav_path, song)
+    w = make_window()
+    open_file(qtbot, w, song)
+    gap, _ = select_gap_by_drag(qtbot, w)
+    p = w.repair_panel
+    w.cands_panel.select_rank(3)  # the user clicks candidate 3
+    _sim_repair(qtbot, w, gap)
+    w.cands_panel.select_rank(1)
+    qtbot.waitUntil(lambda: p.run_btn.isEnabled(), timeout=5000)
+    _sim_repair(qtbot, w, gap)
+    p.set_method("lpc")
+    qtbot.waitUntil(lambda: p.run_btn.isEnabled(), timeout=5000)
+    run_and_wait(qtbot, w, w.run_repair, 30000)
+    labels = _take_labels(w)
+    # Two Sim takes tell their candidates apart; every take carries its seam grade.
+    assert [t.split(" · seam ")[0] for t in labels] == [
+        "Take 1 · Sim · cand 3",
+        "Take 2 · Sim · cand 1",
+        "Take 3 · LPC",
+    ]
+    assert all(" · seam ok " in t or " · seam warn " in t or " · seam bad " in t for t in labels)
+    assert all(t.endswith(" dB") for t in labels)
+    assert p.progress_label.text().startswith("LPC · 1 take")
+    # Choosing a take: the panel's summary is that take's, not the last run's.
+    p.takes_list.setCurrentRow(0)
+    assert p.progress_label.text().startswith("Take 1 · Sim · cand 3")
+    assert "LPC" not in p.progress_label.text()
+    assert w.save()
+    w.close()
+    # Reopened: the same labels, the seam figures measured again (they are not saved).
+    w2 = make_window()
+    with qtbot.waitSignal(w2.candidates_ready, timeout=30000):
+        open_file(qtbot, w2, song)
+    qtbot.waitUntil(lambda: not w2.runner.running("seams"), timeout=30000)
+    assert _take_labels(w2) == labels
+    assert w2.repair_panel.takes_list.currentRow() == 0

@@ -71,7 +71,7 @@ from simdps_studio.gui.views import RepairSpan, TrackView
 from simdps_studio.gui.workers import TaskRunner
 from simdps_studio.session import engines, recovery
 from simdps_studio.session.document import Session
-from simdps_studio.session.workspace import Change, Workspace
+from simdps_studio.session.workspace import Change, Workspace, measure_seams
 
 log = logging.getLogger(__name__)
 
@@ -434,7 +434,7 @@ class MainWindow(QMainWindow):
         # Work on the previous file must not reach this one (its gaps may lie at the same
         # samples); the callbacks check the session too (for_this_file), for a result already
         # on its way.
-        for name in ("search", "fit", "preview", "detect"):
+        for name in ("search", "fit", "preview", "detect", "seams"):
             self.runner.cancel(name)
         if self.runner.cancel("repair"):
             self.repair_panel.set_progress(0.0, "stopped: another file was opened")
@@ -456,7 +456,22 @@ class MainWindow(QMainWindow):
         self._refresh()
         if self.selected_gap is not None:
             self.select_gap(self.selected_gap)
+        self._measure_seams()
         self.files.watch(session)
+
+    def _measure_seams(self) -> None:
+        """Grade the seams of a reopened project's takes in the background (not saved: the
+        takes list shows each grade as it arrives)."""
+        takes = self.workspace.unmeasured_takes()
+        if takes:
+            self.runner.start(
+                "seams",
+                measure_seams,
+                self.session.audio,
+                takes,
+                on_result=self.for_this_file(self.workspace.add_seams),
+                on_error=lambda message: log.warning("seam grades failed: %s", message),
+            )
 
     def close_file(self) -> None:
         if not self.files.confirm_discard():
@@ -524,6 +539,7 @@ class MainWindow(QMainWindow):
     def _on_candidates(self, change: Change) -> None:
         if change.gap == self.selected_gap:
             self.show_candidate_mark()
+            self.repair_controller.update_takes()  # the labels name candidates by rank
         self.update_actions()
 
     def _on_takes(self, change: Change) -> None:

@@ -814,6 +814,12 @@ class RepairPanel(QWidget):
         self.estimate.setText(text)
         self.estimate.setVisible(bool(text) and not self.running)
 
+    def set_summary(self, text: str) -> None:
+        """The line under Run, outside a run: what the take in use is."""
+        self._message = text
+        self.progress_label.setText(text)
+        self.progress_label.setVisible(bool(text))
+
     def clear_progress(self) -> None:
         """No progress and no summary line: nothing has run on the open file yet."""
         self.progress.setValue(0)
@@ -833,7 +839,7 @@ class RepairPanel(QWidget):
         self._updating = True
         self.takes_list.clear()
         for text in labels:
-            QListWidgetItem(text, self.takes_list)
+            QListWidgetItem(text, self.takes_list).setToolTip(text)  # whole, where it is cut
         if current is not None and 0 <= current < len(labels):
             self.takes_list.setCurrentRow(current)
         self._updating = False

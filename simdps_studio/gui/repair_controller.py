@@ -9,6 +9,7 @@ window's :class:`~simdps_studio.gui.workers.TaskRunner`; its callbacks run on th
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings
@@ -23,10 +24,51 @@ from simdps_studio.session.about import split_device_label
 from simdps_studio.session.checks import VerifiedRepair, repair_and_verify
 from simdps_studio.session.document import Session
 from simdps_studio.session.pace import PaceRecord, estimate_seconds
+from simdps_studio.session.repair import Repair
 from simdps_studio.session.workspace import Workspace
 
 if TYPE_CHECKING:
     from simdps_studio.gui.mainwindow import MainWindow
+
+
+def candidate_text(repair: Repair, cands: list) -> str | None:
+    """The candidate a Sim or SimDPS repair used, as the panels name it (``"cand 3"``: its rank
+    in ``cands``, the gap's list, else the rank it had when the repair ran), or None."""
+    used = repair.params.get("candidate") if repair.method in ("sim", "simdps") else None
+    if not used:
+        return None
+    source = used.get("source")
+    if source == "guide file":
+        return "guide file"
+    start = used.get("start_sample")
+    rank = next((c.rank for c in cands if not source and c.start_sample == start), used.get("rank"))
+    text = f"cand {rank}" if rank is not None else "candidate"
+    return f"{text} ({Path(source).name})" if source else text
+
+
+def settings_text(repair: Repair, cands: list) -> str:
+    """What made ``repair``: method (with ω and Draft for SimDPS), candidate and seed."""
+    text = method_label(repair.method)
+    omega = repair.params.get("omega")
+    if repair.method == "simdps" and isinstance(omega, (int, float)):
+        text += f" ω {omega:.3f}"
+    if repair.params.get("draft"):
+        text += " draft"
+    cand = candidate_text(repair, cands)
+    if cand:
+        text += f" · {cand}"
+    seed = repair.params.get("seed")
+    if seed is not None:
+        text += f" · seed {seed}"
+    return text
+
+
+def take_label(number: int, repair: Repair, cands: list, seam=None) -> str:
+    """A line of the takes list: ``"Take 2 · Sim · cand 3 · seam ok +1.2 dB"``."""
+    text = f"Take {number} · {settings_text(repair, cands)}"
+    if seam is not None:
+        text += f" · seam {seam[0]} {seam[1]:+.1f} dB"
+    return text
 
 
 class RepairController:
@@ -139,9 +181,12 @@ class RepairController:
         omega = repairs[0].params.get("omega") if method == "simdps" else None
         label = method_label(method)
         with_omega = f"{label} ω {omega:.3f}" if isinstance(omega, (int, float)) else label
+        cand = candidate_text(repairs[0], self.workspace.candidates(gap))
         self.repair_panel.set_progress(
             1.0,
-            f"{with_omega} · {len(repairs)} take{'s' if len(repairs) != 1 else ''}"
+            with_omega
+            + (f" · {cand}" if cand else "")
+            + f" · {len(repairs)} take{'s' if len(repairs) != 1 else ''}"
             + (f" · {secs:.1f} s" if secs else ""),
         )
         self.window.transport.set_b(True)
@@ -215,21 +260,12 @@ class RepairController:
         gap = self.selected_gap
         takes = self.workspace.takes(gap) if self.workspace is not None else []
         current = self.session.repair_for(gap) if (gap is not None and self.session) else None
-        labels = []
-        for i, r in enumerate(takes, start=1):
-            seam = self.workspace.known_seam(r)
-            seed = r.params.get("seed")
-            text = f"Take {i} · {method_label(r.method)}"
-            omega = r.params.get("omega")
-            if r.method == "simdps" and isinstance(omega, (int, float)):
-                text += f" ω {omega:.3f}"
-            if r.params.get("draft"):
-                text += " draft"
-            if seed is not None:
-                text += f" · seed {seed}"
-            if seam is not None:
-                text += f" · seam {seam[1]:+.1f} dB"
-            labels.append(text)
+        cands = self.workspace.candidates(gap) if self.workspace is not None else []
+        # A reopened project's grades arrive from the "seams" task (MainWindow._measure_seams).
+        labels = [
+            take_label(i, r, cands, self.workspace.known_seam(r))
+            for i, r in enumerate(takes, start=1)
+        ]
         cur = next(
             (
                 i
@@ -251,4 +287,19 @@ class RepairController:
             self.window.show_error(f"take {index + 1} no longer fits: {e}")
             return
         if used:
+            self.show_take_summary(index)
             self.window.status(f"Using take {index + 1}")
+
+    def show_take_summary(self, index: int) -> None:
+        """The panel's summary line: take ``index`` (0-based) of the selected gap, now in use
+        (the line described the last run, which may have made another take)."""
+        takes = self.workspace.takes(self.selected_gap)
+        if not 0 <= index < len(takes) or self.repair_panel.running:
+            return
+        take = takes[index]
+        secs = take.params.get("seconds")
+        cands = self.workspace.candidates(self.selected_gap)
+        self.repair_panel.set_summary(
+            f"Take {index + 1} · {settings_text(take, cands)}"
+            + (f" · {secs:.1f} s" if secs else "")
+        )

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from simdps_studio.core.errors import InputError
-from simdps_studio.core.types import Gap
+from simdps_studio.core.progress import check_cancel
+from simdps_studio.core.types import Audio, Gap
 from simdps_studio.session import engines
 from simdps_studio.session.checks import SeamGrade, VerifiedRepair, seam_of
 from simdps_studio.session.document import Session, State
@@ -71,6 +72,21 @@ def takes_in_history(session: Session) -> dict[Gap, list[Repair]]:
                 seen.add(r.repair_id)
                 takes.setdefault(r.gap, []).append(r)
     return {gap: found[-MAX_TAKES:] for gap, found in takes.items()}
+
+
+def measure_seams(
+    audio: Audio, repairs: list[Repair], *, progress=None, cancel=None
+) -> dict[str, SeamGrade]:
+    """Seam grades of ``repairs`` by ``repair_id``: the takes of a reopened project, whose
+    grades were not saved (a worker's job: each grade reads and predicts ± ``SEAM_PAD`` samples
+    around every seam)."""
+    grades: dict[str, SeamGrade] = {}
+    for i, r in enumerate(repairs):
+        check_cancel(cancel)
+        grades[r.repair_id] = seam_of(audio, r)
+        if progress is not None:
+            progress((i + 1) / len(repairs), "seam grades")
+    return grades
 
 
 def rank_used(repair: Repair | None, cands: list) -> int:
@@ -244,6 +260,22 @@ class Workspace:
     def known_seam(self, repair: Repair) -> SeamGrade | None:
         """``repair``'s seam grade if measured, without measuring it."""
         return self._seams.get(repair.repair_id)
+
+    def unmeasured_takes(self) -> list[Repair]:
+        """The takes without a seam grade yet (a reopened project's), for :func:`measure_seams`."""
+        return [
+            r for takes in self._takes.values() for r in takes if r.repair_id not in self._seams
+        ]
+
+    def add_seams(self, grades: dict[str, SeamGrade]) -> None:
+        """Keep seam grades measured elsewhere (:func:`measure_seams`); each gap whose takes got
+        one sends ``takes``."""
+        for gap, takes in self._takes.items():
+            new = [r for r in takes if r.repair_id in grades and r.repair_id not in self._seams]
+            for r in new:
+                self._seams[r.repair_id] = grades[r.repair_id]
+            if new:
+                self._emit("takes", gap)
 
     # ------------------------------------------------------------------------- prior fit
 
