@@ -198,3 +198,47 @@ def test_takes_say_what_they_are_also_after_reopening(qtbot, make_window, wav_pa
     qtbot.waitUntil(lambda: not w2.runner.running("seams"), timeout=30000)
     assert _take_labels(w2) == labels
     assert w2.repair_panel.takes_list.currentRow() == 0
+
+
+# ------------------------------------------------------------------------------ 4. mid-run message
+
+
+def test_a_candidate_clicked_during_a_run_is_for_the_next_run(
+    qtbot, make_window, wav_path, monkeypatch
+):
+    import threading
+
+    from test_gui import run_and_wait
+
+    from simdps_studio.gui import repair_controller
+
+    release = threading.Event()
+    real = repair_controller.repair_and_verify
+
+    def held(*args, **kwargs):  # the repair runs until the test lets it finish
+        release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(repair_controller, "repair_and_verify", held)
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap, cands = select_gap_by_drag(qtbot, w)
+    w.repair_panel.set_method("sim")
+    assert w.workspace.chosen_rank(gap) == 1
+
+    def start():
+        w.run_repair()
+        assert w.runner.running("repair")
+        w.cands_panel.select_rank(3)  # the user clicks candidate 3 while it runs
+        message = w.statusBar().currentMessage()
+        assert "will guide the next run" in message and "uses candidate 1" in message
+        assert "will guide the repair" not in message
+        release.set()
+
+    made = run_and_wait(qtbot, w, start, 30000)
+    # The message was true: the run used candidate 1; candidate 3 is chosen for the next.
+    assert made[0].params["candidate"]["start_sample"] == cands[0].start_sample
+    assert w.workspace.chosen_rank(gap) == 3 and w.request().candidate_rank == 3
+    qtbot.waitUntil(lambda: not w.runner.running("repair"), timeout=5000)
+    w.cands_panel.select_rank(2)  # nothing runs: it guides the next repair, as it says
+    assert w.statusBar().currentMessage().endswith("will guide the repair")

@@ -989,8 +989,24 @@ class MainWindow(QMainWindow):
         c = self._current_candidate()
         if c is not None:
             self.status(
-                f"Candidate {rank} at {format_time(c.start_s)} (score {c.score:.2f}) will guide the repair"
+                f"Candidate {rank} at {format_time(c.start_s)} (score {c.score:.2f}) "
+                + self._what_a_candidate_guides(self.selected_gap)
             )
+
+    def _what_a_candidate_guides(self, gap: Gap) -> str:
+        """The end of the message for a candidate chosen for ``gap``: a running repair keeps the
+        candidate it started with (its request is made), so a choice made meanwhile is for the
+        next run."""
+        running = self.repair_controller.running
+        if running is None:
+            return "will guide the repair"
+        run_gap, request = running
+        method = engines.resolve_method(request, run_gap, self.session.audio.sr)
+        if run_gap == gap and method in ("sim", "simdps") and request.guide is None:
+            return (
+                f"will guide the next run (the one running uses candidate {request.candidate_rank})"
+            )
+        return "will guide the next run"
 
     def _audition_current(self) -> None:
         if self.workspace is None:

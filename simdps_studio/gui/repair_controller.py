@@ -99,6 +99,8 @@ class RepairController:
         self.runner = runner
         self.repair_panel = repair_panel
         self.settings = settings
+        #: The gap and request of the repair running now (None: none runs).
+        self.running: tuple[Gap, engines.RepairRequest] | None = None
 
     @property
     def session(self) -> Session | None:
@@ -142,6 +144,7 @@ class RepairController:
         self.runner.cancel("fit")  # the repair measures the fit itself (or reads it, if done)
         self.repair_panel.set_running(True)
         self.repair_panel.set_progress(0.0, "starting…")
+        self.running = (gap, request)
         self.runner.start(
             "repair",
             repair_and_verify,
@@ -245,6 +248,7 @@ class RepairController:
         self.window.repair_cancelled.emit()
 
     def _repair_done(self) -> None:
+        self.running = None
         self.repair_panel.set_running(False)
         # What was selected, undone or cancelled while it ran decides the warning now.
         self.repair_panel.set_fit_warning(self.window.gap_fit_warning(self.selected_gap))
