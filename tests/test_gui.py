@@ -190,6 +190,7 @@ def test_audition_omega_and_candidate_choice(qtbot, make_window, wav_path):
         w.audition_candidate(2)
     preview = blocker.args[0]
     c2 = cands[1]
+    w.cands_panel.select_rank(2)  # auditioning does not choose it: a click on its row does
     assert w.workspace.chosen_rank(gap) == 2
     assert w.track._candidate[0] == c2.start_sample
     margin = round(0.01 * SR)

@@ -242,3 +242,38 @@ def test_a_candidate_clicked_during_a_run_is_for_the_next_run(
     qtbot.waitUntil(lambda: not w.runner.running("repair"), timeout=5000)
     w.cands_panel.select_rank(2)  # nothing runs: it guides the next repair, as it says
     assert w.statusBar().currentMessage().endswith("will guide the repair")
+
+
+# ------------------------------------------------------------------------------ 5. audition
+
+
+def test_auditioning_a_candidate_chooses_nothing(qtbot, make_window, wav_path):
+    from PySide6.QtCore import Qt
+
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap, cands = select_gap_by_drag(qtbot, w)
+    omega = w.repair_panel.omega
+    assert omega.is_auto() and w.workspace.chosen_rank(gap) == 1
+    auto_before, mark_before = omega.value_label.text(), w.track._candidate
+    tree = w.cands_panel.tree
+    play_3 = tree.itemWidget(tree.topLevelItem(2), 6)
+    with qtbot.waitSignal(w.preview_ready, timeout=10000) as blocker:
+        qtbot.mouseClick(play_3, Qt.LeftButton)  # ▶ on candidate 3's row
+    # It plays candidate 3...
+    c3 = cands[2]
+    margin = round(0.01 * SR)
+    expected = w.session.audio.to_float(c3.start_sample, c3.start_sample + gap.length)
+    expected *= 10 ** (c3.gain_db / 20)
+    fill = blocker.args[0].fill[:, margin : margin + gap.length]
+    assert abs(fill - expected).max() < 1e-4
+    # ...and commits nothing: candidate 1 stays chosen, and Auto's ω with it.
+    assert w.workspace.chosen_rank(gap) == 1 and w.cands_panel.current_rank() == 1
+    assert w.request().candidate_rank == 1
+    assert omega.value_label.text() == auto_before and w.track._candidate == mark_before
+    # Choosing is the separate click on the row.
+    qtbot.mouseClick(
+        tree.viewport(), Qt.LeftButton, pos=tree.visualItemRect(tree.topLevelItem(2)).center()
+    )
+    assert w.workspace.chosen_rank(gap) == 3 and w.request().candidate_rank == 3
+    assert w.track._candidate[0] == c3.start_sample

@@ -1018,13 +1018,15 @@ class MainWindow(QMainWindow):
             self.audition_candidate(rank)
 
     def audition_candidate(self, rank: int) -> None:
-        """Play the candidate in place: pre-roll, the candidate with Sim's crossfades, post-roll."""
+        """Play the candidate in place: pre-roll, the candidate with Sim's crossfades, post-roll.
+
+        Listening commits nothing: the chosen candidate (and so Auto's ω) stays; choosing is a
+        click on the row.
+        """
         gap = self.selected_gap
         if self.session is None or gap is None:
             return
-        self.workspace.choose_candidate(gap, rank)  # the candidate mark follows
-        self.cands_panel.select_rank(rank)
-        cand = self._current_candidate()
+        cand = next((c for c in self.workspace.candidates(gap) if c.rank == rank), None)
         if cand is None:
             return
         audio = self.session.audio
@@ -1051,7 +1053,11 @@ class MainWindow(QMainWindow):
             loop=self.transport.loop_btn.isChecked(),
             extra_patches=[Patch(repair.span_start_sample, repair.fill)],
         )
-        self.status(f"Auditioning candidate {rank} in place")
+        chosen = self.workspace.chosen_rank(repair.gap) if self.workspace is not None else None
+        self.status(
+            f"Auditioning candidate {rank} in place"
+            + ("" if rank == chosen else " (click its row to use it)")
+        )
 
     # ================================================================================ repair
 

@@ -272,7 +272,7 @@ class CandidatesPanel(QWidget):
     """Ranked candidates for the selected gap.
 
     Signals: ``chosen(int rank)`` when a row becomes current, ``audition(int rank)`` on the play
-    button, Enter or a double click.
+    button, Enter or a double click (the play button leaves the current row as it is).
     """
 
     chosen = Signal(int)
