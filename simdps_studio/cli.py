@@ -266,7 +266,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
                 audio, g, request, other_gaps=[o for o in gaps if o != g], progress=gap_progress
             )
             session.set_repair(repairs[0])  # the first take is exported; all are reported
-            warning = fit_warning(repairs[0].params)
+            warning = fit_warning(repairs[0].info)
             if warning:
                 a, b = g.start_s(audio.sr), g.end_s(audio.sr)
                 _note(f"gap {a:.3f}–{b:.3f} s: {warning}")
@@ -339,8 +339,8 @@ def _default_margin_ms() -> float:
 
 
 def _report_entry(repair, sr: int) -> dict[str, Any]:
-    p = repair.params
-    cand = p.get("candidate") or {}
+    info = repair.info
+    cand = info.used_candidate
     return {
         "gap_s": [repair.gap.start_sample / sr, repair.gap.end_sample / sr],
         "method": repair.method,
@@ -348,19 +348,19 @@ def _report_entry(repair, sr: int) -> dict[str, Any]:
         "candidate_start_s": cand.get("start_s"),
         "candidate_cost": cand.get("cost"),
         "candidate_source": cand.get("source"),
-        "omega": p.get("omega"),
-        "omega_y": p.get("omega_y"),
-        "steps": p.get("steps"),
-        "seed": p.get("seed"),
-        "take": p.get("take", 1),
-        "model": p.get("model"),
-        "device": p.get("device"),
-        "precision": p.get("precision"),
-        "start_sigma": p.get("start_sigma"),
-        "seconds": p.get("seconds"),
-        "prior_fit": p.get("prior_fit"),
+        "omega": info.omega,
+        "omega_y": info.omega_y,
+        "steps": info.steps,
+        "seed": info.seed,
+        "take": info.take if info.take is not None else 1,
+        "model": info.model,
+        "device": info.device,
+        "precision": info.precision,
+        "start_sigma": info.start_sigma,
+        "seconds": info.seconds,
+        "prior_fit": info.prior_fit,
         "span_samples": [repair.span_start_sample, repair.span_end_sample],
-        "margin_ms": p.get("margin_ms"),
+        "margin_ms": info.margin_ms,
     }
 
 

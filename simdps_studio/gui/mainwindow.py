@@ -138,7 +138,7 @@ def _takes_in_history(session: Session) -> dict[Gap, list]:
 
 def _rank_used(repair, cands: list) -> int:
     """Rank in ``cands`` of the track candidate ``repair`` used (matched by its start), else 1."""
-    used = (repair.params.get("candidate") or {}) if repair is not None else {}
+    used = repair.info.used_candidate if repair is not None else {}
     if used.get("source") is not None:  # a guide file or another recording
         return 1
     start = used.get("start_sample")
@@ -950,7 +950,7 @@ class MainWindow(QMainWindow):
             return None
         r = self.session.repair_for(gap)
         if r is not None:
-            return engines.fit_warning(r.params)
+            return engines.fit_warning(r.info)
         record = engines.known_fit(
             self.model_name, self.session.audio, gap, self.session.other_gaps(gap)
         )
@@ -1466,10 +1466,10 @@ class MainWindow(QMainWindow):
             return
         self._record_pace(repairs[0])
         self._set_null_badge(null_ok)
-        secs = repairs[0].params.get("seconds")
+        secs = repairs[0].info.seconds
         method = repairs[0].method
         # make_repairs stores the number it used, also when the request said "auto".
-        omega = repairs[0].params.get("omega") if method == "simdps" else None
+        omega = repairs[0].info.omega if method == "simdps" else None
         label = method_label(method)
         with_omega = f"{label} ω {omega:.3f}" if isinstance(omega, (int, float)) else label
         self.repair_panel.set_progress(
@@ -1478,7 +1478,7 @@ class MainWindow(QMainWindow):
             + (f" · {secs:.1f} s" if secs else ""),
         )
         self.transport.set_b(True)
-        warning = engines.fit_warning(repairs[0].params)
+        warning = engines.fit_warning(repairs[0].info)
         if gap == self.selected_gap:  # else it shows when that gap is selected (_refresh)
             self.repair_panel.set_fit_warning(warning)
         self._show_candidate_mark()  # Auto's value may now know the prior's fit
@@ -1511,14 +1511,15 @@ class MainWindow(QMainWindow):
         return engines.RepairPace(known)
 
     def _record_pace(self, repair) -> None:
-        calls = repair.params.get("network_item_calls")
-        seconds = repair.params.get("sampling_seconds")
-        device = repair.params.get("device")
-        precision = str(repair.params.get("precision") or "fp32")
+        info = repair.info
+        calls = info.network_item_calls
+        seconds = info.sampling_seconds
+        device = info.device
+        precision = str(info.precision or "fp32")
         if not calls or not seconds or not device:
             return
         pace = self._pace(str(device), precision)
-        pace.record(draft=bool(repair.params.get("draft")), seconds=float(seconds), calls=calls)
+        pace.record(draft=bool(info.draft), seconds=float(seconds), calls=calls)
         data = self._pace_data()
         data[self._pace_key(str(device), precision)] = pace.seconds_per_call
         self.settings.setValue("repair/pace", json.dumps(data))
@@ -1596,12 +1597,12 @@ class MainWindow(QMainWindow):
         labels = []
         for i, r in enumerate(takes, start=1):
             seam = self.seams.get(r.repair_id)
-            seed = r.params.get("seed")
+            seed = r.info.seed
             text = f"Take {i} · {method_label(r.method)}"
-            omega = r.params.get("omega")
+            omega = r.info.omega
             if r.method == "simdps" and isinstance(omega, (int, float)):
                 text += f" ω {omega:.3f}"
-            if r.params.get("draft"):
+            if r.info.draft:
                 text += " draft"
             if seed is not None:
                 text += f" · seed {seed}"
