@@ -749,7 +749,9 @@ def make_repairs(
         draft=request.draft,
         device=request.device,
         precision=request.precision,
-        sampler_options=warm_start_options(request.start_sigma),
+        sampler_options=pipeline.InpaintOptions(
+            sampler=pipeline.SamplerOptions(**warm_start_options(request.start_sigma))
+        ),
         progress=sub_progress(progress, search_share if cand is not None else 0.0, 1.0),
         cancel=cancel,
     )
