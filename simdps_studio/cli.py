@@ -520,26 +520,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = train.train(
             args.data,
             args.out,
-            preset=args.preset,
-            steps=args.steps,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            warmup_steps=args.warmup_steps,
-            lr_decay_steps=args.lr_decay_steps,
-            ema_decay=args.ema_decay,
-            resume=args.resume,
-            init_from=args.init,
-            device=args.device,
-            precision=_train_precision(args, train),
-            max_seconds=args.max_minutes * 60 if args.max_minutes is not None else None,
-            checkpoint_every_s=None
-            if args.checkpoint_minutes is None
-            else args.checkpoint_minutes * 60,
-            val_every=args.val_every,
-            seed=args.seed,
-            snr_cap=args.snr_cap,
-            short_crop_s=args.short_crop_s,
-            short_crop_steps=args.short_crop_steps,
+            _train_settings(args, train),
             progress=progress,
             cancel=cancel,
             on_log=log,
@@ -555,6 +536,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
         print(f"model written to {args.out} (step {getattr(result, 'step', '?')})")
     return 0
+
+
+def _train_settings(args: argparse.Namespace, train):
+    """The ``train`` sub-command's options as ``inpaint.train.TrainSettings``; options not given
+    (None) keep a resumed run's values."""
+    checkpoint_minutes = args.checkpoint_minutes
+    return train.TrainSettings(
+        options={
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "warmup_steps": args.warmup_steps,
+            "lr_decay_steps": args.lr_decay_steps,
+            "ema_decay": args.ema_decay,
+            "precision": _train_precision(args, train),
+            "checkpoint_every_s": None if checkpoint_minutes is None else checkpoint_minutes * 60,
+            "val_every": args.val_every,
+            "seed": args.seed,
+            "snr_cap": args.snr_cap,
+            "short_crop_s": args.short_crop_s,
+            "short_crop_steps": args.short_crop_steps,
+        },
+        preset=args.preset,
+        resume=args.resume,
+        init_from=args.init,
+        device=args.device,
+        max_seconds=args.max_minutes * 60 if args.max_minutes is not None else None,
+    )
 
 
 def _train_precision(args: argparse.Namespace, train) -> str | None:
