@@ -1,7 +1,7 @@
 """How strictly does SimDPS follow the candidate? A sweep of ω_x̃ on held-out rendered piano.
 
 For each held-out rendered piece of the quality benchmark (``simdps-studio bench quality``'s
-``rendered`` material, :func:`simdps_studio.session.evaluate.prepare_rendered`), one gap of the
+``rendered`` material, :func:`simdps_studio.bench.material.prepare_rendered`), one gap of the
 given length is cut at the benchmark's fixed position, the rank-1 candidate is found as the app
 finds it, and the gap is filled by :func:`simdps_studio.inpaint.pipeline.inpaint_gap` once per ω
 (and mode). Printed per gap and ω:
@@ -29,18 +29,18 @@ import time
 
 import numpy as np
 
-from simdps_studio.core.types import Audio
-from simdps_studio.inpaint.checkpoint import load_model
-from simdps_studio.inpaint.pipeline import inpaint_gap
-from simdps_studio.search import sim
-from simdps_studio.session import engines
-from simdps_studio.session import evaluate as ev
-from simdps_studio.session.metrics import (
+from simdps_studio.bench import material
+from simdps_studio.bench.metrics import (
     _frames_power,
     gap_metrics,
     log_spectral_distance_db,
     stft_size,
 )
+from simdps_studio.core.types import Audio
+from simdps_studio.inpaint.checkpoint import load_model
+from simdps_studio.inpaint.pipeline import inpaint_gap
+from simdps_studio.search import sim
+from simdps_studio.session import engines
 from simdps_studio.session.render import render
 
 BANDS_HZ = ((0, 500), (500, 2000), (2000, 5000), (5000, 11025))
@@ -60,7 +60,7 @@ def band_bias_db(reference: np.ndarray, estimate: np.ndarray, sr: int) -> list[f
 def report(
     totals: dict[str, list[float]],
     name: str,
-    track: ev.Track,
+    track: material.Track,
     gap,
     cand_x: np.ndarray,
     full: np.ndarray,
@@ -126,7 +126,7 @@ def main() -> int:
             ap.error(f"--sampler-option wants KEY=NUMBER, not {item!r}")
     extra = "".join(f"/{item}" for item in args.sampler_option)
     denoiser = load_model(args.model)
-    tracks = ev.prepare_rendered(args.tracks).tracks
+    tracks = material.prepare_rendered(args.tracks).tracks
     print(
         f"# ω sweep: {args.gap:g}-s gaps, {args.steps} steps, "
         f"{'draft' if args.draft else 'full'} mode, candidate ramp {args.ramp_s * 1000:g} ms, "
@@ -136,7 +136,7 @@ def main() -> int:
     print(f"{'track':<40} {'method':>12} {'LSD':>6} {'to cand':>8} {'seam':>6}  bias dB by band  s")
     totals: dict[str, list[float]] = {}
     for track in tracks:
-        gap = ev.gap_position(track.samples.shape[1], track.sr, args.gap)
+        gap = material.gap_position(track.samples.shape[1], track.sr, args.gap)
         damaged = track.samples.copy()
         damaged[:, gap.start_sample : gap.end_sample] = 0.0
         audio = Audio.from_float(damaged, track.sr)

@@ -27,9 +27,10 @@ import argparse
 
 import numpy as np
 
+from simdps_studio.bench import material
+from simdps_studio.bench.config import DEFAULT_GAPS_S
 from simdps_studio.inpaint.checkpoint import load_model
 from simdps_studio.inpaint.fit import FIT_SIGMAS, denoising_loss, fit_noise, model_window
-from simdps_studio.session import evaluate as ev
 
 
 def main() -> int:
@@ -42,9 +43,9 @@ def main() -> int:
     sr_m, n_m, sd = denoiser.sample_rate, denoiser.segment_length, float(denoiser.sigma_data)
     noise = fit_noise(n_m)
     materials = [
-        ev.prepare_rendered(args.tracks),
-        ev.prepare_real(args.tracks, install=False),
-        ev.prepare_demo(),
+        material.prepare_rendered(args.tracks),
+        material.prepare_real(args.tracks),
+        material.prepare_demo(),
     ]
     print(f"# prior fit of {args.model}: EDM-weighted denoising loss on context windows")
     print(f"{'track':<48}" + "".join(f" σ={s:<6g}" for s in FIT_SIGMAS) + "   mean  windows")
@@ -54,8 +55,8 @@ def main() -> int:
             continue
         for track in info.tracks:
             losses = []
-            for gap_s in ev.DEFAULT_GAPS_S:
-                gap = ev.gap_position(track.samples.shape[1], track.sr, gap_s)
+            for gap_s in DEFAULT_GAPS_S:
+                gap = material.gap_position(track.samples.shape[1], track.sr, gap_s)
                 w = model_window(
                     track.samples,
                     track.sr,

@@ -1,7 +1,7 @@
 """Gap-repair quality benchmark (issue 7): LPC, Sim, DPS and SimDPS on rendered piano, real
 recordings and the demo; writes ``quality.md``, ``quality.csv`` and PNG plots.
 
-A thin wrapper of :mod:`simdps_studio.session.evaluate`, the same as ``simdps-studio bench
+A thin wrapper of :mod:`simdps_studio.bench.cli`, the same as ``simdps-studio bench
 quality`` (same options)::
 
     .venv/bin/python benchmarks/quality.py --quick --model piano-tiny --out /tmp/bench
@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simdps_studio.session.evaluate import main
+from simdps_studio.bench.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(prog="benchmarks/quality.py"))

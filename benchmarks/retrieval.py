@@ -6,7 +6,7 @@ script), split into a *selection* half (tune on it) and a *test* half (report on
 recording is an excerpt of up to 90 s, stereo or folded to mono as the manifest says. Every
 recording gets three natural 2-s gaps, centred at 30 %, 50 % and 70 % of the excerpt; each gap is
 zeroed (a dropout), filled, and scored against the clean excerpt inside the gap with the project's
-own metrics (:mod:`simdps_studio.session.metrics`: LSD, chroma similarity, seam), as in the
+own metrics (:mod:`simdps_studio.bench.metrics`: LSD, chroma similarity, seam), as in the
 quality benchmark.
 
 Per gap, the fills compared are
@@ -53,10 +53,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from simdps_studio.bench.metrics import gap_metrics, log_spectral_distance_db
 from simdps_studio.core.types import Audio, Gap
 from simdps_studio.search import SearchConfig, clear_memory_cache, find_candidates
 from simdps_studio.search.sim import sim_fill
-from simdps_studio.session.metrics import gap_metrics, log_spectral_distance_db
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "benchmarks" / "retrieval_material.tsv"

@@ -2,7 +2,7 @@
 
 Gaps: the model card's (three held-out rendered pieces, one 0.5-s and one 2-s gap each) and the
 quick benchmark's other material (one real excerpt, the demo), cut where the quality benchmark
-cuts them (``session.evaluate.gap_position``). Modes: DPS, SimDPS ω 0.15 and SimDPS automatic ω,
+cuts them (``bench.material.gap_position``). Modes: DPS, SimDPS ω 0.15 and SimDPS automatic ω,
 with the rank-1 candidate and the prior-fit rule exactly as ``session.engines.make_repairs``
 applies them; 30 Heun steps, seed 0 (as the model card).
 
@@ -65,10 +65,10 @@ COLUMNS = (
 
 def load_tracks(n_rendered: int) -> list:
     """The model card's rendered tracks, then the quick benchmark's real excerpt and the demo."""
-    from simdps_studio.session import evaluate
+    from simdps_studio.bench import material
 
-    infos = [evaluate.prepare_rendered(n_rendered)] if n_rendered > 0 else []
-    for prepare in (lambda: evaluate.prepare_real(1), evaluate.prepare_demo):
+    infos = [material.prepare_rendered(n_rendered)] if n_rendered > 0 else []
+    for prepare in (lambda: material.prepare_real(1), material.prepare_demo):
         try:
             infos.append(prepare())
         except Exception as exc:  # a material that cannot be had is reported, not fatal
@@ -103,7 +103,7 @@ def score(
     margin: int,
 ) -> dict:
     """Metrics of one variant: the fill written over its span of the damaged track."""
-    from simdps_studio.session.metrics import gap_metrics
+    from simdps_studio.bench.metrics import gap_metrics
 
     y = damaged.copy()
     y[:, span_start : span_start + fill.shape[1]] = fill
@@ -167,10 +167,10 @@ def smooth_variants(
 def run(args: argparse.Namespace) -> None:
     import torch
 
+    from simdps_studio.bench.material import gap_position
     from simdps_studio.inpaint import checkpoint, pipeline
     from simdps_studio.search import sim
     from simdps_studio.session import engines
-    from simdps_studio.session.evaluate import gap_position
     from simdps_studio.session.render import render
 
     torch.manual_seed(0)

@@ -178,12 +178,12 @@ def _load_corpus(folder: str | None, input_path: str, audio) -> tuple:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
+    from simdps_studio.session.checks import repair_and_verify
     from simdps_studio.session.document import Session
     from simdps_studio.session.engines import (
         RepairRequest,
         check_margin_ms,
         fit_warning,
-        make_repairs,
         resolve_omega,
     )
     from simdps_studio.session.render import (
@@ -262,16 +262,24 @@ def cmd_repair(args: argparse.Namespace) -> int:
     try:
         for g, (lo, hi) in zip(gaps, progress_shares(gaps), strict=True):
             gap_progress = sub_progress(progress, lo, hi)
-            repairs = make_repairs(
-                audio, g, request, other_gaps=[o for o in gaps if o != g], progress=gap_progress
+            made = repair_and_verify(
+                audio,
+                g,
+                request,
+                other_gaps=[o for o in gaps if o != g],
+                others=session.repairs,
+                progress=gap_progress,
             )
+            if not made.null_ok:
+                raise SimDPSError("internal error: samples outside the repaired spans changed")
+            repairs = made.repairs
             session.set_repair(repairs[0])  # the first take is exported; all are reported
             warning = fit_warning(repairs[0].info)
             if warning:
                 a, b = g.start_s(audio.sr), g.end_s(audio.sr)
                 _note(f"gap {a:.3f}–{b:.3f} s: {warning}")
-            for r in repairs:
-                report.append(_report_entry(r, audio.sr))
+            for r, seam in zip(repairs, made.seams, strict=True):
+                report.append(_report_entry(r, audio.sr, seam))
     finally:
         close()
     also = []  # all or nothing: no output without the report that was asked for
@@ -338,7 +346,8 @@ def _default_margin_ms() -> float:
     return DIFFUSION_MARGIN_MS
 
 
-def _report_entry(repair, sr: int) -> dict[str, Any]:
+def _report_entry(repair, sr: int, seam) -> dict[str, Any]:
+    """One take in ``--report``; ``seam`` is its ``checks.SeamGrade`` (the app's seam badge)."""
     info = repair.info
     cand = info.used_candidate
     return {
@@ -361,6 +370,8 @@ def _report_entry(repair, sr: int) -> dict[str, Any]:
         "prior_fit": info.prior_fit,
         "span_samples": [repair.span_start_sample, repair.span_end_sample],
         "margin_ms": info.margin_ms,
+        "seam_grade": seam.grade,
+        "seam_db": float(seam.db),
     }
 
 
@@ -645,9 +656,9 @@ def cmd_fetch_salamander(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from simdps_studio.session import evaluate
+    from simdps_studio.bench import cli as bench_cli
 
-    return evaluate.run_from_args(args, prog="simdps-studio bench quality")
+    return bench_cli.run_from_args(args, prog="simdps-studio bench quality")
 
 
 # ----------------------------------------------------------------------------- parser
@@ -861,7 +872,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fs.set_defaults(func=cmd_fetch_salamander)
 
-    from simdps_studio.session.evaluate import add_arguments as add_bench_arguments
+    from simdps_studio.bench.cli import add_arguments as add_bench_arguments
 
     bn = sub.add_parser("bench", help="benchmarks")
     bsub = bn.add_subparsers(dest="bench_command", required=True, parser_class=_Parser)

@@ -160,3 +160,52 @@ def test_the_search_takes_a_small_share_of_a_diffusion_repairs_progress():
     after = seen[next(i for i, (_f, m) in enumerate(seen) if m == "candidates ready") :]
     assert after[0][0] <= engines.DIFFUSION_SEARCH_SHARE
     assert all(b[0] >= a[0] for a, b in itertools.pairwise(after))  # then it never goes back
+
+
+def _diffusion_repair(gap: Gap, **params):
+    from simdps_studio.session.repair import Repair
+
+    return Repair(gap, "dps", gap.start_sample, np.zeros((1, gap.length), np.float32), params)
+
+
+def test_the_pace_record_keeps_each_model_device_and_precision_apart():
+    from simdps_studio.session.pace import PaceRecord, pace_key
+
+    # fp32 keeps the key it had before precisions were chosen.
+    assert pace_key(None, "CPU (2 threads)") == f"{engines.DEFAULT_MODEL}|CPU (2 threads)"
+    assert pace_key("m", "CPU", "fp32") == "m|CPU" and pace_key("m", "CPU", "bf16") == "m|CPU|bf16"
+    record = PaceRecord.from_json("{not json")
+    assert record.entries == {}
+    gap = Gap(SR, 2 * SR)
+    timed = {"network_item_calls": 70, "sampling_seconds": 35.0, "device": "CPU"}
+    assert record.record("m", _diffusion_repair(gap, **timed, precision="bf16", draft=True))
+    assert not record.record("m", _diffusion_repair(gap, seed=1))  # an LPC/Sim repair: no pace
+    again = PaceRecord.from_json(record.to_json())
+    assert again.entries == {"m|CPU|bf16": {"draft": 0.5}}
+    assert again.pace("m", "CPU", "bf16").seconds_per_call == {"draft": 0.5}
+    assert again.pace("m", "CPU").seconds_per_call == {}  # fp32 not measured
+    assert again.pace("other", "CPU", "bf16").seconds_per_call == {}
+    bad = PaceRecord({"m|CPU": {"draft": -1, "gradient": "x", "other": 3}})
+    assert bad.pace("m", "CPU").seconds_per_call == {}
+
+
+def test_the_estimate_counts_the_calls_of_the_request(tmp_path):
+    from simdps_studio.session.pace import estimate_seconds
+
+    (tmp_path / "config.json").write_text(
+        json.dumps({"segment_length": 81920, "sample_rate": 22050})
+    )
+    audio = Audio(piano_like(SR, 8.0, seed=1), SR)
+    gap = Gap(4 * SR, 5 * SR)
+    request = engines.RepairRequest(method="dps", model=str(tmp_path), takes=2)
+    pace = engines.RepairPace({"gradient": 0.5})
+    steps = {False: 35, True: 20}.__getitem__
+    expected = estimate_seconds(pace, audio, gap, request, steps)
+    window_s = 81920 / 22050
+    calls = engines.network_item_calls(1.0, window_s, steps=35, takes=2, items=1, draft=False)
+    assert expected.seconds == pytest.approx(0.5 * calls)
+    draft_calls = engines.network_item_calls(1.0, window_s, steps=20, takes=2, items=1, draft=True)
+    assert expected.draft_seconds == pytest.approx(0.5 * engines.DRAFT_CALL_RATIO * draft_calls)
+    assert estimate_seconds(engines.RepairPace(), audio, gap, request, steps).seconds is None
+    sim = engines.RepairRequest(method="sim", model=str(tmp_path))
+    assert estimate_seconds(pace, audio, gap, sim, steps) is None  # no diffusion, no estimate

@@ -190,7 +190,7 @@ def test_audition_omega_and_candidate_choice(qtbot, make_window, wav_path):
         w.audition_candidate(2)
     preview = blocker.args[0]
     c2 = cands[1]
-    assert w.chosen_rank[gap] == 2
+    assert w.workspace.chosen_rank(gap) == 2
     assert w.track._candidate[0] == c2.start_sample
     margin = round(0.01 * SR)
     assert preview.span_start_sample == gap.start_sample - margin
@@ -239,14 +239,14 @@ def test_auto_omega_follows_the_chosen_candidate(qtbot, make_window, wav_path):
     open_file(qtbot, w, wav_path)
     # Known candidates (no search): a good match and a poor one.
     gap = Gap(int(GAP_S[0] * SR), int(GAP_S[1] * SR))
-    w.candidates[gap] = [_fake_candidate(1, 0.9), _fake_candidate(2, 0.1)]
+    w.workspace.set_candidates(gap, [_fake_candidate(1, 0.9), _fake_candidate(2, 0.1)])
     assert w.add_gap(gap)
     good = auto_omega(0.9)
     assert good > 0.15  # a close match is followed more strictly than the paper's strict
     assert omega.value_label.text() == f"{good:.3f} auto"
     assert omega.slider.value() == omega_to_position(good) and not omega.slider.isEnabled()
     w.cands_panel.select_rank(2)  # the user picks the poor match
-    assert w.chosen_rank[gap] == 2
+    assert w.workspace.chosen_rank(gap) == 2
     poor = auto_omega(0.1)
     assert 0.04 < poor < 0.15
     assert omega.value_label.text() == f"{poor:.3f} auto"
@@ -344,7 +344,7 @@ def test_repair_with_tiny_model_keeps_window_responsive(
     assert (r.margin_before, r.margin_after) == (margin, margin)
     assert r.fill.shape == (2, gap.length + 2 * margin) and np.isfinite(r.fill).all()
     assert w.repair_panel.takes_list.count() == 2
-    assert w.null_ok is True and "unchanged" in w.null_badge.text()
+    assert w.workspace.null_ok is True and "unchanged" in w.null_badge.text()
     assert w.seam_badge.property("state") in ("ok", "warn", "bad")
     assert len(ticks) > 5 and np.max(np.diff(ticks)) < 1.0
     # The run's pace is remembered: the panel now expects a time for these settings, and for
@@ -510,7 +510,7 @@ def test_a_reopened_project_keeps_its_candidate_takes_and_bypass(
     gap, _ = select_gap_by_drag(qtbot, w)
     w._candidate_chosen(3)
     sim = _sim_repair(qtbot, w, gap)
-    third = w.candidates[gap][2]
+    third = w.workspace.candidates(gap)[2]
     assert sim.params["candidate"]["start_sample"] == third.start_sample
     p = w.repair_panel
     p.set_method("lpc")
@@ -529,7 +529,7 @@ def test_a_reopened_project_keeps_its_candidate_takes_and_bypass(
     w2 = make_window()
     with qtbot.waitSignal(w2.candidates_ready, timeout=30000):
         open_file(qtbot, w2, song)
-    assert w2.chosen_rank[gap] == 3 and w2.cands_panel.current_rank() == 3
+    assert w2.workspace.chosen_rank(gap) == 3 and w2.cands_panel.current_rank() == 3
     assert w2.request().candidate_rank == 3
     labels = [p2.text() for p2 in w2.repair_panel.takes_list.findItems("", Qt.MatchContains)]
     assert [t.split(" · ")[1] for t in labels] == ["Sim", "LPC"]
@@ -658,7 +658,7 @@ def _crash_with_a_gap(qtbot, make_window, path):
 
 
 def test_autosave_and_crash_recovery(qtbot, make_window, wav_path, tmp_path):
-    from simdps_studio.gui import recovery
+    from simdps_studio.session import recovery
 
     w = make_window()
     open_file(qtbot, w, wav_path)
@@ -683,7 +683,7 @@ def test_every_crashed_session_is_offered(qtbot, make_window, wav_path, tmp_path
     import os
     import shutil
 
-    from simdps_studio.gui import recovery
+    from simdps_studio.session import recovery
 
     folder = tmp_path / "recovery"
     copy = tmp_path / "copy.wav"
@@ -727,7 +727,7 @@ def test_an_autosave_that_cannot_be_recovered_is_kept(qtbot, make_window, wav_pa
 
     import soundfile as sf
 
-    from simdps_studio.gui import recovery
+    from simdps_studio.session import recovery
 
     song = tmp_path / "song.wav"
     shutil.copyfile(wav_path, song)
@@ -789,6 +789,8 @@ def test_shortcuts_help_and_settings_persist(qtbot, make_window):
 def test_precision_and_warm_start_are_settings_that_repairs_and_the_estimate_use(
     qtbot, make_window
 ):
+    from simdps_studio.session.pace import pace_key
+
     w = make_window()
     assert (w.precision, w.start_sigma) == ("auto", None)  # the defaults
     assert w.precision_actions["auto"].isChecked() and w.warm_start_actions[None].isChecked()
@@ -799,8 +801,10 @@ def test_precision_and_warm_start_are_settings_that_repairs_and_the_estimate_use
     request = w.request()
     assert (request.precision, request.start_sigma) == ("fp32", 0.1)
     # The pace is kept per precision (fp32 under the key it had before precisions existed).
-    assert w._pace_key("CPU (2 threads)") == w._pace_key("CPU (2 threads)", "fp32")
-    assert w._pace_key("CPU (2 threads)", "bf16").endswith("|bf16")
+    assert pace_key(w.model_name, "CPU (2 threads)") == pace_key(
+        w.model_name, "CPU (2 threads)", "fp32"
+    )
+    assert pace_key(w.model_name, "CPU (2 threads)", "bf16").endswith("|bf16")
     w.close()
     w2 = make_window()  # remembered
     assert (w2.precision, w2.start_sigma) == ("fp32", 0.1)
@@ -879,7 +883,7 @@ def test_work_on_one_file_never_reaches_the_next(
     from simdps_studio.session import engines
 
     mine = engines.find_candidates(w.session.audio, gap, other_gaps=[], top_k=TOP_K)
-    assert [c.start_sample for c in w.candidates[gap]] == [c.start_sample for c in mine]
+    assert [c.start_sample for c in w.workspace.candidates(gap)] == [c.start_sample for c in mine]
 
 
 def test_the_model_menu_lists_the_installed_models(qtbot, make_window, tiny_model):
@@ -1290,7 +1294,7 @@ def test_closing_while_a_repair_runs_asks_first(qtbot, make_window, wav_path, ti
 def test_recovery_finds_a_recording_that_was_moved(qtbot, make_window, wav_path, tmp_path):
     import shutil
 
-    from simdps_studio.gui import recovery
+    from simdps_studio.session import recovery
 
     song = tmp_path / "take1" / "song.wav"
     song.parent.mkdir()
@@ -1342,13 +1346,13 @@ def test_a_result_that_no_longer_fits_is_dropped_with_a_message(qtbot, make_wind
         w.run_repair()
         w.add_gap(_gap_in_crossfade_of(gap))  # while the repair runs
     assert "result dropped" in blocker.args[0]
-    assert w.session.repair_for(gap) is None and w.takes.get(gap, []) == []
+    assert w.session.repair_for(gap) is None and w.workspace.takes(gap) == []
 
 
 def test_a_crashed_autosave_stays_until_the_recovered_one_is_written(
     qtbot, make_window, wav_path, tmp_path, monkeypatch
 ):
-    from simdps_studio.gui import recovery
+    from simdps_studio.session import recovery
 
     saved = _crash_with_a_gap(qtbot, make_window, wav_path)
 
@@ -1367,7 +1371,7 @@ def test_a_crashed_autosave_stays_until_the_recovered_one_is_written(
 
 
 def test_an_unreadable_autosave_is_set_aside_not_deleted(tmp_path):
-    from simdps_studio.gui import recovery
+    from simdps_studio.session import recovery
 
     folder = tmp_path / "recovery"
     folder.mkdir()
@@ -1401,3 +1405,24 @@ def test_the_margin_setting_goes_into_the_request_and_survives_a_restart(qtbot, 
     w2 = make_window()
     assert w2.request().margin_ms == 20
     w2.close()
+
+
+def test_views_redraw_per_kind_of_change(qtbot, make_window, wav_path, monkeypatch):
+    """Adding or selecting a gap redraws the gap marks, not the repaired spans (whose change
+    recomputes the spectrogram); a repair does."""
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    calls = []
+    real = w.track.set_spans
+    monkeypatch.setattr(w.track, "set_spans", lambda spans: calls.append(len(spans)) or real(spans))
+    gap = Gap(int(GAP_S[0] * SR), int(GAP_S[1] * SR))
+    other = Gap(2 * SR, 2 * SR + 2205)
+    monkeypatch.setattr(w, "_search", lambda gap: None)  # no search needed here
+    assert w.add_gap(gap) and w.add_gap(other)
+    w.select_gap(gap)
+    assert calls == [] and w.selected_gap == gap
+    from simdps_studio.session.repair import Repair
+
+    fill = np.zeros((w.session.audio.channels, gap.length), np.float32)
+    w.session.set_repair(Repair(gap, "sim", gap.start_sample, fill))
+    assert calls == [1]

@@ -1,4 +1,4 @@
-"""The numeric helpers behind the views (no window): spectrogram columns, seam check, times."""
+"""The numeric helpers behind the views (no window): spectrogram columns, times."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import pytest
 from simdps_studio.gui.analysis import (
     format_time,
     log_frequency_map,
-    seam_check,
-    seam_ratio_db,
     spectrogram_columns,
 )
 
@@ -56,31 +54,3 @@ def test_spectrogram_peaks_at_a_sines_frequency_and_level(freq_hz):
     assert abs(np.log2(peak / freq_hz)) < 0.05  # within a quarter tone
     # A 0.5-amplitude sine reads -6 dB re full scale (less up to 1.5 dB of Hann scalloping).
     assert -7.6 < col.max() < -5.9
-
-
-def test_seam_check_tells_a_click_from_a_smooth_seam():
-    sr = 44100
-    t = np.arange(sr) / sr
-    smooth = (0.3 * np.sin(2 * np.pi * 220 * t))[None].astype(np.float32)
-    assert seam_ratio_db(smooth, sr // 2) < 3
-    noisy = smooth + 0.05 * np.random.default_rng(0).standard_normal(smooth.shape)
-    assert abs(seam_ratio_db(noisy, sr // 2)) < 3
-    assert seam_check(smooth, [(sr // 2, sr // 2 + 1000)])[0] == "ok"
-    clicked = smooth.copy()
-    clicked[:, sr // 2 :] += 0.2  # a step at the seam
-    grade, db = seam_check(clicked, [(sr // 2, sr // 2 + 1000)])
-    assert grade == "bad" and db > 20
-
-
-def test_a_kink_far_below_the_music_is_not_called_a_click():
-    sr = 44100
-    t = np.arange(sr) / sr
-    tone = 0.3 * np.sin(2 * np.pi * 220 * t)[None]  # clean as a synthetic 24-bit file
-    kinked = tone.copy()
-    kinked[:, sr // 2 :] += 1e-5 * np.arange(sr - sr // 2)  # a slope change 70 dB down
-    # Its whitened residual stands far above the (near-zero) floor of the clean tone, but
-    # what the seam adds lies under the music's own level by more than SEAM_MASKED_DB.
-    assert seam_check(kinked, [(sr // 2, sr)])[0] == "ok"
-    stepped = tone.copy()
-    stepped[:, sr // 2 :] += 0.01  # a step 30 dB down is a click on a clean tone
-    assert seam_check(stepped, [(sr // 2, sr)])[0] == "bad"

@@ -41,7 +41,7 @@ def _offenders(subs: list[str], banned: tuple[str, ...]) -> list[str]:
 
 
 def test_qt_only_in_gui():
-    subs = ["", "core", "audio", "search", "inpaint", "session", "data"]
+    subs = ["", "core", "audio", "search", "inpaint", "session", "data", "bench"]
     assert _offenders(subs, QT) == []
 
 
@@ -84,10 +84,23 @@ def test_lower_layers_never_import_upper_ones():
         == []
     )
     assert _offenders(["search", "inpaint"], ("simdps_studio.session", "simdps_studio.gui")) == []
-    assert _offenders(["session"], ("simdps_studio.gui",)) == []
+    assert _offenders(["session", "bench"], ("simdps_studio.gui",)) == []
     # Only cli.py may reach up to gui/, lazily, to start the desktop app.
     top = [f for f in _files("") if f.name != "cli.py"]
     assert [f for f in top if any(n.startswith("simdps_studio.gui") for n in _imports(f))] == []
+
+
+def test_only_the_cli_reaches_the_benchmark():
+    """bench/ sits above session/: the document layer, the app and the layers below never import it."""
+    subs = ["core", "audio", "search", "inpaint", "data", "session", "gui"]
+    assert _offenders(subs, ("simdps_studio.bench",)) == []
+
+
+def test_the_benchmark_installs_nothing():
+    """Missing material is an error naming the command to run; bench/ starts no programs."""
+    assert _offenders(["bench"], ("subprocess",)) == []
+    sources = [f.read_text(encoding="utf-8") for f in _files("bench")]
+    assert sources and not any("os.system" in s or "os.exec" in s for s in sources)
 
 
 @pytest.mark.parametrize(
@@ -98,6 +111,12 @@ def test_lower_layers_never_import_upper_ones():
         ("simdps_studio.search", ("torch", "PySide6", "pyqtgraph")),
         ("simdps_studio.session", ("torch", "PySide6", "pyqtgraph")),
         ("simdps_studio.cli", ("torch", "PySide6", "pyqtgraph")),
+        # The app's working state, checks, pace and autosave, moved out of gui/ (issue 25).
+        ("simdps_studio.session.workspace", ("torch", "PySide6", "pyqtgraph")),
+        ("simdps_studio.session.checks", ("torch", "PySide6", "pyqtgraph")),
+        ("simdps_studio.session.pace", ("torch", "PySide6", "pyqtgraph")),
+        ("simdps_studio.session.recovery", ("torch", "PySide6", "pyqtgraph")),
+        ("simdps_studio.bench.cli", ("torch", "PySide6", "pyqtgraph", "matplotlib")),
     ],
 )
 def test_runtime_imports(modules: str, banned: tuple[str, ...]):
@@ -108,3 +127,15 @@ def test_runtime_imports(modules: str, banned: tuple[str, ...]):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_working_state_and_checks_import_neither_qt_nor_torch():
+    """What the window and the CLI share lives below gui/ and runs without torch: any import of
+    it, lazy ones included, is Qt-free, and torch comes only through the engines."""
+    moved = ["workspace.py", "checks.py", "pace.py", "recovery.py"]
+    files = [PKG / "session" / name for name in moved]
+    for f in files:
+        names = _imports(f)
+        assert not [n for n in names if n.split(".")[0] in (*QT, "torch")], f
+        assert not [n for n in names if n.startswith("simdps_studio.inpaint")], f
+    assert not (PKG / "gui" / "recovery.py").exists()

@@ -1,4 +1,4 @@
-"""Gap-repair metrics (session/metrics.py): known answers on synthetic signals."""
+"""Gap-repair metrics (bench/metrics.py): known answers on synthetic signals."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from simdps_studio.session import metrics as M
+from simdps_studio.bench import metrics as M
 
 SR = 22050
 

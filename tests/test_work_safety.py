@@ -132,7 +132,7 @@ def test_a_failed_provenance_write_keeps_the_earlier_export(wav, monkeypatch):
 
 
 def test_a_long_non_ascii_name_can_be_saved_and_autosaved(tmp_path, piano):
-    from simdps_studio.gui import recovery
+    from simdps_studio.session import recovery
 
     name = "钢琴" * 39 + ".wav"  # 82 characters, 238 bytes: under the 255-byte limit
     assert len(name.encode()) == 238
@@ -147,7 +147,7 @@ def test_a_long_non_ascii_name_can_be_saved_and_autosaved(tmp_path, piano):
 
 
 def test_a_crash_lock_is_told_from_a_live_process_by_more_than_its_id():
-    from simdps_studio.gui import recovery
+    from simdps_studio.session import recovery
 
     mine = recovery.lock_text()
     assert recovery.lock_alive(mine)

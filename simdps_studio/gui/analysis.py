@@ -1,11 +1,12 @@
-"""Numeric helpers behind the views (numpy only, no Qt): the visible-range spectrogram, seam checks,
-time formatting. Kept pure so they are tested without a window.
+"""Numeric helpers behind the views (numpy only, no Qt): the visible-range spectrogram and time
+formatting. Kept pure so they are tested without a window. (The seam grade is a repair check:
+``session/checks.py``.)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -167,87 +168,3 @@ def spectrogram_columns(
         power = power.reshape(-1, n_f, power.shape[1]).mean(axis=1)
         out[c0 : c0 + len(power)] = 10 * np.log10(freq_map.apply(power) + 1e-12)
     return out, n_fft
-
-
-def _lpc_residual(x: np.ndarray, order: int, exclude: slice) -> np.ndarray:
-    """Prediction error of an order-``order`` linear predictor fitted (least squares) on ``x``
-    outside ``exclude``; shape (n - order,). Tonal structure is predictable, a click is not."""
-    rows = np.lib.stride_tricks.sliding_window_view(x, order + 1)  # (n - order, order + 1)
-    past, now = rows[:, :-1][:, ::-1], rows[:, -1]
-    keep = np.ones(len(now), bool)
-    keep[max(0, exclude.start - order) : max(0, exclude.stop)] = False
-    coef, *_ = np.linalg.lstsq(past[keep], now[keep], rcond=None)
-    return now - past @ coef
-
-
-#: A seam's added energy this far below the music around it is taken as masked (dB).
-SEAM_MASKED_DB = 60.0
-
-
-def seam_ratio_db(
-    x: np.ndarray, seam_sample: int, *, half_window: int = 16, context: int = 2048, order: int = 16
-) -> float:
-    """How much unpredictable energy a seam adds, in dB over its surroundings.
-
-    A short linear predictor is fitted on the signal around the seam (the seam itself left out);
-    its prediction error whitens the music, so what remains at the seam is what the seam added: a
-    step or a click stands out, a seamless splice does not. The error energy in
-    ``±half_window`` samples around the seam is compared with the median energy of windows of the
-    same size in ``±context`` samples around it. About 0 dB means the seam is invisible; +10 dB or
-    more is an audible click.
-
-    Parameters
-    ----------
-    x : numpy.ndarray, shape (channels, n) or (n,)
-        Float samples around the seam (with the repair applied).
-    seam_sample : int
-        Index in ``x`` of the first sample after the seam.
-    """
-    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    a, b = max(0, seam_sample - context), min(x.shape[1], seam_sample + context)
-    if b - a < 8 * half_window + order:
-        return 0.0
-    centre = seam_sample - a
-    excl = slice(centre - half_window, centre + half_window)
-    energy = np.zeros(b - a - order)
-    for ch in x[:, a:b]:
-        if np.ptp(ch) == 0:
-            continue
-        energy += _lpc_residual(ch, order, excl) ** 2
-    c = centre - order  # seam position in the residual
-    w = 2 * half_window
-    n_win = len(energy) // w
-    wins = energy[: n_win * w].reshape(n_win, w).mean(axis=1)
-    far = np.abs(np.arange(n_win) * w + half_window - c) > 2 * w
-    ref = float(np.median(wins[far])) if far.any() else float(np.median(wins))
-    seam = float(energy[max(0, c - half_window) : c + half_window].mean())
-    # On very clean material (a synthetic tone at 24 bits) the whitened residual is near the
-    # quantisation floor, and a kink far below the music's level would count as a click: the
-    # reference is at least the music's own energy SEAM_MASKED_DB below it (the grade no longer
-    # depends on the bit depth there).
-    music = float(np.mean(x[:, a:b] ** 2)) * x.shape[0]
-    ref = max(ref, music * 10 ** (-SEAM_MASKED_DB / 10))
-    return 10 * math.log10((seam + 1e-20) / (ref + 1e-20))
-
-
-def seam_check(
-    x: np.ndarray, spans: Sequence[tuple[int, int]], *, offset: int = 0
-) -> tuple[str, float]:
-    """Grade the seams of repaired spans: ``("ok" | "warn" | "bad", worst dB)``.
-
-    Parameters
-    ----------
-    x : numpy.ndarray, shape (channels, n)
-        Float samples with the repairs applied; ``x[:, 0]`` is track sample ``offset``.
-    spans : sequence of (start_sample, end_sample)
-        Repaired spans in track samples.
-    """
-    worst = -math.inf
-    for s, e in spans:
-        for edge in (s, e):
-            if 0 < edge - offset < x.shape[1]:
-                worst = max(worst, seam_ratio_db(x, edge - offset))
-    if worst == -math.inf:
-        return "ok", 0.0
-    grade = "ok" if worst < 6.0 else "warn" if worst < 12.0 else "bad"
-    return grade, worst

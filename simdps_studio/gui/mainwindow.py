@@ -1,7 +1,8 @@
 """The main window (DESIGN.md section 9): toolbar, track views, side panels, transport, status.
 
-The window observes a :class:`~simdps_studio.session.document.Session` (through its listeners)
-and turns user actions into session edits and background tasks. Every long operation (open,
+The window observes a :class:`~simdps_studio.session.workspace.Workspace` (the session and the
+per-gap working state, with one event per kind of change) and turns user actions into session
+edits and background tasks. Every long operation (open,
 search, repair, export, dropout detection, spectrogram) runs on a worker thread through
 :class:`~simdps_studio.gui.workers.TaskRunner`; the GUI thread only draws and edits the document.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -36,8 +36,7 @@ from PySide6.QtWidgets import (
 from simdps_studio.core.errors import InputError, SimDPSError
 from simdps_studio.core.progress import format_duration, sub_progress
 from simdps_studio.core.types import Gap
-from simdps_studio.gui import recovery
-from simdps_studio.gui.analysis import format_time, seam_check
+from simdps_studio.gui.analysis import format_time
 from simdps_studio.gui.dialogs import (
     AboutDialog,
     DetectDialog,
@@ -59,15 +58,18 @@ from simdps_studio.gui.playback import PlaybackController, patches_from
 from simdps_studio.gui.theme import icon
 from simdps_studio.gui.views import RepairSpan, TrackView
 from simdps_studio.gui.workers import TaskRunner
-from simdps_studio.session import engines
+from simdps_studio.session import engines, recovery
 from simdps_studio.session.about import split_device_label
+from simdps_studio.session.checks import VerifiedRepair, repair_and_verify
 from simdps_studio.session.document import Session
+from simdps_studio.session.pace import PaceRecord, estimate_seconds
 from simdps_studio.session.project import (
     PROJECT_SUFFIX,
     load_project,
     project_path_for,
     save_project,
 )
+from simdps_studio.session.workspace import Change, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +81,6 @@ AUDIO_FILTER = (
 TOP_K = 8
 #: Recent files kept.
 MAX_RECENT = 10
-#: Takes listed per gap, over all runs on it (the oldest drop out).
-MAX_TAKES = 16
 #: Takes per run on a CUDA device when the user has not chosen a number (on a CPU: one).
 DEFAULT_GPU_TAKES = 2
 #: Seconds of inactivity before an autosave.
@@ -121,61 +121,6 @@ def _loader(path: Path, project: Path | None, *, progress=None, cancel=None):
     pyramid = PeakPyramid(session.audio, progress=sub_progress(progress, 0.7, 1.0), cancel=cancel)
     note = " · ".join([t for t in (note, *session.audio.meta.get("warnings", ())) if t])
     return session, pyramid, note, project_error
-
-
-def _takes_in_history(session: Session) -> dict[Gap, list]:
-    """Each gap's repairs found in the session's undo history, oldest first (at most
-    :data:`MAX_TAKES`): the takes a reopened project lists again."""
-    takes: dict[Gap, list] = {}
-    seen: set[str] = set()
-    for state in (*session.undo_stack, session.state, *reversed(session.redo_stack)):
-        for r in state.repairs:
-            if r.repair_id not in seen:
-                seen.add(r.repair_id)
-                takes.setdefault(r.gap, []).append(r)
-    return {gap: found[-MAX_TAKES:] for gap, found in takes.items()}
-
-
-def _rank_used(repair, cands: list) -> int:
-    """Rank in ``cands`` of the track candidate ``repair`` used (matched by its start), else 1."""
-    used = repair.info.used_candidate if repair is not None else {}
-    if used.get("source") is not None:  # a guide file or another recording
-        return 1
-    start = used.get("start_sample")
-    return next((c.rank for c in cands if start is not None and c.start_sample == start), 1)
-
-
-def _repair_job(audio, gap, request, other_gaps, others, *, progress=None, cancel=None):
-    """Run a repair and check it (seams of each take, null test of the first): the repair task."""
-    from simdps_studio.session.render import null_test, render, repaired_spans
-
-    repairs = engines.make_repairs(
-        audio,
-        gap,
-        request,
-        other_gaps=other_gaps,
-        progress=sub_progress(progress, 0, 0.95),
-        cancel=cancel,
-    )
-    checks = [_seam_of(audio, r) for r in repairs]
-    progress and progress(0.97, "null test")
-    all_repairs = [*others, repairs[0]]
-    rendered = render(audio, all_repairs)
-    null_ok = null_test(audio, rendered, repaired_spans(all_repairs))
-    return repairs, checks, null_ok
-
-
-def _seam_of(audio, repair) -> tuple[str, float]:
-    """Seam grade of one repair, measured on the rendered neighbourhood of its span."""
-    pad = 4096
-    a = max(0, repair.span_start_sample - pad)
-    b = min(audio.n_samples, repair.span_end_sample + pad)
-    x = audio.to_float(a, b)
-    x[:, repair.span_start_sample - a : repair.span_end_sample - a] = repair.fill
-    edges = [(repair.span_start_sample, repair.span_end_sample)]
-    if repair.margin_before or repair.margin_after:
-        edges.append((repair.gap.start_sample, repair.gap.end_sample))
-    return seam_check(x, edges, offset=a)
 
 
 def _export_job(session, options: ExportOptions, *, progress=None, cancel=None):
@@ -253,7 +198,6 @@ class MainWindow(QMainWindow):
     preview_ready = Signal(object)
     dropouts_detected = Signal(int)
     error_shown = Signal(str)
-    _session_signal = Signal()
 
     def __init__(
         self,
@@ -266,16 +210,11 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings()
         self.recovery_folder = Path(recovery_dir) if recovery_dir else recovery.recovery_dir()
         self.runner = TaskRunner(self)
-        self.session: Session | None = None
+        #: The open session and its per-gap working state (None: no file open).
+        self.workspace: Workspace | None = None
         self.pyramid = None
         self.path: Path | None = None
-        self.selected_gap: Gap | None = None
-        self.candidates: dict[Gap, list] = {}
-        self.chosen_rank: dict[Gap, int] = {}
-        self.takes: dict[Gap, list] = {}
         self._takes_chosen = False  # set by a remembered or edited Takes value
-        self.seams: dict[str, tuple[str, float]] = {}  # repair_id -> seam grade
-        self.null_ok: bool | None = None
         self.cursor_sample = 0
         self.mark_in: int | None = None
         self.mark_out: int | None = None
@@ -304,7 +243,6 @@ class MainWindow(QMainWindow):
         self.playback.state.connect(self._playback_state)
         self.playback.failed.connect(self._playback_failed)
         self._update_playback_message()
-        self._session_signal.connect(self._refresh)
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setSingleShot(True)
         self._autosave_timer.setInterval(
@@ -314,6 +252,21 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._update_actions()
         self._probe_device()
+
+    @property
+    def session(self) -> Session | None:
+        """The open document (None: no file open)."""
+        return self.workspace.session if self.workspace is not None else None
+
+    @property
+    def selected_gap(self) -> Gap | None:
+        """The gap the panels work on."""
+        return self.workspace.selected_gap if self.workspace is not None else None
+
+    @selected_gap.setter
+    def selected_gap(self, gap: Gap | None) -> None:
+        if self.workspace is not None:
+            self.workspace.select(gap)
 
     def _probe_device(self) -> None:
         """Find the device and the precision repairs will run in (a worker: ``auto`` measures
@@ -755,22 +708,20 @@ class MainWindow(QMainWindow):
         if self.runner.cancel("repair"):
             self.repair_panel.set_progress(0.0, "stopped: another file was opened")
         self._drop_autosave()
-        self.session, self.pyramid = session, pyramid
+        if self.workspace is not None:
+            self.workspace.close()
+        self.workspace, self.pyramid = Workspace(session), pyramid  # lists a project's takes
         self.path = session.source_path
-        self.selected_gap = None
-        self.candidates, self.chosen_rank, self.seams = {}, {}, {}
-        self.takes = _takes_in_history(session)  # a reopened project lists its takes again
-        self.null_ok = None
         self.cursor_sample = 0
         self.mark_in = self.mark_out = None
-        session.listeners.append(self._session_listener)
+        self._subscribe(self.workspace)
         self.track.set_audio(session.audio, pyramid)
         self.playback.set_audio(session.audio)
         self._update_playback_message()
         self.cands_panel.clear()
         self.repair_panel.set_takes([], None)
         if session.gaps:
-            self.selected_gap = session.gaps[0]
+            self.workspace.select(session.gaps[0])
         self._refresh()
         if self.selected_gap is not None:
             self.select_gap(self.selected_gap)
@@ -787,8 +738,9 @@ class MainWindow(QMainWindow):
         self.runner.cancel("search")
         self.runner.cancel("repair")
         self._drop_autosave()
-        self.session = self.pyramid = self.path = None
-        self.selected_gap = None
+        if self.workspace is not None:
+            self.workspace.close()
+        self.workspace = self.pyramid = self.path = None
         self.track.audio = None
         self.track.set_enabled_views(False)
         self.cands_panel.clear()
@@ -901,10 +853,37 @@ class MainWindow(QMainWindow):
 
     # ================================================================================ session
 
-    def _session_listener(self, session: Session) -> None:
-        if session is self.session:
-            self._session_signal.emit()
-            self._autosave_timer.start()
+    def _subscribe(self, workspace: Workspace) -> None:
+        """Each view listens to what it shows (docs/architecture.md, section 2)."""
+        workspace.subscribe("selection", self._on_selection)
+        workspace.subscribe("gaps", lambda _change: self._draw_gaps_and_state())
+        workspace.subscribe("repairs", lambda _change: self._draw_repairs())
+        workspace.subscribe("candidates", self._on_candidates)
+        workspace.subscribe("takes", self._on_takes)
+        workspace.subscribe("document", self._on_document)
+
+    def _on_document(self, _change: Change) -> None:
+        self._update_actions()
+        self._update_title()
+        self._autosave_timer.start()
+
+    def _on_selection(self, change: Change) -> None:
+        if change.vanished:  # deleted or undone: the panels must not go on describing it
+            self.cands_panel.clear()
+            self.cands_panel.set_title(None)
+            self.repair_panel.hint.setText("")
+            self.track.set_candidate(None)
+        self._draw_gaps_and_state()
+        self._update_actions()
+
+    def _on_candidates(self, change: Change) -> None:
+        if change.gap == self.selected_gap:
+            self._show_candidate_mark()
+        self._update_actions()
+
+    def _on_takes(self, change: Change) -> None:
+        if change.gap == self.selected_gap:
+            self._update_takes()
 
     def _spans(self) -> list[RepairSpan]:
         if self.session is None:
@@ -913,48 +892,44 @@ class MainWindow(QMainWindow):
             RepairSpan(r.gap, r.span_start_sample, r.fill, r.enabled) for r in self.session.repairs
         ]
 
+    def _draw_repairs(self) -> None:
+        """The repaired spans (waveform, spectrogram, playback), then the gaps and the selected
+        gap's state (the gap marks show which gaps are repaired)."""
+        spans = self._spans()
+        self.track.set_spans(spans)  # before set_gaps: it draws the spans' margins
+        self.playback.set_patches(patches_from(spans))
+        self._draw_gaps_and_state()
+
+    def _draw_gaps_and_state(self) -> None:
+        """The gap marks and list, and what describes the selected gap."""
+        s = self.session
+        repairs = {r.gap: r for r in s.repairs}
+        self.track.set_gaps(s.gaps, self.selected_gap, set(repairs))
+        self.gaps_panel.set_gaps(s.gaps, s.audio.sr, repairs, self.selected_gap)
+        self._show_candidate_mark()
+        self._update_takes()
+        self._update_seam_badge()
+        if not self.repair_panel.running:
+            self.repair_panel.set_fit_warning(self._gap_fit_warning(self.selected_gap))
+
     def _refresh(self) -> None:
         """Bring every view in line with the session."""
-        s = self.session
-        if s is None:
+        if self.session is None:
             self.gaps_panel.set_gaps([], 44100, {}, None)
             self.track.set_gaps([], None, set())
             self.repair_panel.omega.show_auto_value(None)
             self._update_actions()
             self._update_title()
             return
-        if self.selected_gap is not None and self.selected_gap not in s.gaps:
-            # Deleted (or undone): the panels must not go on describing it.
-            self.selected_gap = None
-            self.cands_panel.clear()
-            self.cands_panel.set_title(None)
-            self.repair_panel.hint.setText("")
-            self.track.set_candidate(None)
-        repairs = {r.gap: r for r in s.repairs}
-        spans = self._spans()
-        self.track.set_spans(spans)
-        self.track.set_gaps(s.gaps, self.selected_gap, set(repairs))
-        self.gaps_panel.set_gaps(s.gaps, s.audio.sr, repairs, self.selected_gap)
-        self.playback.set_patches(patches_from(spans))
-        self._show_candidate_mark()
-        self._update_takes()
-        self._update_seam_badge()
-        if not self.repair_panel.running:
-            self.repair_panel.set_fit_warning(self._gap_fit_warning(self.selected_gap))
+        self._draw_repairs()
         self._update_actions()
         self._update_title()
 
     def _gap_fit_warning(self, gap: Gap | None) -> str | None:
         """The warning for ``gap``: its repair's, else the fit measured on selection, else None."""
-        if self.session is None or gap is None:
+        if self.workspace is None:
             return None
-        r = self.session.repair_for(gap)
-        if r is not None:
-            return engines.fit_warning(r.info)
-        record = engines.known_fit(
-            self.model_name, self.session.audio, gap, self.session.other_gaps(gap)
-        )
-        return engines.fit_warning_before(record, self.model_name)
+        return self.workspace.fit_warning(gap, self.model_name)
 
     def _update_title(self) -> None:
         name = self.path.name if self.path else "no file"
@@ -992,7 +967,7 @@ class MainWindow(QMainWindow):
         self.act_bypass.setEnabled(repair is not None)
         self.act_bypass.setChecked(repair is not None and not repair.enabled)
         self.repair_panel.run_btn.setEnabled(gap and not running)
-        self.act_audition.setEnabled(gap and bool(self.candidates.get(self.selected_gap)))
+        self.act_audition.setEnabled(gap and bool(self.workspace.candidates(self.selected_gap)))
         self.act_play.setEnabled(has and self.playback.available)
         for w in (self.transport.play_btn, self.transport.loop_btn):
             w.setEnabled(has and self.playback.available)
@@ -1082,15 +1057,20 @@ class MainWindow(QMainWindow):
         """Make ``gap`` the one the panels work on; search its candidates if not done yet."""
         if self.session is None or gap not in self.session.gaps:
             return
-        self.selected_gap = gap
-        self._refresh()
+        if gap == self.selected_gap:
+            self._draw_gaps_and_state()
+            self._update_actions()
+        else:
+            self.workspace.select(gap)  # the views that show the selection follow
         number = list(self.session.gaps).index(gap) + 1
         self.cands_panel.set_title(number)
         self.repair_panel.hint.setText(
             f"gap #{number} · {format_length(gap.duration_s(self.session.audio.sr))}"
         )
-        if gap in self.candidates:
-            self.cands_panel.set_candidates(self.candidates[gap], self.chosen_rank.get(gap, 1))
+        if self.workspace.has_candidates(gap):
+            self.cands_panel.set_candidates(
+                self.workspace.candidates(gap), self.workspace.chosen_rank(gap)
+            )
             self._show_candidate_mark()
             self._check_fit(gap)
         else:
@@ -1184,21 +1164,17 @@ class MainWindow(QMainWindow):
         self.cands_panel.set_busy("Searching the track for similar passages…", 0.0)
 
         def done(cands, gap=gap):
-            self.candidates[gap] = list(cands)
-            # A reopened repair's candidate is the chosen one again, wherever it now ranks.
-            self.chosen_rank.setdefault(gap, _rank_used(self.session.repair_for(gap), cands))
+            self.workspace.set_candidates(gap, cands)  # the candidate mark follows
             if gap == self.selected_gap:
                 if cands:
-                    self.cands_panel.set_candidates(cands, self.chosen_rank[gap])
+                    self.cands_panel.set_candidates(cands, self.workspace.chosen_rank(gap))
                 else:
                     self.cands_panel.clear("No candidate found for this gap.")
-                self._show_candidate_mark()
                 self._check_fit(gap)
-            self._update_actions()
             self.candidates_ready.emit(cands)
 
         def failed(message, gap=gap):
-            self.candidates[gap] = []
+            self.workspace.set_candidates(gap, [])
             if gap == self.selected_gap:
                 self.cands_panel.clear(message)
             self.candidates_ready.emit([])
@@ -1303,14 +1279,15 @@ class MainWindow(QMainWindow):
 
     def _toggle_check_fit(self, on: bool) -> None:
         self.settings.setValue("repair/check_fit", bool(on))
-        if on and self.selected_gap is not None and self.selected_gap in self.candidates:
+        if (
+            self.selected_gap is not None
+            and on
+            and self.workspace.has_candidates(self.selected_gap)
+        ):
             self._check_fit(self.selected_gap)
 
     def _current_candidate(self):
-        gap = self.selected_gap
-        cands = self.candidates.get(gap) or []
-        rank = self.chosen_rank.get(gap, 1)
-        return next((c for c in cands if c.rank == rank), None)
+        return self.workspace.current_candidate() if self.workspace is not None else None
 
     def _show_candidate_mark(self) -> None:
         """Mark the current candidate on the track and show the ω Auto would take from it."""
@@ -1338,8 +1315,7 @@ class MainWindow(QMainWindow):
     def _candidate_chosen(self, rank: int) -> None:
         if self.selected_gap is None:
             return
-        self.chosen_rank[self.selected_gap] = rank
-        self._show_candidate_mark()
+        self.workspace.choose_candidate(self.selected_gap, rank)  # the candidate mark follows
         c = self._current_candidate()
         if c is not None:
             self.status(
@@ -1347,7 +1323,11 @@ class MainWindow(QMainWindow):
             )
 
     def _audition_current(self) -> None:
-        rank = self.cands_panel.current_rank() or self.chosen_rank.get(self.selected_gap)
+        if self.workspace is None:
+            return
+        rank = self.cands_panel.current_rank() or self.workspace.chosen_rank(
+            self.selected_gap, default=None
+        )
         if rank:
             self.audition_candidate(rank)
 
@@ -1356,9 +1336,8 @@ class MainWindow(QMainWindow):
         gap = self.selected_gap
         if self.session is None or gap is None:
             return
-        self.chosen_rank[gap] = rank
+        self.workspace.choose_candidate(gap, rank)  # the candidate mark follows
         self.cands_panel.select_rank(rank)
-        self._show_candidate_mark()
         cand = self._current_candidate()
         if cand is None:
             return
@@ -1399,7 +1378,7 @@ class MainWindow(QMainWindow):
             steps=p.steps.value(),
             takes=p.takes.value(),
             seed=p.seed.value(),
-            candidate_rank=self.chosen_rank.get(self.selected_gap, 1),
+            candidate_rank=self.workspace.chosen_rank(self.selected_gap) if self.workspace else 1,
             model=self.model_name,
             draft=p.draft.isChecked(),
             precision=self.precision,
@@ -1422,14 +1401,14 @@ class MainWindow(QMainWindow):
         self.repair_panel.set_progress(0.0, "starting…")
         self.runner.start(
             "repair",
-            _repair_job,
+            repair_and_verify,
             self.session.audio,
             gap,
             request,
-            others_gaps,
-            others,
-            on_result=lambda value, gap=gap, session=self.session: self._repaired(
-                gap, *value, session=session
+            other_gaps=others_gaps,
+            others=others,
+            on_result=lambda made, gap=gap, session=self.session: self._repaired(
+                gap, made, session=session
             ),
             on_error=self._for_this_file(self._repair_error),
             on_cancelled=self._for_this_file(self._repair_cancelled),
@@ -1438,34 +1417,21 @@ class MainWindow(QMainWindow):
         )
         self._update_actions()
 
-    def _repaired(
-        self, gap: Gap, repairs: list, checks: list, null_ok: bool, *, session: Session
-    ) -> None:
+    def _repaired(self, gap: Gap, made: VerifiedRepair, *, session: Session) -> None:
+        repairs = list(made.repairs)
         if self.session is not session:
             self.repair_panel.set_progress(0.0, "dropped: another file was opened")
             return
-        fits = self.session is not None and gap in self.session.gaps
-        if fits:
-            for r, check in zip(repairs, checks):
-                self.seams[r.repair_id] = check
-            # Earlier runs on this gap stay listed (newest last), so a SimDPS fill and a Sim
-            # fill, or two ω values, can be compared by selecting them: each is undoable.
-            earlier = self.takes.get(gap, [])
-            self.takes[gap] = (earlier + list(repairs))[-MAX_TAKES:]
-            try:  # a gap added meanwhile may lie in the new fill's crossfade
-                self.session.set_repair(repairs[0])
-            except InputError:
-                self.takes[gap] = earlier
-                self._update_takes()
-                fits = False
-        if not fits:
+        # Earlier runs on this gap stay listed (newest last), so a SimDPS fill and a Sim fill,
+        # or two ω values, can be compared by selecting them: each is undoable.
+        if not self.workspace.add_takes(gap, made):
             message = "the gap or its neighbours changed while it was repaired: result dropped"
             self.repair_panel.set_progress(1.0, message)
             self.status(f"Repair finished, but {message}")
             self.repair_failed.emit(message)
             return
         self._record_pace(repairs[0])
-        self._set_null_badge(null_ok)
+        self._set_null_badge(made.null_ok)
         secs = repairs[0].info.seconds
         method = repairs[0].method
         # make_repairs stores the number it used, also when the request said "auto".
@@ -1486,43 +1452,15 @@ class MainWindow(QMainWindow):
         self.status(f"{done}: {warning}" if warning else done, 20000 if warning else 8000)
         self.repair_finished.emit(repairs)
 
-    # Pace of diffusion repairs on this machine, per model, device and precision, kept in the
-    # settings as JSON {"model|device[|precision]": {"gradient": s, "draft": s}} (seconds per
-    # network item call; fp32 keeps the key it had before precisions were chosen).
+    # Pace of diffusion repairs on this machine (session/pace.py), kept in the settings.
 
-    def _pace_data(self) -> dict:
-        try:
-            data = json.loads(str(self.settings.value("repair/pace", "{}")))
-        except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def _pace_key(self, device: str, precision: str = "fp32") -> str:
-        key = f"{self.model_name or engines.DEFAULT_MODEL}|{device}"
-        return key if precision == "fp32" else f"{key}|{precision}"
-
-    def _pace(self, device: str, precision: str = "fp32") -> engines.RepairPace:
-        entry = self._pace_data().get(self._pace_key(device, precision), {})
-        known = {
-            k: float(v)
-            for k, v in (entry.items() if isinstance(entry, dict) else ())
-            if k in ("gradient", "draft") and isinstance(v, (int, float)) and v > 0
-        }
-        return engines.RepairPace(known)
+    def _pace_record(self) -> PaceRecord:
+        return PaceRecord.from_json(str(self.settings.value("repair/pace", "{}")))
 
     def _record_pace(self, repair) -> None:
-        info = repair.info
-        calls = info.network_item_calls
-        seconds = info.sampling_seconds
-        device = info.device
-        precision = str(info.precision or "fp32")
-        if not calls or not seconds or not device:
-            return
-        pace = self._pace(str(device), precision)
-        pace.record(draft=bool(info.draft), seconds=float(seconds), calls=calls)
-        data = self._pace_data()
-        data[self._pace_key(str(device), precision)] = pace.seconds_per_call
-        self.settings.setValue("repair/pace", json.dumps(data))
+        record = self._pace_record()
+        if record.record(self.model_name, repair):
+            self.settings.setValue("repair/pace", record.to_json())
         # The label follows in _repair_done's _update_actions.
 
     def _update_estimate(self) -> None:
@@ -1534,33 +1472,17 @@ class MainWindow(QMainWindow):
         if gap is None or session is None:
             return ""
         request = self.request()
-        sr = session.audio.sr
-        window_s = engines.model_window_s(self.model_name)
-        if engines.resolve_method(request, gap, sr) not in ("simdps", "dps") or not window_s:
-            return ""
-
         # The pace of the precision that will run (the device line says which).
-        pace = self._pace(*split_device_label(self.device_label.text().removeprefix("device: ")))
-        items = engines.model_items(session.audio, gap, window_s)
-        warm = engines.resolve_method(request, gap, sr) == "simdps"
-
-        def calls(draft: bool) -> int:
-            steps = self.repair_panel.steps_for(draft)
-            return engines.network_item_calls(
-                gap.duration_s(sr),
-                window_s,
-                steps=engines.warm_start_steps(steps, request.start_sigma) if warm else steps,
-                takes=request.takes,
-                items=items,
-                draft=draft,
-            )
-
-        seconds = pace.estimate(draft=request.draft, calls=calls(request.draft))
-        if seconds is None:
+        device, precision = split_device_label(self.device_label.text().removeprefix("device: "))
+        pace = self._pace_record().pace(self.model_name, device, precision)
+        expected = estimate_seconds(pace, session.audio, gap, request, self.repair_panel.steps_for)
+        if expected is None:
+            return ""
+        if expected.seconds is None:
             return "time estimate after the first diffusion repair"
-        text = f"expected {format_duration(seconds)} here"
+        text = f"expected {format_duration(expected.seconds)} here"
         if not request.draft:  # point at the fast path
-            text += f" (Draft {format_duration(pace.estimate(draft=True, calls=calls(True)))})"
+            text += f" (Draft {format_duration(expected.draft_seconds)})"
         return text
 
     def _repair_error(self, message: str) -> None:
@@ -1592,11 +1514,11 @@ class MainWindow(QMainWindow):
 
     def _update_takes(self) -> None:
         gap = self.selected_gap
-        takes = self.takes.get(gap, []) if gap is not None else []
+        takes = self.workspace.takes(gap) if self.workspace is not None else []
         current = self.session.repair_for(gap) if (gap is not None and self.session) else None
         labels = []
         for i, r in enumerate(takes, start=1):
-            seam = self.seams.get(r.repair_id)
+            seam = self.workspace.known_seam(r)
             seed = r.info.seed
             text = f"Take {i} · {method_label(r.method)}"
             omega = r.info.omega
@@ -1620,21 +1542,15 @@ class MainWindow(QMainWindow):
         self.repair_panel.set_takes(labels, cur)
 
     def _take_chosen(self, index: int) -> None:
-        gap = self.selected_gap
-        takes = self.takes.get(gap, [])
-        if self.session is None or not 0 <= index < len(takes):
+        if self.workspace is None or self.selected_gap is None:
             return
-        current = self.session.repair_for(gap)
-        if current is None or current.repair_id != takes[index].repair_id:
-            take = takes[index]
-            if current is not None and take.enabled != current.enabled:  # a bypass stays on
-                take = dataclasses.replace(take, enabled=current.enabled)
-            try:
-                self.session.set_repair(take)
-            except InputError as e:  # e.g. its crossfade reaches a gap added since
-                self._update_takes()  # the list goes back to the take in use
-                self.show_error(f"take {index + 1} no longer fits: {e}")
-                return
+        try:
+            used = self.workspace.use_take(self.selected_gap, index)
+        except InputError as e:  # e.g. its crossfade reaches a gap added since
+            self._update_takes()  # the list goes back to the take in use
+            self.show_error(f"take {index + 1} no longer fits: {e}")
+            return
+        if used:
             self.status(f"Using take {index + 1}")
 
     def _toggle_repair(self, gap: Gap, enabled: bool) -> None:
@@ -1650,14 +1566,13 @@ class MainWindow(QMainWindow):
         if r is None:
             self._badge(self.seam_badge, "none", "seams: –")
             return
-        if r.repair_id not in self.seams:
-            self.seams[r.repair_id] = _seam_of(self.session.audio, r)
-        grade, db = self.seams[r.repair_id]
+        grade, db = self.workspace.seam(r)
         text = {"ok": "seams smooth", "warn": "seams: listen", "bad": "seam click"}[grade]
         self._badge(self.seam_badge, grade, f"{'✓' if grade == 'ok' else '!'} {text} {db:+.1f} dB")
 
     def _set_null_badge(self, ok: bool | None) -> None:
-        self.null_ok = ok
+        if self.workspace is not None:
+            self.workspace.null_ok = ok
         if ok is None:
             self._badge(self.null_badge, "none", "null test: –")
         elif ok:
@@ -1724,7 +1639,7 @@ class MainWindow(QMainWindow):
         self._probe_device()  # the precision is measured per model preset
         if self.session is not None and self.selected_gap is not None:
             self._refresh()  # the warning and Auto's ω belong to the model
-            if self.selected_gap in self.candidates:
+            if self.workspace.has_candidates(self.selected_gap):
                 self._check_fit(self.selected_gap)
 
     def _update_model_label(self) -> None:

@@ -58,13 +58,30 @@ def render(audio: Audio, repairs: list[Repair] | tuple[Repair, ...]) -> Audio:
     Audio
         Same rate, channels, subtype and format as ``audio``.
     """
-    out = audio.samples.copy()
-    for r in repairs:
-        if r.enabled:
-            out[:, r.span_start_sample : r.span_end_sample] = quantize_fill(
-                r.fill, audio.subtype, seed=r.span_start_sample
-            )
+    out = render_range(audio, repairs, 0, audio.n_samples)
     return Audio(out, audio.sr, audio.subtype, audio.format, dict(audio.meta))
+
+
+def render_range(
+    audio: Audio, repairs: list[Repair] | tuple[Repair, ...], start_sample: int, end_sample: int
+) -> np.ndarray:
+    """Native samples of ``[start_sample, end_sample)`` with the enabled repairs written over
+    the part of their spans inside it (what :func:`render` gives there: the same fills, the same
+    dither seeds).
+
+    Returns
+    -------
+    numpy.ndarray, shape (channels, end_sample - start_sample)
+        A copy in the source's native dtype.
+    """
+    out = audio.samples[:, start_sample:end_sample].copy()
+    for r in repairs:
+        a, b = max(r.span_start_sample, start_sample), min(r.span_end_sample, end_sample)
+        if r.enabled and a < b:
+            fill = quantize_fill(r.fill, audio.subtype, seed=r.span_start_sample)
+            offset = r.span_start_sample
+            out[:, a - start_sample : b - start_sample] = fill[:, a - offset : b - offset]
+    return out
 
 
 def outside_mask(n_samples: int, spans: list[tuple[int, int]]) -> np.ndarray:
@@ -77,16 +94,20 @@ def outside_mask(n_samples: int, spans: list[tuple[int, int]]) -> np.ndarray:
 
 def null_test(source: Audio, rendered: Audio, spans: list[tuple[int, int]]) -> bool:
     """True when every sample outside ``spans`` is bit-identical between the two."""
-    if (
-        source.samples.shape != rendered.samples.shape
-        or source.samples.dtype != rendered.samples.dtype
-    ):
+    return equal_outside(source.samples, rendered.samples, spans)
+
+
+def equal_outside(x: np.ndarray, y: np.ndarray, spans: list[tuple[int, int]]) -> bool:
+    """True when ``x`` and ``y`` (shape (channels, n), same dtype) are bit-identical outside
+    ``spans`` (sample ranges in their own indices)."""
+    if x.shape != y.shape or x.dtype != y.dtype:
         return False
     # Stretch by stretch through views, a block at a time: a mask would copy both whole tracks
     # (gigabytes for an hour of 24-bit stereo) after every repair.
+    n = x.shape[1]
     start = 0
-    for a, b in [*sorted(spans), (source.n_samples, source.n_samples)]:
-        if a > start and not _equal(source.samples[:, start:a], rendered.samples[:, start:a]):
+    for a, b in [*sorted(spans), (n, n)]:
+        if a > start and not _equal(x[:, start:a], y[:, start:a]):
             return False
         start = max(start, b)
     return True
