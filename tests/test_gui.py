@@ -294,9 +294,9 @@ def test_repair_with_tiny_model_keeps_window_responsive(
     real_warning = engines.fit_warning
     verdicts = []
 
-    def fit_warning(params):
-        verdicts.append(real_warning(params))
-        return f"the prior fits poorly ({params['method_requested']})"
+    def fit_warning(info):
+        verdicts.append(real_warning(info))
+        return f"the prior fits poorly ({info.method_requested})"
 
     monkeypatch.setattr(engines, "fit_warning", fit_warning)
     w = make_window()

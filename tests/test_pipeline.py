@@ -18,6 +18,10 @@ from simdps_studio.core.errors import CancelledError, InputError
 from simdps_studio.core.progress import CancelToken
 from simdps_studio.inpaint.device import autocast_dtype, device_name, resolve_device
 from simdps_studio.inpaint.pipeline import (
+    GuidanceOptions,
+    InpaintOptions,
+    SamplerOptions,
+    WindowOptions,
     from_model_channels,
     inpaint_gap,
     mirror_into_gap,
@@ -513,6 +517,32 @@ def test_bad_input_raises_input_error(tiny, track):
         run(tiny, track, 1000, 2000, sampler_options={"max_batch": -1})
     with pytest.raises(InputError, match="Heun solver only"):
         run(tiny, track, 1000, 2000, draft=True, sampler_options={"heun_sigma_max": 0.01})
+
+
+def test_typed_options_are_the_flat_mapping_read_into_its_parts(tiny, track):
+    flat = {"s_churn": 2.0, "solver": "heun", "context_fraction": 0.25, "limit_step": 0}
+    opts = InpaintOptions.from_mapping(flat)
+    assert opts.sampler == SamplerOptions(s_churn=2.0, solver="heun")
+    assert opts.window == WindowOptions(context_fraction=0.25)
+    assert opts.guidance == GuidanceOptions(limit_step=False) and opts.margin == {}
+    typed = InpaintOptions(
+        sampler=SamplerOptions(s_churn=2.0, solver="heun"),
+        window=WindowOptions(context_fraction=0.25),
+        guidance=GuidanceOptions(limit_step=False),
+    )
+    start, end = 15000, 16000
+    a = run(tiny, track, start, end, steps=2, sampler_options=flat)
+    b = run(tiny, track, start, end, steps=2, sampler_options=typed)
+    assert np.array_equal(a.fills[0], b.fills[0]) and a.options == b.options
+    assert a.options["solver"] == "heun" and a.options["s_churn"] == 2.0
+    with pytest.raises(InputError, match="unknown sampler options: bogus"):
+        InpaintOptions.from_mapping({"bogus": 1, "s_churn": 1})
+    with pytest.raises(InputError, match="unknown solver"):
+        SamplerOptions(solver="rk4")
+    with pytest.raises(InputError, match="start_sigma"):
+        SamplerOptions(start_sigma=float("nan"))
+    with pytest.raises(InputError, match="candidate_ramp_s"):
+        GuidanceOptions(candidate_ramp_s=-1.0)
 
 
 def test_max_batch_only_changes_how_the_batch_is_run(tiny):
