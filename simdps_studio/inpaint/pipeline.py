@@ -1024,15 +1024,21 @@ def _sample_window(
     complete_band = resampling and candidate is not None and sr > sr_m
     taps = _crossover_lowpass(sr, CROSSOVER_FRACTION * sr_m / 2) if complete_band else None
     seam_taper = int(round(SEAM_TAPER_S * sr))
+    bounds = (
+        max((b - win.start for _a, b in unobserved if b - win.start <= f0), default=0),
+        min((a - win.start for a, _b in unobserved if a - win.start >= f1), default=w),
+    )
     for k in range(takes):
         items = out_items[k * n_items : (k + 1) * n_items]
         y_back = from_model_channels(items, channels)
         if resampling:
             y_back = _fit_length(resample(y_back, sr_m, sr), w)
             if complete_band:
-                # Complementary crossover: the model's band below, the candidate's above.
-                high = track_windows[k] - _lowpass(track_windows[k], taps)
-                y_back = _lowpass(y_back, taps) + high
+                # Complementary crossover: the model's band below, the candidate's above, taken
+                # from the candidate joined to the context (else its high band steps at each gap
+                # edge: a click wherever the seam keeps the model's output, as with margins).
+                carrier = join_band_carrier(track_windows[k], o0, o1, seam_taper, bounds)
+                y_back = _lowpass(y_back, taps) + carrier - _lowpass(carrier, taps)
         fill = seam_fill(
             y_back,
             track_windows[k],
@@ -1043,14 +1049,43 @@ def _sample_window(
             taper=margin_taper,
             right=win.fill_end == win.open_end,  # the next window continues otherwise
             taper_samples=seam_taper,
-            bounds=(
-                max((b - win.start for _a, b in unobserved if b - win.start <= f0), default=0),
-                min((a - win.start for a, _b in unobserved if a - win.start >= f1), default=w),
-            ),
+            bounds=bounds,
         )
         fills.append(fill)
         outputs.append(y_back[:, f0 - margins[0] : f1 + margins[1]].astype(np.float32))
     return fills, int(rows.size), outputs
+
+
+def join_band_carrier(
+    window: np.ndarray, o0: int, o1: int, taper_samples: int, bounds: tuple[int, int]
+) -> np.ndarray:
+    """The window whose open region (the candidate) joins the context as a fill does.
+
+    Band completion takes the fill's band above the model's Nyquist frequency from this signal.
+    Spliced in as it is, the candidate meets the context with a step, and a step has a high band
+    of its own (ringing out over the crossover filter's length on both sides of the edge): the
+    fill would click at the gap edge wherever the seam does not taper it away, as over a margin.
+    Joined with :func:`taper_seams` instead, the open region starts from the context's own
+    continuation, so the high band crosses the edge without a step.
+
+    Parameters
+    ----------
+    window : numpy.ndarray, shape (channels, w)
+        Track-rate window: the context with the candidate in ``[o0, o1)``.
+    o0, o1 : int
+        The open region inside the window.
+    taper_samples, bounds
+        As for :func:`taper_seams`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (channels, w), float64
+    """
+    carrier = np.array(window, dtype=np.float64)
+    carrier[:, o0:o1] = taper_seams(
+        window, window, o0, o1, taper_samples=taper_samples, bounds=bounds
+    )
+    return carrier
 
 
 def margin_weights(n: int, fade: str = MARGIN_FADE_DEFAULT) -> tuple[np.ndarray, np.ndarray]:
