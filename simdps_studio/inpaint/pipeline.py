@@ -41,6 +41,7 @@ import scipy.signal
 import torch
 
 from simdps_studio.audio.dsp import (
+    ar_extrapolate,
     audible_rows,
     from_model_channels,
     raised_cosine,
@@ -1259,7 +1260,7 @@ def taper_seams(
     fill = np.array(out[:, f0:f1], dtype=np.float64)
     n = min(int(taper_samples), fill.shape[1] // 2)
     if n > 0:
-        fade = 0.5 + 0.5 * np.cos(np.pi * np.arange(n) / n)  # 1 -> 0
+        fade = raised_cosine(n, falling=True, offset=0.0, dtype=np.float64)  # 1 -> 0
         # Matching only the edge value would leave a kink (the model's fine structure differs from
         # the source's), so each edge fades from the source's own short-term continuation.
         lo, hi = (0, out.shape[1]) if bounds is None else bounds
@@ -1275,10 +1276,10 @@ def taper_seams(
 def _ar_continue(
     context: np.ndarray, n: int, *, order: int = 32, fit_samples: int = 2048
 ) -> np.ndarray:
-    """Extrapolate each channel ``n`` samples past its end with a least-squares AR model.
+    """Extrapolate each channel ``n`` samples past its end (``audio.dsp.ar_extrapolate``).
 
-    (search.lpc has Burg LPC, but inpaint must not import search; a few milliseconds of
-    prediction need nothing more than this.)
+    A few milliseconds of prediction need no more than a least-squares fit of order 32 on the
+    last ``fit_samples`` samples.
 
     Parameters
     ----------
@@ -1293,27 +1294,10 @@ def _ar_continue(
         The prediction; a short or silent context repeats its last sample.
     """
     ctx = np.asarray(context, dtype=np.float64)[:, -fit_samples:]
-    out = np.repeat(ctx[:, -1:] if ctx.shape[1] else np.zeros((ctx.shape[0], 1)), n, axis=1)
     p = min(order, ctx.shape[1] // 4)
-    if p < 2:
-        return out
-    for c, x in enumerate(ctx):
-        if not np.any(x):
-            continue
-        dc = float(x.mean())  # held, not extrapolated (an AR model would let an offset decay)
-        x = x - dc
-        rows = np.lib.stride_tricks.sliding_window_view(x, p + 1)  # (m - p, p + 1)
-        coef, *_ = np.linalg.lstsq(rows[:, :-1], rows[:, -1], rcond=None)
-        hist = list(x[-p:])
-        for i in range(n):
-            nxt = float(np.dot(coef, hist[-p:]))
-            hist.append(nxt)
-            out[c, i] = nxt + dc
-        # An unstable fit must not blow up: fall back to holding the last sample (offset and
-        # all; the bound is on the prediction without the offset, as x is).
-        if not np.all(np.isfinite(out[c])) or np.max(np.abs(out[c] - dc)) > 4 * np.max(np.abs(x)):
-            out[c] = x[-1] + dc
-    return out
+    return np.stack(
+        [ar_extrapolate(c, n, p, fit="least-squares", max_growth=4.0) for c in ctx]
+    ).reshape(ctx.shape[0], n)
 
 
 __all__ = [
