@@ -770,3 +770,23 @@ def test_the_fill_is_continuous_at_the_gap_edge_with_band_completion(tiny, margi
         step = abs(float(y[0, edge]) - float(y[0, edge - 1]))
         around = np.abs(np.diff(y[0, edge - 200 : edge + 200].astype(np.float64)))
         assert step <= np.percentile(around, 99)
+
+
+def test_with_a_margin_the_candidate_fades_in_from_the_gap_edges(tiny, track):
+    # Switched on at full weight at the gap edge, the candidate's pull leaves a step in the
+    # model's own output there, which a margin passes on to the fill (docs/sampler.md).
+    from simdps_studio.inpaint.pipeline import MARGIN_CANDIDATE_RAMP_S
+
+    start, end, m = 15000, 17205, 220
+    cand = track[:, 2000 : 2000 + end - start]
+    kw = {"candidate": cand, "omega": 0.15, "steps": 2}
+    ramped = run(tiny, track, start, end, margins=(m, m), **kw)
+    plain = run(tiny, track, start, end, **kw)
+    asked = run(
+        tiny, track, start, end, margins=(m, m), sampler_options={"candidate_ramp_s": 0.0}, **kw
+    )
+    step_s = 1 / tiny.sample_rate  # the ramp is counted in model samples
+    assert abs(ramped.options["candidate_ramp_s"] - MARGIN_CANDIDATE_RAMP_S) <= step_s
+    assert plain.options["candidate_ramp_s"] == 0.0 and asked.options["candidate_ramp_s"] == 0.0
+    # The fade changes the fill (the gap's samples differ from those sampled without it).
+    assert not np.array_equal(ramped.fills[0][:, m:-m], asked.fills[0][:, m:-m])

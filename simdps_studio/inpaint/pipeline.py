@@ -96,6 +96,12 @@ MARGIN_TAPER_DEFAULT = False
 #: so the margins compared in docs/sampler.md are cross-fades of one sampling run. 0 releases
 #: nothing (the margins then fade the source into itself; for the smoothed-mask comparison).
 MARGIN_RELEASE_S = 0.02
+#: With a margin, the candidate term fades in over this long from each gap edge (the
+#: ``candidate_ramp_s`` option, unless given): switched on at the edge at full weight, its pull
+#: leaves a step in the model's own output there, which a margin (unlike the inside taper)
+#: passes on to the fill (the demo at 44.1 kHz, SimDPS ω 0.15: +17 and +14 dB on the seam grade
+#: at the gap edges; with the fade -1 to +1 dB; docs/sampler.md, *Crossfade margins*).
+MARGIN_CANDIDATE_RAMP_S = 0.01
 #: Crossover frequency for band completion, as a fraction of the model's Nyquist frequency.
 CROSSOVER_FRACTION = 0.9
 #: Normalisation floor: contexts quieter than this RMS are treated as this loud.
@@ -601,7 +607,8 @@ def inpaint_gap(
         correct only the steps ending in this noise range; measured, off) (sampler),
         ``fused_backward`` (default True),
         ``limit_step`` (default True), ``dc_ramp_samples``, ``candidate_ramp_s`` (the candidate
-        term's fade-in from the gap edges in seconds, default 0; guidance), ``max_batch`` (network
+        term's fade-in from the gap edges in seconds; default 0, with margins
+        :data:`MARGIN_CANDIDATE_RAMP_S`; guidance), ``max_batch`` (network
         calls on at most this many items; default :data:`CPU_MAX_BATCH` on the CPU, 0 = whole
         batch on CUDA), ``context_fraction``, ``short_windows`` (default False; True runs a
         short gap's network calls on a shorter window, :func:`model_window_length`: faster, but
@@ -683,6 +690,7 @@ def inpaint_gap(
     if candidate is None:
         omega = 0.0
     use_candidate = candidate is not None and omega > 0
+    ramp_s = MARGIN_CANDIDATE_RAMP_S if any(margins) else 0.0
 
     dev = resolve_device(device)
     preset = getattr(getattr(denoiser, "config", None), "preset", None)
@@ -719,7 +727,7 @@ def inpaint_gap(
         omega=float(omega) if use_candidate else 0.0,
         data_consistency=data_consistency,
         dc_ramp_samples=int(opts.get("dc_ramp_samples", DC_RAMP_SAMPLES_DEFAULT)),
-        candidate_ramp_samples=int(round(float(opts.get("candidate_ramp_s", 0.0)) * sr_m)),
+        candidate_ramp_samples=int(round(float(opts.get("candidate_ramp_s", ramp_s)) * sr_m)),
         draft=draft,
         fused_backward=bool(opts.get("fused_backward", True)),
         limit_step=bool(opts.get("limit_step", True)),
