@@ -650,7 +650,7 @@ def test_margins_cross_fade_the_model_output_with_the_source(tiny, track, fade):
     from simdps_studio.inpaint.pipeline import margin_weights
 
     start, end, m = 15000, 17205, 220  # a 100-ms gap, 10-ms margins
-    opts = {"keep_model_output": True, "margin_fade": fade}
+    opts = {"keep_model_output": True, "margin_fade": fade, "margin_taper": False}
     res = run(tiny, track, start, end, steps=3, margins=(m, m), sampler_options=opts)
     fill, model = res.fills[0], res.takes[0].model_output
     assert res.margins == (m, m) and res.span_start_sample == start - m

@@ -87,8 +87,9 @@ SEAM_TAPER_S = 0.005
 #: squares summing to 1). Measured in docs/sampler.md, *Crossfade margins*.
 MARGIN_FADES = ("amplitude", "power")
 MARGIN_FADE_DEFAULT = "amplitude"
-#: Whether the inside taper (:func:`taper_seams`) still runs when the gap has margins.
-MARGIN_TAPER_DEFAULT = False
+#: Whether the inside taper (:func:`taper_seams`) still runs when the gap has margins: yes, fitted
+#: on the faded context (chosen on the selection material, docs/sampler.md, *Crossfade margins*).
+MARGIN_TAPER_DEFAULT = True
 #: Beside an edge with a margin, data consistency leaves the model's estimate alone over this
 #: long (or the margin, if longer; the observation term still pulls it towards the source), so
 #: the model has an output of its own there to cross-fade: with the replacement everywhere
