@@ -1424,13 +1424,13 @@ def test_the_margin_setting_goes_into_the_request_and_survives_a_restart(qtbot, 
     assert w.request().margin_ms == DIFFUSION_MARGIN_MS  # a fresh install: the measured default
     p.set_method("dps")
     assert p.margin.isEnabled()
-    p.margin.setValue(20)
-    assert w.request().margin_ms == 20
+    p.margin.setValue(15)
+    assert w.request().margin_ms == 15
     p.set_method("sim")  # Sim has its own crossfade
     assert not p.margin.isEnabled()
     w.close()
     w2 = make_window()
-    assert w2.request().margin_ms == 20
+    assert w2.request().margin_ms == 15
     w2.close()
 
 

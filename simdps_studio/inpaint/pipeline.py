@@ -41,6 +41,7 @@ import scipy.signal
 import torch
 
 from simdps_studio.audio.dsp import (
+    ar_extrapolate,
     audible_rows,
     from_model_channels,
     raised_cosine,
@@ -85,8 +86,9 @@ SEAM_TAPER_S = 0.005
 #: squares summing to 1). Measured in docs/sampler.md, *Crossfade margins*.
 MARGIN_FADES = ("amplitude", "power")
 MARGIN_FADE_DEFAULT = "amplitude"
-#: Whether the inside taper (:func:`taper_seams`) still runs when the gap has margins.
-MARGIN_TAPER_DEFAULT = False
+#: Whether the inside taper (:func:`taper_seams`) still runs when the gap has margins: yes, fitted
+#: on the faded context (chosen on the selection material, docs/sampler.md, *Crossfade margins*).
+MARGIN_TAPER_DEFAULT = True
 #: Beside an edge with a margin, data consistency leaves the model's estimate alone over this
 #: long (or the margin, if longer; the observation term still pulls it towards the source), so
 #: the model has an output of its own there to cross-fade: with the replacement everywhere
@@ -94,6 +96,12 @@ MARGIN_TAPER_DEFAULT = False
 #: so the margins compared in docs/sampler.md are cross-fades of one sampling run. 0 releases
 #: nothing (the margins then fade the source into itself; for the smoothed-mask comparison).
 MARGIN_RELEASE_S = 0.02
+#: With a margin, the candidate term fades in over this long from each gap edge (the
+#: ``candidate_ramp_s`` option, unless given): switched on at the edge at full weight, its pull
+#: leaves a step in the model's own output there, which a margin (unlike the inside taper)
+#: passes on to the fill (the demo at 44.1 kHz, SimDPS ω 0.15: +17 and +14 dB on the seam grade
+#: at the gap edges; with the fade -1 to +1 dB; docs/sampler.md, *Crossfade margins*).
+MARGIN_CANDIDATE_RAMP_S = 0.01
 #: Crossover frequency for band completion, as a fraction of the model's Nyquist frequency.
 CROSSOVER_FRACTION = 0.9
 #: Normalisation floor: contexts quieter than this RMS are treated as this loud.
@@ -616,29 +624,38 @@ class GuidanceOptions:
         Limit each term's step to the rms of its residual (default).
     dc_ramp_samples : int
         Data-consistency fade next to each gap edge, model-rate samples.
-    candidate_ramp_s : float
-        Fade-in of the candidate term from the gap edges, seconds (0: none).
+    candidate_ramp_s : float or None
+        Fade-in of the candidate term from the gap edges, seconds (0: none); None: the call's
+        default (0, or :data:`MARGIN_CANDIDATE_RAMP_S` when margins are declared).
     """
 
     fused_backward: bool = True
     limit_step: bool = True
     dc_ramp_samples: int = DC_RAMP_SAMPLES_DEFAULT
-    candidate_ramp_s: float = 0.0
+    candidate_ramp_s: float | None = None
 
     def __post_init__(self) -> None:
-        if self.candidate_ramp_s < 0:
+        if self.candidate_ramp_s is not None and self.candidate_ramp_s < 0:
             raise InputError("candidate_ramp_s must be >= 0")
 
     def config(
-        self, *, omega_y: float, omega: float, data_consistency: bool, draft: bool, sr_m: int
+        self,
+        *,
+        omega_y: float,
+        omega: float,
+        data_consistency: bool,
+        draft: bool,
+        sr_m: int,
+        default_ramp_s: float = 0.0,
     ) -> GuidanceConfig:
         """The guided denoiser's configuration for a model at ``sr_m`` Hz."""
+        ramp_s = default_ramp_s if self.candidate_ramp_s is None else self.candidate_ramp_s
         return GuidanceConfig(
             omega_y=float(omega_y),
             omega=float(omega),
             data_consistency=data_consistency,
             dc_ramp_samples=int(self.dc_ramp_samples),
-            candidate_ramp_samples=int(round(float(self.candidate_ramp_s) * sr_m)),
+            candidate_ramp_samples=int(round(float(ramp_s) * sr_m)),
             draft=draft,
             fused_backward=bool(self.fused_backward),
             limit_step=bool(self.limit_step),
@@ -815,8 +832,9 @@ def inpaint_gap(
         ``heun_sigma_max``, ``warm_start``, ``start_sigma``, ``max_batch``), windowing
         (:class:`WindowOptions`: ``context_fraction``, ``short_windows``,
         ``min_context_fraction``, ``max_window_fraction``), guidance (:class:`GuidanceOptions`:
-        ``fused_backward``, ``limit_step``, ``dc_ramp_samples``, ``candidate_ramp_s``) and the
-        margin options (:data:`MARGIN_OPTION_KEYS`). A mapping names them flat
+        ``fused_backward``, ``limit_step``, ``dc_ramp_samples``, ``candidate_ramp_s``: the candidate
+        term's fade-in from the gap edges, default 0, with margins :data:`MARGIN_CANDIDATE_RAMP_S`)
+        and the margin options (:data:`MARGIN_OPTION_KEYS`). A mapping names them flat
         (:meth:`InpaintOptions.from_mapping`); unknown names are an InputError.
     progress : callable, optional
         ``progress(fraction, message)``; reaches 1.0 on success.
@@ -861,6 +879,7 @@ def inpaint_gap(
     if candidate is None:
         omega = 0.0
     use_candidate = candidate is not None and omega > 0
+    ramp_s = MARGIN_CANDIDATE_RAMP_S if any(margins) else 0.0
 
     run = _prepare_run(
         denoiser,
@@ -877,6 +896,7 @@ def inpaint_gap(
             data_consistency=data_consistency,
             draft=draft,
             sr_m=int(denoiser.sample_rate),
+            default_ramp_s=ramp_s,
         ),
         use_candidate=use_candidate,
     )
@@ -1395,18 +1415,25 @@ def _window_fills(
     resampling = sr != sr_m
     fills, outputs = [], []
     f0, f1 = win.fill_start - win.start, win.fill_end - win.start
+    o0, o1 = win.fill_start - win.start, win.open_end - win.start  # open region in the window
     complete_band = resampling and with_candidate and sr > sr_m
     taps = _crossover_lowpass(sr, CROSSOVER_FRACTION * sr_m / 2) if complete_band else None
     seam_taper = int(round(SEAM_TAPER_S * sr))
+    bounds = (
+        max((b - win.start for _a, b in unobserved if b - win.start <= f0), default=0),
+        min((a - win.start for a, _b in unobserved if a - win.start >= f1), default=w),
+    )
     for k in range(takes):
         items = out_items[k * n_items : (k + 1) * n_items]
         y_back = from_model_channels(items, channels)
         if resampling:
             y_back = _fit_length(resample(y_back, sr_m, sr), w)
             if complete_band:
-                # Complementary crossover: the model's band below, the candidate's above.
-                high = track_windows[k] - _lowpass(track_windows[k], taps)
-                y_back = _lowpass(y_back, taps) + high
+                # Complementary crossover: the model's band below, the candidate's above, taken
+                # from the candidate joined to the context (else its high band steps at each gap
+                # edge: a click wherever the seam keeps the model's output, as with margins).
+                carrier = join_band_carrier(track_windows[k], o0, o1, seam_taper, bounds)
+                y_back = _lowpass(y_back, taps) + carrier - _lowpass(carrier, taps)
         fill = seam_fill(
             y_back,
             track_windows[k],
@@ -1417,14 +1444,43 @@ def _window_fills(
             taper=margin_taper,
             right=win.fill_end == win.open_end,  # the next window continues otherwise
             taper_samples=seam_taper,
-            bounds=(
-                max((b - win.start for _a, b in unobserved if b - win.start <= f0), default=0),
-                min((a - win.start for a, _b in unobserved if a - win.start >= f1), default=w),
-            ),
+            bounds=bounds,
         )
         fills.append(fill)
         outputs.append(y_back[:, f0 - margins[0] : f1 + margins[1]].astype(np.float32))
     return fills, outputs
+
+
+def join_band_carrier(
+    window: np.ndarray, o0: int, o1: int, taper_samples: int, bounds: tuple[int, int]
+) -> np.ndarray:
+    """The window whose open region (the candidate) joins the context as a fill does.
+
+    Band completion takes the fill's band above the model's Nyquist frequency from this signal.
+    Spliced in as it is, the candidate meets the context with a step, and a step has a high band
+    of its own (ringing out over the crossover filter's length on both sides of the edge): the
+    fill would click at the gap edge wherever the seam does not taper it away, as over a margin.
+    Joined with :func:`taper_seams` instead, the open region starts from the context's own
+    continuation, so the high band crosses the edge without a step.
+
+    Parameters
+    ----------
+    window : numpy.ndarray, shape (channels, w)
+        Track-rate window: the context with the candidate in ``[o0, o1)``.
+    o0, o1 : int
+        The open region inside the window.
+    taper_samples, bounds
+        As for :func:`taper_seams`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (channels, w), float64
+    """
+    carrier = np.array(window, dtype=np.float64)
+    carrier[:, o0:o1] = taper_seams(
+        window, window, o0, o1, taper_samples=taper_samples, bounds=bounds
+    )
+    return carrier
 
 
 def margin_weights(n: int, fade: str = MARGIN_FADE_DEFAULT) -> tuple[np.ndarray, np.ndarray]:
@@ -1598,7 +1654,7 @@ def taper_seams(
     fill = np.array(out[:, f0:f1], dtype=np.float64)
     n = min(int(taper_samples), fill.shape[1] // 2)
     if n > 0:
-        fade = 0.5 + 0.5 * np.cos(np.pi * np.arange(n) / n)  # 1 -> 0
+        fade = raised_cosine(n, falling=True, offset=0.0, dtype=np.float64)  # 1 -> 0
         # Matching only the edge value would leave a kink (the model's fine structure differs from
         # the source's), so each edge fades from the source's own short-term continuation.
         lo, hi = (0, out.shape[1]) if bounds is None else bounds
@@ -1614,10 +1670,10 @@ def taper_seams(
 def _ar_continue(
     context: np.ndarray, n: int, *, order: int = 32, fit_samples: int = 2048
 ) -> np.ndarray:
-    """Extrapolate each channel ``n`` samples past its end with a least-squares AR model.
+    """Extrapolate each channel ``n`` samples past its end (``audio.dsp.ar_extrapolate``).
 
-    (search.lpc has Burg LPC, but inpaint must not import search; a few milliseconds of
-    prediction need nothing more than this.)
+    A few milliseconds of prediction need no more than a least-squares fit of order 32 on the
+    last ``fit_samples`` samples.
 
     Parameters
     ----------
@@ -1632,27 +1688,10 @@ def _ar_continue(
         The prediction; a short or silent context repeats its last sample.
     """
     ctx = np.asarray(context, dtype=np.float64)[:, -fit_samples:]
-    out = np.repeat(ctx[:, -1:] if ctx.shape[1] else np.zeros((ctx.shape[0], 1)), n, axis=1)
     p = min(order, ctx.shape[1] // 4)
-    if p < 2:
-        return out
-    for c, x in enumerate(ctx):
-        if not np.any(x):
-            continue
-        dc = float(x.mean())  # held, not extrapolated (an AR model would let an offset decay)
-        x = x - dc
-        rows = np.lib.stride_tricks.sliding_window_view(x, p + 1)  # (m - p, p + 1)
-        coef, *_ = np.linalg.lstsq(rows[:, :-1], rows[:, -1], rcond=None)
-        hist = list(x[-p:])
-        for i in range(n):
-            nxt = float(np.dot(coef, hist[-p:]))
-            hist.append(nxt)
-            out[c, i] = nxt + dc
-        # An unstable fit must not blow up: fall back to holding the last sample (offset and
-        # all; the bound is on the prediction without the offset, as x is).
-        if not np.all(np.isfinite(out[c])) or np.max(np.abs(out[c] - dc)) > 4 * np.max(np.abs(x)):
-            out[c] = x[-1] + dc
-    return out
+    return np.stack(
+        [ar_extrapolate(c, n, p, fit="least-squares", max_growth=4.0) for c in ctx]
+    ).reshape(ctx.shape[0], n)
 
 
 __all__ = [

@@ -65,12 +65,11 @@ AUTO_OMEGA_RULE = (
 DRAFT_CALL_RATIO = 0.39
 
 
-#: Declared crossfade margin of DPS and SimDPS repairs outside each gap edge, ms (as Sim's 10 ms):
+#: Declared crossfade margin of DPS and SimDPS repairs outside each gap edge, ms (Sim's is 10 ms):
 #: the model's own output there is cross-faded with the source (``inpaint.pipeline.seam_fill``).
-#: Off by default: the comparison in docs/sampler.md (*Crossfade margins*) favoured 10 ms, but
-#: the fill then steps at the gap edge itself (the app's seam grade: about +45 dB on the demo's
-#: dropout, mono and stereo), so margins are opt-in until that join is fixed.
-DIFFUSION_MARGIN_MS = 0.0
+#: 20 ms: the smoothest of 5/10/20 ms for DPS and SimDPS ω 0.15 on the selection material
+#: (docs/sampler.md, *Crossfade margins*).
+DIFFUSION_MARGIN_MS = 20.0
 #: Longest margin a repair may declare, ms (the model window keeps far more context than this).
 MAX_MARGIN_MS = 100.0
 
