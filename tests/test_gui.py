@@ -22,7 +22,7 @@ os.environ["SIMDPS_NO_DIALOGS"] = "1"
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt, QTimer
 from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QStyle, QStyleOptionSlider
 
 from simdps_studio.core.types import Gap
 
@@ -198,7 +198,7 @@ def test_audition_omega_and_candidate_choice(qtbot, make_window, wav_path):
     expected *= 10 ** (c2.gain_db / 20)
     np.testing.assert_allclose(preview.fill[:, margin : margin + gap.length], expected, atol=1e-4)
     # The ω slider, by keyboard: a small step up from strict; Home is free.
-    w.repair_panel.omega.set_auto(False)  # Auto (the default) disables the slider
+    w.repair_panel.omega.set_auto(False)  # ω by hand (Auto is the default)
     slider = w.repair_panel.omega.slider
     slider.setFocus()
     w.repair_panel.set_method("simdps")
@@ -233,7 +233,7 @@ def test_auto_omega_follows_the_chosen_candidate(qtbot, make_window, wav_path):
     omega = p.omega
     # A fresh install starts on Auto; with no candidate yet it says so instead of a number.
     assert omega.is_auto() and w.request().omega == "auto"
-    assert not omega.slider.isEnabled() and omega.auto.isEnabled()
+    assert omega.slider.isEnabled() and omega.auto.isEnabled()  # a move takes ω over
     assert omega.value_label.text() == "auto"
     assert omega.slider.value() == omega_to_position(0.15)
     open_file(qtbot, w, wav_path)
@@ -244,7 +244,7 @@ def test_auto_omega_follows_the_chosen_candidate(qtbot, make_window, wav_path):
     good = auto_omega(0.9)
     assert good > 0.15  # a close match is followed more strictly than the paper's strict
     assert omega.value_label.text() == f"{good:.3f} auto"
-    assert omega.slider.value() == omega_to_position(good) and not omega.slider.isEnabled()
+    assert omega.slider.value() == omega_to_position(good)
     w.cands_panel.select_rank(2)  # the user picks the poor match
     assert w.workspace.chosen_rank(gap) == 2
     poor = auto_omega(0.1)
@@ -1092,6 +1092,60 @@ def test_omega_slider_spreads_the_paper_settings_and_reaches_copy(qtbot):
     assert control.value() == 0.5 and control.value_label.text() == "0.500"
     control.slider.setValue(omega_to_position(0.15))  # the user drags to strict
     assert control.value() == pytest.approx(0.15, abs=1e-3) and seen[-1] == control.value()
+
+
+def test_a_drag_lands_on_the_grid_and_takes_omega_over_from_auto(qtbot):
+    from simdps_studio.gui.panels import (
+        OMEGA_MAX,
+        SLIDER_STEPS,
+        OmegaControl,
+        next_omega,
+        omega_to_position,
+        position_to_omega,
+    )
+
+    # Every position gives a grid value; every grid value has a position of its own.
+    grid = sorted({position_to_omega(p) for p in range(SLIDER_STEPS + 1)})
+    assert {0.0, 0.04, 0.15, 0.5, OMEGA_MAX} <= set(grid)
+    assert all(position_to_omega(omega_to_position(w)) == w for w in grid)
+    assert [next_omega(w, 1) for w in grid[:-1]] == grid[1:]
+    assert [next_omega(w, -1) for w in grid[1:]] == grid[:-1]
+    # A pixel of a 300-px slider is about three positions: near a marked setting the drag
+    # lands on it, not on 0.149 or 0.151.
+    for mark in (0.04, 0.15, 0.5):
+        centre = omega_to_position(mark)
+        assert {position_to_omega(p) for p in range(centre - 3, centre + 4)} == {mark}
+
+    control = OmegaControl()
+    qtbot.addWidget(control)
+    control.resize(300, control.sizeHint().height())
+    control.show()
+    control.show_auto_value(0.225)
+    assert control.is_auto() and control.slider.isEnabled()
+    told = []
+    control.taken_over.connect(lambda: told.append(True))
+    slider = control.slider
+    # A real mouse drag of the handle from Auto's value to about 0.15.
+    qtbot.waitExposed(control)
+    opt = QStyleOptionSlider()
+    slider.initStyleOption(opt)
+    handle = slider.style().subControlRect(QStyle.CC_Slider, opt, QStyle.SC_SliderHandle, slider)
+    span = slider.width() - handle.width()
+
+    def x_of(omega: float) -> int:
+        pos = QStyle.sliderPositionFromValue(0, SLIDER_STEPS, omega_to_position(omega), span)
+        return pos + handle.width() // 2
+
+    assert handle.contains(QPoint(x_of(0.225), handle.center().y()))
+    y = handle.center().y()
+    drag(slider, QPoint(x_of(0.225), y), QPoint(x_of(0.15), y))
+    assert not control.is_auto() and told == [True]
+    assert control.value() == 0.15 and control.value_label.text() == "0.150"
+    # With Auto on again, an arrow key takes over too, from Auto's value one grid step on.
+    control.set_auto(True)
+    slider.setFocus()
+    qtbot.keyClick(slider, Qt.Key_Right)
+    assert not control.is_auto() and control.value() == next_omega(0.225, 1) == 0.23
 
 
 def test_a_truncated_wav_opens_with_a_note(qtbot, make_window, wav_path, tmp_path):

@@ -297,6 +297,11 @@ class MainWindow(QMainWindow):
         self.repair_panel.stop.connect(self.repair_controller.stop_repair)
         self.repair_panel.take_chosen.connect(self.repair_controller.take_chosen)
         self.repair_panel.settings_changed.connect(self._repair_settings_changed)
+        self.repair_panel.omega.taken_over.connect(
+            lambda: self.status(
+                "ω set by hand: Auto is off (tick Auto to let the candidate choose)"
+            )
+        )
         self.repair_panel.takes.valueChanged.connect(self._takes_edited)
         self.transport.play_toggled.connect(self.toggle_play)
         self.transport.variant_changed.connect(self._variant_changed)
