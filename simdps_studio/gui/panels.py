@@ -1019,6 +1019,9 @@ class TransportBar(QFrame):
             btn.setCheckable(True)
             btn.setAutoExclusive(True)
             btn.setToolTip(tip + " — toggle with B")
+            # As a transport's buttons: a click leaves the keyboard focus where it was, so Space
+            # stays play/stop (a focused button would take it as a click); B toggles them.
+            btn.setFocusPolicy(Qt.NoFocus)
         self.b_btn.setChecked(True)
         self.position = QLabel("0:00.000")
         self.position.setObjectName("readout")
