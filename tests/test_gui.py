@@ -1507,3 +1507,25 @@ def test_views_redraw_per_kind_of_change(qtbot, make_window, wav_path, monkeypat
     fill = np.zeros((w.session.audio.channels, gap.length), np.float32)
     w.session.set_repair(Repair(gap, "sim", gap.start_sample, fill))
     assert calls == [1]
+
+
+def test_badges_call_a_fading_fill_out_and_say_when_the_repair_is_bypassed(
+    qtbot, make_window, wav_path
+):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap = Gap(2 * SR, 3 * SR)  # a second: the LPC fill dies away with smooth seams
+    assert w.add_gap(gap)
+    w.repair_panel.set_method("lpc")
+    rep = run_and_wait(qtbot, w, w.run_repair, 30000)[0]
+    text = w.seam_badge.text()
+    assert "✓" not in text and "fades" in text and w.seam_badge.property("state") == "bad"
+    seam = w.workspace.seam(rep)
+    assert seam.db < 6 and seam.level_drop_db > 20  # seams alone would say "smooth"
+    assert w.null_badge.text() == "✓ outside samples unchanged"
+    w._bypass_selected()
+    assert not w.session.repair_for(gap).enabled
+    assert "bypassed" in w.seam_badge.text() and "bypassed" in w.null_badge.text()
+    assert w.seam_badge.property("state") == "none" == w.null_badge.property("state")
+    w._bypass_selected()  # applied again: the checks are shown again
+    assert w.seam_badge.text() == text and w.null_badge.text() == "✓ outside samples unchanged"

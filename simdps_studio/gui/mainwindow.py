@@ -69,7 +69,7 @@ from simdps_studio.gui.repair_controller import RepairController
 from simdps_studio.gui.theme import icon
 from simdps_studio.gui.views import RepairSpan, TrackView
 from simdps_studio.gui.workers import TaskRunner
-from simdps_studio.session import engines, recovery
+from simdps_studio.session import checks, engines, recovery
 from simdps_studio.session.document import Session
 from simdps_studio.session.workspace import Change, Workspace
 
@@ -274,7 +274,9 @@ class MainWindow(QMainWindow):
         self.seam_badge.setToolTip(
             "Seam smoothness of the selected gap's repair: the energy a seam adds to a short "
             "linear predictor's residual at the span edges, over its surroundings "
-            "(≈0 dB: invisible seam)."
+            "(≈0 dB: invisible seam); and whether the fill's level falls inside the gap "
+            f"({checks.LEVEL_WARN_DB:.0f} dB or more below the quietest music around it: "
+            "the fill fades)."
         )
         self.null_badge.setToolTip(
             "Null test after the last repair or export: every sample outside the repaired spans "
@@ -1016,9 +1018,18 @@ class MainWindow(QMainWindow):
         if r is None:
             self._badge(self.seam_badge, "none", "seams: –")
             return
-        grade, db = self.workspace.seam(r)
-        text = {"ok": "seams smooth", "warn": "seams: listen", "bad": "seam click"}[grade]
-        self._badge(self.seam_badge, grade, f"{'✓' if grade == 'ok' else '!'} {text} {db:+.1f} dB")
+        if not r.enabled:  # the checks describe a repair that is not heard or exported now
+            self._badge(self.seam_badge, "none", "seams: – (repair bypassed)")
+            self._badge(self.null_badge, "none", "null test: – (repair bypassed)")
+            return
+        self.set_null_badge(self.workspace.null_ok)
+        grade, db, drop_db = self.workspace.seam(r)
+        if drop_db >= checks.LEVEL_WARN_DB:  # smooth seams do not make a fill that fades good
+            text = f"! fill fades {drop_db:.0f} dB below the music · seams {db:+.1f} dB"
+        else:
+            word = {"ok": "seams smooth", "warn": "seams: listen", "bad": "seam click"}[grade]
+            text = f"{'✓' if grade == 'ok' else '!'} {word} {db:+.1f} dB"
+        self._badge(self.seam_badge, grade, text)
 
     def set_null_badge(self, ok: bool | None) -> None:
         if self.workspace is not None:
