@@ -1529,3 +1529,65 @@ def test_badges_call_a_fading_fill_out_and_say_when_the_repair_is_bypassed(
     assert w.seam_badge.property("state") == "none" == w.null_badge.property("state")
     w._bypass_selected()  # applied again: the checks are shown again
     assert w.seam_badge.text() == text and w.null_badge.text() == "✓ outside samples unchanged"
+
+
+def test_smaller_things_an_engineer_notices(qtbot, make_window, wav_path):
+    from simdps_studio.gui.dialogs import DetectDialog, GapTimesDialog, ShortcutsDialog
+    from simdps_studio.gui.panels import format_length
+
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    # The overview has no pyqtgraph auto-range "A" button.
+    assert w.track.overview.getPlotItem().buttonsHidden  # it shows on hover when not hidden
+    # Loop gap: the menu's action and the transport's button are one (enabled and checked).
+    for available in (False, True):
+        w.playback.available = available
+        for gap in (None, Gap(5 * SR, int(5.6015 * SR))):
+            if gap is not None and gap not in w.session.gaps:
+                assert w.add_gap(gap)
+            w.update_actions()
+            assert w.transport.loop_btn.isEnabled() == w.act_loop.isEnabled()
+            assert w.act_loop.isEnabled() == (available and w.selected_gap is not None)
+    w.act_loop.trigger()
+    assert w.transport.loop_btn.isChecked() and w.act_loop.isChecked()
+    # Undo names read as the menu does.
+    assert w.act_undo.toolTip().startswith("Undo Add gap")
+    gap = w.selected_gap
+    w.repair_panel.set_method("sim")
+    run_and_wait(qtbot, w, w.run_repair, 30000)
+    assert w.session.state.label == "Sim repair"
+    # One rounding rule for a gap's length: the list and the Gap times dialog agree.
+    listed = w.gaps_panel.tree.topLevelItem(0).text(2)
+    sr = w.session.audio.sr
+    dlg = GapTimesDialog(
+        gap.start_s(sr), gap.end_s(sr), w.session.audio.duration_s, new=False, sr=sr, old=gap
+    )
+    assert dlg.length.text() == listed == format_length(gap.duration_s(sr))
+    # An earlier gap moves the numbers on; the panels name the gap by its start too.
+    assert w.add_gap(Gap(1 * SR, int(1.3 * SR)))
+    w.select_gap(gap)
+    assert w.cands_panel.hint.text() == "gap #2 at 0:05.000"
+    assert w.repair_panel.hint.text().startswith("gap #2 at 0:05.000 · ")
+    # The Detect dialog says its regions reach past the damage.
+    region = {
+        "start_sample": 1000,
+        "end_sample": 3441,
+        "core_start_sample": 1220,
+        "core_end_sample": 3221,
+        "sr": 22050,
+        "start_s": 1000 / 22050,
+        "end_s": 3441 / 22050,
+        "kind": "silence",
+    }
+    detect = DetectDialog([region], w)
+    assert "10 ms past the damage" in detect.margin_note.text()
+    # The shortcuts list is wide enough for its columns.
+    shortcuts = ShortcutsDialog(w.shortcut_actions(), w)
+    shortcuts.show()
+    qtbot.waitExposed(shortcuts)
+    QApplication.processEvents()
+    tree = shortcuts.tree
+    for col in range(2):
+        assert tree.columnWidth(col) >= tree.sizeHintForColumn(col), col
+    for d in (dlg, detect, shortcuts):
+        d.deleteLater()

@@ -227,7 +227,9 @@ def test_menu_items_have_distinct_mnemonics(make_window):
 def test_typing_in_the_method_box_chooses_a_method(qtbot, make_window, wav_path):
     w = make_window()
     open_file(qtbot, w, wav_path)
-    select_gap_by_drag(qtbot, w)  # with a gap, L (loop) is live
+    select_gap_by_drag(qtbot, w)  # with a gap and an output, L (loop) is live
+    w.playback.available = True  # as far as the actions go (no output is opened)
+    w.update_actions()
     assert w.act_loop.isEnabled()
     p = w.repair_panel
     _focus(qtbot, p.method)

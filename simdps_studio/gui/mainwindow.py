@@ -307,7 +307,6 @@ class MainWindow(QMainWindow):
         self.repair_panel.takes.valueChanged.connect(self._takes_edited)
         self.transport.play_toggled.connect(self.toggle_play)
         self.transport.variant_changed.connect(self._variant_changed)
-        self.transport.loop_toggled.connect(lambda _on: self._restart_if_playing())
         self.transport.roll_changed.connect(self._restart_if_playing)
 
     def _build_actions(self) -> None:
@@ -322,6 +321,8 @@ class MainWindow(QMainWindow):
             "speed": self._build_speed_menus,
         }
         build_menus(self.menuBar(), self.acts, places)
+        # The transport's Loop button is the menu's action: one checked and enabled state.
+        self.transport.loop_btn.setDefaultAction(self.act_loop)
         self._build_toolbar()
         self.files.update_recent_menu()
 
@@ -567,8 +568,7 @@ class MainWindow(QMainWindow):
         apply_rules(self.acts, state)
         self.repair_controller.update_estimate()
         self.repair_panel.run_btn.setEnabled(gap_and_idle(state))
-        for w in (self.transport.play_btn, self.transport.loop_btn):
-            w.setEnabled(state.file_open and state.can_play)
+        self.transport.play_btn.setEnabled(state.file_open and state.can_play)
         for w in (self.transport.a_btn, self.transport.b_btn):
             w.setEnabled(state.file_open)
         if state.file_open:
@@ -683,10 +683,11 @@ class MainWindow(QMainWindow):
             self.update_actions()
         else:
             self.workspace.select(gap)  # the views that show the selection follow
-        number = list(self.session.gaps).index(gap) + 1
-        self.cands_panel.set_title(number)
+        number = list(self.session.gaps).index(gap) + 1  # time order: the start names the gap
+        sr = self.session.audio.sr
+        self.cands_panel.set_title(number, gap.start_s(sr))
         self.repair_panel.hint.setText(
-            f"gap #{number} · {format_length(gap.duration_s(self.session.audio.sr))}"
+            f"gap #{number} at {format_time(gap.start_s(sr))} · {format_length(gap.duration_s(sr))}"
         )
         if self.workspace.has_candidates(gap):
             self.cands_panel.set_candidates(
@@ -721,7 +722,17 @@ class MainWindow(QMainWindow):
     def ask_gap_times(self, start_s: float, end_s: float, *, new: bool):
         """(start_s, end_s) from :class:`GapTimesDialog`, or None when cancelled (tests replace
         this, as they do :meth:`ask`)."""
-        dialog = GapTimesDialog(start_s, end_s, self.session.audio.duration_s, new=new, parent=self)
+        audio = self.session.audio
+        dialog = GapTimesDialog(
+            start_s,
+            end_s,
+            audio.duration_s,
+            new=new,
+            parent=self,
+            sr=audio.sr,
+            old=None if new else self.selected_gap,
+            n_samples=audio.n_samples,
+        )
         return dialog.times() if dialog.exec() == QDialog.Accepted else None
 
     def edit_gap_times(self) -> None:
@@ -1171,7 +1182,7 @@ class MainWindow(QMainWindow):
             )
             for d in items
         ]
-        added = self.session.add_gaps(gaps, label="detected dropouts")  # one undo step
+        added = self.session.add_gaps(gaps, label="Add detected dropouts")  # one undo step
         self.status(
             f"Added {len(added)} gap(s) from the detector"
             + (" (Ctrl+Z takes them back)" if added else "")
@@ -1188,9 +1199,7 @@ class MainWindow(QMainWindow):
             self.transport.set_playback_message("")
         else:
             self.transport.set_playback_message(self.playback.message)
-        for w in (self.transport.play_btn, self.transport.loop_btn):
-            w.setEnabled(self.playback.available and self.session is not None)
-        self.act_play.setEnabled(self.playback.available and self.session is not None)
+        self.update_actions()  # Play and Loop follow the output
 
     def _playback_failed(self, message: str) -> None:
         self._update_playback_message()
@@ -1223,9 +1232,6 @@ class MainWindow(QMainWindow):
         if self.playback.playing:
             self.playback.stop()
             self.toggle_play()
-
-    def _toggle_loop(self) -> None:
-        self.transport.loop_btn.toggle()
 
     def toggle_ab(self) -> None:
         self.transport.set_b(not self.transport.is_b())

@@ -49,6 +49,7 @@ from simdps_studio.session.engines import (
     MAX_MARGIN_MS,
     OMEGA_PRESETS,
 )
+from simdps_studio.session.repair import METHOD_LABELS
 
 #: ω_x̃ range of the slider and its marked settings: the SimDPS paper's relaxed 0.04 and strict
 #: 0.15, and the weight at which the fill reproduces the candidate (``copy``; measured, see
@@ -124,13 +125,7 @@ def snap_position(old: int, new: int) -> int:
 
 
 #: The repair methods offered, as (label, request name).
-METHODS = (
-    ("Auto", "auto"),
-    ("SimDPS", "simdps"),
-    ("DPS", "dps"),
-    ("Sim", "sim"),
-    ("LPC", "lpc"),
-)
+METHODS = (("Auto", "auto"), *((METHOD_LABELS[m], m) for m in ("simdps", "dps", "sim", "lpc")))
 
 
 def format_length(seconds: float) -> str:
@@ -139,8 +134,9 @@ def format_length(seconds: float) -> str:
 
 
 def method_label(name: str) -> str:
-    """A method as the Method box names it (``"simdps"`` -> ``"SimDPS"``), everywhere."""
-    return next((label for label, key in METHODS if key == name), name)
+    """A method as the Method box names it (``"simdps"`` -> ``"SimDPS"``), everywhere (the
+    undo history too: ``session.repair.METHOD_LABELS``)."""
+    return "Auto" if name == "auto" else METHOD_LABELS.get(name, name)
 
 
 def panel(title: str, hint: str = "") -> tuple[QFrame, QVBoxLayout, QLabel]:
@@ -198,6 +194,9 @@ class GapsPanel(QWidget):
             "Delete removes the gap."
         )
         self.tree.setAccessibleName("Gaps")
+        self.tree.headerItem().setToolTip(
+            0, "Gaps are numbered in time order: adding an earlier gap moves the numbers on"
+        )
         self.tree.header().setSectionResizeMode(3, QHeaderView.Stretch)
         self.tree.itemSelectionChanged.connect(self._sel)
         self.tree.itemChanged.connect(self._changed)
@@ -339,8 +338,11 @@ class CandidatesPanel(QWidget):
         self._updating = False
         self.candidates: list = []
 
-    def set_title(self, gap_number: int | None) -> None:
-        self.hint.setText(f"gap #{gap_number}" if gap_number else "")
+    def set_title(self, gap_number: int | None, start_s: float | None = None) -> None:
+        """``gap #n at m:ss.mmm``: gaps are numbered in time order, so the start names the gap
+        when an earlier one is added."""
+        at = "" if start_s is None else f" at {format_time(start_s)}"
+        self.hint.setText(f"gap #{gap_number}{at}" if gap_number else "")
 
     def set_busy(self, message: str, fraction: float | None = None) -> None:
         self.status.setText(message)
@@ -969,12 +971,11 @@ class LevelMeter(QWidget):
 class TransportBar(QFrame):
     """Play/stop, loop gap with pre/post roll, A | B, position, level meter.
 
-    Signals: ``play_toggled()``, ``loop_toggled(bool)``, ``variant_changed(bool is_b)``,
+    Signals: ``play_toggled()``, ``variant_changed(bool is_b)``,
     ``roll_changed()``.
     """
 
     play_toggled = Signal()
-    loop_toggled = Signal(bool)
     variant_changed = Signal(bool)
     roll_changed = Signal()
 
@@ -989,12 +990,9 @@ class TransportBar(QFrame):
         self.play_btn.setIconSize(QSize(18, 18))
         self.play_btn.setToolTip("Play / stop (Space)")
         self.play_btn.setAccessibleName("Play")
+        # Shows the window's Loop gap action (``setDefaultAction``): text, icon, checked, enabled.
         self.loop_btn = QToolButton()
-        self.loop_btn.setIcon(icon("loop"))
-        self.loop_btn.setText("Loop gap")
         self.loop_btn.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        self.loop_btn.setCheckable(True)
-        self.loop_btn.setToolTip("Loop the selected gap with pre- and post-roll (L)")
         self.pre = QDoubleSpinBox()
         self.post = QDoubleSpinBox()
         for w, name in ((self.pre, "pre-roll"), (self.post, "post-roll")):
@@ -1048,7 +1046,6 @@ class TransportBar(QFrame):
         lay.addWidget(self.message, 1)
         lay.addWidget(self.meter)
         self.play_btn.clicked.connect(self.play_toggled)
-        self.loop_btn.toggled.connect(self.loop_toggled)
         self.b_btn.toggled.connect(lambda on: self.variant_changed.emit(on))
 
     def set_playing(self, playing: bool) -> None:
