@@ -372,6 +372,7 @@ def _report_entry(repair, sr: int, seam) -> dict[str, Any]:
         "margin_ms": info.margin_ms,
         "seam_grade": seam.grade,
         "seam_db": float(seam.db),
+        "level_drop_db": float(seam.level_drop_db),
     }
 
 

@@ -20,6 +20,8 @@ from simdps_studio.core.types import Gap
 
 #: Methods a repair can be made with.
 METHODS = ("lpc", "sim", "dps", "simdps")
+#: How the app and the undo history name them.
+METHOD_LABELS = {"lpc": "LPC", "sim": "Sim", "dps": "DPS", "simdps": "SimDPS"}
 
 
 @dataclass(frozen=True)
