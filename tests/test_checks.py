@@ -39,7 +39,7 @@ def test_seam_check_tells_a_click_from_a_smooth_seam():
     assert seam_check(smooth, [(sr // 2, sr // 2 + 1000)])[0] == "ok"
     clicked = smooth.copy()
     clicked[:, sr // 2 :] += 0.2  # a step at the seam
-    grade, db = seam_check(clicked, [(sr // 2, sr // 2 + 1000)])
+    grade, db, _ = seam_check(clicked, [(sr // 2, sr // 2 + 1000)])
     assert grade == "bad" and db > 20
 
 
@@ -143,3 +143,43 @@ def test_cli_report_carries_the_seam_grade_of_each_take(tmp_path, piano):
         grade = seam_of(source, repair)  # the figure the app's seam badge shows
         assert entry["seam_grade"] == grade.grade
         assert entry["seam_db"] == pytest.approx(grade.db, abs=1e-9)
+
+
+def test_level_drop_measures_a_fill_quieter_than_anything_around_it():
+    sr = 8000
+    t = np.arange(3 * sr) / sr
+    x = 0.5 * np.sin(2 * np.pi * 220 * t)
+    gap = (sr, 2 * sr)
+    assert checks.level_drop_db(x, *gap, sr) == pytest.approx(0.0, abs=0.1)  # the tone itself
+    fading = x.copy()
+    fading[sr : 2 * sr] *= np.exp(-np.arange(sr) / (0.05 * sr))  # to near-silence
+    assert checks.level_drop_db(fading, *gap, sr) > 60
+    # A rest in the music around (-20 dB) makes a fill at -15 dB no alarm.
+    rest = x.copy()
+    rest[int(0.4 * sr) : int(0.6 * sr)] *= 0.1
+    rest[sr : 2 * sr] *= 10 ** (-15 / 20)
+    assert checks.level_drop_db(rest, *gap, sr) == 0.0
+    # No context with sound: nothing to compare with.
+    silent = np.zeros_like(x)
+    silent[sr : 2 * sr] = x[sr : 2 * sr] * 1e-3
+    assert checks.level_drop_db(silent, *gap, sr) == 0.0
+
+
+def test_an_lpc_fill_that_fades_is_not_graded_smooth(audio):
+    from simdps_studio.session.engines import make_repairs
+
+    gap = Gap.from_seconds(2.0, 3.0, SR)  # a second: the LPC fill dies away
+    repair = make_repairs(audio, gap, RepairRequest(method="lpc"))[0]
+    a, b = repair.span_start_sample - 4096, repair.span_end_sample + 4096
+    x = audio.to_float(a, b)
+    x[:, repair.span_start_sample - a : repair.span_end_sample - a] = repair.fill
+    seams_only = seam_check(x, [(repair.span_start_sample, repair.span_end_sample)], offset=a)
+    assert seams_only.grade == "ok"  # the seams are smooth: what the badge said before
+    graded = seam_of(audio, repair)
+    assert graded.grade == "bad" and graded.level_drop_db > checks.LEVEL_BAD_DB
+    assert graded.db == pytest.approx(seams_only.db)
+    # The source itself in a gap between onsets: smooth and at the music's level.
+    gap = Gap.from_seconds(2.1, 2.85, SR)
+    clean = audio.to_float(gap.start_sample, gap.end_sample)
+    graded = seam_of(audio, Repair(gap, "lpc", gap.start_sample, clean))
+    assert graded.grade == "ok" and graded.level_drop_db < 1.0

@@ -22,7 +22,7 @@ os.environ["SIMDPS_NO_DIALOGS"] = "1"
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt, QTimer
 from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QStyle, QStyleOptionSlider
 
 from simdps_studio.core.types import Gap
 
@@ -199,7 +199,7 @@ def test_audition_omega_and_candidate_choice(qtbot, make_window, wav_path):
     expected *= 10 ** (c2.gain_db / 20)
     np.testing.assert_allclose(preview.fill[:, margin : margin + gap.length], expected, atol=1e-4)
     # The ω slider, by keyboard: a small step up from strict; Home is free.
-    w.repair_panel.omega.set_auto(False)  # Auto (the default) disables the slider
+    w.repair_panel.omega.set_auto(False)  # ω by hand (Auto is the default)
     slider = w.repair_panel.omega.slider
     slider.setFocus()
     w.repair_panel.set_method("simdps")
@@ -234,7 +234,7 @@ def test_auto_omega_follows_the_chosen_candidate(qtbot, make_window, wav_path):
     omega = p.omega
     # A fresh install starts on Auto; with no candidate yet it says so instead of a number.
     assert omega.is_auto() and w.request().omega == "auto"
-    assert not omega.slider.isEnabled() and omega.auto.isEnabled()
+    assert omega.slider.isEnabled() and omega.auto.isEnabled()  # a move takes ω over
     assert omega.value_label.text() == "auto"
     assert omega.slider.value() == omega_to_position(0.15)
     open_file(qtbot, w, wav_path)
@@ -245,7 +245,7 @@ def test_auto_omega_follows_the_chosen_candidate(qtbot, make_window, wav_path):
     good = auto_omega(0.9)
     assert good > 0.15  # a close match is followed more strictly than the paper's strict
     assert omega.value_label.text() == f"{good:.3f} auto"
-    assert omega.slider.value() == omega_to_position(good) and not omega.slider.isEnabled()
+    assert omega.slider.value() == omega_to_position(good)
     w.cands_panel.select_rank(2)  # the user picks the poor match
     assert w.workspace.chosen_rank(gap) == 2
     poor = auto_omega(0.1)
@@ -295,9 +295,9 @@ def test_repair_with_tiny_model_keeps_window_responsive(
     real_warning = engines.fit_warning
     verdicts = []
 
-    def fit_warning(params):
-        verdicts.append(real_warning(params))
-        return f"the prior fits poorly ({params['method_requested']})"
+    def fit_warning(info):
+        verdicts.append(real_warning(info))
+        return f"the prior fits poorly ({info.method_requested})"
 
     monkeypatch.setattr(engines, "fit_warning", fit_warning)
     w = make_window()
@@ -1095,6 +1095,60 @@ def test_omega_slider_spreads_the_paper_settings_and_reaches_copy(qtbot):
     assert control.value() == pytest.approx(0.15, abs=1e-3) and seen[-1] == control.value()
 
 
+def test_a_drag_lands_on_the_grid_and_takes_omega_over_from_auto(qtbot):
+    from simdps_studio.gui.panels import (
+        OMEGA_MAX,
+        SLIDER_STEPS,
+        OmegaControl,
+        next_omega,
+        omega_to_position,
+        position_to_omega,
+    )
+
+    # Every position gives a grid value; every grid value has a position of its own.
+    grid = sorted({position_to_omega(p) for p in range(SLIDER_STEPS + 1)})
+    assert {0.0, 0.04, 0.15, 0.5, OMEGA_MAX} <= set(grid)
+    assert all(position_to_omega(omega_to_position(w)) == w for w in grid)
+    assert [next_omega(w, 1) for w in grid[:-1]] == grid[1:]
+    assert [next_omega(w, -1) for w in grid[1:]] == grid[:-1]
+    # A pixel of a 300-px slider is about three positions: near a marked setting the drag
+    # lands on it, not on 0.149 or 0.151.
+    for mark in (0.04, 0.15, 0.5):
+        centre = omega_to_position(mark)
+        assert {position_to_omega(p) for p in range(centre - 3, centre + 4)} == {mark}
+
+    control = OmegaControl()
+    qtbot.addWidget(control)
+    control.resize(300, control.sizeHint().height())
+    control.show()
+    control.show_auto_value(0.225)
+    assert control.is_auto() and control.slider.isEnabled()
+    told = []
+    control.taken_over.connect(lambda: told.append(True))
+    slider = control.slider
+    # A real mouse drag of the handle from Auto's value to about 0.15.
+    qtbot.waitExposed(control)
+    opt = QStyleOptionSlider()
+    slider.initStyleOption(opt)
+    handle = slider.style().subControlRect(QStyle.CC_Slider, opt, QStyle.SC_SliderHandle, slider)
+    span = slider.width() - handle.width()
+
+    def x_of(omega: float) -> int:
+        pos = QStyle.sliderPositionFromValue(0, SLIDER_STEPS, omega_to_position(omega), span)
+        return pos + handle.width() // 2
+
+    assert handle.contains(QPoint(x_of(0.225), handle.center().y()))
+    y = handle.center().y()
+    drag(slider, QPoint(x_of(0.225), y), QPoint(x_of(0.15), y))
+    assert not control.is_auto() and told == [True]
+    assert control.value() == 0.15 and control.value_label.text() == "0.150"
+    # With Auto on again, an arrow key takes over too, from Auto's value one grid step on.
+    control.set_auto(True)
+    slider.setFocus()
+    qtbot.keyClick(slider, Qt.Key_Right)
+    assert not control.is_auto() and control.value() == next_omega(0.225, 1) == 0.23
+
+
 def test_a_truncated_wav_opens_with_a_note(qtbot, make_window, wav_path, tmp_path):
     data = wav_path.read_bytes()
     cut = tmp_path / "cut.wav"
@@ -1425,13 +1479,13 @@ def test_the_margin_setting_goes_into_the_request_and_survives_a_restart(qtbot, 
     assert w.request().margin_ms == DIFFUSION_MARGIN_MS  # a fresh install: the measured default
     p.set_method("dps")
     assert p.margin.isEnabled()
-    p.margin.setValue(20)
-    assert w.request().margin_ms == 20
+    p.margin.setValue(15)
+    assert w.request().margin_ms == 15
     p.set_method("sim")  # Sim has its own crossfade
     assert not p.margin.isEnabled()
     w.close()
     w2 = make_window()
-    assert w2.request().margin_ms == 20
+    assert w2.request().margin_ms == 15
     w2.close()
 
 
@@ -1454,3 +1508,87 @@ def test_views_redraw_per_kind_of_change(qtbot, make_window, wav_path, monkeypat
     fill = np.zeros((w.session.audio.channels, gap.length), np.float32)
     w.session.set_repair(Repair(gap, "sim", gap.start_sample, fill))
     assert calls == [1]
+
+
+def test_badges_call_a_fading_fill_out_and_say_when_the_repair_is_bypassed(
+    qtbot, make_window, wav_path
+):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    gap = Gap(2 * SR, 3 * SR)  # a second: the LPC fill dies away with smooth seams
+    assert w.add_gap(gap)
+    w.repair_panel.set_method("lpc")
+    rep = run_and_wait(qtbot, w, w.run_repair, 30000)[0]
+    text = w.seam_badge.text()
+    assert "✓" not in text and "fades" in text and w.seam_badge.property("state") == "bad"
+    seam = w.workspace.seam(rep)
+    assert seam.db < 6 and seam.level_drop_db > 20  # seams alone would say "smooth"
+    assert w.null_badge.text() == "✓ outside samples unchanged"
+    w._bypass_selected()
+    assert not w.session.repair_for(gap).enabled
+    assert "bypassed" in w.seam_badge.text() and "bypassed" in w.null_badge.text()
+    assert w.seam_badge.property("state") == "none" == w.null_badge.property("state")
+    w._bypass_selected()  # applied again: the checks are shown again
+    assert w.seam_badge.text() == text and w.null_badge.text() == "✓ outside samples unchanged"
+
+
+def test_smaller_things_an_engineer_notices(qtbot, make_window, wav_path):
+    from simdps_studio.gui.dialogs import DetectDialog, GapTimesDialog, ShortcutsDialog
+    from simdps_studio.gui.panels import format_length
+
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    # The overview has no pyqtgraph auto-range "A" button.
+    assert w.track.overview.getPlotItem().buttonsHidden  # it shows on hover when not hidden
+    # Loop gap: the menu's action and the transport's button are one (enabled and checked).
+    for available in (False, True):
+        w.playback.available = available
+        for gap in (None, Gap(5 * SR, int(5.6015 * SR))):
+            if gap is not None and gap not in w.session.gaps:
+                assert w.add_gap(gap)
+            w.update_actions()
+            assert w.transport.loop_btn.isEnabled() == w.act_loop.isEnabled()
+            assert w.act_loop.isEnabled() == (available and w.selected_gap is not None)
+    w.act_loop.trigger()
+    assert w.transport.loop_btn.isChecked() and w.act_loop.isChecked()
+    # Undo names read as the menu does.
+    assert w.act_undo.toolTip().startswith("Undo Add gap")
+    gap = w.selected_gap
+    w.repair_panel.set_method("sim")
+    run_and_wait(qtbot, w, w.run_repair, 30000)
+    assert w.session.state.label == "Sim repair"
+    # One rounding rule for a gap's length: the list and the Gap times dialog agree.
+    listed = w.gaps_panel.tree.topLevelItem(0).text(2)
+    sr = w.session.audio.sr
+    dlg = GapTimesDialog(
+        gap.start_s(sr), gap.end_s(sr), w.session.audio.duration_s, new=False, sr=sr, old=gap
+    )
+    assert dlg.length.text() == listed == format_length(gap.duration_s(sr))
+    # An earlier gap moves the numbers on; the panels name the gap by its start too.
+    assert w.add_gap(Gap(1 * SR, int(1.3 * SR)))
+    w.select_gap(gap)
+    assert w.cands_panel.hint.text() == "gap #2 at 0:05.000"
+    assert w.repair_panel.hint.text().startswith("gap #2 at 0:05.000 · ")
+    # The Detect dialog says its regions reach past the damage.
+    region = {
+        "start_sample": 1000,
+        "end_sample": 3441,
+        "core_start_sample": 1220,
+        "core_end_sample": 3221,
+        "sr": 22050,
+        "start_s": 1000 / 22050,
+        "end_s": 3441 / 22050,
+        "kind": "silence",
+    }
+    detect = DetectDialog([region], w)
+    assert "10 ms past the damage" in detect.margin_note.text()
+    # The shortcuts list is wide enough for its columns.
+    shortcuts = ShortcutsDialog(w.shortcut_actions(), w)
+    shortcuts.show()
+    qtbot.waitExposed(shortcuts)
+    QApplication.processEvents()
+    tree = shortcuts.tree
+    for col in range(2):
+        assert tree.columnWidth(col) >= tree.sizeHintForColumn(col), col
+    for d in (dlg, detect, shortcuts):
+        d.deleteLater()

@@ -227,7 +227,9 @@ def test_menu_items_have_distinct_mnemonics(make_window):
 def test_typing_in_the_method_box_chooses_a_method(qtbot, make_window, wav_path):
     w = make_window()
     open_file(qtbot, w, wav_path)
-    select_gap_by_drag(qtbot, w)  # with a gap, L (loop) is live
+    select_gap_by_drag(qtbot, w)  # with a gap and an output, L (loop) is live
+    w.playback.available = True  # as far as the actions go (no output is opened)
+    w.update_actions()
     assert w.act_loop.isEnabled()
     p = w.repair_panel
     _focus(qtbot, p.method)
@@ -261,7 +263,7 @@ def test_focus_is_visible_on_the_run_button_check_boxes_and_waveform(qtbot, make
     open_file(qtbot, w, wav_path)
     select_gap_by_drag(qtbot, w)
     for widget in (w.repair_panel.run_btn, w.repair_panel.omega.auto, w.track.wave):
-        w.transport.a_btn.setFocus()  # somewhere else
+        w.transport.pre.setFocus()  # somewhere else
         qtbot.waitUntil(lambda widget=widget: not widget.hasFocus(), timeout=2000)
         before = _pixels(widget)
         _focus(qtbot, widget)
@@ -305,3 +307,27 @@ def test_the_omega_slider_is_named_with_its_value_from_the_start(qtbot):
     qtbot.addWidget(p)
     name = QAccessible.queryAccessibleInterface(p.omega.slider).text(QAccessible.Name)
     assert name == "Candidate weight omega 0.150 (strict), automatic"
+
+
+def test_space_after_clicking_a_or_b_is_play_stop_not_the_button(qtbot, make_window, wav_path):
+    w = make_window()
+    open_file(qtbot, w, wav_path)
+    _focus(qtbot, w.track.wave)
+    # No output here (Play is off): Space must not click the A/B button instead.
+    assert not w.act_play.isEnabled()
+    for button in (w.transport.b_btn, w.transport.a_btn):
+        qtbot.mouseClick(button, Qt.LeftButton)
+        assert not button.hasFocus()  # the transport's buttons keep no keyboard focus
+    assert not w.transport.is_b()
+    qtbot.keyClick(QApplication.focusWidget() or w, Qt.Key_B)  # B by key: the repair
+    assert w.transport.is_b()
+    qtbot.keyClick(QApplication.focusWidget() or w, Qt.Key_Space)
+    assert w.transport.is_b()  # Space did not click A
+    # With an output, Space after a click on B plays (and stops).
+    w.playback.available = True  # as far as the actions go (no output is opened)
+    played = []
+    w.toggle_play = lambda: played.append(True)
+    w.update_actions()
+    qtbot.mouseClick(w.transport.b_btn, Qt.LeftButton)
+    qtbot.keyClick(QApplication.focusWidget() or w, Qt.Key_Space)
+    assert played == [True] and w.transport.is_b()

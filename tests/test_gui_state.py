@@ -46,9 +46,12 @@ def test_opening_another_file_keeps_nothing_of_the_last_one(
     _sim_repair(qtbot, w, gap)
     p = w.repair_panel
     # What the issue saw before opening the next file.
-    assert w.cands_panel.hint.text() == "gap #1" and p.hint.text().startswith("gap #1 · ")
+    assert w.cands_panel.hint.text().startswith("gap #1 at ") and p.hint.text().startswith(
+        "gap #1 at "
+    )
     assert "unchanged" in w.null_badge.text() and "seam" in w.seam_badge.text()
-    assert p.progress_label.text().startswith("Sim · 1 take")
+    assert p.progress_label.text().startswith("Sim · cand 1 · 1 take")
+    qtbot.waitUntil(lambda: not w.runner.running("repair"), timeout=5000)
     w.session.dirty = False
     open_file(qtbot, w, plain_wav)
     assert w.session.gaps == ()
@@ -186,6 +189,7 @@ def test_takes_say_what_they_are_also_after_reopening(qtbot, make_window, wav_pa
     assert all(t.endswith(" dB") for t in labels)
     assert p.progress_label.text().startswith("LPC · 1 take")
     # Choosing a take: the panel's summary is that take's, not the last run's.
+    qtbot.waitUntil(lambda: p.run_btn.isEnabled(), timeout=5000)  # the run's line is final
     p.takes_list.setCurrentRow(0)
     assert p.progress_label.text().startswith("Take 1 · Sim · cand 3")
     assert "LPC" not in p.progress_label.text()

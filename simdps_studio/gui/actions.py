@@ -228,7 +228,17 @@ ACTIONS: tuple[ActionSpec, ...] = (
         ["Space"],
         enabled_when=lambda s: s.file_open and s.can_play,
     ),
-    _spec("loop", "&Loop gap", lambda w: w._toggle_loop(), ["L"], enabled_when=gap_selected),
+    # The transport's Loop button shows this action (its default action): one enabled state.
+    _spec(
+        "loop",
+        "&Loop gap",
+        lambda w: w._restart_if_playing(),
+        ["L"],
+        icon="loop",
+        tip="Loop the selected gap with pre- and post-roll (L)",
+        checkable=True,
+        enabled_when=lambda s: s.gap_selected and s.can_play,
+    ),
     _spec("ab", "Toggle &A/B", lambda w: w.toggle_ab(), ["B"]),
     _spec(
         "audition",

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from simdps_studio.core.types import Gap, bits_for_subtype
 from simdps_studio.gui.analysis import format_time
+from simdps_studio.gui.panels import format_length
 from simdps_studio.gui.theme import icon
 
 #: Containers offered by the export dialog: (label, libsndfile format, extension).
@@ -234,10 +235,27 @@ def gap_from_times(
 
 class GapTimesDialog(QDialog):
     """Type a gap's start and end (seconds, to the millisecond): the keyboard's way to make or
-    adjust a gap precisely."""
+    adjust a gap precisely.
 
-    def __init__(self, start_s: float, end_s: float, duration_s: float, *, new: bool, parent=None):
+    With ``sr`` (and the edited gap ``old``, the track's ``n_samples``) the length shown is the
+    length of the gap the times make (:func:`gap_from_times`), rounded as the gap list rounds it
+    (``panels.format_length``), not the difference of the two rounded times.
+    """
+
+    def __init__(
+        self,
+        start_s: float,
+        end_s: float,
+        duration_s: float,
+        *,
+        new: bool,
+        parent=None,
+        sr: int | None = None,
+        old: Gap | None = None,
+        n_samples: int | None = None,
+    ):
         super().__init__(parent)
+        self._sr, self._old, self._n_samples = sr, old, n_samples
         self.setWindowTitle("New gap" if new else "Gap times")
         lay = QVBoxLayout(self)
         form = QFormLayout()
@@ -274,8 +292,11 @@ class GapTimesDialog(QDialog):
 
     def _update_length(self, *_) -> None:
         length_s = self.end.value() - self.start.value()
+        if self._sr and length_s > 0:
+            gap = gap_from_times(*self.times(), self._sr, self._old, n_samples=self._n_samples)
+            length_s = gap.duration_s(self._sr)
         self.ok.setEnabled(length_s > 0)
-        self.length.setText(f"{length_s * 1000:.0f} ms" if length_s > 0 else "end before start")
+        self.length.setText(format_length(length_s) if length_s > 0 else "end before start")
 
 
 class ShortcutsDialog(QDialog):
@@ -299,6 +320,7 @@ class ShortcutsDialog(QDialog):
         tree.setRootIsDecorated(False)
         tree.setAlternatingRowColors(True)
         tree.setUniformRowHeights(True)
+        tree.header().setStretchLastSection(False)  # else it overrides Keys' contents width
         tree.header().setSectionResizeMode(0, QHeaderView.Stretch)
         tree.header().setSectionResizeMode(1, QHeaderView.ResizeToContents)
         for action in actions:
@@ -324,11 +346,35 @@ class ShortcutsDialog(QDialog):
         # Tall enough for every row at once where the screen allows (no scrolling for "Stop").
         rows = tree.topLevelItemCount() + 1
         row_h = tree.fontMetrics().height() + 8
-        self.resize(640, min(140 + rows * row_h, 900))
+        # Wide enough for both columns' longest text (the mouse gestures), so neither is cut.
+        needed = sum(tree.sizeHintForColumn(c) + 24 for c in range(2)) + 60
+        self.resize(max(640, needed), min(140 + rows * row_h, 900))
 
 
 #: How the detector's kinds read in the dialog.
 DROPOUT_KIND_LABELS = {"silence": "Silence", "level_drop": "Level drop", "clipping": "Clipping"}
+
+
+def margin_note(suggestions: Sequence[dict]) -> str:
+    """What the Detect dialog says about the margin the detector adds around the damage (from
+    the records' ``core_start_sample``/``core_end_sample``; "" when they have none)."""
+    margins = [
+        (
+            d["core_start_sample"] - d["start_sample"],
+            d["end_sample"] - d["core_end_sample"],
+            d["sr"],
+        )
+        for d in suggestions
+        if {"core_start_sample", "core_end_sample", "start_sample", "end_sample", "sr"} <= d.keys()
+    ]
+    widest_ms = max((1000 * max(a, b) / sr for a, b, sr in margins), default=0.0)
+    if widest_ms <= 0:
+        return ""
+    return (
+        f"Each region reaches up to {widest_ms:.0f} ms past the damage on each side: the samples "
+        "next to a dropout are often damaged too (a step or click into the silence), and a fill "
+        "that starts on clean audio joins it without one. Start, End and Length include it."
+    )
 
 
 class DetectDialog(QDialog):
@@ -382,6 +428,11 @@ class DetectDialog(QDialog):
         for col in range(5):
             self.tree.resizeColumnToContents(col)
         lay.addWidget(self.tree)
+        self.margin_note = QLabel(margin_note(self.suggestions))
+        self.margin_note.setObjectName("dim")
+        self.margin_note.setWordWrap(True)
+        self.margin_note.setVisible(bool(self.margin_note.text()))
+        lay.addWidget(self.margin_note)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.button(QDialogButtonBox.Ok).setText("Add as gaps")
         buttons.accepted.connect(self.accept)

@@ -69,7 +69,7 @@ from simdps_studio.gui.repair_controller import RepairController
 from simdps_studio.gui.theme import icon
 from simdps_studio.gui.views import RepairSpan, TrackView
 from simdps_studio.gui.workers import TaskRunner
-from simdps_studio.session import engines, recovery
+from simdps_studio.session import checks, engines, recovery
 from simdps_studio.session.document import Session
 from simdps_studio.session.workspace import Change, Workspace, measure_seams
 
@@ -289,7 +289,9 @@ class MainWindow(QMainWindow):
         self.seam_badge.setToolTip(
             "Seam smoothness of the selected gap's repair: the energy a seam adds to a short "
             "linear predictor's residual at the span edges, over its surroundings "
-            "(≈0 dB: invisible seam)."
+            "(≈0 dB: invisible seam); and whether the fill's level falls inside the gap "
+            f"({checks.LEVEL_WARN_DB:.0f} dB or more below the quietest music around it: "
+            "the fill fades)."
         )
         self.null_badge.setToolTip(
             "Null test after the last repair or export: every sample outside the repaired spans "
@@ -312,10 +314,14 @@ class MainWindow(QMainWindow):
         self.repair_panel.stop.connect(self.repair_controller.stop_repair)
         self.repair_panel.take_chosen.connect(self.repair_controller.take_chosen)
         self.repair_panel.settings_changed.connect(self._repair_settings_changed)
+        self.repair_panel.omega.taken_over.connect(
+            lambda: self.status(
+                "ω set by hand: Auto is off (tick Auto to let the candidate choose)"
+            )
+        )
         self.repair_panel.takes.valueChanged.connect(self._takes_edited)
         self.transport.play_toggled.connect(self.toggle_play)
         self.transport.variant_changed.connect(self._variant_changed)
-        self.transport.loop_toggled.connect(lambda _on: self._restart_if_playing())
         self.transport.roll_changed.connect(self._restart_if_playing)
 
     def _build_actions(self) -> None:
@@ -330,6 +336,8 @@ class MainWindow(QMainWindow):
             "speed": self._build_speed_menus,
         }
         build_menus(self.menuBar(), self.acts, places)
+        # The transport's Loop button is the menu's action: one checked and enabled state.
+        self.transport.loop_btn.setDefaultAction(self.act_loop)
         self._build_toolbar()
         self.files.update_recent_menu()
 
@@ -581,10 +589,10 @@ class MainWindow(QMainWindow):
             self.cands_panel.set_title(None)
             self.repair_panel.hint.setText("")
             return
-        number = list(s.gaps).index(gap) + 1
-        self.cands_panel.set_title(number)
+        number, sr = list(s.gaps).index(gap) + 1, s.audio.sr  # time order: the start names it
+        self.cands_panel.set_title(number, gap.start_s(sr))
         self.repair_panel.hint.setText(
-            f"gap #{number} · {format_length(gap.duration_s(s.audio.sr))}"
+            f"gap #{number} at {format_time(gap.start_s(sr))} · {format_length(gap.duration_s(sr))}"
         )
 
     def _refresh(self) -> None:
@@ -621,8 +629,7 @@ class MainWindow(QMainWindow):
         apply_rules(self.acts, state)
         self.repair_controller.update_estimate()
         self.repair_panel.run_btn.setEnabled(gap_and_idle(state))
-        for w in (self.transport.play_btn, self.transport.loop_btn):
-            w.setEnabled(state.file_open and state.can_play)
+        self.transport.play_btn.setEnabled(state.file_open and state.can_play)
         for w in (self.transport.a_btn, self.transport.b_btn):
             w.setEnabled(state.file_open)
         if state.file_open:
@@ -770,7 +777,17 @@ class MainWindow(QMainWindow):
     def ask_gap_times(self, start_s: float, end_s: float, *, new: bool):
         """(start_s, end_s) from :class:`GapTimesDialog`, or None when cancelled (tests replace
         this, as they do :meth:`ask`)."""
-        dialog = GapTimesDialog(start_s, end_s, self.session.audio.duration_s, new=new, parent=self)
+        audio = self.session.audio
+        dialog = GapTimesDialog(
+            start_s,
+            end_s,
+            audio.duration_s,
+            new=new,
+            parent=self,
+            sr=audio.sr,
+            old=None if new else self.selected_gap,
+            n_samples=audio.n_samples,
+        )
         return dialog.times() if dialog.exec() == QDialog.Accepted else None
 
     def edit_gap_times(self) -> None:
@@ -1089,9 +1106,18 @@ class MainWindow(QMainWindow):
         if r is None:
             self._badge(self.seam_badge, "none", "seams: –")
             return
-        grade, db = self.workspace.seam(r)
-        text = {"ok": "seams smooth", "warn": "seams: listen", "bad": "seam click"}[grade]
-        self._badge(self.seam_badge, grade, f"{'✓' if grade == 'ok' else '!'} {text} {db:+.1f} dB")
+        if not r.enabled:  # the checks describe a repair that is not heard or exported now
+            self._badge(self.seam_badge, "none", "seams: – (repair bypassed)")
+            self._badge(self.null_badge, "none", "null test: – (repair bypassed)")
+            return
+        self.set_null_badge(self.workspace.null_ok)
+        grade, db, drop_db = self.workspace.seam(r)
+        if drop_db >= checks.LEVEL_WARN_DB:  # smooth seams do not make a fill that fades good
+            text = f"! fill fades {drop_db:.0f} dB below the music · seams {db:+.1f} dB"
+        else:
+            word = {"ok": "seams smooth", "warn": "seams: listen", "bad": "seam click"}[grade]
+            text = f"{'✓' if grade == 'ok' else '!'} {word} {db:+.1f} dB"
+        self._badge(self.seam_badge, grade, text)
 
     def set_null_badge(self, ok: bool | None) -> None:
         """Record the open file's null test (None: none yet) and show it."""
@@ -1240,7 +1266,7 @@ class MainWindow(QMainWindow):
             )
             for d in items
         ]
-        added = self.session.add_gaps(gaps, label="detected dropouts")  # one undo step
+        added = self.session.add_gaps(gaps, label="Add detected dropouts")  # one undo step
         self.status(
             f"Added {len(added)} gap(s) from the detector"
             + (" (Ctrl+Z takes them back)" if added else "")
@@ -1257,9 +1283,7 @@ class MainWindow(QMainWindow):
             self.transport.set_playback_message("")
         else:
             self.transport.set_playback_message(self.playback.message)
-        for w in (self.transport.play_btn, self.transport.loop_btn):
-            w.setEnabled(self.playback.available and self.session is not None)
-        self.act_play.setEnabled(self.playback.available and self.session is not None)
+        self.update_actions()  # Play and Loop follow the output
 
     def _playback_failed(self, message: str) -> None:
         self._update_playback_message()
@@ -1292,9 +1316,6 @@ class MainWindow(QMainWindow):
         if self.playback.playing:
             self.playback.stop()
             self.toggle_play()
-
-    def _toggle_loop(self) -> None:
-        self.transport.loop_btn.toggle()
 
     def toggle_ab(self) -> None:
         self.transport.set_b(not self.transport.is_b())

@@ -49,6 +49,7 @@ from simdps_studio.session.engines import (
     MAX_MARGIN_MS,
     OMEGA_PRESETS,
 )
+from simdps_studio.session.repair import METHOD_LABELS
 
 #: ω_x̃ range of the slider and its marked settings: the SimDPS paper's relaxed 0.04 and strict
 #: 0.15, and the weight at which the fill reproduces the candidate (``copy``; measured, see
@@ -69,10 +70,39 @@ def omega_to_position(omega: float) -> int:
     return int(round(math.sqrt(fraction) * SLIDER_STEPS))
 
 
+#: The values a slider position can give: below each limit ω, steps of this size. A pixel of a
+#: drag spans several positions (about 0.0006 in ω near 0.15), so without a grid a drag to the
+#: paper's 0.15 lands on 0.149 or 0.151; every step is coarser than half a position's ω and each
+#: marked setting lies on the grid, so every grid value has a position of its own.
+OMEGA_GRID = ((0.1, 0.002), (0.3, 0.005), (OMEGA_MAX, 0.01))
+
+
+def omega_step(omega: float) -> float:
+    """The grid step of the slider's values at ``omega`` (:data:`OMEGA_GRID`)."""
+    return next((step for limit, step in OMEGA_GRID if omega < limit - 1e-9), OMEGA_GRID[-1][1])
+
+
+def quantize_omega(omega: float) -> float:
+    """``omega`` on the slider's grid (:data:`OMEGA_GRID`), clamped to 0..OMEGA_MAX."""
+    omega = min(max(float(omega), 0.0), OMEGA_MAX)
+    step = omega_step(omega)
+    return min(round(round(omega / step) * step, 3), OMEGA_MAX)
+
+
+def next_omega(omega: float, direction: int) -> float:
+    """The grid value after ``omega`` going up (``direction`` > 0) or down: one keyboard step."""
+    q = quantize_omega(omega)
+    if direction > 0:
+        return q if q > omega + 1e-9 else quantize_omega(q + omega_step(q))
+    if q < omega - 1e-9:
+        return q
+    return quantize_omega(q - omega_step(max(q - 1e-6, 0.0)))
+
+
 def position_to_omega(position: int) -> float:
-    """The ω of a slider position, rounded to 0.001 (the readout's resolution)."""
+    """The ω of a slider position, on the slider's grid (:func:`quantize_omega`)."""
     fraction = min(max(position, 0), SLIDER_STEPS) / SLIDER_STEPS
-    return round(OMEGA_MAX * fraction**2, 3)
+    return quantize_omega(OMEGA_MAX * fraction**2)
 
 
 def is_typed_key(ev) -> bool:
@@ -98,13 +128,7 @@ def snap_position(old: int, new: int) -> int:
 MIN_TAKE_ROWS = 3
 
 #: The repair methods offered, as (label, request name).
-METHODS = (
-    ("Auto", "auto"),
-    ("SimDPS", "simdps"),
-    ("DPS", "dps"),
-    ("Sim", "sim"),
-    ("LPC", "lpc"),
-)
+METHODS = (("Auto", "auto"), *((METHOD_LABELS[m], m) for m in ("simdps", "dps", "sim", "lpc")))
 
 
 def format_length(seconds: float) -> str:
@@ -113,8 +137,9 @@ def format_length(seconds: float) -> str:
 
 
 def method_label(name: str) -> str:
-    """A method as the Method box names it (``"simdps"`` -> ``"SimDPS"``), everywhere."""
-    return next((label for label, key in METHODS if key == name), name)
+    """A method as the Method box names it (``"simdps"`` -> ``"SimDPS"``), everywhere (the
+    undo history too: ``session.repair.METHOD_LABELS``)."""
+    return "Auto" if name == "auto" else METHOD_LABELS.get(name, name)
 
 
 def panel(title: str, hint: str = "") -> tuple[QFrame, QVBoxLayout, QLabel]:
@@ -172,6 +197,9 @@ class GapsPanel(QWidget):
             "Delete removes the gap."
         )
         self.tree.setAccessibleName("Gaps")
+        self.tree.headerItem().setToolTip(
+            0, "Gaps are numbered in time order: adding an earlier gap moves the numbers on"
+        )
         self.tree.header().setSectionResizeMode(3, QHeaderView.Stretch)
         self.tree.itemSelectionChanged.connect(self._sel)
         self.tree.itemChanged.connect(self._changed)
@@ -313,8 +341,11 @@ class CandidatesPanel(QWidget):
         self._updating = False
         self.candidates: list = []
 
-    def set_title(self, gap_number: int | None) -> None:
-        self.hint.setText(f"gap #{gap_number}" if gap_number else "")
+    def set_title(self, gap_number: int | None, start_s: float | None = None) -> None:
+        """``gap #n at m:ss.mmm``: gaps are numbered in time order, so the start names the gap
+        when an earlier one is added."""
+        at = "" if start_s is None else f" at {format_time(start_s)}"
+        self.hint.setText(f"gap #{gap_number}{at}" if gap_number else "")
 
     def set_busy(self, message: str, fraction: float | None = None) -> None:
         self.status.setText(message)
@@ -429,12 +460,16 @@ class OmegaControl(QWidget):
     """ω_x̃ from 0 ("free": plain DPS) to strict (follow the candidate), paper settings marked.
 
     An "Auto" check box hands the choice to :func:`~simdps_studio.session.engines.auto_omega`:
-    the slider is then disabled and shows the value Auto will use for the current candidate
+    the slider then shows the value Auto will use for the current candidate
     (:meth:`show_auto_value`), while :meth:`value` keeps the user's manual ω for when Auto is
-    turned off again. ``changed(float)`` carries the manual ω; it also fires when Auto toggles.
+    turned off again. Moving the slider (drag, click or key) while Auto is on takes ω over, as
+    touching a fader overrides its automation: Auto is unticked, the move starts from Auto's value,
+    and ``taken_over()`` fires so the window can say so. ``changed(float)`` carries the manual
+    ω; it also fires when Auto toggles.
     """
 
     changed = Signal(float)
+    taken_over = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -446,18 +481,19 @@ class OmegaControl(QWidget):
         self.slider.setSingleStep(5)
         self.slider.setPageStep(50)
         self.slider.setAccessibleName("Candidate weight omega")
-        self.slider.actionTriggered.connect(self._snap_to_mark)
+        self.slider.actionTriggered.connect(self._user_moved)
         self.slider.setToolTip(
             "ω: how strictly SimDPS follows the chosen candidate. 0 = free (plain DPS); the "
             "paper's settings are 0.04 (relaxed) and 0.15 (strict); at "
             f"{OMEGA_PRESETS['copy']:g} (copy) the fill reproduces the candidate and the "
             "diffusion only shapes the seams. Arrow keys take small steps, Page Up/Down large ones."
+            "\nWith Auto on, moving the slider turns Auto off and sets ω by hand."
         )
         self.auto = QCheckBox("Auto")
         self.auto.setAccessibleName("Automatic omega")
         self.auto.setToolTip(
             "Auto: choose ω from the chosen candidate's similarity score: "
-            f"{AUTO_OMEGA_RULE}.\nUntick to set ω with the slider."
+            f"{AUTO_OMEGA_RULE}.\nMoving the slider unticks it (ω by hand)."
         )
         self.value_label = QLabel()
         self.value_label.setObjectName("readout")
@@ -503,14 +539,13 @@ class OmegaControl(QWidget):
             self._refresh()
 
     def _auto_toggled(self, on: bool) -> None:
-        self.slider.setEnabled(not on)
         self._refresh()
         self.changed.emit(self._manual)
 
     def _refresh(self) -> None:
         if not self.is_auto():
             self._show(self._manual)
-        elif self._auto_value is None:  # no candidate yet: the disabled slider rests at manual
+        elif self._auto_value is None:  # no candidate yet: the slider rests at manual
             self._show(self._manual, "auto")
         else:
             self._show(self._auto_value, f"{self._auto_value:.3f} auto")
@@ -533,22 +568,36 @@ class OmegaControl(QWidget):
         self._describe(self._manual)
         self.changed.emit(self._manual)
 
-    def _snap_to_mark(self, action: int) -> None:
-        """A keyboard step that would pass a marked setting stops on it (0.04, 0.15, 0.5).
+    def _user_moved(self, action: int) -> None:
+        """A move the user made (drag, click or key), before the slider takes its position
+        (``actionTriggered``, which programmatic moves do not send).
 
-        Called before the slider takes the step's position (``actionTriggered``), so the step
-        can be shortened; mouse drags are left alone.
+        With Auto on, the move takes ω over (:meth:`_take_over`). An arrow key steps to the
+        next value of the grid (:func:`next_omega`); a key step that would pass a marked setting
+        stops on it (0.04, 0.15, 0.5). Mouse drags keep their position (the grid rounds it).
         """
-        steps = (
-            QAbstractSlider.SliderSingleStepAdd,
-            QAbstractSlider.SliderSingleStepSub,
-            QAbstractSlider.SliderPageStepAdd,
-            QAbstractSlider.SliderPageStepSub,
-        )
-        if action not in (step.value for step in steps):  # the signal carries a plain int
+        if self.is_auto():
+            self._take_over()
+        singles = {
+            QAbstractSlider.SliderSingleStepAdd.value: 1,
+            QAbstractSlider.SliderSingleStepSub.value: -1,
+        }
+        pages = (QAbstractSlider.SliderPageStepAdd.value, QAbstractSlider.SliderPageStepSub.value)
+        old = self.slider.value()
+        if action in singles:  # the signal carries a plain int
+            omega = next_omega(position_to_omega(old), singles[action])
+            self.slider.setSliderPosition(omega_to_position(omega))
+        elif action not in pages:
             return
-        snapped = snap_position(self.slider.value(), self.slider.sliderPosition())
-        self.slider.setSliderPosition(snapped)
+        self.slider.setSliderPosition(snap_position(old, self.slider.sliderPosition()))
+
+    def _take_over(self) -> None:
+        """Auto off, ω by hand from Auto's value; the move in progress keeps its target."""
+        target = self.slider.sliderPosition()
+        self._manual = position_to_omega(self.slider.value())  # Auto's value, on the grid
+        self.auto.setChecked(False)  # shows the manual ω: the slider's value and position
+        self.slider.setSliderPosition(target)
+        self.taken_over.emit()
 
     def _describe(self, omega: float, suffix: str = "") -> None:
         """What a screen reader says for the slider: ω itself, not the slider's position."""
@@ -963,12 +1012,11 @@ class LevelMeter(QWidget):
 class TransportBar(QFrame):
     """Play/stop, loop gap with pre/post roll, A | B, position, level meter.
 
-    Signals: ``play_toggled()``, ``loop_toggled(bool)``, ``variant_changed(bool is_b)``,
+    Signals: ``play_toggled()``, ``variant_changed(bool is_b)``,
     ``roll_changed()``.
     """
 
     play_toggled = Signal()
-    loop_toggled = Signal(bool)
     variant_changed = Signal(bool)
     roll_changed = Signal()
 
@@ -983,12 +1031,9 @@ class TransportBar(QFrame):
         self.play_btn.setIconSize(QSize(18, 18))
         self.play_btn.setToolTip("Play / stop (Space)")
         self.play_btn.setAccessibleName("Play")
+        # Shows the window's Loop gap action (``setDefaultAction``): text, icon, checked, enabled.
         self.loop_btn = QToolButton()
-        self.loop_btn.setIcon(icon("loop"))
-        self.loop_btn.setText("Loop gap")
         self.loop_btn.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        self.loop_btn.setCheckable(True)
-        self.loop_btn.setToolTip("Loop the selected gap with pre- and post-roll (L)")
         self.pre = QDoubleSpinBox()
         self.post = QDoubleSpinBox()
         for w, name in ((self.pre, "pre-roll"), (self.post, "post-roll")):
@@ -1013,6 +1058,9 @@ class TransportBar(QFrame):
             btn.setCheckable(True)
             btn.setAutoExclusive(True)
             btn.setToolTip(tip + " — toggle with B")
+            # As a transport's buttons: a click leaves the keyboard focus where it was, so Space
+            # stays play/stop (a focused button would take it as a click); B toggles them.
+            btn.setFocusPolicy(Qt.NoFocus)
         self.b_btn.setChecked(True)
         self.position = QLabel("0:00.000")
         self.position.setObjectName("readout")
@@ -1040,7 +1088,6 @@ class TransportBar(QFrame):
         lay.addWidget(self.message, 1)
         lay.addWidget(self.meter)
         self.play_btn.clicked.connect(self.play_toggled)
-        self.loop_btn.toggled.connect(self.loop_toggled)
         self.b_btn.toggled.connect(lambda on: self.variant_changed.emit(on))
 
     def set_playing(self, playing: bool) -> None:

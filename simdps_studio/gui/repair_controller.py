@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 def candidate_text(repair: Repair, cands: list) -> str | None:
     """The candidate a Sim or SimDPS repair used, as the panels name it (``"cand 3"``: its rank
     in ``cands``, the gap's list, else the rank it had when the repair ran), or None."""
-    used = repair.params.get("candidate") if repair.method in ("sim", "simdps") else None
+    used = repair.info.used_candidate if repair.method in ("sim", "simdps") else None
     if not used:
         return None
     source = used.get("source")
@@ -48,16 +48,16 @@ def candidate_text(repair: Repair, cands: list) -> str | None:
 
 def settings_text(repair: Repair, cands: list) -> str:
     """What made ``repair``: method (with ω and Draft for SimDPS), candidate and seed."""
+    info = repair.info
     text = method_label(repair.method)
-    omega = repair.params.get("omega")
-    if repair.method == "simdps" and isinstance(omega, (int, float)):
-        text += f" ω {omega:.3f}"
-    if repair.params.get("draft"):
+    if repair.method == "simdps" and isinstance(info.omega, (int, float)):
+        text += f" ω {info.omega:.3f}"
+    if info.draft:
         text += " draft"
     cand = candidate_text(repair, cands)
     if cand:
         text += f" · {cand}"
-    seed = repair.params.get("seed")
+    seed = info.seed
     if seed is not None:
         text += f" · seed {seed}"
     return text
@@ -178,10 +178,10 @@ class RepairController:
             return
         self._record_pace(repairs[0])
         self.window.set_null_badge(made.null_ok)
-        secs = repairs[0].params.get("seconds")
+        secs = repairs[0].info.seconds
         method = repairs[0].method
         # make_repairs stores the number it used, also when the request said "auto".
-        omega = repairs[0].params.get("omega") if method == "simdps" else None
+        omega = repairs[0].info.omega if method == "simdps" else None
         label = method_label(method)
         with_omega = f"{label} ω {omega:.3f}" if isinstance(omega, (int, float)) else label
         cand = candidate_text(repairs[0], self.workspace.candidates(gap))
@@ -193,7 +193,7 @@ class RepairController:
             + (f" · {secs:.1f} s" if secs else ""),
         )
         self.window.transport.set_b(True)
-        warning = engines.fit_warning(repairs[0].params)
+        warning = engines.fit_warning(repairs[0].info)
         if gap == self.selected_gap:  # else it shows when that gap is selected (_refresh)
             self.repair_panel.set_fit_warning(warning)
         self.window.show_candidate_mark()  # Auto's value may now know the prior's fit
@@ -301,7 +301,7 @@ class RepairController:
         if not 0 <= index < len(takes) or self.repair_panel.running:
             return
         take = takes[index]
-        secs = take.params.get("seconds")
+        secs = take.info.seconds
         cands = self.workspace.candidates(self.selected_gap)
         self.repair_panel.set_summary(
             f"Take {index + 1} · {settings_text(take, cands)}"

@@ -377,6 +377,7 @@ class TrackView(QWidget):
         self.overview.setObjectName("overview")
         ov = self.overview.getPlotItem()
         ov.hideAxis("bottom")
+        ov.hideButtons()  # no auto-range "A": the overview always shows the whole track
         ov.getAxis("left").setWidth(AXIS_W)
         ov.getAxis("left").setStyle(showValues=False)
         ov.getAxis("left").setPen(pg.mkPen(None))

@@ -2,7 +2,8 @@
 
 :func:`repair_and_verify` makes a gap's takes (``engines.make_repairs``) and checks them: each
 take's seams are graded (:func:`seam_of`: the energy a seam adds to a short linear predictor's
-residual, the figure the app's seam badge and the CLI's ``--report`` show), and the first take,
+residual, the figure the app's seam badge and the CLI's ``--report`` show, and whether the fill's
+level collapses inside the gap, :func:`level_drop_db`), and the first take,
 rendered with the other gaps' repairs, must leave every sample outside the repaired spans
 bit-identical to the source (:func:`null_test_near`). See docs/architecture.md, section 2.
 
@@ -29,6 +30,16 @@ SEAM_WARN_DB = 6.0
 SEAM_BAD_DB = 12.0
 #: Samples of source read on each side of a span to grade its seams.
 SEAM_PAD = 4096
+#: Level drop grades: a fill whose quietest stretch inside the gap lies this far below the
+#: quietest stretch of the music around it is "warn", then "bad" (dB). Seams can be smooth while
+#: the fill fades to near-silence (an LPC fill of a long gap does).
+LEVEL_WARN_DB = 10.0
+LEVEL_BAD_DB = 20.0
+#: Windows whose RMS levels are compared, and the context read on each side of the gap (s).
+LEVEL_WINDOW_S = 0.05
+LEVEL_CONTEXT_S = 0.5
+#: Grades in order of concern.
+GRADES = ("ok", "warn", "bad")
 #: Seconds on each side of a new span that the repair's null test compares with the source:
 #: a repair writing past its declared span would show there (the export compares the whole
 #: track again).
@@ -36,10 +47,13 @@ NULL_TEST_PAD_S = 1.0
 
 
 class SeamGrade(NamedTuple):
-    """A repair's seam grade: ``"ok" | "warn" | "bad"`` and the worst seam in dB."""
+    """A repair's grade: ``"ok" | "warn" | "bad"``, the worst seam in dB, and how far the fill's
+    level falls inside the gap below the music around it in dB (0: not below; the grade is the
+    worse of the seams' and the level's)."""
 
     grade: str
     db: float
+    level_drop_db: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -139,19 +153,82 @@ def seam_check(x: np.ndarray, spans: Sequence[tuple[int, int]], *, offset: int =
     return SeamGrade(grade, worst)
 
 
-def seam_of(audio: Audio, repair: Repair) -> SeamGrade:
-    """Seam grade of one repair, measured on the source around its span with its fill applied.
+def _window_rms(x: np.ndarray, window: int) -> np.ndarray:
+    """RMS over channels of consecutive ``window``-sample windows of ``x`` (channels, n); the
+    remainder after the last whole window is left out."""
+    n_win = x.shape[1] // window
+    if n_win == 0:
+        return np.zeros(0)
+    power = (x[:, : n_win * window] ** 2).reshape(x.shape[0], n_win, window).mean(axis=(0, 2))
+    return np.sqrt(power)
 
-    The span's edges are graded, and with crossfade margins the gap's edges too.
+
+def level_drop_db(
+    x: np.ndarray, gap_start: int, gap_end: int, sr: int, *, window_s: float = LEVEL_WINDOW_S
+) -> float:
+    """How far a fill's level collapses inside its gap, in dB below the music around it.
+
+    The quietest window (RMS, :data:`LEVEL_WINDOW_S`; shorter for a short gap) inside the gap is
+    compared with the quietest window of the context on both sides: a fill is suspect when it
+    goes quieter than anything around it. Rests in the context raise no alarm; a fill that fades
+    to near-silence does.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (channels, n) or (n,)
+        Float samples with the fill applied, the gap at ``[gap_start, gap_end)`` and context on
+        either side (the lengths available; :data:`LEVEL_CONTEXT_S` in :func:`seam_of`).
+    sr : int
+        Sample rate in Hz.
+
+    Returns
+    -------
+    float
+        The drop in dB, 0.0 when the fill is not quieter than the context (or there is no
+        context with sound).
     """
-    a = max(0, repair.span_start_sample - SEAM_PAD)
-    b = min(audio.n_samples, repair.span_end_sample + SEAM_PAD)
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    window = max(1, min(round(window_s * sr), gap_end - gap_start))
+    inside = _window_rms(x[:, gap_start:gap_end], window)
+    around = np.concatenate(
+        [_window_rms(x[:, :gap_start][:, ::-1], window), _window_rms(x[:, gap_end:], window)]
+    )
+    if inside.size == 0 or around.size == 0 or float(around.min()) == 0.0:
+        return 0.0
+    quietest = max(float(inside.min()), 1e-10)  # -200 dBFS: digital silence inside counts
+    return max(0.0, 20 * math.log10(float(around.min()) / quietest))
+
+
+def _grade(value_db: float, warn_db: float, bad_db: float) -> str:
+    return "ok" if value_db < warn_db else "warn" if value_db < bad_db else "bad"
+
+
+def seam_of(audio: Audio, repair: Repair) -> SeamGrade:
+    """Grade of one repair, measured on the source around its span with its fill applied.
+
+    The span's edges are graded, and with crossfade margins the gap's edges too; the fill's
+    level inside the gap is compared with :data:`LEVEL_CONTEXT_S` of music on each side
+    (:func:`level_drop_db`). The grade is the worse of the two.
+    """
+    pad = max(SEAM_PAD, round(LEVEL_CONTEXT_S * audio.sr))
+    a = max(0, repair.span_start_sample - pad)
+    b = min(audio.n_samples, repair.span_end_sample + pad)
     x = audio.to_float(a, b)
     x[:, repair.span_start_sample - a : repair.span_end_sample - a] = repair.fill
     edges = [(repair.span_start_sample, repair.span_end_sample)]
     if repair.margin_before or repair.margin_after:
         edges.append((repair.gap.start_sample, repair.gap.end_sample))
-    return seam_check(x, edges, offset=a)
+    seam = seam_check(x, edges, offset=a)
+    # The gap's fill between LEVEL_CONTEXT_S of source on each side (crossfade margins left out).
+    context = round(LEVEL_CONTEXT_S * audio.sr)
+    before = x[:, max(0, repair.span_start_sample - context - a) : repair.span_start_sample - a]
+    inside = x[:, repair.gap.start_sample - a : repair.gap.end_sample - a]
+    after = x[:, repair.span_end_sample - a : repair.span_end_sample + context - a]
+    joined = np.concatenate([before, inside, after], axis=1)
+    start = before.shape[1]
+    drop = level_drop_db(joined, start, start + inside.shape[1], audio.sr)
+    grade = max(seam.grade, _grade(drop, LEVEL_WARN_DB, LEVEL_BAD_DB), key=GRADES.index)
+    return SeamGrade(grade, seam.db, drop)
 
 
 def null_test_near(audio: Audio, repairs: Sequence[Repair], repair: Repair) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from simdps_studio.core.errors import InputError
 from simdps_studio.core.types import Audio, Gap, validate_gaps
-from simdps_studio.session.repair import Repair
+from simdps_studio.session.repair import METHOD_LABELS, Repair
 
 #: Undo entries kept (states share fills, so this bounds metadata only).
 MAX_UNDO = 200
@@ -128,12 +128,12 @@ class Session:
             State(
                 gaps,
                 repairs_clear_of(self.state.repairs, gaps),
-                f"add gap {gap.describe(self.audio.sr)}",
+                f"Add gap {gap.describe(self.audio.sr)}",
             )
         )
         return gap
 
-    def add_gaps(self, gaps: list[Gap], label: str = "add gaps") -> list[Gap]:
+    def add_gaps(self, gaps: list[Gap], label: str = "Add gaps") -> list[Gap]:
         """Add the gaps that are valid and overlap nothing, as one undo step; return those.
 
         For the detector's suggestions: one Ctrl+Z takes them all back.
@@ -155,7 +155,7 @@ class Session:
         self._require(gap)
         gaps = tuple(g for g in self.state.gaps if g != gap)
         repairs = tuple(r for r in self.state.repairs if r.gap != gap)
-        self._commit(State(gaps, repairs, f"remove gap {gap.describe(self.audio.sr)}"))
+        self._commit(State(gaps, repairs, f"Remove gap {gap.describe(self.audio.sr)}"))
 
     def move_gap(self, gap: Gap, new_gap: Gap) -> Gap:
         """Change a gap's edges; its repair no longer fits and is dropped (undo brings it back)."""
@@ -163,7 +163,7 @@ class Session:
         others = [g for g in self.state.gaps if g != gap]
         gaps = self._with_new_gap(others, new_gap)
         repairs = repairs_clear_of(tuple(r for r in self.state.repairs if r.gap != gap), gaps)
-        self._commit(State(tuple(gaps), repairs, f"move gap to {new_gap.describe(self.audio.sr)}"))
+        self._commit(State(tuple(gaps), repairs, f"Move gap to {new_gap.describe(self.audio.sr)}"))
         return new_gap
 
     def set_repair(self, repair: Repair) -> None:
@@ -183,7 +183,13 @@ class Session:
                 key=lambda r: r.gap,
             )
         )
-        self._commit(replace(self.state, repairs=repairs, label=f"{repair.method} repair"))
+        self._commit(
+            replace(
+                self.state,
+                repairs=repairs,
+                label=f"{METHOD_LABELS.get(repair.method, repair.method)} repair",
+            )
+        )
 
     def set_repair_enabled(self, gap: Gap, enabled: bool) -> None:
         """Toggle whether a gap's repair is applied (for A/B comparison)."""
@@ -191,7 +197,7 @@ class Session:
         if current is None:
             raise InputError(f"gap {gap.describe(self.audio.sr)} has no repair")
         repairs = tuple(r.with_enabled(enabled) if r.gap == gap else r for r in self.state.repairs)
-        label = "enable repair" if enabled else "bypass repair"
+        label = "Apply repair" if enabled else "Bypass repair"
         self._commit(replace(self.state, repairs=repairs, label=label))
 
     def remove_repair(self, gap: Gap) -> None:
@@ -199,7 +205,7 @@ class Session:
         if self.repair_for(gap) is None:
             raise InputError(f"gap {gap.describe(self.audio.sr)} has no repair")
         repairs = tuple(r for r in self.state.repairs if r.gap != gap)
-        self._commit(replace(self.state, repairs=repairs, label="remove repair"))
+        self._commit(replace(self.state, repairs=repairs, label="Remove repair"))
 
     def undo(self) -> bool:
         """Go back one edit; return False when there is nothing to undo."""
