@@ -282,7 +282,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
                 raise SimDPSError("internal error: samples outside the repaired spans changed")
             repairs = made.repairs
             session.set_repair(repairs[0])  # the first take is exported; all are reported
-            warning = fit_warning(repairs[0].params)
+            warning = fit_warning(repairs[0].info)
             if warning:
                 a, b = g.start_s(audio.sr), g.end_s(audio.sr)
                 _note(f"gap {a:.3f}–{b:.3f} s: {warning}")
@@ -364,8 +364,8 @@ def _default_margin_ms() -> float:
 
 def _report_entry(repair, sr: int, seam) -> dict[str, Any]:
     """One take in ``--report``; ``seam`` is its ``checks.SeamGrade`` (the app's seam badge)."""
-    p = repair.params
-    cand = p.get("candidate") or {}
+    info = repair.info
+    cand = info.used_candidate
     return {
         "gap_s": [repair.gap.start_sample / sr, repair.gap.end_sample / sr],
         "method": repair.method,
@@ -373,20 +373,20 @@ def _report_entry(repair, sr: int, seam) -> dict[str, Any]:
         "candidate_start_s": cand.get("start_s"),
         "candidate_cost": cand.get("cost"),
         "candidate_source": cand.get("source"),
-        "omega": p.get("omega"),
-        "omega_y": p.get("omega_y"),
-        "steps": p.get("steps"),
-        "seed": p.get("seed"),
-        "take": p.get("take", 1),
-        "model": p.get("model"),
-        "device": p.get("device"),
-        "precision": p.get("precision"),
-        "start_sigma": p.get("start_sigma"),
-        "seconds": p.get("seconds"),
-        "prior_fit": p.get("prior_fit"),
+        "omega": info.omega,
+        "omega_y": info.omega_y,
+        "steps": info.steps,
+        "seed": info.seed,
+        "take": info.take if info.take is not None else 1,
+        "model": info.model,
+        "device": info.device,
+        "precision": info.precision,
+        "start_sigma": info.start_sigma,
+        "seconds": info.seconds,
+        "prior_fit": info.prior_fit,
         "span_samples": [repair.span_start_sample, repair.span_end_sample],
-        "margin_ms": p.get("margin_ms"),
-        "band_hz": p.get("band_hz"),
+        "margin_ms": info.margin_ms,
+        "band_hz": info.band_hz,
         "seam_grade": seam.grade,
         "seam_db": float(seam.db),
     }
@@ -550,26 +550,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = train.train(
             args.data,
             args.out,
-            preset=args.preset,
-            steps=args.steps,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            warmup_steps=args.warmup_steps,
-            lr_decay_steps=args.lr_decay_steps,
-            ema_decay=args.ema_decay,
-            resume=args.resume,
-            init_from=args.init,
-            device=args.device,
-            precision=_train_precision(args, train),
-            max_seconds=args.max_minutes * 60 if args.max_minutes is not None else None,
-            checkpoint_every_s=None
-            if args.checkpoint_minutes is None
-            else args.checkpoint_minutes * 60,
-            val_every=args.val_every,
-            seed=args.seed,
-            snr_cap=args.snr_cap,
-            short_crop_s=args.short_crop_s,
-            short_crop_steps=args.short_crop_steps,
+            _train_settings(args, train),
             progress=progress,
             cancel=cancel,
             on_log=log,
@@ -585,6 +566,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     if os.environ.get("RANK", "0") == "0":  # under torchrun only the first process reports
         print(f"model written to {args.out} (step {getattr(result, 'step', '?')})")
     return 0
+
+
+def _train_settings(args: argparse.Namespace, train):
+    """The ``train`` sub-command's options as ``inpaint.train.TrainSettings``; options not given
+    (None) keep a resumed run's values."""
+    checkpoint_minutes = args.checkpoint_minutes
+    return train.TrainSettings(
+        options={
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "warmup_steps": args.warmup_steps,
+            "lr_decay_steps": args.lr_decay_steps,
+            "ema_decay": args.ema_decay,
+            "precision": _train_precision(args, train),
+            "checkpoint_every_s": None if checkpoint_minutes is None else checkpoint_minutes * 60,
+            "val_every": args.val_every,
+            "seed": args.seed,
+            "snr_cap": args.snr_cap,
+            "short_crop_s": args.short_crop_s,
+            "short_crop_steps": args.short_crop_steps,
+        },
+        preset=args.preset,
+        resume=args.resume,
+        init_from=args.init,
+        device=args.device,
+        max_seconds=args.max_minutes * 60 if args.max_minutes is not None else None,
+    )
 
 
 def _train_precision(args: argparse.Namespace, train) -> str | None:

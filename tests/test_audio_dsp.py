@@ -228,3 +228,35 @@ def test_peak_pyramid_progress_and_cancel():
     token.cancel()
     with pytest.raises(CancelledError):
         PeakPyramid(samples, cancel=token)
+
+
+def test_raised_cosine_falls_and_starts_where_asked():
+    from simdps_studio.audio.dsp import raised_cosine_at
+
+    n = 8
+    fall = raised_cosine(n, falling=True, dtype=np.float64)
+    np.testing.assert_allclose(fall, 1.0 - raised_cosine(n, dtype=np.float64), atol=1e-15)
+    at_starts = raised_cosine(n, falling=True, offset=0.0, dtype=np.float64)
+    assert at_starts[0] == 1.0 and at_starts.dtype == np.float64
+    np.testing.assert_allclose(at_starts, 0.5 + 0.5 * np.cos(np.pi * np.arange(n) / n), atol=1e-15)
+    assert raised_cosine(n, falling=True, offset=1.0, dtype=np.float64)[-1] == 0.0
+    np.testing.assert_allclose(raised_cosine_at([-1.0, 0.0, 0.5, 1.0, 2.0]), [0, 0, 0.5, 1, 1])
+
+
+@pytest.mark.parametrize("fit", ["burg", "least-squares"])
+def test_ar_extrapolate_continues_a_tone_and_holds_its_offset(fit):
+    from simdps_studio.audio.dsp import ar_extrapolate
+
+    sr, n_ctx, n = 22050, 2048, 220
+    t = np.arange(n_ctx + n) / sr
+    x = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 1250 * t + 1.0) + 0.05
+    pred = ar_extrapolate(x[:n_ctx], n, 16, fit=fit)
+    assert pred.shape == (n,) and pred.dtype == np.float64
+    # Two partials and the offset, 10 ms ahead (Burg with its -80 dB noise floor: 0.012 of 0.45).
+    assert np.max(np.abs(pred - x[n_ctx:])) < 0.02
+    # Too short or silent to fit: the last sample is held (no step where the prediction starts).
+    np.testing.assert_array_equal(ar_extrapolate(np.array([0.2, 0.4]), 3, 8, fit=fit), [0.4] * 3)
+    np.testing.assert_array_equal(ar_extrapolate(np.full(100, 0.25), 3, 8, fit=fit), [0.25] * 3)
+    assert ar_extrapolate(np.zeros(0), 4, 8, fit=fit).tolist() == [0.0] * 4
+    with pytest.raises(InputError, match="AR fit"):
+        ar_extrapolate(x, 3, 8, fit="yule")

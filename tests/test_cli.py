@@ -812,10 +812,10 @@ def test_margin_ms_widens_the_repaired_span(tmp_path, piano):
     out, report = tmp_path / "out.wav", tmp_path / "r.json"
     args = ["repair", str(src), "-o", str(out), "--gap", "2:2.1", "--method", "dps"]
     args += ["--model", "piano-tiny", "--draft", "--steps", "2", "--report", str(report)]
-    assert main([*args, "--margin-ms", "20"]) == 0
-    a, b, m = 44100, 46305, 441
+    assert main([*args, "--margin-ms", "15"]) == 0
+    a, b, m = 44100, 46305, 331
     entry = json.loads(report.read_text())["gaps"][0]
-    assert entry["span_samples"] == [a - m, b + m] and entry["margin_ms"] == 20
+    assert entry["span_samples"] == [a - m, b + m] and entry["margin_ms"] == 15
     side = json.loads(Path(str(out) + ".provenance.json").read_text())
     assert side["repairs"][0]["margin_samples"] == [m, m]
     assert side["null_test_outside_spans"] is True

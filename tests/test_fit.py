@@ -15,6 +15,7 @@ from simdps_studio.inpaint import fit  # noqa: E402
 from simdps_studio.inpaint.registry import resolve_model_dir  # noqa: E402
 from simdps_studio.session import engines  # noqa: E402
 from simdps_studio.session.engines import Audio, Gap, RepairRequest  # noqa: E402
+from simdps_studio.session.repair import RepairInfo  # noqa: E402
 
 SR = 22050
 
@@ -118,12 +119,12 @@ def test_fit_record_and_warning():
         "ratio": None,
         "poor": False,
     }
-    assert engines.fit_warning({"prior_fit": good, "model": "piano-small"}) is None
-    assert engines.fit_warning({}) is None
-    text = engines.fit_warning({"prior_fit": poor, "model": "piano-small"})
+    assert engines.fit_warning(RepairInfo(prior_fit=good, model="piano-small")) is None
+    assert engines.fit_warning(RepairInfo()) is None
+    text = engines.fit_warning(RepairInfo(prior_fit=poor, model="piano-small"))
     assert "'piano-small'" in text and "0.45" in text and "1.8×" in text and "Sim" in text
     assert "ω copy" in text
-    raised = {"prior_fit": poor, "omega": 0.5, "omega_auto": {"raised_for_poor_fit": True}}
+    raised = RepairInfo(prior_fit=poor, omega=0.5, omega_auto={"raised_for_poor_fit": True})
     assert "automatic ω followed the candidate closely (0.50)" in engines.fit_warning(raised)
     json.dumps(poor)  # goes into reports and provenance as it is
     # Before any repair (the app's check on selection) the advice is about what Auto will do.

@@ -294,9 +294,9 @@ def test_repair_with_tiny_model_keeps_window_responsive(
     real_warning = engines.fit_warning
     verdicts = []
 
-    def fit_warning(params):
-        verdicts.append(real_warning(params))
-        return f"the prior fits poorly ({params['method_requested']})"
+    def fit_warning(info):
+        verdicts.append(real_warning(info))
+        return f"the prior fits poorly ({info.method_requested})"
 
     monkeypatch.setattr(engines, "fit_warning", fit_warning)
     w = make_window()
@@ -1424,13 +1424,13 @@ def test_the_margin_setting_goes_into_the_request_and_survives_a_restart(qtbot, 
     assert w.request().margin_ms == DIFFUSION_MARGIN_MS  # a fresh install: the measured default
     p.set_method("dps")
     assert p.margin.isEnabled()
-    p.margin.setValue(20)
-    assert w.request().margin_ms == 20
+    p.margin.setValue(15)
+    assert w.request().margin_ms == 15
     p.set_method("sim")  # Sim has its own crossfade
     assert not p.margin.isEnabled()
     w.close()
     w2 = make_window()
-    assert w2.request().margin_ms == 20
+    assert w2.request().margin_ms == 15
     w2.close()
 
 

@@ -15,6 +15,7 @@ from simdps_studio.core.types import Gap
 from simdps_studio.session import Repair, Session
 from simdps_studio.session.project import load_project, project_path_for, save_project
 from simdps_studio.session.render import export, null_test, render, repaired_spans
+from simdps_studio.session.repair import RepairInfo
 
 SR = 44100
 
@@ -477,3 +478,88 @@ def test_a_margin_is_saved_exported_and_reopened_with_its_span(tmp_path, piano):
     outside[50_000:51_000] = False
     assert np.array_equal(y[outside], x[outside])
     assert np.any(y[span[0] : gap.start_sample] != x[span[0] : gap.start_sample])  # faded
+
+
+# The records the engine writes today (key order as recorded), and one an older version wrote:
+# no precision, warm start or margins, a key this version no longer knows, an integer ω.
+_RECORDS = [
+    {"method_requested": "auto", "seconds": 0.012},
+    {
+        "method_requested": "sim",
+        "candidate": {"start_sample": 90_000, "score": 0.4},
+        "seconds": 1.5,
+    },
+    {"method_requested": "sim", "candidate": {"start_sample": 9}, "preview": True},
+    {
+        "method_requested": "simdps",
+        "candidate": {"source": "guide file"},
+        "prior_fit": None,
+        "prior_fit_seconds": 0.2,
+        "omega_auto": {"from_score": 0.15, "raised_for_poor_fit": False},
+        "omega": 0.15,
+        "omega_y": 0.25,
+        "steps": 35,
+        "draft": False,
+        "model": "piano-small",
+        "device": "CPU (2 threads)",
+        "precision": "fp32",
+        "precision_reason": "asked for",
+        "start_sigma": None,
+        "sampling_seconds": 40.1,
+        "network_item_calls": 138,
+        "margin_ms": 0.0,
+        "margin_samples": [0, 0],
+        "seed": 7,
+        "take": 2,
+        "seconds": 41.0,
+    },
+    {
+        "method_requested": "dps",
+        "prior_fit": {"loss": 0.3, "reference": 0.25, "ratio": 1.2, "poor": False},
+        "omega": 0,
+        "steps": 20,
+        "draft": True,
+        "model": "piano-small",
+        "seed": 0,
+        "guidance_version": 2,
+    },
+]
+
+
+@pytest.mark.parametrize("params", _RECORDS)
+def test_a_repair_record_reads_and_writes_back_the_same_json(params):
+    info = RepairInfo.from_params(params)
+    back = info.to_params()
+    assert json.dumps(back) == json.dumps(params)  # same keys, values and order
+    assert info.method_requested == params["method_requested"]
+    assert info.omega == params.get("omega") and info.seed == params.get("seed")
+    assert info.extra == {k: v for k, v in params.items() if k == "guidance_version"}
+
+
+def test_repair_info_reads_typed_values():
+    info = Repair(Gap(10, 20), "simdps", 10, np.zeros((1, 10), np.float32), _RECORDS[3]).info
+    assert (info.steps, info.draft, info.take, info.network_item_calls) == (35, False, 2, 138)
+    assert info.used_candidate == {"source": "guide file"}
+    assert not info.poor_fit and not info.raised_for_poor_fit
+    raised = RepairInfo(prior_fit={"poor": True}, omega_auto={"raised_for_poor_fit": True})
+    assert raised.poor_fit and raised.raised_for_poor_fit
+    assert RepairInfo().to_params() == {} and RepairInfo().used_candidate == {}
+
+
+def test_an_older_projects_repair_records_load_and_save_unchanged(wav):
+    s = Session.open(wav)
+    rng = np.random.default_rng(1)
+    for k, params in enumerate(_RECORDS[:2] + _RECORDS[3:]):
+        gap = s.add_gap(Gap(10_000 + 20_000 * k, 12_000 + 20_000 * k))
+        fill = rng.standard_normal((2, 2000)).astype(np.float32)
+        s.set_repair(Repair(gap, "dps", gap.start_sample, fill, dict(params)))
+    path = save_project(s)
+    text = path.read_text()
+    back = load_project(path)
+    by_gap = {r.gap: r for r in back.repairs}
+    old = by_gap[Gap(70_000, 72_000)].info  # the older version's record
+    assert (old.steps, old.draft, old.precision, old.start_sigma) == (20, True, None, None)
+    assert old.extra == {"guidance_version": 2} and "start_sigma" not in old.nulls
+    assert [r.params for r in back.repairs] == [r.params for r in s.repairs]
+    path.unlink()
+    assert save_project(back).read_text() == text  # written again byte for byte

@@ -20,6 +20,7 @@ from simdps_studio.inpaint.checkpoint import load_model
 from simdps_studio.inpaint.train import (
     CropSampler,
     TrainOptions,
+    TrainSettings,
     edm_loss,
     find_audio,
     lr_at,
@@ -48,6 +49,11 @@ OPTS = dict(
     seed=3,
     device="cpu",
 )
+
+
+def _train(data, out, *, progress=None, cancel=None, **settings):
+    """:func:`train` with its settings as keyword arguments (:meth:`TrainSettings.of`)."""
+    return train(data, out, TrainSettings.of(**settings), progress=progress, cancel=cancel)
 
 
 def _piano_like(seconds: float, sr: int, seed: int) -> np.ndarray:
@@ -92,7 +98,7 @@ def test_corpus_and_batches(corpus):
 
 
 def test_training_lowers_loss_and_resume_reproduces(corpus, tmp_path):
-    straight = train(corpus, tmp_path / "a", steps=20, **OPTS)
+    straight = _train(corpus, tmp_path / "a", steps=20, **OPTS)
     assert straight.step == 20 and straight.finished
     vals = [h["val_loss"] for h in straight.history if "val_loss" in h]
     assert len(vals) == 2 and vals[-1] < 0.8 * vals[0], vals
@@ -110,12 +116,12 @@ def test_training_lowers_loss_and_resume_reproduces(corpus, tmp_path):
             token.cancel()
 
     with pytest.raises(CancelledError):
-        train(corpus, tmp_path / "b", steps=20, progress=stop_at_10, cancel=token, **OPTS)
+        _train(corpus, tmp_path / "b", steps=20, progress=stop_at_10, cancel=token, **OPTS)
     state = json.loads((tmp_path / "b" / "training" / "state.json").read_text())
     assert state["step"] == 10
     with pytest.raises(InputError, match="already holds a training state"):
-        train(corpus, tmp_path / "b", steps=20, **OPTS)
-    resumed = train(corpus, tmp_path / "b", steps=20, resume=True, **OPTS)
+        _train(corpus, tmp_path / "b", steps=20, **OPTS)
+    resumed = _train(corpus, tmp_path / "b", steps=20, resume=True, **OPTS)
     assert resumed.start_step == 10 and resumed.step == 20
     assert [h["step"] for h in resumed.history if "loss" in h] == [5, 10, 15, 20]
 
@@ -129,14 +135,14 @@ def test_training_lowers_loss_and_resume_reproduces(corpus, tmp_path):
 
 def test_init_from_saved_model_continues_its_record(corpus, tmp_path):
     """A shipped model (weights + config, no training state) can be trained further."""
-    train(corpus, tmp_path / "a", steps=10, **OPTS)
+    _train(corpus, tmp_path / "a", steps=10, **OPTS)
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     for name in ("config.json", "weights.safetensors"):  # what a model folder in models/ holds
         (shipped / name).write_bytes((tmp_path / "a" / name).read_bytes())
     start = load_model(shipped)
 
-    more = train(corpus, tmp_path / "b", steps=20, init_from=shipped, **OPTS)
+    more = _train(corpus, tmp_path / "b", steps=20, init_from=shipped, **OPTS)
     assert more.start_step == 10 and more.step == 20
     # The history and chunks of the first run are carried on, then the new chunk's.
     assert [h["step"] for h in more.history if "loss" in h] == [5, 10, 15, 20]
@@ -159,7 +165,7 @@ def test_init_from_saved_model_continues_its_record(corpus, tmp_path):
     state = json.loads((tmp_path / "b" / "training" / "state.json").read_text())
     assert state["warmup_base"] == 10
     with pytest.raises(InputError, match="preset"):
-        train(corpus, tmp_path / "c", steps=20, init_from=shipped, **{**OPTS, "preset": "small"})
+        _train(corpus, tmp_path / "c", steps=20, init_from=shipped, **{**OPTS, "preset": "small"})
 
 
 def test_learning_rate_warms_up_then_decays_to_zero_at_the_end():
@@ -181,7 +187,7 @@ def test_learning_rate_warms_up_then_decays_to_zero_at_the_end():
 
 def test_a_run_with_lr_decay_ends_near_zero_and_keeps_the_option(corpus, tmp_path):
     opts = {**OPTS, "log_every": 1, "val_batches": 0}
-    run = train(corpus, tmp_path / "d", steps=6, lr_decay_steps=4, **opts)
+    run = _train(corpus, tmp_path / "d", steps=6, lr_decay_steps=4, **opts)
     rates = [h["lr"] for h in run.history if "lr" in h]
     assert rates[:2] == [pytest.approx(1.5e-3), pytest.approx(3e-3)]  # the warm-up
     assert rates[2] > rates[3] > rates[4] > rates[5] > 0 and rates[5] < 0.2 * OPTS["lr"]
@@ -191,7 +197,7 @@ def test_a_run_with_lr_decay_ends_near_zero_and_keeps_the_option(corpus, tmp_pat
 
 def test_bad_data_and_preset(corpus, tmp_path):
     with pytest.raises(InputError, match="not found"):
-        train(tmp_path / "nothing", tmp_path / "m", steps=1, **OPTS)
+        _train(tmp_path / "nothing", tmp_path / "m", steps=1, **OPTS)
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("no audio here")
@@ -211,10 +217,10 @@ def test_torchrun_ddp_on_cpu_then_resume_alone(corpus, tmp_path):
     script.write_text(
         "import sys\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
-        "from simdps_studio.inpaint.train import train\n"
-        f"train({str(corpus)!r}, {str(out)!r}, steps=2, preset='tiny',"
+        "from simdps_studio.inpaint.train import TrainSettings, train\n"
+        f"train({str(corpus)!r}, {str(out)!r}, TrainSettings.of(steps=2, preset='tiny',"
         " overrides={'segment_length': 16384}, batch_size=1, val_every=2, val_batches=1,"
-        " log_every=1, device='cpu')\n"
+        " log_every=1, device='cpu'))\n"
     )
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
     with socket.socket() as sock:  # a free port for the rendezvous
@@ -228,7 +234,7 @@ def test_torchrun_ddp_on_cpu_then_resume_alone(corpus, tmp_path):
     assert state["chunks"][0]["batch_size"] == 2 and state["chunks"][0]["hardware"].startswith(
         "2 x"
     )
-    resumed = train(corpus, out, steps=3, resume=True, **{**OPTS, "batch_size": 1})
+    resumed = _train(corpus, out, steps=3, resume=True, **{**OPTS, "batch_size": 1})
     assert resumed.start_step == 2 and resumed.step == 3
 
 
@@ -236,13 +242,13 @@ def test_resume_keeps_the_runs_options_unless_given(corpus, tmp_path):
     """``--resume`` alone continues with the options the run was started with."""
     out = tmp_path / "m"
     opts = {**OPTS, "batch_size": 3, "lr": 1e-3, "ema_decay": 0.9}
-    train(corpus, out, steps=2, **opts)
+    _train(corpus, out, steps=2, **opts)
     # Resume with nothing but the folder: batch 3, lr 1e-3, EMA 0.9 and the step total carry on.
     card = (out / "config.json").read_bytes()
     with pytest.raises(InputError, match="at step 2 already: give --steps above 2"):
-        train(corpus, out, resume=True, device="cpu")  # the run's own total: nothing to do
+        _train(corpus, out, resume=True, device="cpu")  # the run's own total: nothing to do
     assert (out / "config.json").read_bytes() == card  # and the folder is left alone
-    more = train(corpus, out, resume=True, steps=3, device="cpu")
+    more = _train(corpus, out, resume=True, steps=3, device="cpu")
     assert more.step == 3
     state = json.loads((out / "training" / "state.json").read_text())
     assert state["options"]["batch_size"] == 3
@@ -250,7 +256,7 @@ def test_resume_keeps_the_runs_options_unless_given(corpus, tmp_path):
     assert state["options"]["steps"] == 3 and state["options"]["log_every"] == 5
     assert state["chunks"][-1]["batch_size"] == 3
     # A given option applies from the next chunk on.
-    train(corpus, out, resume=True, steps=4, batch_size=1, device="cpu")
+    _train(corpus, out, resume=True, steps=4, batch_size=1, device="cpu")
     state = json.loads((out / "training" / "state.json").read_text())
     assert state["options"]["batch_size"] == 1 and state["options"]["lr"] == 1e-3
     assert [c["batch_size"] for c in state["chunks"]] == [3, 3, 1]  # no row for the no-op
@@ -312,9 +318,9 @@ def test_resume_without_a_state_says_it_starts_anew(corpus, tmp_path, capsys):
 def test_a_resumed_chunk_without_a_validation_keeps_the_models_val_loss(corpus, tmp_path):
     """The prior-fit check reads ``metrics.val_loss``: a short chunk must not erase it."""
     out = tmp_path / "m"
-    first = train(corpus, out, steps=20, **OPTS)  # validates at 0, 20
+    first = _train(corpus, out, steps=20, **OPTS)  # validates at 0, 20
     # A chunk cut short by its time limit after one step: no validation in it.
-    chunk = train(corpus, out, steps=40, resume=True, max_seconds=1e-6, **OPTS)
+    chunk = _train(corpus, out, steps=40, resume=True, max_seconds=1e-6, **OPTS)
     assert chunk.step == 21 and not chunk.finished
     config = json.loads((out / "config.json").read_text())
     assert config["metrics"]["val_loss"] == first.val_loss
@@ -322,7 +328,7 @@ def test_a_resumed_chunk_without_a_validation_keeps_the_models_val_loss(corpus, 
 
 
 def test_a_new_run_never_replaces_a_model_without_training_state(corpus, tmp_path):
-    train(corpus, tmp_path / "a", steps=10, **OPTS)
+    _train(corpus, tmp_path / "a", steps=10, **OPTS)
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     for name in ("config.json", "weights.safetensors", "MODEL_CARD.md"):
@@ -330,17 +336,17 @@ def test_a_new_run_never_replaces_a_model_without_training_state(corpus, tmp_pat
     weights = (shipped / "weights.safetensors").read_bytes()
     for kwargs in ({}, {"resume": True}):
         with pytest.raises(InputError, match="already holds a model; train into a new folder"):
-            train(corpus, shipped, steps=12, **kwargs, **OPTS)
+            _train(corpus, shipped, steps=12, **kwargs, **OPTS)
     assert (shipped / "weights.safetensors").read_bytes() == weights
     assert not (shipped / "training").exists()
     # Continuing it in place is a deliberate choice: --init FOLDER --out FOLDER.
-    more = train(corpus, shipped, steps=12, init_from=shipped, **OPTS)
+    more = _train(corpus, shipped, steps=12, init_from=shipped, **OPTS)
     assert more.start_step == 10 and more.step == 12
 
 
 def test_init_measures_its_own_best_on_this_runs_data(corpus, tmp_path):
     """A model's best validation loss belongs to its own data: --init starts a new best."""
-    train(corpus, tmp_path / "a", steps=10, **OPTS)
+    _train(corpus, tmp_path / "a", steps=10, **OPTS)
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     config = json.loads((tmp_path / "a" / "config.json").read_text())
@@ -349,7 +355,7 @@ def test_init_measures_its_own_best_on_this_runs_data(corpus, tmp_path):
     (shipped / "weights.safetensors").write_bytes(
         (tmp_path / "a" / "weights.safetensors").read_bytes()
     )
-    more = train(corpus, tmp_path / "b", steps=12, init_from=shipped, **{**OPTS, "val_every": 100})
+    more = _train(corpus, tmp_path / "b", steps=12, init_from=shipped, **{**OPTS, "val_every": 100})
     assert more.best_val_loss > 1e-3
     best = json.loads((tmp_path / "b" / "best" / "config.json").read_text())
     assert best["metrics"]["val_loss"] == more.best_val_loss  # the start weights, measured here
@@ -386,7 +392,7 @@ def test_a_damaged_file_is_skipped_with_a_note(corpus, tmp_path):
         assert np.isfinite(batch).all()
         assert len(notes) == 1 and "cut.flac" in notes[0], notes
     out = tmp_path / "m"
-    run = train(data, out, steps=2, **{**OPTS, "val_batches": 0})
+    run = _train(data, out, steps=2, **{**OPTS, "val_batches": 0})
     assert any("cut.flac" in h.get("note", "") for h in run.history)
 
 
@@ -407,7 +413,7 @@ def test_options_that_cannot_work_are_refused(corpus, tmp_path):
         with pytest.raises(InputError):
             run_options(bad)
     with pytest.raises(InputError, match="positive"):
-        train(corpus, tmp_path / "m", steps=2, max_seconds=-60, **OPTS)
+        _train(corpus, tmp_path / "m", steps=2, max_seconds=-60, **OPTS)
     assert not (tmp_path / "m").exists()
 
 
@@ -487,7 +493,7 @@ def test_a_short_crop_phase_trains_on_short_crops_first(corpus, tmp_path, monkey
 
     opts = {**OPTS, "val_batches": 0}
     monkeypatch.setattr(train_module, "make_batch", spy)
-    result = train(
+    result = _train(
         corpus, tmp_path / "m", steps=4, short_crop_s=0.5, short_crop_steps=2, snr_cap=5, **opts
     )
     assert result.step == 4
@@ -500,7 +506,16 @@ def test_a_short_crop_phase_trains_on_short_crops_first(corpus, tmp_path, monkey
 
 def test_a_short_crop_the_network_cannot_run_is_refused(corpus, tmp_path):
     with pytest.raises(InputError, match="short-crop"):
-        train(corpus, tmp_path / "m", steps=2, short_crop_s=0.001, short_crop_steps=1, **OPTS)
+        _train(corpus, tmp_path / "m", steps=2, short_crop_s=0.001, short_crop_steps=1, **OPTS)
     for bad in ({"snr_cap": -1}, {"short_crop_s": float("nan")}, {"short_crop_steps": -1}):
         with pytest.raises(InputError):
             run_options(bad)
+
+
+def test_train_settings_route_options_and_refuse_unknown_names(corpus, tmp_path):
+    settings = TrainSettings.of(steps=3, batch_size=2, preset="tiny", resume=True, device="cpu")
+    assert settings.options == {"steps": 3, "batch_size": 2}
+    assert (settings.preset, settings.resume, settings.device) == ("tiny", True, "cpu")
+    with pytest.raises(InputError, match="unknown training options: batch"):
+        train(corpus, tmp_path / "m", TrainSettings(options={"batch": 4}, preset="tiny"))
+    assert not (tmp_path / "m").exists()

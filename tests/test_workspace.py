@@ -192,5 +192,5 @@ def test_the_fit_warning_is_the_repairs_once_there_is_one(session):
     from simdps_studio.session import engines
 
     warning = ws.fit_warning(gap, None)
-    assert warning == engines.fit_warning(session.repair_for(gap).params)
+    assert warning == engines.fit_warning(session.repair_for(gap).info)
     assert "'m' does not know this kind of music" in warning

@@ -80,8 +80,13 @@ def repair_gap(damaged: Audio, gap: Gap, spec: MethodSpec, config: BenchConfig):
     )
     t0 = time.perf_counter()
     repair = make_repairs(damaged, gap, request)[0]
-    seconds = time.perf_counter() - t0 - float(repair.params.get("prior_fit_seconds", 0.0))
+    seconds = time.perf_counter() - t0 - float(repair.info.prior_fit_seconds or 0.0)
     return repair, render(damaged, [repair]), seconds
+
+
+def _recorded(value: Any) -> Any:
+    """A repair record's value for a results row: "" when not recorded."""
+    return "" if value is None else value
 
 
 def run_case(
@@ -121,23 +126,23 @@ def run_case(
         gap.end_sample,
         margin_samples=max(repair.margin_before, repair.margin_after),
     )
-    params = repair.params
-    used = params.get("candidate") or {}
-    fit = params.get("prior_fit") or {}  # diffusion repairs: the prior's fit to the context
+    info = repair.info
+    used = info.used_candidate
+    fit = info.prior_fit or {}  # diffusion repairs: the prior's fit to the context
     same = ""
     if spec.uses_candidate and candidate is not None:
         same = int(used.get("start_sample", -1)) == int(candidate.start_sample)
     return {
         **metrics,
         "engine": repair.method,
-        "omega": params.get("omega", "")
+        "omega": _recorded(info.omega)
         if spec.engine == "simdps"
         else (0.0 if spec.engine == "dps" else ""),
-        "draft": bool(params.get("draft", False)),
-        "steps": params.get("steps", ""),
-        "model": params.get("model", ""),
-        "device": params.get("device", ""),
-        "precision": params.get("precision", ""),
+        "draft": bool(info.draft),
+        "steps": _recorded(info.steps),
+        "model": _recorded(info.model),
+        "device": _recorded(info.device),
+        "precision": _recorded(info.precision),
         "cand_same": same,
         "margin_samples": max(repair.margin_before, repair.margin_after),
         "seconds": round(seconds, 3),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
+from simdps_studio.audio.dsp import raised_cosine_at
+
 
 def shelf_sos(kind: str, freq_hz: float, gain_db: float, sr: int, slope: float = 1.0) -> np.ndarray:
     """A low or high shelving biquad (R. Bristow-Johnson's Audio EQ Cookbook).
@@ -154,7 +156,9 @@ def trim_silence(
     out = x[:, start:stop].copy()
     n_fade = min(int(fade_s * sr), out.shape[-1])
     if n_fade > 0:
-        out[:, -n_fade:] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, n_fade))).astype(x.dtype)
+        out[:, -n_fade:] *= raised_cosine_at(np.linspace(0.0, 1.0, n_fade), falling=True).astype(
+            x.dtype
+        )
     return out
 
 

@@ -38,6 +38,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from simdps_studio.audio.dsp import raised_cosine, raised_cosine_at
 from simdps_studio.core.errors import InputError
 from simdps_studio.data.midi import Performance
 from simdps_studio.data.salamander import LAYERS, SampleSet
@@ -189,7 +190,7 @@ def _fade_tail(x: np.ndarray, n_fade: int) -> np.ndarray:
     """Raised-cosine fade over the last ``n_fade`` samples (in place)."""
     n_fade = min(n_fade, x.size)
     if n_fade > 1:
-        x[-n_fade:] *= 0.5 * (1.0 + np.cos(np.pi * np.arange(1, n_fade + 1) / n_fade))
+        x[-n_fade:] *= raised_cosine(n_fade, falling=True, offset=1.0, dtype=np.float64)
     return x
 
 
@@ -391,7 +392,7 @@ class SamplerPiano:
             begin = ending.begin
             out[start : start + begin] += gain * sample[:begin]
             k = np.arange(n - begin)
-            env = 0.5 * (1.0 + np.cos(np.pi * np.minimum(k / ending.n_fade, 1.0)))
+            env = raised_cosine_at(k / ending.n_fade, falling=True)
             if ending.tau_s > 0.0:
                 env *= np.exp(-k / (ending.tau_s * self.sr))
             out[start + begin : end] += gain * sample[begin:n] * env

@@ -144,10 +144,10 @@ class RepairController:
             return
         self._record_pace(repairs[0])
         self.window.set_null_badge(made.null_ok)
-        secs = repairs[0].params.get("seconds")
+        secs = repairs[0].info.seconds
         method = repairs[0].method
         # make_repairs stores the number it used, also when the request said "auto".
-        omega = repairs[0].params.get("omega") if method == "simdps" else None
+        omega = repairs[0].info.omega if method == "simdps" else None
         label = method_label(method)
         with_omega = f"{label} ω {omega:.3f}" if isinstance(omega, (int, float)) else label
         self.repair_panel.set_progress(
@@ -156,7 +156,7 @@ class RepairController:
             + (f" · {secs:.1f} s" if secs else ""),
         )
         self.window.transport.set_b(True)
-        warning = engines.fit_warning(repairs[0].params)
+        warning = engines.fit_warning(repairs[0].info)
         if gap == self.selected_gap:  # else it shows when that gap is selected (_refresh)
             self.repair_panel.set_fit_warning(warning)
         self.window.show_candidate_mark()  # Auto's value may now know the prior's fit
@@ -229,12 +229,12 @@ class RepairController:
         labels = []
         for i, r in enumerate(takes, start=1):
             seam = self.workspace.known_seam(r)
-            seed = r.params.get("seed")
+            seed = r.info.seed
             text = f"Take {i} · {method_label(r.method)}"
-            omega = r.params.get("omega")
+            omega = r.info.omega
             if r.method == "simdps" and isinstance(omega, (int, float)):
                 text += f" ω {omega:.3f}"
-            if r.params.get("draft"):
+            if r.info.draft:
                 text += " draft"
             if seed is not None:
                 text += f" · seed {seed}"

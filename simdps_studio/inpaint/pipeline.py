@@ -41,6 +41,7 @@ import scipy.signal
 import torch
 
 from simdps_studio.audio.dsp import (
+    ar_extrapolate,
     audible_rows,
     from_model_channels,
     raised_cosine,
@@ -58,7 +59,7 @@ from simdps_studio.inpaint.guidance import (
     GuidanceConfig,
     guided_denoiser,
 )
-from simdps_studio.inpaint.precision import resolve_precision
+from simdps_studio.inpaint.precision import PrecisionChoice, resolve_precision
 from simdps_studio.inpaint.sampler import (
     DEFAULT_RHO,
     DEFAULT_S_CHURN,
@@ -85,8 +86,9 @@ SEAM_TAPER_S = 0.005
 #: squares summing to 1). Measured in docs/sampler.md, *Crossfade margins*.
 MARGIN_FADES = ("amplitude", "power")
 MARGIN_FADE_DEFAULT = "amplitude"
-#: Whether the inside taper (:func:`taper_seams`) still runs when the gap has margins.
-MARGIN_TAPER_DEFAULT = False
+#: Whether the inside taper (:func:`taper_seams`) still runs when the gap has margins: yes, fitted
+#: on the faded context (chosen on the selection material, docs/sampler.md, *Crossfade margins*).
+MARGIN_TAPER_DEFAULT = True
 #: Beside an edge with a margin, data consistency leaves the model's estimate alone over this
 #: long (or the margin, if longer; the observation term still pulls it towards the source), so
 #: the model has an output of its own there to cross-fade: with the replacement everywhere
@@ -94,6 +96,12 @@ MARGIN_TAPER_DEFAULT = False
 #: so the margins compared in docs/sampler.md are cross-fades of one sampling run. 0 releases
 #: nothing (the margins then fade the source into itself; for the smoothed-mask comparison).
 MARGIN_RELEASE_S = 0.02
+#: With a margin, the candidate term fades in over this long from each gap edge (the
+#: ``candidate_ramp_s`` option, unless given): switched on at the edge at full weight, its pull
+#: leaves a step in the model's own output there, which a margin (unlike the inside taper)
+#: passes on to the fill (the demo at 44.1 kHz, SimDPS ω 0.15: +17 and +14 dB on the seam grade
+#: at the gap edges; with the fade -1 to +1 dB; docs/sampler.md, *Crossfade margins*).
+MARGIN_CANDIDATE_RAMP_S = 0.01
 #: Crossover frequency for band completion, as a fraction of the model's Nyquist frequency.
 CROSSOVER_FRACTION = 0.9
 #: Normalisation floor: contexts quieter than this RMS are treated as this loud.
@@ -103,10 +111,6 @@ MIN_CONTEXT_RMS = 1e-5
 #: 2, 3 and 4 (`benchmarks/model_speed.py --batch N`; batch 4 falls out of the caches). On CUDA
 #: the whole batch goes in.
 CPU_MAX_BATCH = 2
-
-_SCHEDULE_KEYS = ("sigma_min", "sigma_max", "rho")
-_SAMPLER_KEYS = ("s_churn", "s_tmin", "s_tmax", "s_noise")
-_HEUN_KEYS = ("heun_sigma_min", "heun_sigma_max")  # the Heun solver's only
 
 
 @dataclass
@@ -494,6 +498,236 @@ def _frozen(module: torch.nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------
+# Options of a call (frozen; :func:`inpaint_gap` also reads them from a flat mapping of the same
+# names, :meth:`InpaintOptions.from_mapping`).
+
+
+@dataclass(frozen=True)
+class SamplerOptions:
+    """Noise schedule and solver (``sampler.edm_sigmas``, ``sampler.sample_heun``).
+
+    Attributes
+    ----------
+    sigma_min, sigma_max, rho : float
+        The EDM schedule.
+    s_churn : float
+        Total stochasticity of the solver.
+    s_tmin, s_tmax, s_noise : float, optional
+        Churn range and noise scale (None: the solver's defaults 0, inf and 1).
+    solver : {"heun", "euler"}, optional
+        None: "euler" in the draft mode (one network call a step), "heun" otherwise.
+    heun_sigma_min, heun_sigma_max : float, optional
+        Heun only: correct only the steps ending in this noise range (measured, off).
+    warm_start : bool
+        SimDPS only: start from the context with the candidate in the gap plus noise at
+        ``sigma_max`` (SDEdit-style) instead of from noise.
+    start_sigma : float, optional
+        SimDPS only: begin at this noise level from the context with the candidate in the gap,
+        the schedule's levels above it dropped (fewer steps run; docs/sampler.md). At or above
+        ``sigma_max`` (or None): off.
+    max_batch : int, optional
+        Network calls on at most this many items (0: the whole batch; None:
+        :data:`CPU_MAX_BATCH` on the CPU, the whole batch on CUDA).
+    """
+
+    sigma_min: float = DEFAULT_SIGMA_MIN
+    sigma_max: float = DEFAULT_SIGMA_MAX
+    rho: float = DEFAULT_RHO
+    s_churn: float = DEFAULT_S_CHURN
+    s_tmin: float | None = None
+    s_tmax: float | None = None
+    s_noise: float | None = None
+    solver: str | None = None
+    heun_sigma_min: float | None = None
+    heun_sigma_max: float | None = None
+    warm_start: bool = False
+    start_sigma: float | None = None
+    max_batch: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_batch is not None and self.max_batch < 0:
+            raise InputError("max_batch must be >= 0")
+        if self.solver is not None and self.solver not in SAMPLERS:
+            raise InputError(f"unknown solver {self.solver!r} (choose {', '.join(SAMPLERS)})")
+        if self.start_sigma is not None and not (
+            math.isfinite(self.start_sigma) and self.start_sigma > 0
+        ):
+            raise InputError(f"start_sigma must be a positive number, not {self.start_sigma}")
+
+    def schedule(self) -> dict[str, float]:
+        """Keyword arguments of ``sampler.edm_sigmas``."""
+        return {"sigma_min": self.sigma_min, "sigma_max": self.sigma_max, "rho": self.rho}
+
+    def solver_name(self, draft: bool) -> str:
+        """The solver that runs (see :attr:`solver`)."""
+        return self.solver or ("euler" if draft else "heun")
+
+    def solver_kwargs(self, solver: str) -> dict[str, float]:
+        """Keyword arguments of the solver: ``s_churn`` and the options that were set."""
+        churn = {k: getattr(self, k) for k in ("s_tmin", "s_tmax", "s_noise")}
+        heun = {k: getattr(self, k) for k in ("heun_sigma_min", "heun_sigma_max")}
+        heun = {k: v for k, v in heun.items() if v is not None}
+        if heun and solver != "heun":
+            raise InputError(f"{', '.join(heun)} apply to the Heun solver only")
+        return {
+            "s_churn": self.s_churn,
+            **{k: v for k, v in churn.items() if v is not None},
+            **heun,
+        }
+
+
+@dataclass(frozen=True)
+class WindowOptions:
+    """How a gap is cut into model windows (:func:`plan_windows`, :func:`model_window_length`).
+
+    Attributes
+    ----------
+    context_fraction : float
+        Least share of each window kept as context on each side of the part being filled.
+    short_windows : bool
+        Run a short gap's network calls on a shorter window (faster, measured worse; off).
+    min_context_fraction : float
+        With ``short_windows`` or ``max_window_fraction``: least context per side, as a
+        fraction of the model's segment.
+    max_window_fraction : float
+        Above 1 a gap may get a window up to this many segments long (more context).
+    """
+
+    context_fraction: float = CONTEXT_FRACTION
+    short_windows: bool = SHORT_WINDOWS_DEFAULT
+    min_context_fraction: float = CONTEXT_FRACTION
+    max_window_fraction: float = 1.0
+
+    def model_length(self, segment_length: int, gap_model_samples: int, denoiser: Any) -> int:
+        """The model window for a gap of ``gap_model_samples`` (the segment unless asked)."""
+        if not (self.short_windows or self.max_window_fraction > 1.0):
+            return segment_length
+        return model_window_length(
+            gap_model_samples,
+            segment_length,
+            getattr(denoiser, "supports_length", None),
+            min_context_fraction=self.min_context_fraction,
+            allow_shorter=self.short_windows,
+            max_length=int(self.max_window_fraction * segment_length),
+        )
+
+
+@dataclass(frozen=True)
+class GuidanceOptions:
+    """Tuning of the DPS / SimDPS guidance (``guidance.GuidanceConfig``).
+
+    Attributes
+    ----------
+    fused_backward : bool
+        One backward pass for both terms (default) instead of two.
+    limit_step : bool
+        Limit each term's step to the rms of its residual (default).
+    dc_ramp_samples : int
+        Data-consistency fade next to each gap edge, model-rate samples.
+    candidate_ramp_s : float or None
+        Fade-in of the candidate term from the gap edges, seconds (0: none); None: the call's
+        default (0, or :data:`MARGIN_CANDIDATE_RAMP_S` when margins are declared).
+    """
+
+    fused_backward: bool = True
+    limit_step: bool = True
+    dc_ramp_samples: int = DC_RAMP_SAMPLES_DEFAULT
+    candidate_ramp_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.candidate_ramp_s is not None and self.candidate_ramp_s < 0:
+            raise InputError("candidate_ramp_s must be >= 0")
+
+    def config(
+        self,
+        *,
+        omega_y: float,
+        omega: float,
+        data_consistency: bool,
+        draft: bool,
+        sr_m: int,
+        default_ramp_s: float = 0.0,
+    ) -> GuidanceConfig:
+        """The guided denoiser's configuration for a model at ``sr_m`` Hz."""
+        ramp_s = default_ramp_s if self.candidate_ramp_s is None else self.candidate_ramp_s
+        return GuidanceConfig(
+            omega_y=float(omega_y),
+            omega=float(omega),
+            data_consistency=data_consistency,
+            dc_ramp_samples=int(self.dc_ramp_samples),
+            candidate_ramp_samples=int(round(float(ramp_s) * sr_m)),
+            draft=draft,
+            fused_backward=bool(self.fused_backward),
+            limit_step=bool(self.limit_step),
+        )
+
+
+#: Options the margin code reads by name (``margin_fade``: "amplitude" or "power",
+#: :data:`MARGIN_FADES`; ``margin_taper``: the inside taper also with margins, default
+#: :data:`MARGIN_TAPER_DEFAULT`; ``margin_release_s``: data consistency spares this long beside an
+#: edge with a margin, at least the margin, 0 none, default :data:`MARGIN_RELEASE_S`;
+#: ``keep_model_output``: each take also carries the model's output over the span).
+MARGIN_OPTION_KEYS = ("margin_fade", "margin_taper", "margin_release_s", "keep_model_output")
+
+
+@dataclass(frozen=True)
+class InpaintOptions:
+    """Everything :func:`inpaint_gap` can be tuned with beyond its named arguments.
+
+    Attributes
+    ----------
+    sampler : SamplerOptions
+    window : WindowOptions
+    guidance : GuidanceOptions
+    margin : mapping
+        The margin options by name (:data:`MARGIN_OPTION_KEYS`).
+    """
+
+    sampler: SamplerOptions = field(default_factory=SamplerOptions)
+    window: WindowOptions = field(default_factory=WindowOptions)
+    guidance: GuidanceOptions = field(default_factory=GuidanceOptions)
+    margin: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any] | None) -> InpaintOptions:
+        """Options from one flat mapping of field names (the form benchmarks and tests write).
+
+        Values are converted to the fields' types (``float``, ``int``, ``bool``, ``str``).
+
+        Raises
+        ------
+        InputError
+            For an unknown name or a value out of range.
+        """
+        given = dict(options or {})
+        parts = {
+            part: {f.name: f.type for f in fields(part)}
+            for part in (SamplerOptions, WindowOptions, GuidanceOptions)
+        }
+        known = {name for names in parts.values() for name in names} | set(MARGIN_OPTION_KEYS)
+        unknown = set(given) - known
+        if unknown:
+            raise InputError(f"unknown sampler options: {', '.join(sorted(unknown))}")
+        built = [
+            part(**{k: _CONVERT[types[k]](v) for k, v in given.items() if k in types})
+            for part, types in parts.items()
+        ]
+        margin = {k: v for k, v in given.items() if k in MARGIN_OPTION_KEYS}
+        return cls(*built, margin=margin)
+
+
+# Field annotations (strings under ``from __future__ import annotations``) to converters.
+_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "float": float,
+    "float | None": float,
+    "int": int,
+    "int | None": int,
+    "bool": bool,
+    "str | None": str,
+}
+
+
+# ----------------------------------------------------------------------------------------------
 # The pipeline.
 
 
@@ -543,7 +777,7 @@ def inpaint_gap(
     device: str | torch.device = "auto",
     precision: str = "fp32",
     data_consistency: bool = True,
-    sampler_options: Mapping[str, float] | None = None,
+    sampler_options: InpaintOptions | Mapping[str, Any] | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> InpaintResult:
@@ -592,30 +826,16 @@ def inpaint_gap(
         faster on this host); fp16 is CUDA-only. The result's ``options`` say what ran and why.
     data_consistency : bool
         Replace the observed context of each denoised estimate by the source (Hann-smoothed).
-    sampler_options : mapping, optional
-        Overrides for ``sigma_min``, ``sigma_max``, ``rho`` (schedule), ``s_churn``, ``s_tmin``,
-        ``s_tmax``, ``s_noise``, ``solver`` ("heun" or "euler"; the draft mode defaults to
-        "euler", one network call a step), ``heun_sigma_min`` / ``heun_sigma_max`` (Heun only:
-        correct only the steps ending in this noise range; measured, off) (sampler),
-        ``fused_backward`` (default True),
-        ``limit_step`` (default True), ``dc_ramp_samples``, ``candidate_ramp_s`` (the candidate
-        term's fade-in from the gap edges in seconds, default 0; guidance), ``max_batch`` (network
-        calls on at most this many items; default :data:`CPU_MAX_BATCH` on the CPU, 0 = whole
-        batch on CUDA), ``context_fraction``, ``short_windows`` (default False; True runs a
-        short gap's network calls on a shorter window, :func:`model_window_length`: faster, but
-        measured worse), ``max_window_fraction`` (default 1; above 1 a gap may get a window up
-        to this many segments long, for more context) and
-        ``min_context_fraction`` (windowing), ``warm_start`` (default False: start SimDPS from the
-        context with the candidate in the gap plus noise at ``sigma_max``, SDEdit-style, instead
-        of from noise; with ``sigma_max`` < 1, the whole schedule from there), ``start_sigma``
-        (SimDPS only: begin at this noise level from the context with the candidate in the gap
-        plus noise, the schedule's levels above it dropped, so fewer steps run; measured,
-        docs/sampler.md; at or above ``sigma_max``: off), ``margin_fade``
-        ("amplitude" or "power", :data:`MARGIN_FADES`), ``margin_taper`` (the inside taper also
-        with margins; default :data:`MARGIN_TAPER_DEFAULT`), ``margin_release_s`` (data
-        consistency spares this long beside an edge with a margin, at least the margin; 0: none;
-        default :data:`MARGIN_RELEASE_S`), ``keep_model_output`` (each take
-        also carries the model's output over the span before the seams were made).
+    sampler_options : InpaintOptions or mapping, optional
+        Schedule and solver (:class:`SamplerOptions`: ``sigma_min``, ``sigma_max``, ``rho``,
+        ``s_churn``, ``s_tmin``, ``s_tmax``, ``s_noise``, ``solver``, ``heun_sigma_min``,
+        ``heun_sigma_max``, ``warm_start``, ``start_sigma``, ``max_batch``), windowing
+        (:class:`WindowOptions`: ``context_fraction``, ``short_windows``,
+        ``min_context_fraction``, ``max_window_fraction``), guidance (:class:`GuidanceOptions`:
+        ``fused_backward``, ``limit_step``, ``dc_ramp_samples``, ``candidate_ramp_s``: the candidate
+        term's fade-in from the gap edges, default 0, with margins :data:`MARGIN_CANDIDATE_RAMP_S`)
+        and the margin options (:data:`MARGIN_OPTION_KEYS`). A mapping names them flat
+        (:meth:`InpaintOptions.from_mapping`); unknown names are an InputError.
     progress : callable, optional
         ``progress(fraction, message)``; reaches 1.0 on success.
     cancel : CancelToken, optional
@@ -640,36 +860,14 @@ def inpaint_gap(
     if candidate is not None:
         candidate = np.asarray(candidate, dtype=np.float32)
     _validate(x, sr, start, end, candidate, steps, takes)
-    opts = dict(sampler_options or {})
-    unknown = set(opts) - {
-        *_SCHEDULE_KEYS,
-        *_SAMPLER_KEYS,
-        *_HEUN_KEYS,
-        "fused_backward",
-        "limit_step",
-        "solver",
-        "dc_ramp_samples",
-        "candidate_ramp_s",
-        "context_fraction",
-        "max_batch",
-        "short_windows",
-        "min_context_fraction",
-        "max_window_fraction",
-        "warm_start",
-        "start_sigma",
-        "margin_fade",
-        "margin_taper",
-        "margin_release_s",
-        "keep_model_output",
-    }
-    if unknown:
-        raise InputError(f"unknown sampler options: {', '.join(sorted(unknown))}")
+    options = (
+        sampler_options
+        if isinstance(sampler_options, InpaintOptions)
+        else InpaintOptions.from_mapping(sampler_options)
+    )
     if omega < 0 or omega_y < 0:
         raise InputError("omega and omega_y must be >= 0")
-    if float(opts.get("candidate_ramp_s", 0.0)) < 0:
-        raise InputError("candidate_ramp_s must be >= 0")
-    if int(opts.get("max_batch", 0)) < 0:
-        raise InputError("max_batch must be >= 0")
+    opts = options.margin  # the margin code reads its options by name
     margins = _check_margins(margins, start, end, x.shape[1], unobserved)
     # A margin shorter than the inside taper (clipped by a neighbouring gap) is too short to fade
     # the model's own output into the source: that edge keeps the inside taper instead.
@@ -681,73 +879,29 @@ def inpaint_gap(
     if candidate is None:
         omega = 0.0
     use_candidate = candidate is not None and omega > 0
+    ramp_s = MARGIN_CANDIDATE_RAMP_S if any(margins) else 0.0
 
-    dev = resolve_device(device)
-    preset = getattr(getattr(denoiser, "config", None), "preset", None)
-    run_precision = resolve_precision(precision, dev, preset=preset)
-    amp = autocast_dtype(dev, run_precision.precision)
-    denoiser = denoiser.to(dev).eval()
-    sr_m = int(denoiser.sample_rate)
-    n_m = int(denoiser.segment_length)
-    short_windows = bool(opts.get("short_windows", SHORT_WINDOWS_DEFAULT))
-    max_window_fraction = float(opts.get("max_window_fraction", 1.0))
-    if short_windows or max_window_fraction > 1.0:
-        n_m = model_window_length(
-            int(math.ceil((end - start) * sr_m / sr)),
-            n_m,
-            getattr(denoiser, "supports_length", None),
-            min_context_fraction=float(opts.get("min_context_fraction", CONTEXT_FRACTION)),
-            allow_shorter=short_windows,
-            max_length=int(max_window_fraction * n_m),
-        )
-    sigma_data = float(denoiser.sigma_data)
-
-    schedule = {
-        "sigma_min": DEFAULT_SIGMA_MIN,
-        "sigma_max": DEFAULT_SIGMA_MAX,
-        "rho": DEFAULT_RHO,
-        **{k: float(opts[k]) for k in _SCHEDULE_KEYS if k in opts},
-    }
-    sampler_kw = {
-        "s_churn": DEFAULT_S_CHURN,
-        **{k: float(opts[k]) for k in _SAMPLER_KEYS if k in opts},
-    }
-    guidance = GuidanceConfig(
-        omega_y=float(omega_y),
-        omega=float(omega) if use_candidate else 0.0,
-        data_consistency=data_consistency,
-        dc_ramp_samples=int(opts.get("dc_ramp_samples", DC_RAMP_SAMPLES_DEFAULT)),
-        candidate_ramp_samples=int(round(float(opts.get("candidate_ramp_s", 0.0)) * sr_m)),
+    run = _prepare_run(
+        denoiser,
+        options,
+        sr=sr,
+        gap_samples=end - start,
+        device=device,
+        precision=precision,
+        steps=steps,
         draft=draft,
-        fused_backward=bool(opts.get("fused_backward", True)),
-        limit_step=bool(opts.get("limit_step", True)),
+        guidance=options.guidance.config(
+            omega_y=omega_y,
+            omega=omega if use_candidate else 0.0,
+            data_consistency=data_consistency,
+            draft=draft,
+            sr_m=int(denoiser.sample_rate),
+            default_ramp_s=ramp_s,
+        ),
+        use_candidate=use_candidate,
     )
-    max_batch = int(opts.get("max_batch", CPU_MAX_BATCH if dev.type == "cpu" else 0))
-    solver = str(opts.get("solver", "euler" if draft else "heun"))
-    if solver not in SAMPLERS:
-        raise InputError(f"unknown solver {solver!r} (choose {', '.join(SAMPLERS)})")
-    heun_kw = {k: float(opts[k]) for k in _HEUN_KEYS if k in opts}
-    if heun_kw and solver != "heun":
-        raise InputError(f"{', '.join(heun_kw)} apply to the Heun solver only")
-    sampler_kw.update(heun_kw)
-    sigmas = edm_sigmas(steps, **schedule)
-    start_sigma = float(opts.get("start_sigma", schedule["sigma_max"]))
-    if not math.isfinite(start_sigma) or start_sigma <= 0:
-        raise InputError(f"start_sigma must be a positive number, not {start_sigma}")
-    # A warm start needs a candidate to start from; DPS always starts from noise.
-    cut = start_sigma < schedule["sigma_max"]
-    warm_start = use_candidate and (bool(opts.get("warm_start", False)) or cut)
-    if warm_start and cut:
-        sigmas = start_at(sigmas, start_sigma)
-    steps_run = len(sigmas) - 1
-
-    # Model window at the track rate; resampling it gives at most n_m model samples.
-    window_samples = n_m if sr == sr_m else int(math.floor(n_m * sr / sr_m))
-    context_fraction = float(opts.get("context_fraction", CONTEXT_FRACTION))
-    try:
-        windows = _plan(start, end, x.shape[1], window_samples, context_fraction=context_fraction)
-    except ValueError as exc:
-        raise InputError(f"invalid context_fraction {context_fraction}") from exc
+    windows = _plan_gap(start, end, x.shape[1], run.window_samples, options.window)
+    window_samples = run.window_samples
     if (
         start - margins[0] < windows[0].start
         or end + margins[1] > windows[-1].start + window_samples
@@ -755,6 +909,200 @@ def inpaint_gap(
         raise InputError("the margins reach past the context the model window holds")
 
     seeds = [int(seed) + k for k in range(takes)]
+    sampled = _sample_windows(
+        x,
+        start,
+        end,
+        windows,
+        run,
+        candidate=candidate if use_candidate else None,
+        unobserved=unobserved,
+        seeds=seeds,
+        margins=margins,
+        margin_fade=margin_fade,
+        opts=opts,
+        progress=progress,
+        cancel=cancel,
+    )
+    if progress is not None:
+        progress(1.0, "done")
+    return InpaintResult(
+        takes=[
+            InpaintTake(
+                s, sampled.fills[k], None if sampled.outputs is None else sampled.outputs[k]
+            )
+            for k, s in enumerate(seeds)
+        ],
+        sr=sr,
+        gap_start_sample=start,
+        gap_end_sample=end,
+        method="simdps" if use_candidate else "dps",
+        omega=float(omega) if use_candidate else 0.0,
+        omega_y=float(omega_y),
+        steps=steps,
+        draft=draft,
+        device=device_name(run.device),
+        seconds=time.perf_counter() - t0,
+        model_sample_rate=run.sr_m,
+        segment_length=run.n_m,
+        n_windows=len(windows),
+        sampled_items=sampled.items,
+        options={
+            **_run_options(run, options, data_consistency=data_consistency),
+            "margin_fade": margin_fade,
+            "margin_taper": bool(opts.get("margin_taper", MARGIN_TAPER_DEFAULT)),
+            "margin_release_s": float(opts.get("margin_release_s", MARGIN_RELEASE_S)),
+        },
+        margins=margins,
+    )
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every window of one :func:`inpaint_gap` call samples with."""
+
+    sr: int  # track rate
+    sr_m: int  # model rate
+    n_m: int  # model window length (model-rate samples)
+    window_samples: int  # the same window at the track rate (resampled, at most n_m samples)
+    sigma_data: float
+    device: torch.device
+    module: torch.nn.Module  # the denoiser itself, on the device, in eval mode
+    denoiser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # in chunks of max_batch
+    autocast: torch.dtype | None
+    precision: PrecisionChoice  # what ran and why
+    guidance: GuidanceConfig
+    sigmas: torch.Tensor
+    schedule: dict[str, float]
+    sampler_kw: dict[str, float]
+    solver: str
+    warm_start: bool
+
+
+def _prepare_run(
+    denoiser: torch.nn.Module,
+    options: InpaintOptions,
+    *,
+    sr: int,
+    gap_samples: int,
+    device: str | torch.device,
+    precision: str,
+    steps: int,
+    draft: bool,
+    guidance: GuidanceConfig,
+    use_candidate: bool,
+) -> _Run:
+    """Device, precision, model window and noise schedule of a call."""
+    dev = resolve_device(device)
+    preset = getattr(getattr(denoiser, "config", None), "preset", None)
+    run_precision = resolve_precision(precision, dev, preset=preset)
+    denoiser = denoiser.to(dev).eval()
+    sr_m = int(denoiser.sample_rate)
+    n_m = options.window.model_length(
+        int(denoiser.segment_length), int(math.ceil(gap_samples * sr_m / sr)), denoiser
+    )
+    sampler = options.sampler
+    max_batch = sampler.max_batch
+    if max_batch is None:
+        max_batch = CPU_MAX_BATCH if dev.type == "cpu" else 0
+    solver = sampler.solver_name(draft)
+    sampler_kw = sampler.solver_kwargs(solver)
+    sigmas, warm_start = _noise_levels(sampler, steps, use_candidate)
+    return _Run(
+        sr=sr,
+        sr_m=sr_m,
+        n_m=n_m,
+        window_samples=n_m if sr == sr_m else int(math.floor(n_m * sr / sr_m)),
+        sigma_data=float(denoiser.sigma_data),
+        device=dev,
+        module=denoiser,
+        denoiser=in_chunks(denoiser, max_batch),
+        autocast=autocast_dtype(dev, run_precision.precision),
+        precision=run_precision,
+        guidance=guidance,
+        sigmas=sigmas,
+        schedule=sampler.schedule(),
+        sampler_kw=sampler_kw,
+        solver=solver,
+        warm_start=warm_start,
+    )
+
+
+def _noise_levels(
+    sampler: SamplerOptions, steps: int, use_candidate: bool
+) -> tuple[torch.Tensor, bool]:
+    """The noise levels to run, shape (steps_run + 1,), and whether the start is warm."""
+    schedule = sampler.schedule()
+    sigmas = edm_sigmas(steps, **schedule)
+    start_sigma = (
+        float(sampler.start_sigma) if sampler.start_sigma is not None else schedule["sigma_max"]
+    )
+    # A warm start needs a candidate to start from; DPS always starts from noise.
+    cut = start_sigma < schedule["sigma_max"]
+    warm_start = use_candidate and (bool(sampler.warm_start) or cut)
+    if warm_start and cut:
+        sigmas = start_at(sigmas, start_sigma)
+    return sigmas, warm_start
+
+
+def _plan_gap(
+    start: int, end: int, n_samples: int, window_samples: int, window: WindowOptions
+) -> list[_Window]:
+    """:func:`_plan` with the context fraction of ``window`` (a bad one is an InputError)."""
+    context_fraction = float(window.context_fraction)
+    try:
+        return _plan(start, end, n_samples, window_samples, context_fraction=context_fraction)
+    except ValueError as exc:
+        raise InputError(f"invalid context_fraction {context_fraction}") from exc
+
+
+def _run_options(run: _Run, options: InpaintOptions, *, data_consistency: bool) -> dict[str, Any]:
+    """The schedule, sampler and guidance options that ran (for :attr:`InpaintResult.options`)."""
+    guidance = run.guidance
+    return {
+        **run.schedule,
+        **run.sampler_kw,
+        "data_consistency": data_consistency,
+        "dc_ramp_samples": guidance.dc_ramp_samples,
+        "candidate_ramp_s": guidance.candidate_ramp_samples / run.sr_m,
+        "fused_backward": guidance.fused_backward,
+        "limit_step": guidance.limit_step,
+        "solver": run.solver,
+        "context_fraction": float(options.window.context_fraction),
+        "short_windows": bool(options.window.short_windows),
+        "max_window_fraction": float(options.window.max_window_fraction),
+        "precision": run.precision.precision,
+        "precision_reason": run.precision.reason,
+        "start_sigma": round(float(run.sigmas[0]), 6) if run.warm_start else None,
+        "steps_run": len(run.sigmas) - 1,
+    }
+
+
+@dataclass
+class _Sampled:
+    fills: np.ndarray  # (takes, channels, span_length)
+    outputs: np.ndarray | None  # the model's own output over the span, when kept
+    items: int  # model items sampled over all windows
+
+
+def _sample_windows(
+    x: np.ndarray,
+    start: int,
+    end: int,
+    windows: list[_Window],
+    run: _Run,
+    *,
+    candidate: np.ndarray | None,
+    unobserved: Sequence[tuple[int, int]],
+    seeds: list[int],
+    margins: tuple[int, int],
+    margin_fade: str,
+    opts: Mapping[str, Any],
+    progress: Progress | None,
+    cancel: CancelToken | None,
+) -> _Sampled:
+    """Sample the windows left to right, each after the fill of the one before it."""
+    takes, window_samples, sr = len(seeds), run.window_samples, run.sr
     # Only the span the windows cover is read (a view); with several windows each take gets its
     # own copy of it, into which its fill is written window by window.
     r0 = max(min(win.start for win in windows), 0)
@@ -769,7 +1117,7 @@ def inpaint_gap(
     fills = np.zeros((takes, x.shape[0], end + margins[1] - span_start), dtype=np.float32)
     keep_output = bool(opts.get("keep_model_output", False))
     outputs = np.zeros_like(fills) if keep_output else None
-    total_steps = len(windows) * steps_run
+    total_steps = len(windows) * (len(run.sigmas) - 1)
     done = [0]
     sampled_items = 0
 
@@ -779,7 +1127,7 @@ def inpaint_gap(
 
     report("starting")
     check_cancel(cancel)
-    with _frozen(denoiser):
+    with _frozen(run.module):
         for w_index, win in enumerate(windows):
             label = f"window {w_index + 1}/{len(windows)}" if len(windows) > 1 else ""
 
@@ -800,23 +1148,11 @@ def inpaint_gap(
                 work_takes,
                 win,
                 start - r0,
-                candidate if use_candidate else None,
+                candidate,
+                run=run,
                 unobserved=[(a - r0, b - r0) for a, b in unobserved],
-                sr=sr,
-                sr_m=sr_m,
-                n_m=n_m,
-                window_samples=window_samples,
-                sigma_data=sigma_data,
-                denoiser=in_chunks(denoiser, max_batch),
-                guidance=guidance,
-                autocast=amp,
-                sigmas=sigmas,
-                sampler_kw=sampler_kw,
-                solver=solver,
-                warm_start=warm_start,
                 seeds=[s + 7919 * w_index for s in seeds],
                 callback=on_step,
-                device=dev,
                 margins=win_margins,
                 release=win_release,
                 margin_fade=margin_fade,
@@ -832,50 +1168,7 @@ def inpaint_gap(
                     outputs[k, :, lo:hi] = window_outputs[k]
                 if len(windows) > 1:
                     work_takes[k][:, a:b] = window_fills[k]
-    if progress is not None:
-        progress(1.0, "done")
-
-    return InpaintResult(
-        takes=[
-            InpaintTake(s, fills[k], None if outputs is None else outputs[k])
-            for k, s in enumerate(seeds)
-        ],
-        sr=sr,
-        gap_start_sample=start,
-        gap_end_sample=end,
-        method="simdps" if use_candidate else "dps",
-        omega=float(omega) if use_candidate else 0.0,
-        omega_y=float(omega_y),
-        steps=steps,
-        draft=draft,
-        device=device_name(dev),
-        seconds=time.perf_counter() - t0,
-        model_sample_rate=sr_m,
-        segment_length=n_m,
-        n_windows=len(windows),
-        sampled_items=sampled_items,
-        options={
-            **schedule,
-            **sampler_kw,
-            "data_consistency": data_consistency,
-            "dc_ramp_samples": guidance.dc_ramp_samples,
-            "candidate_ramp_s": guidance.candidate_ramp_samples / sr_m,
-            "fused_backward": guidance.fused_backward,
-            "limit_step": guidance.limit_step,
-            "solver": solver,
-            "context_fraction": context_fraction,
-            "short_windows": short_windows,
-            "max_window_fraction": max_window_fraction,
-            "precision": run_precision.precision,
-            "precision_reason": run_precision.reason,
-            "start_sigma": round(float(sigmas[0]), 6) if warm_start else None,
-            "steps_run": steps_run,
-            "margin_fade": margin_fade,
-            "margin_taper": bool(opts.get("margin_taper", MARGIN_TAPER_DEFAULT)),
-            "margin_release_s": float(opts.get("margin_release_s", MARGIN_RELEASE_S)),
-        },
-        margins=margins,
-    )
+    return _Sampled(fills, outputs, sampled_items)
 
 
 def _sample_window(
@@ -884,22 +1177,10 @@ def _sample_window(
     gap_start: int,
     candidate: np.ndarray | None,
     *,
+    run: _Run,
     unobserved: Sequence[tuple[int, int]],
-    sr: int,
-    sr_m: int,
-    n_m: int,
-    window_samples: int,
-    sigma_data: float,
-    denoiser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    guidance: GuidanceConfig,
-    autocast: torch.dtype | None,
-    sigmas: torch.Tensor,
-    sampler_kw: dict[str, float],
-    solver: str,
-    warm_start: bool,
     seeds: list[int],
     callback: Callable,
-    device: torch.device,
     margins: tuple[int, int] = (0, 0),
     release: tuple[int, int] = (0, 0),
     margin_fade: str = MARGIN_FADE_DEFAULT,
@@ -911,16 +1192,61 @@ def _sample_window(
     of model items sampled (silent ones are not) and each take's model output over the same range
     before the seams were made.
     """
-    w = window_samples
     takes = len(sources)
-    channels = sources[0].shape[0]
     o0, o1 = win.fill_start - win.start, win.open_end - win.start  # open region in the window
-    resampling = sr != sr_m
+    track_windows, observed_windows, cand_window = _window_inputs(
+        sources, win, gap_start, candidate, run
+    )
+    masks = _window_masks(win, o0, o1, unobserved, release, run)
+    y_items = np.concatenate([_to_model(tw, run) for tw in observed_windows])  # (takes*items, n_m)
+    c_items = np.tile(_to_model(cand_window, run), (takes, 1)) * masks.candidate_region
+    y_items, c_items, dc = _without_dc(y_items, c_items, masks)
+    out_items, n_sampled = _sample_items(
+        y_items,
+        c_items,
+        masks,
+        run,
+        takes=takes,
+        with_candidate=candidate is not None,
+        seeds=seeds,
+        callback=callback,
+    )
+    fills, outputs = _window_fills(
+        out_items + dc,
+        track_windows,
+        win,
+        run,
+        with_candidate=candidate is not None,
+        unobserved=unobserved,
+        margins=margins,
+        margin_fade=margin_fade,
+        margin_taper=margin_taper,
+    )
+    return fills, n_sampled, outputs
 
-    # Track-rate windows per take. The open region holds the candidate where its high band is
-    # needed (band completion) and a mirror image of the context where the model's observations
-    # are made, so resampling smears no edge step (to zeros or to the candidate) into the
-    # observed samples next to the gap.
+
+def _window_inputs(
+    sources: list[np.ndarray],
+    win: _Window,
+    gap_start: int,
+    candidate: np.ndarray | None,
+    run: _Run,
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Each take's window at the track rate, what the model observes of it, and the candidate.
+
+    The open region holds the candidate where its high band is needed (band completion) and a
+    mirror image of the context where the model's observations are made, so resampling smears
+    no edge step (to zeros or to the candidate) into the observed samples next to the gap.
+
+    Returns
+    -------
+    track_windows, observed_windows : list of numpy.ndarray, each (channels, window_samples)
+    cand_window : numpy.ndarray, shape (channels, window_samples)
+        The candidate in the open region, zeros elsewhere.
+    """
+    w = run.window_samples
+    channels = sources[0].shape[0]
+    o0, o1 = win.fill_start - win.start, win.open_end - win.start
     cand_window = np.zeros((channels, w), dtype=np.float32)
     if candidate is not None:
         cand_window[:, o0:o1] = candidate[:, win.fill_start - gap_start : win.open_end - gap_start]
@@ -929,13 +1255,33 @@ def _sample_window(
         tw = _slice_padded(src, win.start, w)
         tw[:, o0:o1] = cand_window[:, o0:o1]
         track_windows.append(tw)
-        observed_windows.append(mirror_into_gap(tw, o0, o1) if resampling else tw)
+        observed_windows.append(mirror_into_gap(tw, o0, o1) if run.sr != run.sr_m else tw)
     observed_check = np.concatenate([track_windows[0][:, :o0], track_windows[0][:, o1:]], axis=1)
     if not np.all(np.isfinite(observed_check)):
         raise InputError("the audio around the gap contains NaN or infinite samples")
+    return track_windows, observed_windows, cand_window
 
-    # Mask at the model rate: 1 observed, 0 open (the open region's model-rate span, rounded out).
-    scale_m = sr_m / sr
+
+@dataclass
+class _Masks:
+    """Model-rate masks of one window, each shape (n_m,) float32."""
+
+    observed: np.ndarray  # 1 observed, 0 open (this gap's open region and other gaps)
+    candidate_region: np.ndarray  # 1 where the candidate acts: this window's open region
+    replaced: np.ndarray | None  # 1 where data consistency puts the source back (margins)
+
+
+def _window_masks(
+    win: _Window,
+    o0: int,
+    o1: int,
+    unobserved: Sequence[tuple[int, int]],
+    release: tuple[int, int],
+    run: _Run,
+) -> _Masks:
+    """The window's masks at the model rate (the open region's model-rate span, rounded out)."""
+    sr, n_m, w = run.sr, run.n_m, run.window_samples
+    scale_m = run.sr_m / sr
     m0 = max(int(math.floor(o0 * scale_m)), 0)
     m1 = min(int(math.ceil(o1 * scale_m)), n_m)
     mask = np.ones(n_m, dtype=np.float32)
@@ -949,89 +1295,145 @@ def _sample_window(
         lo, hi = max(a - win.start, 0), min(b - win.start, w)
         if hi > lo:  # a gap outside the window masks nothing (a negative end would wrap)
             mask[int(math.floor(lo * scale_m)) : min(int(math.ceil(hi * scale_m)), n_m)] = 0.0
+    return _Masks(mask, cand_region, replaced if any(release) else None)
 
-    def to_model(tw: np.ndarray) -> np.ndarray:
-        items = to_model_channels(tw)
-        if resampling:
-            items = resample(items, sr, sr_m)
-        return _fit_length(items, n_m).astype(np.float32)
 
-    y_items = np.concatenate([to_model(tw) for tw in observed_windows])  # (takes * items, n_m)
-    c_items = np.tile(to_model(cand_window), (takes, 1)) * cand_region
-    n_items = y_items.shape[0] // takes
+def _without_dc(
+    y_items: np.ndarray, c_items: np.ndarray, masks: _Masks
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Context and candidate items less the context's mean, and that mean, shape (items, 1).
 
-    # A DC offset (a recording's, or a window's) is the context's mean: the prior knows only
-    # zero-mean audio, so it is taken out of the context and the candidate and put back into the
-    # fill (else the fill sits at zero between the offset's seams: a thump at each).
-    obs = mask > 0
+    A DC offset (a recording's, or a window's) is the context's mean: the prior knows only
+    zero-mean audio, so it is taken out of the context and the candidate and put back into the
+    fill (else the fill sits at zero between the offset's seams: a thump at each).
+    """
+    obs = masks.observed > 0
     dc = (
         y_items[:, obs].mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
         if obs.any()
         else np.zeros((len(y_items), 1), dtype=np.float32)
     )
-    y_items = y_items - dc
-    c_items = c_items - dc * cand_region
+    return y_items - dc, c_items - dc * masks.candidate_region, dc
 
-    # Per-item normalisation: observed context RMS -> sigma_data.
+
+def _to_model(tw: np.ndarray, run: _Run) -> np.ndarray:
+    """A track-rate window as model items at the model rate, shape (items, n_m) float32."""
+    items = to_model_channels(tw)
+    if run.sr != run.sr_m:
+        items = resample(items, run.sr, run.sr_m)
+    return _fit_length(items, run.n_m).astype(np.float32)
+
+
+def _sample_items(
+    y_items: np.ndarray,
+    c_items: np.ndarray,
+    masks: _Masks,
+    run: _Run,
+    *,
+    takes: int,
+    with_candidate: bool,
+    seeds: list[int],
+    callback: Callable,
+) -> tuple[np.ndarray, int]:
+    """Guided sampling of the window's items; returns every item's output and how many ran.
+
+    Each item is normalised so its observed context has the model's ``sigma_data`` RMS. Items
+    silent in every take (context and candidate) keep the candidate's silence; only the others
+    are sampled, each take's rows together as the seeded generators expect.
+    """
+    obs = masks.observed > 0
+    n_items = y_items.shape[0] // takes
     ctx_rms = (
         np.sqrt(np.mean(y_items[:, obs] ** 2, axis=1)) if obs.any() else np.zeros(len(y_items))
     )
     cand_rms = np.sqrt(np.mean(c_items**2, axis=1))
     level = np.maximum(np.where(ctx_rms > MIN_CONTEXT_RMS, ctx_rms, cand_rms), MIN_CONTEXT_RMS)
-    gain = (sigma_data / level).astype(np.float32)[:, None]
-
-    # Items silent in every take (context and candidate) keep the candidate's silence; only the
-    # others are sampled, each take's rows together as the seeded generators expect.
+    gain = (run.sigma_data / level).astype(np.float32)[:, None]
     audible = audible_rows(y_items[:, obs]) | audible_rows(c_items)
     live = np.any(audible.reshape(takes, n_items), axis=0)
     rows = np.flatnonzero(np.tile(live, takes))
-    out_items = y_items * mask + c_items
-    if rows.size:
-        y_t = torch.from_numpy(y_items[rows] * gain[rows]).to(device)
-        c_t = torch.from_numpy((c_items[rows] * gain[rows]).astype(np.float32)).to(device)
-        mask_t = torch.from_numpy(mask).to(device)
-        denoise = guided_denoiser(
-            denoiser,
-            y_t,
-            mask_t,
-            c_t if candidate is not None else None,
-            guidance,
-            candidate_region=torch.from_numpy(cand_region).to(device),
-            autocast_dtype=autocast,
-            consistency_mask=torch.from_numpy(replaced).to(device) if any(release) else None,
-        )
-        generators = generators_for_seeds(seeds)  # one per take, drawing its items together
-        x_init = sigmas[0] * randn_like_seeded(y_t, generators)
-        if warm_start and candidate is not None:
-            # Start from the context with the candidate in the gap, noised to sigma_max (as
-            # SDEdit does), instead of from noise alone: with sigma_max < 1 the first steps are
-            # skipped.
-            x_init = x_init + y_t * mask_t + c_t
-        out = SAMPLERS[solver](
-            denoise,
-            x_init,
-            sigmas.to(device),
-            generator=generators,
-            callback=callback,
-            **sampler_kw,
-        )
-        out_items[rows] = out.detach().cpu().numpy().astype(np.float32) / gain[rows]
-    out_items = out_items + dc
+    out_items = y_items * masks.observed + c_items
+    if not rows.size:
+        return out_items, 0
+    device = run.device
+    y_t = torch.from_numpy(y_items[rows] * gain[rows]).to(device)
+    c_t = torch.from_numpy((c_items[rows] * gain[rows]).astype(np.float32)).to(device)
+    mask_t = torch.from_numpy(masks.observed).to(device)
+    denoise = guided_denoiser(
+        run.denoiser,
+        y_t,
+        mask_t,
+        c_t if with_candidate else None,
+        run.guidance,
+        candidate_region=torch.from_numpy(masks.candidate_region).to(device),
+        autocast_dtype=run.autocast,
+        consistency_mask=(
+            torch.from_numpy(masks.replaced).to(device) if masks.replaced is not None else None
+        ),
+    )
+    generators = generators_for_seeds(seeds)  # one per take, drawing its items together
+    x_init = run.sigmas[0] * randn_like_seeded(y_t, generators)
+    if run.warm_start and with_candidate:
+        # Start from the context with the candidate in the gap, noised to sigma_max (as
+        # SDEdit does), instead of from noise alone: with sigma_max < 1 the first steps are
+        # skipped.
+        x_init = x_init + y_t * mask_t + c_t
+    out = SAMPLERS[run.solver](
+        denoise,
+        x_init,
+        run.sigmas.to(device),
+        generator=generators,
+        callback=callback,
+        **run.sampler_kw,
+    )
+    out_items[rows] = out.detach().cpu().numpy().astype(np.float32) / gain[rows]
+    return out_items, int(rows.size)
 
+
+def _window_fills(
+    out_items: np.ndarray,
+    track_windows: list[np.ndarray],
+    win: _Window,
+    run: _Run,
+    *,
+    with_candidate: bool,
+    unobserved: Sequence[tuple[int, int]],
+    margins: tuple[int, int],
+    margin_fade: str,
+    margin_taper: bool,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each take's fill, and its model output, over the window's part of the span.
+
+    The items go back to the track's channels and rate; where the model rate is below the
+    track's, a candidate's band above the model's Nyquist completes the fill (complementary
+    crossover); then :func:`seam_fill` joins it to the source.
+    """
+    sr, sr_m, w = run.sr, run.sr_m, run.window_samples
+    takes = len(track_windows)
+    channels = track_windows[0].shape[0]
+    n_items = out_items.shape[0] // takes
+    resampling = sr != sr_m
     fills, outputs = [], []
     f0, f1 = win.fill_start - win.start, win.fill_end - win.start
-    complete_band = resampling and candidate is not None and sr > sr_m
+    o0, o1 = win.fill_start - win.start, win.open_end - win.start  # open region in the window
+    complete_band = resampling and with_candidate and sr > sr_m
     taps = _crossover_lowpass(sr, CROSSOVER_FRACTION * sr_m / 2) if complete_band else None
     seam_taper = int(round(SEAM_TAPER_S * sr))
+    bounds = (
+        max((b - win.start for _a, b in unobserved if b - win.start <= f0), default=0),
+        min((a - win.start for a, _b in unobserved if a - win.start >= f1), default=w),
+    )
     for k in range(takes):
         items = out_items[k * n_items : (k + 1) * n_items]
         y_back = from_model_channels(items, channels)
         if resampling:
             y_back = _fit_length(resample(y_back, sr_m, sr), w)
             if complete_band:
-                # Complementary crossover: the model's band below, the candidate's above.
-                high = track_windows[k] - _lowpass(track_windows[k], taps)
-                y_back = _lowpass(y_back, taps) + high
+                # Complementary crossover: the model's band below, the candidate's above, taken
+                # from the candidate joined to the context (else its high band steps at each gap
+                # edge: a click wherever the seam keeps the model's output, as with margins).
+                carrier = join_band_carrier(track_windows[k], o0, o1, seam_taper, bounds)
+                y_back = _lowpass(y_back, taps) + carrier - _lowpass(carrier, taps)
         fill = seam_fill(
             y_back,
             track_windows[k],
@@ -1042,14 +1444,43 @@ def _sample_window(
             taper=margin_taper,
             right=win.fill_end == win.open_end,  # the next window continues otherwise
             taper_samples=seam_taper,
-            bounds=(
-                max((b - win.start for _a, b in unobserved if b - win.start <= f0), default=0),
-                min((a - win.start for a, _b in unobserved if a - win.start >= f1), default=w),
-            ),
+            bounds=bounds,
         )
         fills.append(fill)
         outputs.append(y_back[:, f0 - margins[0] : f1 + margins[1]].astype(np.float32))
-    return fills, int(rows.size), outputs
+    return fills, outputs
+
+
+def join_band_carrier(
+    window: np.ndarray, o0: int, o1: int, taper_samples: int, bounds: tuple[int, int]
+) -> np.ndarray:
+    """The window whose open region (the candidate) joins the context as a fill does.
+
+    Band completion takes the fill's band above the model's Nyquist frequency from this signal.
+    Spliced in as it is, the candidate meets the context with a step, and a step has a high band
+    of its own (ringing out over the crossover filter's length on both sides of the edge): the
+    fill would click at the gap edge wherever the seam does not taper it away, as over a margin.
+    Joined with :func:`taper_seams` instead, the open region starts from the context's own
+    continuation, so the high band crosses the edge without a step.
+
+    Parameters
+    ----------
+    window : numpy.ndarray, shape (channels, w)
+        Track-rate window: the context with the candidate in ``[o0, o1)``.
+    o0, o1 : int
+        The open region inside the window.
+    taper_samples, bounds
+        As for :func:`taper_seams`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (channels, w), float64
+    """
+    carrier = np.array(window, dtype=np.float64)
+    carrier[:, o0:o1] = taper_seams(
+        window, window, o0, o1, taper_samples=taper_samples, bounds=bounds
+    )
+    return carrier
 
 
 def margin_weights(n: int, fade: str = MARGIN_FADE_DEFAULT) -> tuple[np.ndarray, np.ndarray]:
@@ -1223,7 +1654,7 @@ def taper_seams(
     fill = np.array(out[:, f0:f1], dtype=np.float64)
     n = min(int(taper_samples), fill.shape[1] // 2)
     if n > 0:
-        fade = 0.5 + 0.5 * np.cos(np.pi * np.arange(n) / n)  # 1 -> 0
+        fade = raised_cosine(n, falling=True, offset=0.0, dtype=np.float64)  # 1 -> 0
         # Matching only the edge value would leave a kink (the model's fine structure differs from
         # the source's), so each edge fades from the source's own short-term continuation.
         lo, hi = (0, out.shape[1]) if bounds is None else bounds
@@ -1239,10 +1670,10 @@ def taper_seams(
 def _ar_continue(
     context: np.ndarray, n: int, *, order: int = 32, fit_samples: int = 2048
 ) -> np.ndarray:
-    """Extrapolate each channel ``n`` samples past its end with a least-squares AR model.
+    """Extrapolate each channel ``n`` samples past its end (``audio.dsp.ar_extrapolate``).
 
-    (search.lpc has Burg LPC, but inpaint must not import search; a few milliseconds of
-    prediction need nothing more than this.)
+    A few milliseconds of prediction need no more than a least-squares fit of order 32 on the
+    last ``fit_samples`` samples.
 
     Parameters
     ----------
@@ -1257,32 +1688,20 @@ def _ar_continue(
         The prediction; a short or silent context repeats its last sample.
     """
     ctx = np.asarray(context, dtype=np.float64)[:, -fit_samples:]
-    out = np.repeat(ctx[:, -1:] if ctx.shape[1] else np.zeros((ctx.shape[0], 1)), n, axis=1)
     p = min(order, ctx.shape[1] // 4)
-    if p < 2:
-        return out
-    for c, x in enumerate(ctx):
-        if not np.any(x):
-            continue
-        dc = float(x.mean())  # held, not extrapolated (an AR model would let an offset decay)
-        x = x - dc
-        rows = np.lib.stride_tricks.sliding_window_view(x, p + 1)  # (m - p, p + 1)
-        coef, *_ = np.linalg.lstsq(rows[:, :-1], rows[:, -1], rcond=None)
-        hist = list(x[-p:])
-        for i in range(n):
-            nxt = float(np.dot(coef, hist[-p:]))
-            hist.append(nxt)
-            out[c, i] = nxt + dc
-        # An unstable fit must not blow up: fall back to holding the last sample (offset and
-        # all; the bound is on the prediction without the offset, as x is).
-        if not np.all(np.isfinite(out[c])) or np.max(np.abs(out[c] - dc)) > 4 * np.max(np.abs(x)):
-            out[c] = x[-1] + dc
-    return out
+    return np.stack(
+        [ar_extrapolate(c, n, p, fit="least-squares", max_growth=4.0) for c in ctx]
+    ).reshape(ctx.shape[0], n)
 
 
 __all__ = [
+    "MARGIN_OPTION_KEYS",
+    "GuidanceOptions",
+    "InpaintOptions",
     "InpaintResult",
     "InpaintTake",
+    "SamplerOptions",
+    "WindowOptions",
     "from_model_channels",
     "inpaint_gap",
     "margin_weights",

@@ -87,7 +87,43 @@ PRELOAD_MAX_BYTES = 2 * 1024**3
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """Hyper-parameters of a run (stored with the state; see :func:`train`)."""
+    """Hyper-parameters of a run (stored with the state; see :func:`train` and the module docstring).
+
+    Attributes
+    ----------
+    steps : int
+        Total optimiser steps of the run (a resumed run continues up to this number).
+    batch_size : int
+        Crops per step (per process under torchrun).
+    lr : float
+        Adam learning rate after warm-up.
+    warmup_steps : int
+        Linear warm-up of the learning rate.
+    lr_decay_steps : int
+        Half-cosine decay of the learning rate to zero over the last this many steps of
+        ``steps`` (0: constant after warm-up).
+    ema_decay, grad_clip, p_mean, p_std, gain_db, polarity
+        See the module docstring; ``p_mean=None`` means ``ln(sigma_data) - 0.5``.
+    val_every, val_batches : int
+        Validate the EMA every ``val_every`` steps on ``val_batches`` fixed batches of the
+        held-out split (the training split when there is none); 0 batches disables validation.
+    checkpoint_every_s : float
+        Seconds between checkpoints (one is also written at the end).
+    log_every : int
+        Steps per history entry and progress message.
+    seed : int
+        Seed of the initial weights, the data order and the noise.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        Autocast precision of the network: bf16 on CUDA or the CPU, fp16 on CUDA only (the CPU
+        runs fp16 requests in float32); ``auto`` is decided at the start of every chunk by
+        :func:`~simdps_studio.inpaint.precision.resolve_precision` (bf16 where the processor has
+        bf16 matrix support and it measured faster). Weights, optimiser state and the
+        validation loss stay float32; the chunk's record says what ran.
+    val_fraction : float
+        Held-out share for folders without a split.
+    snr_cap, short_crop_s, short_crop_steps, val_batch_size
+        See the comments below.
+    """
 
     steps: int = 100_000
     batch_size: int = 8
@@ -173,6 +209,56 @@ def run_options(given: Mapping[str, Any], saved: Mapping[str, Any] | None = None
     opts = TrainOptions(**merged)
     opts.validate()
     return opts
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """One call of :func:`train`: the hyper-parameters it sets and how this chunk runs.
+
+    Attributes
+    ----------
+    options : mapping
+        :class:`TrainOptions` fields this chunk sets, by name; a field left out (or None) keeps
+        the resumed run's value, else the default (:func:`run_options`; an unknown name is an
+        InputError).
+    preset : str, optional
+        Model preset for a new run (default ``"small"``); a resumed run keeps its own and
+        refuses a different one.
+    resume : bool
+        Continue from ``out_dir/training`` when it exists (a fresh start otherwise). Without it
+        an existing training state is an error, so nothing is overwritten by accident.
+    init_from : path, optional
+        A saved model folder (``config.json`` + weights, e.g. a shipped model without its
+        ``training/`` state) to continue from when ``out_dir`` holds no state: its weights start
+        both the model and the EMA, its training record (steps, history, chunks) is carried on,
+        and the learning rate warms up again from its step because the optimiser starts fresh.
+    overrides : mapping
+        :class:`ModelConfig` fields for a new run, e.g. ``{"sigma_data": 0.05}``.
+    max_seconds : float, optional
+        Stop (after a checkpoint) once this much time has passed: one chunk of a chunked run.
+    device : {"auto", "cpu", "cuda"} or torch.device
+        Ignored under torchrun, where each process uses its own GPU (or the CPU with gloo).
+    preload_max_bytes : int
+        Keep corpora up to this size in memory.
+    """
+
+    options: Mapping[str, Any] = field(default_factory=dict)
+    preset: str | None = None
+    resume: bool = False
+    init_from: str | os.PathLike[str] | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    max_seconds: float | None = None
+    device: str | torch.device = "auto"
+    preload_max_bytes: int = PRELOAD_MAX_BYTES
+
+    @classmethod
+    def of(cls, **kwargs: Any) -> TrainSettings:
+        """Settings from keyword arguments: :class:`TrainOptions` fields go to ``options``."""
+        own = {f.name for f in fields(cls)} - {"options"}
+        return cls(
+            options={k: v for k, v in kwargs.items() if k not in own},
+            **{k: v for k, v in kwargs.items() if k in own},
+        )
 
 
 @dataclass
@@ -770,44 +856,18 @@ def _hardware(device: torch.device, world: int) -> str:
 def train(
     data_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
+    settings: TrainSettings | None = None,
     *,
-    preset: str | None = None,
-    steps: int | None = None,
-    batch_size: int | None = None,
-    lr: float | None = None,
-    resume: bool = False,
-    init_from: str | os.PathLike[str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    warmup_steps: int | None = None,
-    lr_decay_steps: int | None = None,
-    ema_decay: float | None = None,
-    grad_clip: float | None = None,
-    p_mean: float | None = None,
-    p_std: float | None = None,
-    gain_db: float | None = None,
-    polarity: bool | None = None,
-    val_every: int | None = None,
-    val_batches: int | None = None,
-    checkpoint_every_s: float | None = None,
-    log_every: int | None = None,
-    max_seconds: float | None = None,
-    seed: int | None = None,
-    device: str | torch.device = "auto",
-    precision: str | None = None,
-    val_fraction: float | None = None,
-    snr_cap: float | None = None,
-    short_crop_s: float | None = None,
-    short_crop_steps: int | None = None,
-    preload_max_bytes: int = PRELOAD_MAX_BYTES,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     on_log: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train (or continue training) a score model on a folder of audio.
 
-    Every hyper-parameter left at ``None`` takes the resumed run's value when ``out_dir`` holds a
-    training state (so ``resume=True`` alone continues a run exactly as it was started), and the
-    :class:`TrainOptions` default otherwise; one that is given applies from this chunk on.
+    Every hyper-parameter that ``settings.options`` does not set takes the resumed run's value
+    when ``out_dir`` holds a training state (so ``resume=True`` alone continues a run exactly as
+    it was started), and the :class:`TrainOptions` default otherwise; one that is set applies
+    from this chunk on.
 
     Parameters
     ----------
@@ -815,57 +875,9 @@ def train(
         Training corpus (see :func:`find_audio`).
     out_dir : path
         Model folder to write (see the module docstring for its layout).
-    preset : str, optional
-        Model preset for a new run (default ``"small"``); a resumed run keeps its own and refuses a
-        different one.
-    steps : int
-        Total optimiser steps of the run (a resumed run continues up to this number).
-    batch_size : int
-        Crops per step (per process under torchrun).
-    lr : float
-        Adam learning rate after warm-up.
-    resume : bool
-        Continue from ``out_dir/training`` when it exists (a fresh start otherwise). Without it an
-        existing training state is an error, so nothing is overwritten by accident.
-    init_from : path, optional
-        A saved model folder (``config.json`` + weights, e.g. a shipped model without its
-        ``training/`` state) to continue from when ``out_dir`` holds no state: its weights start
-        both the model and the EMA, its training record (steps, history, chunks) is carried on,
-        and the learning rate warms up again from its step because the optimiser starts fresh.
-    overrides : mapping, optional
-        :class:`ModelConfig` fields for a new run, e.g. ``{"sigma_data": 0.05}``.
-    lr_decay_steps : int
-        Half-cosine decay of the learning rate to zero over the last this many steps of
-        ``steps`` (0: constant after warm-up).
-    warmup_steps, ema_decay, grad_clip, p_mean, p_std, gain_db, polarity
-        See the module docstring; ``p_mean=None`` means ``ln(sigma_data) - 0.5``.
-    val_every, val_batches : int
-        Validate the EMA every ``val_every`` steps on ``val_batches`` fixed batches of the held-out
-        split (the training split when there is none); 0 batches disables validation.
-    checkpoint_every_s : float
-        Seconds between checkpoints (one is also written at the end).
-    log_every : int
-        Steps per history entry and progress message.
-    max_seconds : float, optional
-        Stop (after a checkpoint) once this much time has passed: one chunk of a chunked run.
-    seed : int
-        Seed of the initial weights, the data order and the noise.
-    device : {"auto", "cpu", "cuda"} or torch.device
-        Ignored under torchrun, where each process uses its own GPU (or the CPU with gloo).
-    precision : {"auto", "fp32", "bf16", "fp16"}
-        Autocast precision of the network: bf16 on CUDA or the CPU, fp16 on CUDA only (the CPU
-        runs fp16 requests in float32); ``auto`` is decided at the start of every chunk by
-        :func:`~simdps_studio.inpaint.precision.resolve_precision` (bf16 where the processor has
-        bf16 matrix support and it measured faster). Weights, optimiser state and the validation
-        loss stay float32; the chunk's record says what ran.
-    val_fraction : float
-        Held-out share for folders without a split.
-    snr_cap : float
-        Min-SNR-style cap of the loss weight (0: EDM's weighting; see :func:`edm_loss`).
-    short_crop_s, short_crop_steps : float, int
-        Train the first ``short_crop_steps`` steps on crops of about ``short_crop_s`` seconds.
-    preload_max_bytes : int
-        Keep corpora up to this size in memory.
+    settings : TrainSettings, optional
+        The hyper-parameters this chunk sets and how it runs (default: a new run of the
+        default preset with the default options).
     progress, cancel
         Progress callback ``(fraction, message)`` and cancel token (checked every step; a cancel
         writes a checkpoint, then raises :class:`CancelledError`).
@@ -886,38 +898,38 @@ def train(
         When cancelled (after saving).
     """
     t_start = time.perf_counter()
-    given = {
-        "steps": steps,
-        "batch_size": batch_size,
-        "lr": lr,
-        "warmup_steps": warmup_steps,
-        "lr_decay_steps": lr_decay_steps,
-        "ema_decay": ema_decay,
-        "grad_clip": grad_clip,
-        "p_mean": p_mean,
-        "p_std": p_std,
-        "gain_db": gain_db,
-        "polarity": polarity,
-        "val_every": val_every,
-        "val_batches": val_batches,
-        "checkpoint_every_s": checkpoint_every_s,
-        "log_every": log_every,
-        "seed": seed,
-        "precision": precision,
-        "val_fraction": val_fraction,
-        "snr_cap": snr_cap,
-        "short_crop_s": short_crop_s,
-        "short_crop_steps": short_crop_steps,
-    }
+    settings = settings if settings is not None else TrainSettings()
     out = Path(out_dir)
-    state_dir = out / STATE_DIR
+    device = settings.device
     dist_info, dev = _init_distributed(str(device) if not isinstance(device, str) else device)
-
+    max_seconds = settings.max_seconds
     if max_seconds is not None and not (math.isfinite(max_seconds) and max_seconds > 0):
         raise InputError("the time limit must be a positive number of minutes")
+    start = _run_start(out, settings)
+    data = _training_data(data_dir, start, settings, dist_info)
+    trainer = _Trainer.create(out, start, data, dist_info, dev, t_start=t_start, on_log=on_log)
+    return trainer.run(progress=progress, cancel=cancel, max_seconds=max_seconds)
 
-    # ---- configuration: new run or resumed one
+
+@dataclass
+class _RunStart:
+    """Where a chunk starts: the model's configuration, the run's options, what it resumes."""
+
+    config: ModelConfig
+    opts: TrainOptions
+    p_mean: float  # the effective ``p_mean`` (``ln(sigma_data) - 0.5`` when not set)
+    saved: tuple[dict[str, Any], dict[str, torch.Tensor]] | None  # a resumed run's state
+    init_model: Denoiser | None  # --init: the model to continue from, and its record
+    init_record: dict[str, Any]
+    state_dir: Path
+
+
+def _run_start(out: Path, settings: TrainSettings) -> _RunStart:
+    """The configuration and options of a new, resumed or continued (``init_from``) run."""
+    state_dir = out / STATE_DIR
+    preset, init_from = settings.preset, settings.init_from
     saved: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None
+    init_model, init_record = None, {}
     if not has_state(out) and holds_model(out) and not _same_folder(init_from, out):
         # A trained model without its training state (a shipped or installed one, a best/):
         # a new run would replace it.
@@ -926,7 +938,7 @@ def train(
             f"(to continue this one: --init {out} --out NEW_FOLDER)"
         )
     if has_state(out):
-        if not resume:
+        if not settings.resume:
             raise InputError(
                 f"{out} already holds a training state; resume it or choose another folder"
             )
@@ -943,9 +955,9 @@ def train(
         if preset is not None and preset != config.preset:
             raise InputError(f"{init_from} is preset {config.preset!r}, not {preset!r}")
     else:
-        config = get_config(preset or "small", **dict(overrides or {}))
+        config = get_config(preset or "small", **dict(settings.overrides or {}))
     saved_options = saved[0].get("options") if saved is not None else None
-    opts = run_options(given, saved_options)
+    opts = run_options(settings.options, saved_options)
     if opts.val_batch_size is None:  # fixed at the run's first batch size
         first = (saved_options or {}).get("batch_size") or opts.batch_size
         opts = replace(opts, val_batch_size=int(first))
@@ -958,9 +970,25 @@ def train(
                 f"{'the run in ' + str(out) if saved is not None else init_from} is at step "
                 f"{at} already: give --steps above {at} to train on"
             )
+    return _RunStart(config, opts, p_mean_eff, saved, init_model, init_record, state_dir)
 
-    # ---- data
-    notes: list[str] = []  # files skipped as unreadable, and the like: logged as they come
+
+@dataclass
+class _Data:
+    """The corpus of a chunk: crop samplers, the fixed validation batches, notes to log."""
+
+    sampler: CropSampler
+    val_batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+    notes: list[str]  # files skipped as unreadable, and the like: logged as they come
+    info: dict[str, Any]  # for the model card
+
+
+def _training_data(
+    data_dir: str | os.PathLike[str], start: _RunStart, settings: TrainSettings, dist_info: _Dist
+) -> _Data:
+    """Find the audio, split it, and draw the validation batches (rank 0)."""
+    config, opts = start.config, start.opts
+    notes: list[str] = []
     sources = find_audio(data_dir, val_fraction=opts.val_fraction, notes=notes)
     train_sources = [s for s in sources if s.split == "train"]
     val_sources = [s for s in sources if s.split == "val"]
@@ -968,7 +996,7 @@ def train(
         train_sources,
         config.sample_rate,
         config.segment_length,
-        preload_max_bytes=preload_max_bytes,
+        preload_max_bytes=settings.preload_max_bytes,
         notes=notes,
     )
     val_sampler = sampler
@@ -978,295 +1006,426 @@ def train(
                 val_sources,
                 config.sample_rate,
                 config.segment_length,
-                preload_max_bytes=preload_max_bytes,
+                preload_max_bytes=settings.preload_max_bytes,
                 notes=notes,
             )
         except InputError:  # every held-out file is damaged
             val_sources = []
     if not val_sources and opts.val_batches > 0:
         notes.append("no held-out audio: the validation loss is measured on training crops")
-    val_batches_data = _val_set(val_sampler, opts, sigma_data, p_mean_eff) if dist_info.main else []
-
-    # ---- model, EMA, optimiser
-    torch.manual_seed(opts.seed)
-    model = Denoiser(config).to(dev)
-    short_crop = short_crop_length(model, opts.short_crop_s) if opts.short_crop_steps else None
-    model.train()
-    ema = copy.deepcopy(model).eval().requires_grad_(False)
-    opt = torch.optim.Adam(model.parameters(), lr=opts.lr, betas=(0.9, 0.999), eps=1e-8)
-    start_step = 0
-    history: list[dict[str, Any]] = []
-    chunks: list[dict[str, Any]] = []
-    best_val: float | None = None
-    samples_seen = 0
-    np_rng = np.random.default_rng([opts.seed, dist_info.rank])
-    gen = torch.Generator().manual_seed(opts.seed * 1000 + dist_info.rank)
-    # Steps before this one warm the learning rate up (a run continued from weights alone restarts
-    # Adam, whose first moments are unreliable).
-    warmup_base = 0
-    if saved is None and init_from is not None:
-        model.load_state_dict(init_model.state_dict())
-        ema.load_state_dict(init_model.state_dict())
-        start_step = int(init_record.get("steps", 0))
-        warmup_base = start_step
-        history = list(init_record.get("history", []))
-        chunks = list(init_record.get("chunks", []))
-        best_val = init_record.get("best_val_loss")
-        samples_seen = int(init_record.get("samples_seen", 0))
-        np_rng = np.random.default_rng([opts.seed, dist_info.rank, start_step])
-        gen = torch.Generator().manual_seed(opts.seed * 1000 + dist_info.rank + 7 * start_step)
-    if saved is not None:
-        record, tensors = saved
-        try:
-            model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-            ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
-            opt.load_state_dict(_optimizer_from(tensors, record["optimizer"]))
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise ModelError(f"training state in {state_dir} does not fit: {exc}") from None
-        start_step = int(record["step"])
-        warmup_base = int(record.get("warmup_base", 0))
-        history = list(record.get("history", []))
-        chunks = list(record.get("chunks", []))
-        best_val = record.get("best_val_loss")
-        samples_seen = int(record.get("samples_seen", 0))
-        rngs = record.get("rng", [])
-        if len(rngs) == dist_info.world:  # same world size: continue every stream exactly
-            np_rng.bit_generator.state = rngs[dist_info.rank]["numpy"]
-            gen.set_state(_gen_state_from_text(rngs[dist_info.rank]["torch"]))
-        else:  # a different number of processes: fresh streams, still deterministic
-            np_rng = np.random.default_rng([opts.seed, dist_info.rank, start_step])
-            gen = torch.Generator().manual_seed(opts.seed * 1000 + dist_info.rank + 7 * start_step)
-        for g in opt.param_groups:
-            g["lr"] = _lr(start_step, opts, warmup_base)
-    if dev.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
-    net: torch.nn.Module = model
-    if dist_info.world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(
-            model, device_ids=[dist_info.local_rank] if dev.type == "cuda" else None
-        )
-    from simdps_studio.inpaint.precision import resolve_precision
-
-    run_precision = resolve_precision(opts.precision, dev, preset=config.preset, training=True)
-    if opts.precision == "auto":
-        notes.append(f"network precision {run_precision.reason}")
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(run_precision.precision)
-    # bf16 autocast runs on the CPU too (fp32 master weights and Adam state); fp16 is CUDA-only.
-    use_amp = amp_dtype is not None and (dev.type == "cuda" or amp_dtype == torch.bfloat16)
-    scaler = torch.amp.GradScaler(dev.type, enabled=use_amp and amp_dtype == torch.float16)
-    hardware = _hardware(dev, dist_info.world)
-    chunk = {
-        "start_step": start_step,
-        "end_step": start_step,
-        "hardware": hardware,
-        "precision": run_precision.precision,
-        "seconds": 0.0,
-        "loss": None,
-        "batch_size": opts.batch_size * dist_info.world,
-    }
-    data_info = {
+    sigma_data = float(config.sigma_data)
+    val_batches = _val_set(val_sampler, opts, sigma_data, start.p_mean) if dist_info.main else []
+    info = {
         "data": str(Path(data_dir)),
         "train_files": len(train_sources),
         "val_files": len(val_sources),
         "train_hours": round(sampler.seconds / 3600, 4),
         "val_hours": round(val_sampler.seconds / 3600, 4) if val_sources else 0.0,
     }
+    return _Data(sampler, val_batches, notes, info)
 
-    def log(entry: dict[str, Any]) -> None:
-        history.append(entry)
-        if on_log is not None and dist_info.main:
-            on_log(entry)
 
-    def log_notes(step: int) -> None:
-        while notes:
-            log({"step": step, "note": notes.pop(0)})
+@dataclass
+class _Trainer:
+    """One chunk of a run in progress: the model, its optimiser and the run's record."""
 
-    def update_chunk(step: int, last_loss: float) -> None:
-        # This chunk's row of the model card, as of ``step``.
-        chunk["end_step"] = step
-        chunk["seconds"] = round(time.perf_counter() - t_start, 1)
-        chunk["loss"] = None if math.isnan(last_loss) else round(last_loss, 6)
+    out: Path
+    start: _RunStart
+    data: _Data
+    dist_info: _Dist
+    dev: torch.device
+    model: Denoiser
+    ema: Denoiser
+    opt: torch.optim.Optimizer
+    net: torch.nn.Module  # the model, or its DistributedDataParallel wrapper
+    short_crop: int | None
+    np_rng: np.random.Generator
+    gen: torch.Generator
+    t_start: float
+    on_log: Callable[[dict[str, Any]], None] | None
+    amp_dtype: torch.dtype | None = None
+    use_amp: bool = False
+    scaler: Any = None  # torch.amp.GradScaler
+    start_step: int = 0
+    # Steps before this one warm the learning rate up (a run continued from weights alone
+    # restarts Adam, whose first moments are unreliable).
+    warmup_base: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    chunks: list[dict[str, Any]] = field(default_factory=list)
+    chunk: dict[str, Any] = field(default_factory=dict)  # this chunk's row of the model card
+    best_val: float | None = None
+    samples_seen: int = 0
+    step: int = 0
+    last_loss: float = float("nan")
+    last_val: float | None = None
+    interval_losses: list[float] = field(default_factory=list)
 
-    def training_record(step: int, last_loss: float, val: float | None) -> dict[str, Any]:
-        update_chunk(step, last_loss)
+    @classmethod
+    def create(
+        cls,
+        out: Path,
+        start: _RunStart,
+        data: _Data,
+        dist_info: _Dist,
+        dev: torch.device,
+        *,
+        t_start: float,
+        on_log: Callable[[dict[str, Any]], None] | None,
+    ) -> _Trainer:
+        """A new model, EMA and optimiser, then the resumed or continued run's state."""
+        opts = start.opts
+        torch.manual_seed(opts.seed)
+        model = Denoiser(start.config).to(dev)
+        short_crop = short_crop_length(model, opts.short_crop_s) if opts.short_crop_steps else None
+        model.train()
+        ema = copy.deepcopy(model).eval().requires_grad_(False)
+        opt = torch.optim.Adam(model.parameters(), lr=opts.lr, betas=(0.9, 0.999), eps=1e-8)
+        trainer = cls(
+            out=out,
+            start=start,
+            data=data,
+            dist_info=dist_info,
+            dev=dev,
+            model=model,
+            ema=ema,
+            opt=opt,
+            net=model,
+            short_crop=short_crop,
+            np_rng=np.random.default_rng([opts.seed, dist_info.rank]),
+            gen=torch.Generator().manual_seed(opts.seed * 1000 + dist_info.rank),
+            t_start=t_start,
+            on_log=on_log,
+        )
+        if start.saved is None and start.init_model is not None:
+            trainer._continue_from_model()
+        if start.saved is not None:
+            trainer._restore_state()
+        trainer._set_up_hardware()
+        return trainer
+
+    def _continue_from_model(self) -> None:
+        """``init_from``: its weights start model and EMA, its record is carried on."""
+        record = self.start.init_record
+        self.model.load_state_dict(self.start.init_model.state_dict())
+        self.ema.load_state_dict(self.start.init_model.state_dict())
+        self.start_step = int(record.get("steps", 0))
+        self.warmup_base = self.start_step
+        self.history = list(record.get("history", []))
+        self.chunks = list(record.get("chunks", []))
+        self.best_val = record.get("best_val_loss")
+        self.samples_seen = int(record.get("samples_seen", 0))
+        self._fresh_streams()
+
+    def _fresh_streams(self) -> None:
+        """Deterministic data and noise streams for a run continued at ``start_step``."""
+        opts, rank, at = self.start.opts, self.dist_info.rank, self.start_step
+        self.np_rng = np.random.default_rng([opts.seed, rank, at])
+        self.gen = torch.Generator().manual_seed(opts.seed * 1000 + rank + 7 * at)
+
+    def _restore_state(self) -> None:
+        """A resumed run: weights, EMA, Adam, counters and the random streams of every rank."""
+        record, tensors = self.start.saved
+        try:
+            self.model.load_state_dict(
+                {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+            )
+            self.ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+            self.opt.load_state_dict(_optimizer_from(tensors, record["optimizer"]))
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise ModelError(
+                f"training state in {self.start.state_dir} does not fit: {exc}"
+            ) from None
+        self.start_step = int(record["step"])
+        self.warmup_base = int(record.get("warmup_base", 0))
+        self.history = list(record.get("history", []))
+        self.chunks = list(record.get("chunks", []))
+        self.best_val = record.get("best_val_loss")
+        self.samples_seen = int(record.get("samples_seen", 0))
+        rngs = record.get("rng", [])
+        rank = self.dist_info.rank
+        if len(rngs) == self.dist_info.world:  # same world size: continue every stream exactly
+            self.np_rng.bit_generator.state = rngs[rank]["numpy"]
+            self.gen.set_state(_gen_state_from_text(rngs[rank]["torch"]))
+        else:  # a different number of processes: fresh streams, still deterministic
+            self._fresh_streams()
+        for g in self.opt.param_groups:
+            g["lr"] = _lr(self.start_step, self.start.opts, self.warmup_base)
+
+    def _set_up_hardware(self) -> None:
+        """CUDA flags, DDP, the network precision and this chunk's row of the model card."""
+        dev, dist_info, opts = self.dev, self.dist_info, self.start.opts
+        if dev.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cudnn.benchmark = True
+        if dist_info.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(
+                self.model, device_ids=[dist_info.local_rank] if dev.type == "cuda" else None
+            )
+        from simdps_studio.inpaint.precision import resolve_precision
+
+        run_precision = resolve_precision(
+            opts.precision, dev, preset=self.start.config.preset, training=True
+        )
+        if opts.precision == "auto":
+            self.data.notes.append(f"network precision {run_precision.reason}")
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(
+            run_precision.precision
+        )
+        # bf16 autocast runs on the CPU too (fp32 master weights and Adam state); fp16 is
+        # CUDA-only.
+        self.use_amp = self.amp_dtype is not None and (
+            dev.type == "cuda" or self.amp_dtype == torch.bfloat16
+        )
+        self.scaler = torch.amp.GradScaler(
+            dev.type, enabled=self.use_amp and self.amp_dtype == torch.float16
+        )
+        self.chunk = {
+            "start_step": self.start_step,
+            "end_step": self.start_step,
+            "hardware": _hardware(dev, dist_info.world),
+            "precision": run_precision.precision,
+            "seconds": 0.0,
+            "loss": None,
+            "batch_size": opts.batch_size * dist_info.world,
+        }
+
+    # ---- the record
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self.t_start
+
+    def log(self, entry: dict[str, Any]) -> None:
+        self.history.append(entry)
+        if self.on_log is not None and self.dist_info.main:
+            self.on_log(entry)
+
+    def log_notes(self) -> None:
+        while self.data.notes:
+            self.log({"step": self.step, "note": self.data.notes.pop(0)})
+
+    def _update_chunk(self, last_loss: float) -> None:
+        """This chunk's row of the model card, as of the current step."""
+        self.chunk["end_step"] = self.step
+        self.chunk["seconds"] = round(self._elapsed(), 1)
+        self.chunk["loss"] = None if math.isnan(last_loss) else round(last_loss, 6)
+
+    def training_record(self, last_loss: float, val: float | None) -> dict[str, Any]:
+        """The model card's ``training`` entry."""
+        self._update_chunk(last_loss)
+        chunks = [*self.chunks, self.chunk]
         return {
-            **data_info,
-            "preset": config.preset,
-            "steps": step,
-            "samples_seen": samples_seen,
-            "options": {**asdict(opts), "p_mean": p_mean_eff},
+            **self.data.info,
+            "preset": self.start.config.preset,
+            "steps": self.step,
+            "samples_seen": self.samples_seen,
+            "options": {**asdict(self.start.opts), "p_mean": self.start.p_mean},
             "train_loss": last_loss,
             "val_loss": val,
-            "best_val_loss": best_val,
-            "seconds_total": round(sum(c.get("seconds", 0.0) for c in [*chunks, chunk]), 1),
-            "chunks": [*chunks, chunk],
-            "history": history,
+            "best_val_loss": self.best_val,
+            "seconds_total": round(sum(c.get("seconds", 0.0) for c in chunks), 1),
+            "chunks": chunks,
+            "history": self.history,
         }
 
-    def checkpoint(step: int, last_loss: float, val: float | None) -> None:
+    def checkpoint(self) -> None:
+        """Write the training state and the EMA model (rank 0; every rank's streams)."""
         rng_states = _all_gather(
-            {"numpy": np_rng.bit_generator.state, "torch": _gen_state_to_text(gen)}, dist_info
+            {"numpy": self.np_rng.bit_generator.state, "torch": _gen_state_to_text(self.gen)},
+            self.dist_info,
         )
-        if not dist_info.main:
+        if not self.dist_info.main:
             return
-        update_chunk(step, last_loss)
+        self._update_chunk(self.last_loss)
         record = {
-            "step": step,
-            "config": config.to_dict(),
-            "options": asdict(opts),
+            "step": self.step,
+            "config": self.start.config.to_dict(),
+            "options": asdict(self.start.opts),
             "rng": rng_states,
-            "warmup_base": warmup_base,
-            "samples_seen": samples_seen,
-            "best_val_loss": best_val,
-            "history": history,
-            "chunks": [*chunks, chunk],
+            "warmup_base": self.warmup_base,
+            "samples_seen": self.samples_seen,
+            "best_val_loss": self.best_val,
+            "history": self.history,
+            "chunks": [*self.chunks, self.chunk],
         }
-        _save_state(state_dir, model, ema, opt, record)
-        extra = {"training": training_record(step, last_loss, val)}
-        if val is not None:
-            extra["metrics"] = {"val_loss": val, "best_val_loss": best_val}
-        save_model(ema, out, extra=extra)
+        _save_state(self.start.state_dir, self.model, self.ema, self.opt, record)
+        extra = {"training": self.training_record(self.last_loss, self.last_val)}
+        if self.last_val is not None:
+            extra["metrics"] = {"val_loss": self.last_val, "best_val_loss": self.best_val}
+        save_model(self.ema, self.out, extra=extra)
 
-    # ---- loop
-    step = start_step
-    log_notes(step)
-    # A resumed chunk carries its run's last validation loss (the model card and the prior-fit
-    # reference keep it even if this chunk ends before the next validation).
-    last_val: float | None = None
-    if saved is not None:
-        last_val = next(
-            (h["val_loss"] for h in reversed(history) if h.get("val_loss") is not None), None
+    def _save_best(self, last_loss: float) -> None:
+        save_model(
+            self.ema,
+            self.out / BEST_DIR,
+            extra={
+                "training": self.training_record(last_loss, self.last_val),
+                "metrics": {"val_loss": self.last_val, "step": self.step},
+            },
         )
-    if dist_info.main and val_batches_data and (start_step == 0 or saved is None):
-        last_val = validation_loss(ema, val_batches_data, sigma_data, dev)
-        log({"step": start_step, "val_loss": last_val, "time_s": 0.0})
-        if start_step > 0:
-            # Continued from a model (--init): its own best was measured on its own data; this
-            # run's best starts with its weights on this run's validation set.
-            best_val = last_val
-            save_model(
-                ema,
-                out / BEST_DIR,
-                extra={
-                    "training": training_record(step, float("nan"), last_val),
-                    "metrics": {"val_loss": last_val, "step": step},
-                },
+
+    def _validate(self) -> float:
+        return validation_loss(
+            self.ema, self.data.val_batches, float(self.start.config.sigma_data), self.dev
+        )
+
+    # ---- the loop
+
+    def first_validation(self) -> None:
+        """The validation loss the chunk starts from (measured, or the resumed run's last)."""
+        saved = self.start.saved
+        # A resumed chunk carries its run's last validation loss (the model card and the
+        # prior-fit reference keep it even if this chunk ends before the next validation).
+        if saved is not None:
+            self.last_val = next(
+                (h["val_loss"] for h in reversed(self.history) if h.get("val_loss") is not None),
+                None,
             )
-    interval_losses: list[float] = []
-    last_loss = float("nan")
-    last_ckpt = time.perf_counter()
-    finished = step >= opts.steps
-    try:
-        while step < opts.steps:
-            check_cancel(cancel)
-            lr_now = _lr(step, opts, warmup_base)
-            for g in opt.param_groups:
-                g["lr"] = lr_now
-            x_np = make_batch(
-                sampler,
-                np_rng,
-                opts.batch_size,
-                sigma_data,
-                gain_db=opts.gain_db,
-                polarity=opts.polarity,
-                n_samples=short_crop if step < opts.short_crop_steps else None,
-            )
-            x = torch.from_numpy(x_np).to(dev)
-            sigma = torch.exp(p_mean_eff + opts.p_std * torch.randn(opts.batch_size, generator=gen))
-            noise = torch.randn(opts.batch_size, x.shape[1], generator=gen)
-            sigma, noise = sigma.to(dev), noise.to(dev)
-            amp = torch.autocast(dev.type, dtype=amp_dtype) if use_amp else contextlib.nullcontext()
-            with amp:
-                loss = edm_loss(net, x, sigma, noise, sigma_data, snr_cap=opts.snr_cap)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
-            if torch.isfinite(grad_norm):
-                scaler.step(opt)
-            scaler.update()
-            ema_update(ema, model, step, opts.ema_decay)
-            step += 1
-            log_notes(step)
-            samples_seen += opts.batch_size * dist_info.world
-            interval_losses.append(float(loss.detach()))
-            if step % opts.log_every == 0 or step == opts.steps:
-                last_loss = _mean_over_ranks(float(np.mean(interval_losses)), dist_info, dev)
-                interval_losses = []
-                log(
-                    {
-                        "step": step,
-                        "loss": last_loss,
-                        "lr": lr_now,
-                        "time_s": round(time.perf_counter() - t_start, 2),
-                    }
+        if (
+            self.dist_info.main
+            and self.data.val_batches
+            and (self.start_step == 0 or saved is None)
+        ):
+            self.last_val = self._validate()
+            self.log({"step": self.start_step, "val_loss": self.last_val, "time_s": 0.0})
+            if self.start_step > 0:
+                # Continued from a model (--init): its own best was measured on its own data;
+                # this run's best starts with its weights on this run's validation set.
+                self.best_val = self.last_val
+                self._save_best(float("nan"))
+
+    def train_step(self) -> float:
+        """One optimiser step; returns the learning rate it used."""
+        opts, dev = self.start.opts, self.dev
+        sigma_data = float(self.start.config.sigma_data)
+        lr_now = _lr(self.step, opts, self.warmup_base)
+        for g in self.opt.param_groups:
+            g["lr"] = lr_now
+        x_np = make_batch(
+            self.data.sampler,
+            self.np_rng,
+            opts.batch_size,
+            sigma_data,
+            gain_db=opts.gain_db,
+            polarity=opts.polarity,
+            n_samples=self.short_crop if self.step < opts.short_crop_steps else None,
+        )
+        x = torch.from_numpy(x_np).to(dev)
+        sigma = torch.exp(
+            self.start.p_mean + opts.p_std * torch.randn(opts.batch_size, generator=self.gen)
+        )
+        noise = torch.randn(opts.batch_size, x.shape[1], generator=self.gen)
+        sigma, noise = sigma.to(dev), noise.to(dev)
+        amp = (
+            torch.autocast(dev.type, dtype=self.amp_dtype)
+            if self.use_amp
+            else contextlib.nullcontext()
+        )
+        with amp:
+            loss = edm_loss(self.net, x, sigma, noise, sigma_data, snr_cap=opts.snr_cap)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.opt)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), opts.grad_clip)
+        if torch.isfinite(grad_norm):
+            self.scaler.step(self.opt)
+        self.scaler.update()
+        ema_update(self.ema, self.model, self.step, opts.ema_decay)
+        self.step += 1
+        self.log_notes()
+        self.samples_seen += opts.batch_size * self.dist_info.world
+        self.interval_losses.append(float(loss.detach()))
+        return lr_now
+
+    def log_interval(self, lr_now: float) -> None:
+        """The mean loss over the last ``log_every`` steps (and at the last step)."""
+        opts = self.start.opts
+        if self.step % opts.log_every == 0 or self.step == opts.steps:
+            mean = float(np.mean(self.interval_losses))
+            self.last_loss = _mean_over_ranks(mean, self.dist_info, self.dev)
+            self.interval_losses = []
+            entry = {"step": self.step, "loss": self.last_loss, "lr": lr_now}
+            self.log({**entry, "time_s": round(self._elapsed(), 2)})
+
+    def maybe_validate(self) -> None:
+        """Validate every ``val_every`` steps (and at the last); keep the best model."""
+        opts = self.start.opts
+        if not (
+            self.dist_info.main
+            and self.data.val_batches
+            and (self.step % opts.val_every == 0 or self.step == opts.steps)
+        ):
+            return
+        self.last_val = self._validate()
+        entry = {"step": self.step, "val_loss": self.last_val}
+        self.log({**entry, "time_s": round(self._elapsed(), 2)})
+        if self.best_val is None or self.last_val < self.best_val:
+            self.best_val = self.last_val
+            self._save_best(self.last_loss)
+
+    def report(self, progress: Progress | None) -> None:
+        if progress is None or not self.dist_info.main:
+            return
+        opts = self.start.opts
+        done = self.step - self.start_step
+        eta = self._elapsed() / done * (opts.steps - self.step) if done else float("nan")
+        loss_txt = f"{self.last_loss:.4f}" if not math.isnan(self.last_loss) else "-"
+        val_txt = f", val {self.last_val:.4f}" if self.last_val is not None else ""
+        progress(
+            self.step / opts.steps,
+            f"step {self.step}/{opts.steps}, loss {loss_txt}{val_txt}, ETA {eta:.0f} s",
+        )
+
+    def _mean_interval_loss(self) -> None:
+        if self.interval_losses:
+            self.last_loss = float(np.mean(self.interval_losses))
+
+    def run(
+        self, *, progress: Progress | None, cancel: CancelToken | None, max_seconds: float | None
+    ) -> TrainResult:
+        """Train up to the run's total steps, checkpointing as it goes."""
+        opts, dist_info, dev = self.start.opts, self.dist_info, self.dev
+        self.step = self.start_step
+        self.log_notes()
+        self.first_validation()
+        last_ckpt = time.perf_counter()
+        finished = self.step >= opts.steps
+        try:
+            while self.step < opts.steps:
+                check_cancel(cancel)
+                lr_now = self.train_step()
+                self.log_interval(lr_now)
+                self.maybe_validate()
+                self.report(progress)
+                now = time.perf_counter()
+                out_of_time = max_seconds is not None and now - self.t_start >= max_seconds
+                want_ckpt = now - last_ckpt >= opts.checkpoint_every_s
+                want_ckpt, out_of_time = (
+                    _broadcast_flag(want_ckpt, dist_info, dev),
+                    _broadcast_flag(out_of_time, dist_info, dev),
                 )
-            if (
-                dist_info.main
-                and val_batches_data
-                and (step % opts.val_every == 0 or step == opts.steps)
-            ):
-                last_val = validation_loss(ema, val_batches_data, sigma_data, dev)
-                log(
-                    {
-                        "step": step,
-                        "val_loss": last_val,
-                        "time_s": round(time.perf_counter() - t_start, 2),
-                    }
-                )
-                if best_val is None or last_val < best_val:
-                    best_val = last_val
-                    save_model(
-                        ema,
-                        out / BEST_DIR,
-                        extra={
-                            "training": training_record(step, last_loss, last_val),
-                            "metrics": {"val_loss": last_val, "step": step},
-                        },
-                    )
-            if progress is not None and dist_info.main:
-                elapsed = time.perf_counter() - t_start
-                done = step - start_step
-                eta = elapsed / done * (opts.steps - step) if done else float("nan")
-                loss_txt = f"{last_loss:.4f}" if not math.isnan(last_loss) else "-"
-                val_txt = f", val {last_val:.4f}" if last_val is not None else ""
-                progress(
-                    step / opts.steps,
-                    f"step {step}/{opts.steps}, loss {loss_txt}{val_txt}, ETA {eta:.0f} s",
-                )
-            now = time.perf_counter()
-            out_of_time = max_seconds is not None and now - t_start >= max_seconds
-            want_ckpt = now - last_ckpt >= opts.checkpoint_every_s
-            want_ckpt, out_of_time = (
-                _broadcast_flag(want_ckpt, dist_info, dev),
-                _broadcast_flag(out_of_time, dist_info, dev),
-            )
-            if want_ckpt and not out_of_time and step < opts.steps:
-                checkpoint(step, last_loss, last_val)
-                last_ckpt = time.perf_counter()
-            if out_of_time:
-                break
-        finished = step >= opts.steps
-    except CancelledError:
-        if interval_losses:
-            last_loss = float(np.mean(interval_losses))
-        checkpoint(step, last_loss, last_val)
-        raise
-    if interval_losses:
-        last_loss = float(np.mean(interval_losses))
-    checkpoint(step, last_loss, last_val)
-    return TrainResult(
-        out_dir=out,
-        start_step=start_step,
-        step=step,
-        finished=finished,
-        train_loss=last_loss,
-        val_loss=last_val,
-        best_val_loss=best_val,
-        seconds=time.perf_counter() - t_start,
-        history=history,
-    )
+                if want_ckpt and not out_of_time and self.step < opts.steps:
+                    self.checkpoint()
+                    last_ckpt = time.perf_counter()
+                if out_of_time:
+                    break
+            finished = self.step >= opts.steps
+        except CancelledError:
+            self._mean_interval_loss()
+            self.checkpoint()
+            raise
+        self._mean_interval_loss()
+        self.checkpoint()
+        return TrainResult(
+            out_dir=self.out,
+            start_step=self.start_step,
+            step=self.step,
+            finished=finished,
+            train_loss=self.last_loss,
+            val_loss=self.last_val,
+            best_val_loss=self.best_val,
+            seconds=self._elapsed(),
+            history=self.history,
+        )

@@ -4,14 +4,15 @@ This is the paper's low anchor (and the fallback that needs no model): an autore
 order a few hundred is fitted with Burg's method (:func:`librosa.lpc`) to the context on each side of
 the gap, each model is run as an all-pole filter with zero input from its context's last samples
 (the filter's zero-input response is the AR extrapolation), and the forward and backward predictions
-are blended with complementary raised-cosine weights.
+are blended with complementary raised-cosine weights. The predictor is
+:func:`simdps_studio.audio.dsp.ar_extrapolate` (Burg fit), re-exported here.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.signal
 
+from simdps_studio.audio.dsp import ar_extrapolate, raised_cosine
 from simdps_studio.core.errors import InputError
 from simdps_studio.core.progress import CancelToken, check_cancel
 
@@ -20,18 +21,6 @@ DEFAULT_ORDER_44K = 320
 
 #: Default context length as a multiple of the order.
 DEFAULT_CONTEXT_ORDERS = 24
-
-#: RMS of the white noise added to a context before fitting, relative to the context's RMS.
-#: Burg's estimate of nearly noise-free tones is badly over-damped (the normal equations are
-#: nearly singular); a -80 dB noise floor regularises it like a white-noise correction does
-#: the autocorrelation method (measured on a synthetic piano tone, 20 ms ahead: 7 dB -> 47 dB).
-NOISE_FLOOR = 1e-4
-
-#: A prediction whose peak exceeds this multiple of its context's peak counts as unstable.
-MAX_GAIN_GROWTH = 2.0
-
-#: Context RMS below which a side counts as silent (its prediction is zeros).
-SILENCE_RMS = 1e-9
 
 
 def default_order(sr: int) -> int:
@@ -63,7 +52,8 @@ def lpc_fill(
         Sample rate in Hz (sets the default order and context).
     order : int, optional
         AR order; default :func:`default_order` (320 at 44.1 kHz). It is reduced where the available
-        context is short (at most a third of the context) and where a filter proves unstable.
+        context is short (at most a third of the context) and where a filter proves unstable
+        (:func:`~simdps_studio.audio.dsp.ar_extrapolate`).
     context_s : float, optional
         Context used on each side to fit the model, in seconds; default
         :data:`DEFAULT_CONTEXT_ORDERS` times the order (174 ms at 44.1 kHz).
@@ -136,63 +126,4 @@ def crossfade_weights(n_samples: int) -> np.ndarray:
     -------
     numpy.ndarray, shape (n_samples,), float64
     """
-    i = np.arange(n_samples) + 0.5
-    return 0.5 * (1.0 + np.cos(np.pi * i / n_samples))
-
-
-def ar_extrapolate(context: np.ndarray, n_samples: int, order: int) -> np.ndarray:
-    """Continue ``context`` by ``n_samples`` with a Burg AR model fitted to it.
-
-    The order is limited to a third of the context; when the prediction is not finite or grows
-    beyond :data:`MAX_GAIN_GROWTH` times the context's peak, the order is halved and the fit
-    retried, down to order 1; if that fails too, the prediction is silence.
-
-    Parameters
-    ----------
-    context : numpy.ndarray, shape (n_context,)
-        Samples just before the extrapolated stretch, oldest first.
-    n_samples : int
-        Number of samples to predict.
-    order : int
-        Requested AR order.
-
-    Returns
-    -------
-    numpy.ndarray, shape (n_samples,), float64
-    """
-    ctx = np.nan_to_num(np.asarray(context, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    # A DC offset is held, not extrapolated: the all-pole model decays towards zero, which would
-    # turn an offset into a slow fade (a thump at each seam).
-    dc = float(np.mean(ctx)) if ctx.size else 0.0
-    ctx = ctx - dc
-    peak = float(np.max(np.abs(ctx))) if ctx.size else 0.0
-    if ctx.size < 3 or np.sqrt(np.mean(ctx * ctx)) < SILENCE_RMS:
-        return np.full(n_samples, dc)
-    p = min(order, ctx.size // 3)
-    while p >= 1:
-        pred = _predict(ctx, n_samples, p)
-        if pred is not None and np.max(np.abs(pred), initial=0.0) <= MAX_GAIN_GROWTH * peak:
-            return pred + dc
-        p //= 2
-    return np.full(n_samples, dc)
-
-
-def _predict(ctx: np.ndarray, n_samples: int, order: int) -> np.ndarray | None:
-    """Zero-input response of the Burg all-pole model of ``ctx``; ``None`` if the fit fails."""
-    import librosa  # lazy: librosa's first use loads numba
-
-    rms = float(np.sqrt(np.mean(ctx * ctx)))
-    noise = np.random.default_rng(0).standard_normal(ctx.size) * (NOISE_FLOOR * rms)
-    try:
-        with np.errstate(all="ignore"):
-            a = librosa.lpc(ctx + noise, order=order)
-    except (FloatingPointError, ValueError, librosa.util.exceptions.ParameterError):
-        return None
-    if not np.all(np.isfinite(a)):
-        return None
-    # The AR recursion x[n] = -sum a_k x[n-k] is the filter 1/A(z) driven by zeros, started from
-    # the context's last `order` outputs (most recent first, as lfiltic expects).
-    zi = scipy.signal.lfiltic([1.0], a, ctx[::-1][:order])
-    with np.errstate(all="ignore"):
-        pred, _ = scipy.signal.lfilter([1.0], a, np.zeros(n_samples), zi=zi)
-    return pred if np.all(np.isfinite(pred)) else None
+    return raised_cosine(n_samples, falling=True, dtype=np.float64)

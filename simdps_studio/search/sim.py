@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from simdps_studio.audio.dsp import ar_extrapolate, raised_cosine
 from simdps_studio.core.errors import InputError
 from simdps_studio.core.types import Audio, native_to_float
 
@@ -35,8 +36,7 @@ def fade_in(n_samples: int) -> np.ndarray:
     -------
     numpy.ndarray, shape (n_samples,), float64
     """
-    i = np.arange(n_samples) + 0.5
-    return 0.5 * (1.0 - np.cos(np.pi * i / n_samples))
+    return raised_cosine(n_samples, dtype=np.float64)
 
 
 def sim_fill(
@@ -151,7 +151,7 @@ def sim_fill_samples(
     InputError
         If the gap is invalid or the candidate is shorter than the gap.
     """
-    from simdps_studio.search.lpc import ar_extrapolate, default_order
+    from simdps_studio.search.lpc import default_order
 
     x, n = _as_track(x, sr)
     s, e = int(gap_start_sample), int(gap_end_sample)

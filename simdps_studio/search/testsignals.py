@@ -1,4 +1,4 @@
-"""Piano-like test music with known structure, for tests and benchmarks (numpy only).
+"""Piano-like test music with known structure, for tests and benchmarks (numpy and audio.dsp).
 
 The signals are sums of exponentially decaying, slightly inharmonic partials (a crude piano model),
 arranged as random note sequences and chords. They are deterministic for a given seed, so tests can
@@ -8,6 +8,8 @@ plant repeats and dropouts at known positions and check the answers.
 from __future__ import annotations
 
 import numpy as np
+
+from simdps_studio.audio.dsp import raised_cosine
 
 #: Inharmonicity coefficient B of the partials: f_k = k f0 sqrt(1 + B k^2).
 INHARMONICITY = 4e-4
@@ -65,7 +67,7 @@ def piano_tone(
     attack = min(n, max(1, int(0.004 * sr)))
     y[:attack] *= np.linspace(0.0, 1.0, attack)
     release = min(n, max(1, int(release_s * sr)))
-    y[n - release :] *= 0.5 * (1.0 + np.cos(np.pi * np.arange(release) / release))
+    y[n - release :] *= raised_cosine(release, falling=True, offset=0.0, dtype=np.float64)
     return y.astype(np.float32)
 
 

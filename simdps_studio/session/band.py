@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
@@ -177,7 +176,7 @@ def band_limit(
     Repair
         Same gap, method and id; its span grown by up to the filter's half-length on each side
         (within ``bounds``, and only as far as the filtered change exceeds ``SILENT_PEAK``),
-        its fill ``x + bp * (fill - x)`` (float32), and ``params["band_hz"]``: ``{"lo", "hi",
+        its fill ``x + bp * (fill - x)`` (float32), and ``info.band_hz``: ``{"lo", "hi",
         "transition"}`` in Hz.
     """
     lo, hi = band_hz
@@ -197,11 +196,8 @@ def band_limit(
     start, end, filtered = _trim_silent_tails(filtered, start, (s0, s1))
     fill = (audio.to_float(start, end) + filtered).astype(np.float32)
     transition = band_transition_hz(lo, hi, audio.sr)
-    params: dict[str, Any] = {
-        **repair.params,
-        "band_hz": {"lo": lo, "hi": hi, "transition": transition},
-    }
-    return replace(repair, span_start_sample=start, fill=fill, params=params)
+    info = replace(repair.info, band_hz={"lo": lo, "hi": hi, "transition": transition})
+    return replace(repair, span_start_sample=start, fill=fill, params=info.to_params())
 
 
 def band_null_residual(audio: Audio, repair: Repair) -> float | None:
@@ -214,7 +210,7 @@ def band_null_residual(audio: Audio, repair: Repair) -> float | None:
     (:data:`BAND_NULL_TOLERANCE`). An edge whose measuring crossfade would reach below 0 Hz or
     above Nyquist is left open there (that side of the spectrum is not measured).
     """
-    band = repair.params.get("band_hz")
+    band = repair.info.band_hz
     if not band:
         return None
     lo, hi, transition = float(band["lo"]), float(band["hi"]), float(band["transition"])

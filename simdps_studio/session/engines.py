@@ -16,7 +16,7 @@ import math
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,7 @@ from simdps_studio.inpaint.settings import (
     solver_for,
 )
 from simdps_studio.session import band
-from simdps_studio.session.repair import Repair
+from simdps_studio.session.repair import Repair, RepairInfo
 
 #: Gaps shorter than this are repaired with LPC by ``--method auto``.
 AUTO_LPC_MAX_S = 0.050
@@ -66,12 +66,11 @@ AUTO_OMEGA_RULE = (
 DRAFT_CALL_RATIO = 0.39
 
 
-#: Declared crossfade margin of DPS and SimDPS repairs outside each gap edge, ms (as Sim's 10 ms):
+#: Declared crossfade margin of DPS and SimDPS repairs outside each gap edge, ms (Sim's is 10 ms):
 #: the model's own output there is cross-faded with the source (``inpaint.pipeline.seam_fill``).
-#: Off by default: the comparison in docs/sampler.md (*Crossfade margins*) favoured 10 ms, but
-#: the fill then steps at the gap edge itself (the app's seam grade: about +45 dB on the demo's
-#: dropout, mono and stereo), so margins are opt-in until that join is fixed.
-DIFFUSION_MARGIN_MS = 0.0
+#: 20 ms: the smoothest of 5/10/20 ms for DPS and SimDPS ω 0.15 on the selection material
+#: (docs/sampler.md, *Crossfade margins*).
+DIFFUSION_MARGIN_MS = 20.0
 #: Longest margin a repair may declare, ms (the model window keeps far more context than this).
 MAX_MARGIN_MS = 100.0
 
@@ -573,16 +572,15 @@ def _poor_fit_sentence(record: Any, model: str | None, advice: str) -> str | Non
     )
 
 
-def fit_warning(params: dict[str, Any]) -> str | None:
+def fit_warning(info: RepairInfo) -> str | None:
     """One sentence for the user when the prior fits a repaired gap's context poorly, else None."""
-    raised = bool((params.get("omega_auto") or {}).get("raised_for_poor_fit"))
+    omega = info.omega if info.omega is not None else 0.5
     advice = (
-        f"automatic ω followed the candidate closely ({params.get('omega', 0.5):.2f}); "
-        "compare the fill with Sim"
-        if raised
+        f"automatic ω followed the candidate closely ({omega:.2f}); compare the fill with Sim"
+        if info.raised_for_poor_fit
         else "compare the fill with Sim, or follow the candidate closely (ω copy)"
     )
-    return _poor_fit_sentence(params.get("prior_fit"), params.get("model"), advice)
+    return _poor_fit_sentence(info.prior_fit, info.model, advice)
 
 
 def fit_warning_before(record: dict[str, Any] | None, model: str | None) -> str | None:
@@ -638,7 +636,7 @@ def _full_band_repairs(
     if gap.start_sample <= 0 and gap.end_sample >= audio.n_samples:
         raise InputError(f"gap {gap.describe(audio.sr)} has no usable context on either side")
     method = resolve_method(request, gap, audio.sr)
-    params: dict[str, Any] = {"method_requested": request.method}
+    info = RepairInfo(method_requested=request.method)
     check_cancel(cancel)
     if method == "lpc":
         lpc = _engine("simdps_studio.search.lpc", "LPC repair")
@@ -653,10 +651,10 @@ def _full_band_repairs(
             audio.sr,
             cancel=cancel,
         )
-        params["seconds"] = round(time.perf_counter() - t0, 3)
+        info = replace(info, seconds=round(time.perf_counter() - t0, 3))
         if progress is not None:
             progress(1.0, "done")
-        return [Repair(gap, "lpc", gap.start_sample, fill.astype(np.float32), params)]
+        return [Repair(gap, "lpc", gap.start_sample, fill.astype(np.float32), info.to_params())]
 
     sim = _engine("simdps_studio.search.sim", "Sim repair")
     cand = None
@@ -667,14 +665,14 @@ def _full_band_repairs(
     search_share = 0.2 if method == "sim" else DIFFUSION_SEARCH_SHARE
     if request.guide is not None:
         cand_x = _guide_samples(audio, gap, request.guide)
-        params["candidate"] = {"source": "guide file"}
+        info = replace(info, candidate={"source": "guide file"})
     elif method in ("sim", "simdps"):
         cand = _choose_candidate(
             audio, gap, other_gaps, request, sub_progress(progress, 0, search_share), cancel
         )
         args, kwargs = _sim_args(audio, gap, cand, request.corpus)
         cand_x = sim.candidate_samples(*args, **kwargs)
-        params["candidate"] = cand.to_dict()
+        info = replace(info, candidate=cand.to_dict())
 
     if method == "sim":
         bounds = margin_bounds(gap, other_gaps, audio.n_samples)
@@ -684,10 +682,10 @@ def _full_band_repairs(
             )
         else:
             span_start, fill = sim.sim_fill(*args, **kwargs, bounds=bounds)
-        params["seconds"] = round(time.perf_counter() - t0, 3)
+        info = replace(info, seconds=round(time.perf_counter() - t0, 3))
         if progress is not None:
             progress(1.0, "done")
-        return [Repair(gap, "sim", int(span_start), fill.astype(np.float32), params)]
+        return [Repair(gap, "sim", int(span_start), fill.astype(np.float32), info.to_params())]
 
     # Diffusion: DPS (no candidate term) or SimDPS.
     pipeline = _engine("simdps_studio.inpaint.pipeline", "diffusion inpainting")
@@ -695,7 +693,7 @@ def _full_band_repairs(
     denoiser = checkpoint.load_model(request.model or DEFAULT_MODEL, device="cpu")
     # How well the prior knows the music before the gap: reported, and used by automatic ω.
     t_fit = time.perf_counter()
-    params["prior_fit"] = measure_fit(
+    prior_fit = measure_fit(
         audio,
         gap,
         request.model,
@@ -706,13 +704,20 @@ def _full_band_repairs(
         progress_at=search_share if cand is not None else 0.0,
         cancel=cancel,
     )
-    # Paid once per gap and model (cached): benchmarks take it out of a method's time.
-    params["prior_fit_seconds"] = round(time.perf_counter() - t_fit, 3)
-    poor_fit = bool(params["prior_fit"] and params["prior_fit"]["poor"])
-    omega = 0.0 if method == "dps" else resolve_omega(request.omega, cand, poor_fit=poor_fit)
+    # Paid once per gap and model (cached): benchmarks take it out of a method's time. A
+    # diffusion repair records a fit it could not measure, and a start from noise, as null.
+    info = replace(
+        info,
+        prior_fit=prior_fit,
+        prior_fit_seconds=round(time.perf_counter() - t_fit, 3),
+        nulls=frozenset({"prior_fit", "start_sigma"}),
+    )
+    omega = 0.0 if method == "dps" else resolve_omega(request.omega, cand, poor_fit=info.poor_fit)
     if method == "simdps" and is_auto_omega(request.omega):
         from_score = resolve_omega("auto", cand)
-        params["omega_auto"] = {"from_score": from_score, "raised_for_poor_fit": omega > from_score}
+        info = replace(
+            info, omega_auto={"from_score": from_score, "raised_for_poor_fit": omega > from_score}
+        )
     steps = request.steps if request.steps is not None else default_steps(request.draft)
     margin_ms = check_margin_ms(request.margin_ms)
     margins = diffusion_margins(audio, gap, other_gaps, margin_ms)
@@ -741,13 +746,16 @@ def _full_band_repairs(
         draft=request.draft,
         device=request.device,
         precision=request.precision,
-        sampler_options=warm_start_options(request.start_sigma),
+        sampler_options=pipeline.InpaintOptions(
+            sampler=pipeline.SamplerOptions(**warm_start_options(request.start_sigma))
+        ),
         progress=sub_progress(progress, search_share if cand is not None else 0.0, 1.0),
         cancel=cancel,
     )
     # Fewer calls than asked for with a warm start.
     calls = n_denoiser_calls(result.options["steps_run"], solver_for(request.draft))
-    params.update(
+    info = replace(
+        info,
         omega=omega,
         omega_y=request.omega_y,
         steps=steps,
@@ -770,7 +778,7 @@ def _full_band_repairs(
             method,
             gap.start_sample - result.margins[0],  # a margin too short to fade over is dropped
             np.asarray(fill, np.float32),
-            {**params, "seed": int(seed), "take": i + 1, "seconds": seconds},
+            replace(info, seed=int(seed), take=i + 1, seconds=seconds).to_params(),
         )
         for i, (fill, seed) in enumerate(zip(result.fills, result.seeds))
     ]
@@ -795,8 +803,8 @@ def preview_candidate(audio: Audio, gap: Gap, candidate, *, corpus=()) -> Repair
     sim = _engine("simdps_studio.search.sim", "Sim repair")
     args, kwargs = _sim_args(audio, gap, candidate, corpus)
     span_start, fill = sim.sim_fill(*args, **kwargs)
-    params = {"method_requested": "sim", "candidate": candidate.to_dict(), "preview": True}
-    return Repair(gap, "sim", int(span_start), np.asarray(fill, np.float32), params)
+    info = RepairInfo(method_requested="sim", candidate=candidate.to_dict(), preview=True)
+    return Repair(gap, "sim", int(span_start), np.asarray(fill, np.float32), info.to_params())
 
 
 def detect_dropouts(audio: Audio, *, progress=None, cancel=None) -> list:

@@ -56,14 +56,15 @@ class PaceRecord:
     def record(self, model: str | None, repair: Repair) -> bool:
         """Learn the pace of a finished repair; False when it says nothing about it (no
         diffusion sampling, or no device or timing recorded)."""
-        calls = repair.params.get("network_item_calls")
-        seconds = repair.params.get("sampling_seconds")
-        device = repair.params.get("device")
-        precision = str(repair.params.get("precision") or "fp32")
+        info = repair.info
+        calls = info.network_item_calls
+        seconds = info.sampling_seconds
+        device = info.device
+        precision = str(info.precision or "fp32")
         if not calls or not seconds or not device:
             return False
         pace = self.pace(model, str(device), precision)
-        pace.record(draft=bool(repair.params.get("draft")), seconds=float(seconds), calls=calls)
+        pace.record(draft=bool(info.draft), seconds=float(seconds), calls=calls)
         self.entries[pace_key(model, str(device), precision)] = pace.seconds_per_call
         return True
 

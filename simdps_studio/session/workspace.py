@@ -75,7 +75,7 @@ def takes_in_history(session: Session) -> dict[Gap, list[Repair]]:
 
 def rank_used(repair: Repair | None, cands: list) -> int:
     """Rank in ``cands`` of the track candidate ``repair`` used (matched by its start), else 1."""
-    used = (repair.params.get("candidate") or {}) if repair is not None else {}
+    used = repair.info.used_candidate if repair is not None else {}
     if used.get("source") is not None:  # a guide file or another recording
         return 1
     start = used.get("start_sample")
@@ -258,5 +258,5 @@ class Workspace:
             return None
         r = self.session.repair_for(gap)
         if r is not None:
-            return engines.fit_warning(r.params)
+            return engines.fit_warning(r.info)
         return engines.fit_warning_before(self.fit_record(gap, model), model)
