@@ -222,6 +222,13 @@ def cmd_repair(args: argparse.Namespace) -> int:
     if args.start_sigma is not None and not 0.0 < args.start_sigma <= 1.0:  # refuses nan too
         raise InputError(f"--start-sigma must lie in (0, 1] (1: off), not {args.start_sigma}")
     margin_ms = None if args.margin_ms is None else check_margin_ms(args.margin_ms)
+    band_hz = None
+    if args.band is not None:
+        from simdps_studio.audio.io import info
+        from simdps_studio.session.band import check_band, parse_band
+
+        # The header alone gives the Nyquist frequency: the band fails before the file is read.
+        band_hz = check_band(parse_band(args.band), info(args.input).sr)
     if not 0 <= args.seed <= MAX_SEED - args.takes:
         raise InputError(f"--seed must lie between 0 and {MAX_SEED - args.takes}, not {args.seed}")
     for note in _unused_options(args):
@@ -254,6 +261,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
         precision=args.precision,
         start_sigma=args.start_sigma,
         margin_ms=margin_ms,
+        band_hz=band_hz,
     )
     for g in gaps:
         session.add_gap(g)
@@ -278,8 +286,16 @@ def cmd_repair(args: argparse.Namespace) -> int:
             if warning:
                 a, b = g.start_s(audio.sr), g.end_s(audio.sr)
                 _note(f"gap {a:.3f}–{b:.3f} s: {warning}")
+            if made.band_null_ok is False:
+                _note(
+                    f"gap {g.start_s(audio.sr):.3f}–{g.end_s(audio.sr):.3f} s: the band null test "
+                    f"found {made.band_residual:.1e} of the change outside the band"
+                )
             for r, seam in zip(repairs, made.seams, strict=True):
-                report.append(_report_entry(r, audio.sr, seam))
+                entry = _report_entry(r, audio.sr, seam)
+                # The band null test is run on take 1, as the null test.
+                entry["band_null_residual"] = made.band_residual if r is repairs[0] else None
+                report.append(entry)
     finally:
         close()
     also = []  # all or nothing: no output without the report that was asked for
@@ -370,6 +386,7 @@ def _report_entry(repair, sr: int, seam) -> dict[str, Any]:
         "prior_fit": info.prior_fit,
         "span_samples": [repair.span_start_sample, repair.span_end_sample],
         "margin_ms": info.margin_ms,
+        "band_hz": info.band_hz,
         "seam_grade": seam.grade,
         "seam_db": float(seam.db),
         "level_drop_db": float(seam.level_drop_db),
@@ -710,6 +727,15 @@ def build_parser() -> argparse.ArgumentParser:
             "DPS and SimDPS: cross-fade the model's output with the source over MS milliseconds "
             f"outside each gap edge (default {_default_margin_ms():g}; 0: meet the source at the "
             "gap edge); the repaired span grows by the margins, as Sim's does"
+        ),
+    )
+    r.add_argument(
+        "--band",
+        metavar="LO:HI",
+        help=(
+            "replace only this frequency band in Hz (e.g. 300:3000): the rest of the gap keeps "
+            "the source, with 200 Hz crossfades at the band's edges; the repaired span grows by "
+            "the band filter's half-length (16 ms with 200 Hz crossfades) on each side"
         ),
     )
     r.add_argument("--report", metavar="FILE.json")

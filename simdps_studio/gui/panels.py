@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 
 from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen
+from PySide6.QtGui import QColor, QDoubleValidator, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QAbstractSlider,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
@@ -109,6 +110,12 @@ def is_typed_key(ev) -> bool:
     """True for a key that types a character (letters, digits, Space; Shift allowed)."""
     text = ev.text()
     return ev.modifiers() in (Qt.NoModifier, Qt.ShiftModifier) and text != "" and text.isprintable()
+
+
+def _hz_or_none(text: str) -> float | None:
+    """A band field's value in Hz (the locale's decimal comma too), None when empty."""
+    text = text.strip().replace(",", ".")
+    return float(text) if text else None
 
 
 def snap_position(old: int, new: int) -> int:
@@ -680,6 +687,25 @@ class RepairPanel(QWidget):
             "the source at the gap edge). The repaired span grows by the margins; "
             "docs/sampler.md, Crossfade margins"
         )
+        # The band a repair replaces (session.band): empty fields are 0 Hz and Nyquist.
+        self.band_lo, self.band_hi = QLineEdit(), QLineEdit()
+        for field, placeholder in ((self.band_lo, "0"), (self.band_hi, "Nyquist")):
+            field.setValidator(QDoubleValidator(0.0, 1e6, 1, field))
+            field.setPlaceholderText(placeholder)
+            field.setToolTip(
+                "Repair only this frequency band (Hz): the fill replaces the band inside the "
+                "gap, the rest keeps the source, with 200-Hz crossfades at the edges. Both "
+                "empty: the whole spectrum"
+            )
+        self.band_lo.setAccessibleName("Band from, Hz")
+        self.band_hi.setAccessibleName("Band to, Hz")
+        band_box = QWidget()
+        band_row = QHBoxLayout(band_box)
+        band_row.setContentsMargins(0, 0, 0, 0)
+        band_row.addWidget(self.band_lo, 1)
+        band_row.addWidget(QLabel("–"))
+        band_row.addWidget(self.band_hi, 1)
+        band_row.addWidget(QLabel("Hz"))
         self.model = QLabel("")
         self.model.setObjectName("dim")
         self.model.setTextFormat(Qt.RichText)
@@ -704,6 +730,8 @@ class RepairPanel(QWidget):
         form.addWidget(self.seed, 2, 5)
         form.addWidget(lbl("Margin", self.margin, "Crossfade margin in milliseconds"), 3, 0)
         form.addWidget(self.margin, 3, 1)
+        form.addWidget(lbl("Band", self.band_lo), 3, 2)
+        form.addWidget(band_box, 3, 3, 1, 3)
         # Letters and Space typed into the method box choose a method (L: LPC), not the window's
         # one-key shortcuts (L: loop).
         self.method.installEventFilter(self)
@@ -782,6 +810,8 @@ class RepairPanel(QWidget):
         self.method.currentIndexChanged.connect(self._method_changed)
         for w in (self.steps, self.takes, self.seed, self.margin):
             w.valueChanged.connect(self.settings_changed)
+        for field in (self.band_lo, self.band_hi):
+            field.textChanged.connect(self.settings_changed)
         self.draft.toggled.connect(self._draft_toggled)  # first: swaps the steps shown
         self.draft.toggled.connect(self.settings_changed)
         self.omega.changed.connect(self.settings_changed)
@@ -791,6 +821,18 @@ class RepairPanel(QWidget):
 
     def method_name(self) -> str:
         return str(self.method.currentData())
+
+    def band_hz(self) -> tuple[float | None, float | None] | None:
+        """The band fields as ``(lo_hz, hi_hz)``, None for an empty one; None when both are
+        empty (the whole spectrum). The repair checks the band (``session.band.check_band``)."""
+        lo, hi = (_hz_or_none(f.text()) for f in (self.band_lo, self.band_hi))
+        return None if lo is None and hi is None else (lo, hi)
+
+    def set_band_hz(self, band: tuple[float | None, float | None] | None) -> None:
+        """Fill the band fields (None, or None for an edge: empty)."""
+        lo, hi = band if band is not None else (None, None)
+        self.band_lo.setText("" if lo is None else f"{lo:g}")
+        self.band_hi.setText("" if hi is None else f"{hi:g}")
 
     def _draft_toggled(self, draft: bool) -> None:
         self._steps_of[not draft] = self.steps.value()
@@ -822,6 +864,8 @@ class RepairPanel(QWidget):
         self.omega.setEnabled(m in ("auto", "simdps") and not self.running)
         for w in (self.steps, self.takes, self.seed, self.draft, self.margin):
             w.setEnabled(diffusion and not self.running)
+        for w in (self.band_lo, self.band_hi):  # every method can be band-limited
+            w.setEnabled(not self.running)
 
     def eventFilter(self, obj, ev) -> bool:
         if obj is self.method and ev.type() == QEvent.ShortcutOverride and is_typed_key(ev):

@@ -9,6 +9,7 @@ window's :class:`~simdps_studio.gui.workers.TaskRunner`; its callbacks run on th
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -129,7 +130,17 @@ class RepairController:
             precision=self.window.precision,
             start_sigma=self.window.start_sigma,
             margin_ms=p.margin.value(),
+            band_hz=self._band_hz(),
         )
+
+    def _band_hz(self) -> tuple[float, float] | None:
+        """The panel's band with an empty edge filled in (0 Hz, the open file's Nyquist)."""
+        band = self.repair_panel.band_hz()
+        if band is None:
+            return None
+        lo, hi = band
+        nyquist = self.session.audio.sr / 2 if self.session is not None else math.inf
+        return (0.0 if lo is None else lo, nyquist if hi is None else hi)
 
     def run_repair(self, method: str | None = None) -> None:
         """Repair the selected gap in the background (with ``method`` instead of the panel's)."""

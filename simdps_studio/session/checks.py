@@ -5,7 +5,8 @@ take's seams are graded (:func:`seam_of`: the energy a seam adds to a short line
 residual, the figure the app's seam badge and the CLI's ``--report`` show, and whether the fill's
 level collapses inside the gap, :func:`level_drop_db`), and the first take,
 rendered with the other gaps' repairs, must leave every sample outside the repaired spans
-bit-identical to the source (:func:`null_test_near`). See docs/architecture.md, section 2.
+bit-identical to the source (:func:`null_test_near`); a band-limited take 1 must also leave the
+spectrum outside its band unchanged (``band.band_null_residual``). See docs/architecture.md, section 2.
 
 numpy only (no Qt, no torch: the engines load what a method needs).
 """
@@ -21,6 +22,7 @@ import numpy as np
 
 from simdps_studio.core.progress import sub_progress
 from simdps_studio.core.types import Audio, Gap
+from simdps_studio.session.band import BAND_NULL_TOLERANCE, band_null_residual
 from simdps_studio.session.repair import Repair
 
 #: A seam's added energy this far below the music around it is taken as masked (dB).
@@ -68,11 +70,22 @@ class VerifiedRepair:
         One per take.
     null_ok : bool
         Take 1 with the other repairs leaves every sample outside the spans unchanged.
+    band_residual : float or None
+        A band-limited take 1: its band null test (``band.band_null_residual``, the change left
+        outside the band and its crossfades, relative to the change's peak); None: full band.
     """
 
     repairs: tuple[Repair, ...]
     seams: tuple[SeamGrade, ...]
     null_ok: bool
+    band_residual: float | None = None
+
+    @property
+    def band_null_ok(self) -> bool | None:
+        """Whether the band null test passed (within ``band.BAND_NULL_TOLERANCE``); None: full band."""
+        if self.band_residual is None:
+            return None
+        return self.band_residual <= BAND_NULL_TOLERANCE
 
 
 def _lpc_residual(x: np.ndarray, order: int, exclude: slice) -> np.ndarray:
@@ -288,4 +301,4 @@ def repair_and_verify(
     if progress is not None:
         progress(0.97, "null test")
     null_ok = null_test_near(audio, [*others, repairs[0]], repairs[0])
-    return VerifiedRepair(tuple(repairs), seams, null_ok)
+    return VerifiedRepair(tuple(repairs), seams, null_ok, band_null_residual(audio, repairs[0]))

@@ -40,6 +40,7 @@ from simdps_studio.inpaint.settings import (
     n_denoiser_calls,
     solver_for,
 )
+from simdps_studio.session import band
 from simdps_studio.session.repair import Repair, RepairInfo
 
 #: Gaps shorter than this are repaired with LPC by ``--method auto``.
@@ -99,6 +100,8 @@ class RepairRequest:
     #: Warm start (SimDPS only): begin at this noise level from the candidate (None: from noise).
     start_sigma: float | None = None
     margin_ms: float | None = None  # DPS and SimDPS: None is DIFFUSION_MARGIN_MS, 0 none
+    #: (lo_hz, hi_hz): the fill replaces only this band (``session.band``); None: the full band.
+    band_hz: tuple[float, float] | None = None
 
 
 def _engine(module: str, what: str):
@@ -597,6 +600,9 @@ def make_repairs(
 ) -> list[Repair]:
     """Repair ``gap`` as ``request`` says; one :class:`Repair` per take (one for LPC and Sim).
 
+    With ``request.band_hz`` each take is the full-band repair limited to that band
+    (``session.band.band_limit``: the source outside the band, the fill inside it).
+
     Parameters
     ----------
     audio : Audio
@@ -606,6 +612,26 @@ def make_repairs(
     other_gaps : sequence of Gap
         The session's other gaps (never used as candidates or context).
     """
+    band_hz = band.check_band(request.band_hz, audio.sr)  # before any work
+    repairs = _full_band_repairs(
+        audio, gap, request, other_gaps=other_gaps, progress=progress, cancel=cancel
+    )
+    if band_hz is None:
+        return repairs
+    bounds = margin_bounds(gap, other_gaps, audio.n_samples)
+    return [band.band_limit(audio, r, band_hz, bounds) for r in repairs]
+
+
+def _full_band_repairs(
+    audio: Audio,
+    gap: Gap,
+    request: RepairRequest,
+    *,
+    other_gaps=(),
+    progress=None,
+    cancel=None,
+) -> list[Repair]:
+    """:func:`make_repairs` over the whole spectrum (``request.band_hz`` is not read)."""
     t0 = time.perf_counter()
     if gap.start_sample <= 0 and gap.end_sample >= audio.n_samples:
         raise InputError(f"gap {gap.describe(audio.sr)} has no usable context on either side")

@@ -72,6 +72,9 @@ class RepairInfo:
         Wall time of the whole repair.
     preview : bool
         True for a candidate's audition (never stored as a repair of the project).
+    band_hz : dict
+        A band-limited repair's band (``session.band.band_limit``): ``lo``, ``hi`` and the
+        crossfades' width ``transition``, in Hz.
     extra : dict
         Recorded keys this version does not know (from other versions), written back unchanged.
     nulls : frozenset of str
@@ -100,6 +103,7 @@ class RepairInfo:
     take: int | None = None
     seconds: float | None = None
     preview: bool | None = None
+    band_hz: dict[str, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     nulls: frozenset[str] = frozenset()
 
