@@ -17,6 +17,7 @@ from simdps_studio.session.workspace import (
     MAX_TAKES,
     TOPICS,
     Workspace,
+    measure_seams,
     rank_used,
     takes_in_history,
 )
@@ -169,6 +170,27 @@ def test_a_reopened_history_lists_its_takes_and_grades_their_seams_on_demand(ses
     assert ws.takes(gap) == [a, b]
     assert ws.known_seam(a) is None
     assert ws.seam(a) == seam_of(session.audio, a) and ws.known_seam(a) == ws.seam(a)
+
+
+def test_a_reopened_historys_seams_are_measured_in_one_job_and_announced(session):
+    gap = Gap(SR, SR + 400)
+    session.add_gap(gap)
+    a, b = _take(gap, 0.1), _take(gap, 0.2)
+    session.set_repair(a)
+    session.set_repair(b)
+    ws = Workspace(session)
+    seen = _recorder(ws)
+    assert ws.unmeasured_takes() == [a, b]
+    grades = measure_seams(session.audio, ws.unmeasured_takes())  # the worker's part
+    assert grades == {
+        a.repair_id: seam_of(session.audio, a),
+        b.repair_id: seam_of(session.audio, b),
+    }
+    ws.add_seams(grades)
+    assert seen == [("takes", gap, False)]  # one event for the gap
+    assert ws.known_seam(a) == grades[a.repair_id] and ws.unmeasured_takes() == []
+    ws.add_seams(grades)  # known already: nothing new to tell
+    assert seen == [("takes", gap, False)]
 
 
 def test_close_stops_listening(session):
