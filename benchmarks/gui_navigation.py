@@ -1,4 +1,4 @@
-"""Open a long stereo file in the app and time navigation (DESIGN.md section 8, issue 6).
+"""Open a long stereo file in the app and time navigation (docs/architecture.md, section 8; issue 6).
 
 Writes a 60-minute stereo 44.1 kHz 16-bit WAV (once, into a temporary folder), opens it in the main
 window offscreen, and prints a Markdown table: the open time (read, hash, peak pyramid; on a worker

@@ -1,4 +1,4 @@
-"""Headless command-line interface (DESIGN.md section 5). Imports everything except ``gui``.
+"""Headless command-line interface (docs/architecture.md, section 3). Imports everything except ``gui``.
 
 Exit status: 0 on success, 2 for bad arguments or unusable input (one line ``error: ...`` on stderr,
 no traceback, no partial output file), 1 otherwise. ``note:`` lines are held until the outcome is

@@ -1,4 +1,4 @@
-"""The CLI contract (DESIGN.md section 5): LPC repair end to end, the round-trip matrix, bad input."""
+"""The CLI contract (docs/architecture.md, section 3): LPC repair end to end, round trips, bad input."""
 
 from __future__ import annotations
 

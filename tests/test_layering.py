@@ -1,4 +1,4 @@
-"""DESIGN.md section 1: imports point one way; Qt only in gui/, torch only in inpaint/ and above."""
+"""docs/architecture.md section 1: imports point one way; Qt only in gui/, torch only in inpaint/."""
 
 from __future__ import annotations
 
@@ -47,6 +47,15 @@ def test_qt_only_in_gui():
 
 def test_no_torch_below_inpaint():
     assert _offenders(["core", "audio", "search", "data"], ("torch",)) == []
+
+
+def test_the_app_imports_no_torch():
+    # The window reaches the network only through session/ (engines, which load it lazily);
+    # gui/ names neither torch nor inpaint's torch modules, at any depth.
+    modules = ("cqt", "network", "precond", "sampler", "guidance", "pipeline", "fit", "device")
+    modules += ("checkpoint", "train", "precision", "presets")
+    torch_side = ("torch", *(f"simdps_studio.inpaint.{m}" for m in modules))
+    assert _offenders(["gui"], torch_side) == []
 
 
 def test_core_is_numpy_and_stdlib_only():
@@ -245,3 +254,16 @@ def _imports_from(path: Path) -> set[str]:
 )
 def test_the_modules_that_mirrored_import_the_homes(file: str, homes: tuple[str, ...]):
     assert set(homes) <= _imports_from(PKG / file)
+
+
+def test_comments_point_into_the_repository():
+    # Design references go to docs/architecture.md; the original notes are not shipped.
+    root = PKG.parent
+    files = [
+        f
+        for sub in ("simdps_studio", "tests", "benchmarks", "scripts")
+        for f in (root / sub).rglob("*.py")
+    ]
+    assert files
+    named = [str(f.relative_to(root)) for f in files if "DESIGN" + ".md" in f.read_text("utf-8")]
+    assert named == []

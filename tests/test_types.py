@@ -1,4 +1,4 @@
-"""Gap and time syntax of the CLI (DESIGN.md section 5): what is accepted and what is refused."""
+"""Gap and time syntax of the CLI (docs/architecture.md, section 3): what is accepted and what is refused."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DPS and SimDPS guidance folded into a ``denoise(x, sigma)`` callable (DESIGN.md section 3).
+"""DPS and SimDPS guidance folded into a ``denoise(x, sigma)`` callable (docs/architecture.md, 2).
 
 Notation (all tensors have time on the last axis, shape (B, n) or broadcastable to it):
 
@@ -31,7 +31,7 @@ one when ``J`` is proportional to the identity (the network's Jacobian tends to 
 Measured on random states: cosine similarity >= 0.997 with the exact step for the tiny and small
 models at sigma from 1 to 1e-3, length within +39 % (tiny) / +19 % (small) at sigma = 1 and +1 % at
 sigma = 0.01. A backward pass costs more than the forward: the fused form saves 27 % of a SimDPS
-run with ``small`` on the CPU (benchmarks/sampling_speed.py), which the CPU budget (DESIGN.md:
+run with ``small`` on the CPU (benchmarks/sampling_speed.py), which the CPU budget (inpaint/presets.py:
 <= 1.3 s per guided call for ``small``) needs.
 
 Step limit (``limit_step``, on by default): each term's step length ``omega sigma`` is limited to
