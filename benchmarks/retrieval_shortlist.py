@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -333,6 +334,210 @@ def replaced(path: Path) -> None:
                 print(f"| {label} | {k} | {'lin alone' if w > 100 else w} | {_summary(picks)} |")
 
 
+#: J variants whose rank of the baseline's pick is reported by ``baseline-pick`` (why it is missed).
+WHY_VARIANTS = {
+    "default": {},
+    "level counted": {"level_weight": 1.0},
+    "flat weights": {"context_weight_floor": 1.0},
+    "no chroma": {"w_stft": 1.0, "w_chroma": 0.0},
+    "all three": {"level_weight": 1.0, "context_weight_floor": 1.0, "w_stft": 1.0, "w_chroma": 0.0},
+}
+
+
+def _capture_raw(rec, damaged, gap, cfg: SearchConfig, k: int, root: Path):
+    """Run the search and keep its raw coarse costs (every position, before suppression)."""
+    from simdps_studio.search import candidates as cmod
+
+    seen = {}
+    original = cmod._level_rejection
+
+    def spy(raw, config):
+        seen["raw"] = raw
+        return original(raw, config)
+
+    cmod._level_rejection = spy
+    try:
+        cands = find_candidates(
+            damaged, rec.sr, gap, config=cfg, top_k=k, cache_dir=root / "cache" / "features"
+        )
+    finally:
+        cmod._level_rejection = original
+    _src, _m, t, valid, cost_s, cost_c, level = seen["raw"][0]
+    norm_s = cmod._median_over_valid(seen["raw"], 4)
+    norm_c = cmod._median_over_valid(seen["raw"], 5)
+    w1, w2 = cfg.w_stft, cfg.w_chroma
+    j = w1 * cost_s / norm_s + w2 * cost_c / norm_c
+    return cands, {"t": t, "valid": valid, "j": j, "ds": cost_s / norm_s,
+                   "dc": cost_c / norm_c, "level": level}  # fmt: skip
+
+
+def _rms_gain(mono: np.ndarray, gap, t: int, sr: int) -> float:
+    """The RMS-matching gain of 1-s contexts (dB, clamped like the search's)."""
+    c = sr
+    s, e, n = gap.start_sample, gap.end_sample, mono.size
+    ref = np.concatenate([mono[max(0, s - c) : s], mono[e : e + c]])
+    cand = np.concatenate([mono[max(0, t - c) : t], mono[t + gap.length : t + gap.length + c]])
+    r_ref, r_cand = np.sqrt(np.mean(ref**2)), np.sqrt(np.mean(cand**2)) if cand.size else 0.0
+    if r_ref <= 1e-9 or r_cand <= 1e-9 or t + gap.length + c > n:
+        return 0.0
+    return float(np.clip(20 * np.log10(r_ref / r_cand), -6.0, 6.0))
+
+
+def _refine_at(damaged: np.ndarray, sr: int, gap, t0: int, cfg: SearchConfig) -> tuple[int, float]:
+    """The search's sample-accurate refinement (and gain) around ``t0``."""
+    from simdps_studio.search import candidates as cmod
+
+    src = cmod._Source(None, None, damaged, sr, None, True)
+    obs = cmod._observed_edges(damaged, gap, [], sr, cfg)
+    ctx_b = min(cfg.long_context_s * sr, gap.start_sample)
+    ctx_a = min(cfg.long_context_s * sr, damaged.shape[1] - gap.end_sample)
+    return cmod._refine(src, float(t0), gap, [], ctx_b, ctx_a, sr, obs, cfg)
+
+
+def baseline_pick(split: str, out: Path, data: Path | None) -> None:
+    """Is the exhaustive baseline's pick in the search's shortlist, and what does re-ranking the
+    shortlist with exactly the baseline's cost give? Writes per-gap picks (with LSDs) to ``out``
+    (JSON) and prints the tables of ``docs/retrieval.md`` (round 8)."""
+    import json
+
+    root = data or rb.default_data_dir()
+    rows = [r for r in rb.read_manifest() if r["split"] == split]
+    cache_path = root / "cache" / "retrieval_refs.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    cfg = SearchConfig()
+    result = []
+    for row in rows:
+        rec = rb.load_recording(row, root)
+        for frac, gap in zip(rb.GAP_FRACTIONS, rb.gaps_for(rec.clean.shape[1], rec.sr)):
+            rb._SCORED.clear()
+            damaged = rec.clean.copy()
+            damaged[:, gap.start_sample : gap.end_sample] = 0.0
+            refs = rb.reference_results(rec, gap, damaged, cache)
+            b = refs["baseline"]["start"]
+            mono = damaged.mean(axis=0).astype(np.float64)
+            starts, bcost = rb.baseline_costs(damaged, rec.sr, gap)
+            coarse = int(round(cfg.hop_length * rec.sr / cfg.analysis_sr))
+            cands, _raw = _capture_raw(rec, damaged, gap, cfg, 50, root)
+
+            def score(t: int, g: float, rec=rec, damaged=damaged, gap=gap) -> float:
+                return rb.score_fill(rec.clean, damaged, rec.sr, gap, int(t), g)["lsd"]
+
+            def grid_cost(t: float, radius: int, starts=starts, bcost=bcost) -> tuple[float, int]:
+                """Lowest baseline cost on the grid within ``radius`` of ``t`` (nearest if 0)."""
+                if radius == 0:
+                    i = int(np.argmin(np.abs(starts - t)))
+                    return float(bcost[i]), int(starts[i])
+                near = np.flatnonzero(np.abs(starts - t) <= radius)
+                if near.size == 0:
+                    return math.inf, int(t)
+                i = near[int(np.argmin(bcost[near]))]
+                return float(bcost[i]), int(starts[i])
+
+            gap_row = {"gap": f"{rec.id}@{frac:.0%}", "baseline": refs["baseline"]["lsd"],
+                       "oracle": refs["oracle"]["lsd"]}  # fmt: skip
+            gap_row["J rank 1"] = score(cands[0].start_sample, cands[0].gain_db)
+            gap_row["J rank 1, no gain"] = score(cands[0].start_sample, 0.0)
+            gap_row["baseline, RMS gain"] = score(b, _rms_gain(mono, gap, b, rec.sr))
+            for k in (10, 20, 50):
+                top = cands[:k]
+                off = min(abs(c.start_sample - b) for c in top)
+                gap_row[f"off{k}"] = off
+                # Re-ranked by the baseline's cost: at the candidate's own start (nearest grid
+                # position), then re-placed on the grid within one coarse hop / half the gap.
+                at = [grid_cost(c.start_sample, 0)[0] for c in top]
+                c0 = top[int(np.argmin(at))]
+                gap_row[f"K{k} base@start"] = score(c0.start_sample, c0.gain_db)
+                for label, radius in (("hop", coarse), ("half", gap.length // 2)):
+                    moved = [grid_cost(c.start_sample, radius) for c in top]
+                    i = int(np.argmin([m[0] for m in moved]))
+                    u = moved[i][1]
+                    gap_row[f"K{k} base@{label}"] = score(u, 0.0)
+                    gap_row[f"K{k} base@{label}, RMS gain"] = score(
+                        u, _rms_gain(mono, gap, u, rec.sr)
+                    )
+                    gap_row[f"K{k} base@{label} = baseline"] = abs(u - b) <= rb.BASE_HOP // 2
+                    # ... then refined to the sample with the search's own refinement and gain.
+                    t_r, g_r = _refine_at(damaged, rec.sr, gap, u, cfg)
+                    gap_row[f"K{k} base@{label}, refined"] = score(t_r, g_r)
+                    gap_row[f"K{k} base@{label}, refined, no gain"] = score(t_r, 0.0)
+            # Why: the J rank (percentile among valid positions) of the baseline's position.
+            for name, over in WHY_VARIANTS.items():
+                _c, r = _capture_raw(rec, damaged, gap, replace(cfg, **over), 5, root)
+                i = int(np.argmin(np.abs(r["t"] - b)))
+                jv = r["j"][r["valid"]]
+                gap_row[f"why {name}"] = float(np.mean(jv < r["j"][i]))
+                if name == "default":
+                    gap_row["level at baseline"] = float(r["level"][i])
+                    gap_row["level at rank 1"] = float(
+                        r["level"][int(np.argmin(np.abs(r["t"] - cands[0].start_sample)))]
+                    )
+                    gap_row["ds pct"] = float(np.mean(r["ds"][r["valid"]] < r["ds"][i]))
+                    gap_row["dc pct"] = float(np.mean(r["dc"][r["valid"]] < r["dc"][i]))
+            result.append(gap_row)
+            print(gap_row["gap"], f"J {gap_row['J rank 1']:.2f} base {gap_row['baseline']:.2f}",
+                  f"K20 hop {gap_row['K20 base@hop']:.2f} half {gap_row['K20 base@half']:.2f}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+    out.write_text(json.dumps(result, indent=1))
+    report_baseline_pick(out)
+
+
+def report_baseline_pick(path: Path) -> None:
+    """Tables of a ``baseline-pick`` run."""
+    import json
+
+    rows = json.loads(path.read_text())
+    n = len(rows)
+    print(f"{n} gaps\n\n| K | baseline's pick in the shortlist: within 128 / 256 / 1024 / "
+          "22050 samples |\n|---|---|")  # fmt: skip
+    for k in (10, 20, 50):
+        cells = " / ".join(
+            str(sum(r[f"off{k}"] <= tol for r in rows)) for tol in (128, 256, 1024, 22050)
+        )
+        print(f"| {k} | {cells} |")
+    print("\n| pick | rank 1 LSD | better / worse than the baseline | same as the baseline's |")
+    print("|---|---|---|---|")
+
+    def line(key: str) -> None:
+        lsd = np.array([r[key] for r in rows])
+        base = np.array([r["baseline"] for r in rows])
+        same = ""
+        if f"{key} = baseline" in rows[0]:
+            same = str(sum(r[f"{key} = baseline"] for r in rows))
+        b = int(np.sum(base - lsd > rb.MARGIN_DB))
+        w = int(np.sum(lsd - base > rb.MARGIN_DB))
+        print(f"| {key} | {lsd.mean():.2f} | {b} / {w} | {same} |")
+
+    for key in ("J rank 1", "J rank 1, no gain", "baseline", "baseline, RMS gain"):
+        line(key)
+    for k in (10, 20, 50):
+        for v in (
+            "base@start",
+            "base@hop",
+            "base@hop, RMS gain",
+            "base@hop, refined",
+            "base@half",
+            "base@half, RMS gain",
+            "base@half, refined",
+            "base@half, refined, no gain",
+        ):
+            line(f"K{k} {v}")
+    line("oracle")
+    print(
+        "\nPercentile of the baseline's position in J over all valid positions (median / "
+        "share of gaps under 1 %):"
+    )
+    for name in WHY_VARIANTS:
+        v = np.array([r[f"why {name}"] for r in rows])
+        print(f"- {name}: {np.median(v) * 100:.2f} % / {np.mean(v < 0.01) * 100:.0f} %")
+    for key in ("ds pct", "dc pct"):
+        v = np.array([r[key] for r in rows])
+        print(f"- {key}: {np.median(v) * 100:.2f} %")
+    lb = np.array([abs(r["level at baseline"]) for r in rows])
+    l1 = np.array([abs(r["level at rank 1"]) for r in rows])
+    print(f"|level offset| (dB, median): at the baseline's pick {np.median(lb):.2f}, "
+          f"at rank 1 {np.median(l1):.2f}")  # fmt: skip
+
+
 def _groups(path: Path) -> dict:
     groups: dict = {}
     for p in np.load(path, allow_pickle=True):
@@ -357,10 +562,18 @@ def main() -> int:
     c.add_argument("--k", type=int, default=40)
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--data", type=Path, default=None)
-    for cmd in ("fit", "content", "ranker", "replaced"):
+    bp = sub.add_parser("baseline-pick")
+    bp.add_argument("--split", default="selection", choices=("selection", "test"))
+    bp.add_argument("--out", type=Path, required=True)
+    bp.add_argument("--data", type=Path, default=None)
+    for cmd in ("fit", "content", "ranker", "replaced", "report-baseline-pick"):
         sub.add_parser(cmd).add_argument("path", type=Path)
     a = ap.parse_args()
-    if a.cmd == "collect":
+    if a.cmd == "baseline-pick":
+        baseline_pick(a.split, a.out, a.data)
+    elif a.cmd == "report-baseline-pick":
+        report_baseline_pick(a.path)
+    elif a.cmd == "collect":
         root = a.data or rb.default_data_dir()
         cache_path = root / "cache" / "retrieval_refs.json"
         import json
