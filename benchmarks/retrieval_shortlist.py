@@ -85,66 +85,119 @@ def _frame_diffs(t, mono, length, cb, ca, floor, gb, ga, dist) -> dict:
     return {"sq": sq, "lin": lin, "dist": dist}
 
 
-def collect(split: str, k: int, out: Path, data: Path | None) -> None:
-    root = data or rb.default_data_dir()
-    rows = [r for r in rb.read_manifest() if r["split"] == split]
-    cfg = SearchConfig()
-    per = []
-    for row in rows:
+#: Self-made training gaps (``collect --outside``): recordings of the fetched packages that
+#: neither half uses, 60-s excerpts from 20 s, 2-s gaps at these fractions of the excerpt.
+OUTSIDE = (
+    ("wesnoth-1.16-music", "legends_of_the_north.ogg"),
+    ("wesnoth-1.16-music", "siege_of_laurelmor.ogg"),
+    ("wesnoth-1.16-music", "transience.ogg"),
+    ("wesnoth-1.16-music", "silvan_sanctuary.ogg"),
+    ("wesnoth-1.16-music", "knolls.ogg"),
+    ("wesnoth-1.16-music", "northern_mountains.ogg"),
+    ("singularity-music", "Deprecation.ogg"),
+    ("singularity-music", "Aberrations.ogg"),
+    ("singularity-music", "Nebula.ogg"),
+    ("warzone2100-music", "track22.opus"),
+    ("warzone2100-music", "track25.opus"),
+    ("warzone2100-music", "track17.opus"),
+)
+OUTSIDE_FRACTIONS = (0.12, 0.24, 0.36, 0.48, 0.60, 0.72, 0.84)
+
+
+def _manifest_gaps(split: str, root: Path):
+    """(recording, label, gap, fetch baseline) for every gap of a half of the material."""
+    for row in [r for r in rb.read_manifest() if r["split"] == split]:
         rec = rb.load_recording(row, root)
         for frac, gap in zip(rb.GAP_FRACTIONS, rb.gaps_for(rec.clean.shape[1], rec.sr)):
-            rb._SCORED.clear()
-            damaged = rec.clean.copy()
-            damaged[:, gap.start_sample : gap.end_sample] = 0.0
-            cands = find_candidates(
-                damaged, rec.sr, gap, config=cfg, top_k=k, cache_dir=root / "cache" / "features"
-            )
-            mono = damaged.mean(axis=0).astype(np.float64)
-            floor = float(np.max(mono**2)) * rb.BASE_N_FFT * 1e-8 + 1e-20
-            c = int(round(MAX_CONTEXT_S * rec.sr))
-            s, e, n = gap.start_sample, gap.end_sample, mono.size
-            cb, ca = min(c, s), min(c, n - e)
-            gb, db_b = _edge_frames(mono, s - cb, s, floor, True)
-            ga, db_a = _edge_frames(mono, e, e + ca, floor, False)
-            dist = np.concatenate([db_b, db_a]) / rec.sr
-            half = int(round(0.5 * rec.sr))
-            # The gap's context spectra (mean log power over 0.5 s / 1 s next to each edge).
-            ctx = {f"ctx_{side}{n}": f.mean(axis=0) for side, f0, dd in (("b", gb, db_b), ("a", ga, db_a))
-                   for n, f in (("05", f0[dd <= half]), ("1", f0[dd <= 2 * half]))}  # fmt: skip
+            yield rec, f"{rec.id}@{frac:.0%}", gap, True
 
-            ref = (mono, gap.length, cb, ca, floor, gb, ga, dist)
 
-            def frame_diffs(t: int, ref=ref) -> dict:
-                return _frame_diffs(t, *ref)
+def _outside_gaps(root: Path):
+    """Self-made gaps in recordings outside both halves (no baseline: training data only)."""
+    import os
 
-            coarse = int(round(cfg.hop_length * rec.sr / cfg.analysis_sr))
-            for cand in cands:
-                t = cand.start_sample
-                diffs = frame_diffs(t)
-                sq, lin = diffs["sq"], diffs["lin"]
-                # Re-placed: the hop-256 position within one coarse hop that the linear
-                # distance (0.5 s, weights to 0, level removed) likes best.
-                moves = []
-                for off in range(-coarse, coarse + 1, rb.BASE_HOP):
-                    u = t + off
-                    if 0 <= u - cb and u + gap.length + ca <= n and (u + gap.length <= s or u >= e):
-                        moves.append((lin_cost(frame_diffs(u), 0.5, 0.0, True), u))
-                lin_re, t_re = min(moves) if moves else (math.inf, t)
-                m_re = rb.score_fill(rec.clean, damaged, rec.sr, gap, t_re, cand.gain_db)
-                inner = _frames_db(mono[t : t + gap.length], floor)
-                n_half = max(1, int(half / rb.BASE_HOP))
-                content = {"inner": inner.mean(axis=0), "head": inner[:n_half].mean(axis=0),
-                           "tail": inner[-n_half:].mean(axis=0)}  # fmt: skip
-                m = rb.score_fill(rec.clean, damaged, rec.sr, gap, t, cand.gain_db)
+    used = {(r["package"], os.path.basename(f)) for r in rb.read_manifest()
+            for f in r["files"].split("|")}  # fmt: skip
+    for i, (pkg, name) in enumerate(OUTSIDE):
+        assert (pkg, name) not in used, f"{name} is in the benchmark's material"
+        path = next((root / "pkgs" / pkg).rglob(name))
+        row = {"id": f"out-{Path(name).stem}", "split": "outside", "genre": "",
+               "package": pkg, "files": str(path.relative_to(root / "pkgs" / pkg)),
+               "excerpt_start_s": "20", "excerpt_s": "60",
+               "channels": "mono" if i % 2 else "stereo"}  # fmt: skip
+        rec = rb.load_recording(row, root)
+        n, length = rec.clean.shape[1], int(round(rb.GAP_S * rec.sr))
+        for frac in OUTSIDE_FRACTIONS:
+            a = int(frac * n) - length // 2
+            yield rec, f"{rec.id}@{frac:.0%}", rb.Gap(a, a + length), False
+
+
+def collect(
+    split: str, k: int, out: Path, data: Path | None, outside: bool = False, moves: bool = True
+) -> None:
+    root = data or rb.default_data_dir()
+    cfg = SearchConfig()
+    per = []
+    gaps = _outside_gaps(root) if outside else _manifest_gaps(split, root)
+    moves_wanted = moves
+    for rec, label, gap, with_base in gaps:
+        rb._SCORED.clear()
+        damaged = rec.clean.copy()
+        damaged[:, gap.start_sample : gap.end_sample] = 0.0
+        cands = find_candidates(
+            damaged, rec.sr, gap, config=cfg, top_k=k, cache_dir=root / "cache" / "features"
+        )
+        mono = damaged.mean(axis=0).astype(np.float64)
+        floor = float(np.max(mono**2)) * rb.BASE_N_FFT * 1e-8 + 1e-20
+        c = int(round(MAX_CONTEXT_S * rec.sr))
+        s, e, n = gap.start_sample, gap.end_sample, mono.size
+        cb, ca = min(c, s), min(c, n - e)
+        gb, db_b = _edge_frames(mono, s - cb, s, floor, True)
+        ga, db_a = _edge_frames(mono, e, e + ca, floor, False)
+        dist = np.concatenate([db_b, db_a]) / rec.sr
+        half = int(round(0.5 * rec.sr))
+        # The gap's context spectra (mean log power over 0.5 s / 1 s next to each edge).
+        ctx = {f"ctx_{side}{n}": f.mean(axis=0) for side, f0, dd in (("b", gb, db_b), ("a", ga, db_a))
+               for n, f in (("05", f0[dd <= half]), ("1", f0[dd <= 2 * half]))}  # fmt: skip
+
+        ref = (mono, gap.length, cb, ca, floor, gb, ga, dist)
+
+        def frame_diffs(t: int, ref=ref) -> dict:
+            return _frame_diffs(t, *ref)
+
+        coarse = int(round(cfg.hop_length * rec.sr / cfg.analysis_sr))
+        for cand in cands:
+            t = cand.start_sample
+            diffs = frame_diffs(t)
+            sq, lin = diffs["sq"], diffs["lin"]
+            # Re-placed: the hop-256 position within one coarse hop that the linear
+            # distance (0.5 s, weights to 0, level removed) likes best.
+            moves = []
+            for off in range(-coarse, coarse + 1, rb.BASE_HOP) if moves_wanted else ():
+                u = t + off
+                if 0 <= u - cb and u + gap.length + ca <= n and (u + gap.length <= s or u >= e):
+                    moves.append((lin_cost(frame_diffs(u), 0.5, 0.0, True), u))
+            lin_re, t_re = min(moves) if moves else (math.inf, t)
+            m_re = rb.score_fill(rec.clean, damaged, rec.sr, gap, t_re, cand.gain_db)
+            if with_base:
                 base = rb.reference_results(rec, gap, damaged, _CACHE)["baseline"]["lsd"]
-                per.append(
-                    {"gap": f"{rec.id}@{frac:.0%}", "rank": cand.rank, "cost": cand.cost,
-                     "stft": cand.cost_stft, "chroma": cand.cost_chroma, "gain": cand.gain_db,
-                     "lsd": m["lsd"], "base": base, "sq": sq, "lin": lin, "dist": dist,
-                     "start": t, "gap_start": s, **ctx, **content,
-                     "lin_re": lin_re, "lsd_re": m_re["lsd"]}
-                )  # fmt: skip
-            print(rec.id, frac, file=sys.stderr, flush=True)
+            else:
+                base = math.nan
+            inner = _frames_db(mono[t : t + gap.length], floor)
+            n_half = max(1, int(half / rb.BASE_HOP))
+            content = {"inner": inner.mean(axis=0), "head": inner[:n_half].mean(axis=0),
+                       "tail": inner[-n_half:].mean(axis=0)}  # fmt: skip
+            m = rb.score_fill(rec.clean, damaged, rec.sr, gap, t, cand.gain_db)
+            per.append(
+                {"gap": label, "rank": cand.rank, "cost": cand.cost,
+                 "stft": cand.cost_stft, "chroma": cand.cost_chroma, "gain": cand.gain_db,
+                 "lsd": m["lsd"], "base": base, "sq": sq, "lin": lin, "dist": dist,
+                 "start": t, "gap_start": s, **ctx, **content,
+                 "lin_re": lin_re, "lsd_re": m_re["lsd"]}
+            )  # fmt: skip
+        print(label, file=sys.stderr, flush=True)
+        if label.endswith(("70%", f"{OUTSIDE_FRACTIONS[-1]:.0%}")):  # a recording's last gap
+            np.save(out, np.array(per, dtype=object), allow_pickle=True)  # partial results
     np.save(out, np.array(per, dtype=object), allow_pickle=True)
 
 
@@ -313,6 +366,44 @@ def ranker(path: Path) -> None:
                     if g.startswith(r + "@"):
                         picks.append(groups[g][int(np.argmin(x[g] @ w))])
             print(f"| {k} | {lam:g} | {_summary(picks)} |")
+
+
+def _design(groups: dict, k: int) -> tuple[dict, dict]:
+    """Per gap: z-scored features and z-scored LSD over its top ``k``."""
+    x, y = {}, {}
+    for g, ps in groups.items():
+        ps = ps[:k]
+        x[g] = np.stack([_z(np.array([f(p) for p in ps])) for f in FEATURES.values()], 1)
+        y[g] = _z(np.array([p["lsd"] for p in ps]))
+    return x, y
+
+
+def ranker_outside(train: Path, held: Path) -> None:
+    """A ranker fitted on self-made gaps outside both halves (``collect --outside``), scored on
+    another half's gaps (its picks' LSD against J's rank 1 and the baseline)."""
+    tr, ev = _groups(train), _groups(held)
+    print(f"training: {len(tr)} gaps; scored on {len(ev)} gaps")
+    print(f"J alone: {_summary([ps[0] for ps in ev.values()])}")
+    print("| K | model | rank-1 LSD | worse / better |\n|---|---|---|---|")
+    for k in (5, 10, 20):
+        xt, yt = _design(tr, k)
+        xe, _ = _design(ev, k)
+        a, t = np.concatenate(list(xt.values())), np.concatenate(list(yt.values()))
+        models = {}
+        for lam in (1.0, 10.0, 100.0):
+            w = np.linalg.solve(a.T @ a + lam * np.eye(a.shape[1]), a.T @ t)
+            models[f"ridge {lam:g}"] = lambda x, w=w: x @ w
+        try:
+            from sklearn.ensemble import HistGradientBoostingRegressor
+
+            gb = HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, max_depth=3)
+            gb.fit(a, t)
+            models["boosted trees"] = gb.predict
+        except ImportError:
+            pass
+        for name, predict in models.items():
+            picks = [ev[g][int(np.argmin(predict(xe[g])))] for g in ev]
+            print(f"| {k} | {name} | {_summary(picks)} |")
 
 
 def replaced(path: Path) -> None:
@@ -562,24 +653,31 @@ def main() -> int:
     c.add_argument("--k", type=int, default=40)
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--data", type=Path, default=None)
+    c.add_argument("--outside", action="store_true", help="self-made gaps outside both halves")
+    c.add_argument("--no-moves", action="store_true", help="skip the hop-256 re-placement")
     bp = sub.add_parser("baseline-pick")
     bp.add_argument("--split", default="selection", choices=("selection", "test"))
     bp.add_argument("--out", type=Path, required=True)
     bp.add_argument("--data", type=Path, default=None)
     for cmd in ("fit", "content", "ranker", "replaced", "report-baseline-pick"):
         sub.add_parser(cmd).add_argument("path", type=Path)
+    ro = sub.add_parser("ranker-outside")
+    ro.add_argument("train", type=Path)
+    ro.add_argument("held", type=Path)
     a = ap.parse_args()
     if a.cmd == "baseline-pick":
         baseline_pick(a.split, a.out, a.data)
     elif a.cmd == "report-baseline-pick":
         report_baseline_pick(a.path)
+    elif a.cmd == "ranker-outside":
+        ranker_outside(a.train, a.held)
     elif a.cmd == "collect":
         root = a.data or rb.default_data_dir()
         cache_path = root / "cache" / "retrieval_refs.json"
         import json
 
         _CACHE.update(json.loads(cache_path.read_text()))
-        collect(a.split, a.k, a.out, a.data)
+        collect(a.split, a.k, a.out, a.data, a.outside, not a.no_moves)
     else:
         {"fit": fit, "content": content, "ranker": ranker, "replaced": replaced}[a.cmd](a.path)
     return 0
