@@ -12,6 +12,10 @@ rules are then evaluated offline on that table (collect once, try many), e.g.::
     .venv/bin/python benchmarks/retrieval_shortlist.py content sel.npz  # the fill's own content
     .venv/bin/python benchmarks/retrieval_shortlist.py ranker sel.npz   # a cross-validated ranker
     .venv/bin/python benchmarks/retrieval_shortlist.py replaced sel.npz # hop-256 re-placement
+    .venv/bin/python benchmarks/retrieval_shortlist.py baseline-pick --out bp.json  # round 8
+    .venv/bin/python benchmarks/retrieval_shortlist.py collect --outside --k 10 --no-moves \
+        --out outside.npy                                  # self-made gaps outside both halves
+    .venv/bin/python benchmarks/retrieval_shortlist.py ranker-outside outside.npy sel.npz
 
 The per-frame distances are stored so that the context length (0.5/1/2 s), the frame weights
 (flat or falling to 0 at the far end) and level invariance (the broadband mean difference
