@@ -114,8 +114,8 @@ def test_candidates_are_ranked_distinct_and_well_formed(music):
         assert c.cost == pytest.approx(parts + w_fine * c.cost_fine)
         assert abs(c.gain_db) <= cfg.max_gain_db
         d = c.to_dict()
-        assert set(d) >= {"rank", "start_sample", "start_s", "cost", "score", "cost_stft"}
-        assert set(d) >= {"cost_chroma", "cost_seam", "cost_fine", "gain_db", "source"}
+        assert set(d) >= {"rank", "start_sample", "start_s", "cost", "score", "cost_stft", "source"}
+        assert set(d) >= {"cost_chroma", "cost_seam", "cost_fine", "cost_linear", "gain_db"}
     starts = sorted(c.start_sample for c in cands)
     assert min(np.diff(starts)) >= cfg.nms_fraction * gap.length
     assert cfg.to_dict()["long_context_s"] == 3.0
