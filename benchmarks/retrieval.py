@@ -189,6 +189,21 @@ def _valid_shifts(n: int, gap: Gap, sr: int, shifts: np.ndarray) -> np.ndarray:
 
 def baseline_start(damaged: np.ndarray, sr: int, gap: Gap) -> int:
     """The exhaustive baseline's candidate start (samples)."""
+    starts, cost = baseline_costs(damaged, sr, gap)
+    return int(starts[int(np.argmin(cost))])
+
+
+def baseline_costs(damaged: np.ndarray, sr: int, gap: Gap) -> tuple[np.ndarray, np.ndarray]:
+    """The exhaustive baseline's cost at every start ``s + m * BASE_HOP`` of the gap's grid.
+
+    Returns
+    -------
+    starts : numpy.ndarray of int, shape (P,)
+        Candidate starts (samples), ascending.
+    cost : numpy.ndarray, shape (P,)
+        Sum of squared log-power differences of the 1-s contexts (``inf`` where a start is not
+        valid: its passage or contexts leave the track or touch the gap).
+    """
     mono = damaged.mean(axis=0).astype(np.float64)
     floor = float(np.max(mono**2)) * BASE_N_FFT * 1e-8 + 1e-20  # about 80 dB below the peak
     c = int(round(BASE_CONTEXT_S * sr))
@@ -204,7 +219,7 @@ def baseline_start(damaged: np.ndarray, sr: int, gap: Gap) -> int:
     shifts = np.arange(m_lo, m_hi + 1)
     cost = db[kb + shifts] + da[ka + shifts]
     cost[~_valid_shifts(damaged.shape[1], gap, sr, shifts)] = np.inf
-    return int(s + shifts[int(np.argmin(cost))] * BASE_HOP)
+    return s + shifts * BASE_HOP, cost
 
 
 def _rms(x: np.ndarray) -> float:

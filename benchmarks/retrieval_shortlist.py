@@ -12,6 +12,10 @@ rules are then evaluated offline on that table (collect once, try many), e.g.::
     .venv/bin/python benchmarks/retrieval_shortlist.py content sel.npz  # the fill's own content
     .venv/bin/python benchmarks/retrieval_shortlist.py ranker sel.npz   # a cross-validated ranker
     .venv/bin/python benchmarks/retrieval_shortlist.py replaced sel.npz # hop-256 re-placement
+    .venv/bin/python benchmarks/retrieval_shortlist.py baseline-pick --out bp.json  # round 8
+    .venv/bin/python benchmarks/retrieval_shortlist.py collect --outside --k 10 --no-moves \
+        --out outside.npy                                  # self-made gaps outside both halves
+    .venv/bin/python benchmarks/retrieval_shortlist.py ranker-outside outside.npy sel.npz
 
 The per-frame distances are stored so that the context length (0.5/1/2 s), the frame weights
 (flat or falling to 0 at the far end) and level invariance (the broadband mean difference
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -84,66 +89,119 @@ def _frame_diffs(t, mono, length, cb, ca, floor, gb, ga, dist) -> dict:
     return {"sq": sq, "lin": lin, "dist": dist}
 
 
-def collect(split: str, k: int, out: Path, data: Path | None) -> None:
-    root = data or rb.default_data_dir()
-    rows = [r for r in rb.read_manifest() if r["split"] == split]
-    cfg = SearchConfig()
-    per = []
-    for row in rows:
+#: Self-made training gaps (``collect --outside``): recordings of the fetched packages that
+#: neither half uses, 60-s excerpts from 20 s, 2-s gaps at these fractions of the excerpt.
+OUTSIDE = (
+    ("wesnoth-1.16-music", "legends_of_the_north.ogg"),
+    ("wesnoth-1.16-music", "siege_of_laurelmor.ogg"),
+    ("wesnoth-1.16-music", "transience.ogg"),
+    ("wesnoth-1.16-music", "silvan_sanctuary.ogg"),
+    ("wesnoth-1.16-music", "knolls.ogg"),
+    ("wesnoth-1.16-music", "northern_mountains.ogg"),
+    ("singularity-music", "Deprecation.ogg"),
+    ("singularity-music", "Aberrations.ogg"),
+    ("singularity-music", "Nebula.ogg"),
+    ("warzone2100-music", "track22.opus"),
+    ("warzone2100-music", "track25.opus"),
+    ("warzone2100-music", "track17.opus"),
+)
+OUTSIDE_FRACTIONS = (0.12, 0.24, 0.36, 0.48, 0.60, 0.72, 0.84)
+
+
+def _manifest_gaps(split: str, root: Path):
+    """(recording, label, gap, fetch baseline) for every gap of a half of the material."""
+    for row in [r for r in rb.read_manifest() if r["split"] == split]:
         rec = rb.load_recording(row, root)
         for frac, gap in zip(rb.GAP_FRACTIONS, rb.gaps_for(rec.clean.shape[1], rec.sr)):
-            rb._SCORED.clear()
-            damaged = rec.clean.copy()
-            damaged[:, gap.start_sample : gap.end_sample] = 0.0
-            cands = find_candidates(
-                damaged, rec.sr, gap, config=cfg, top_k=k, cache_dir=root / "cache" / "features"
-            )
-            mono = damaged.mean(axis=0).astype(np.float64)
-            floor = float(np.max(mono**2)) * rb.BASE_N_FFT * 1e-8 + 1e-20
-            c = int(round(MAX_CONTEXT_S * rec.sr))
-            s, e, n = gap.start_sample, gap.end_sample, mono.size
-            cb, ca = min(c, s), min(c, n - e)
-            gb, db_b = _edge_frames(mono, s - cb, s, floor, True)
-            ga, db_a = _edge_frames(mono, e, e + ca, floor, False)
-            dist = np.concatenate([db_b, db_a]) / rec.sr
-            half = int(round(0.5 * rec.sr))
-            # The gap's context spectra (mean log power over 0.5 s / 1 s next to each edge).
-            ctx = {f"ctx_{side}{n}": f.mean(axis=0) for side, f0, dd in (("b", gb, db_b), ("a", ga, db_a))
-                   for n, f in (("05", f0[dd <= half]), ("1", f0[dd <= 2 * half]))}  # fmt: skip
+            yield rec, f"{rec.id}@{frac:.0%}", gap, True
 
-            ref = (mono, gap.length, cb, ca, floor, gb, ga, dist)
 
-            def frame_diffs(t: int, ref=ref) -> dict:
-                return _frame_diffs(t, *ref)
+def _outside_gaps(root: Path):
+    """Self-made gaps in recordings outside both halves (no baseline: training data only)."""
+    import os
 
-            coarse = int(round(cfg.hop_length * rec.sr / cfg.analysis_sr))
-            for cand in cands:
-                t = cand.start_sample
-                diffs = frame_diffs(t)
-                sq, lin = diffs["sq"], diffs["lin"]
-                # Re-placed: the hop-256 position within one coarse hop that the linear
-                # distance (0.5 s, weights to 0, level removed) likes best.
-                moves = []
-                for off in range(-coarse, coarse + 1, rb.BASE_HOP):
-                    u = t + off
-                    if 0 <= u - cb and u + gap.length + ca <= n and (u + gap.length <= s or u >= e):
-                        moves.append((lin_cost(frame_diffs(u), 0.5, 0.0, True), u))
-                lin_re, t_re = min(moves) if moves else (math.inf, t)
-                m_re = rb.score_fill(rec.clean, damaged, rec.sr, gap, t_re, cand.gain_db)
-                inner = _frames_db(mono[t : t + gap.length], floor)
-                n_half = max(1, int(half / rb.BASE_HOP))
-                content = {"inner": inner.mean(axis=0), "head": inner[:n_half].mean(axis=0),
-                           "tail": inner[-n_half:].mean(axis=0)}  # fmt: skip
-                m = rb.score_fill(rec.clean, damaged, rec.sr, gap, t, cand.gain_db)
+    used = {(r["package"], os.path.basename(f)) for r in rb.read_manifest()
+            for f in r["files"].split("|")}  # fmt: skip
+    for i, (pkg, name) in enumerate(OUTSIDE):
+        assert (pkg, name) not in used, f"{name} is in the benchmark's material"
+        path = next((root / "pkgs" / pkg).rglob(name))
+        row = {"id": f"out-{Path(name).stem}", "split": "outside", "genre": "",
+               "package": pkg, "files": str(path.relative_to(root / "pkgs" / pkg)),
+               "excerpt_start_s": "20", "excerpt_s": "60",
+               "channels": "mono" if i % 2 else "stereo"}  # fmt: skip
+        rec = rb.load_recording(row, root)
+        n, length = rec.clean.shape[1], int(round(rb.GAP_S * rec.sr))
+        for frac in OUTSIDE_FRACTIONS:
+            a = int(frac * n) - length // 2
+            yield rec, f"{rec.id}@{frac:.0%}", rb.Gap(a, a + length), False
+
+
+def collect(
+    split: str, k: int, out: Path, data: Path | None, outside: bool = False, moves: bool = True
+) -> None:
+    root = data or rb.default_data_dir()
+    cfg = SearchConfig()
+    per = []
+    gaps = _outside_gaps(root) if outside else _manifest_gaps(split, root)
+    moves_wanted = moves
+    for rec, label, gap, with_base in gaps:
+        rb._SCORED.clear()
+        damaged = rec.clean.copy()
+        damaged[:, gap.start_sample : gap.end_sample] = 0.0
+        cands = find_candidates(
+            damaged, rec.sr, gap, config=cfg, top_k=k, cache_dir=root / "cache" / "features"
+        )
+        mono = damaged.mean(axis=0).astype(np.float64)
+        floor = float(np.max(mono**2)) * rb.BASE_N_FFT * 1e-8 + 1e-20
+        c = int(round(MAX_CONTEXT_S * rec.sr))
+        s, e, n = gap.start_sample, gap.end_sample, mono.size
+        cb, ca = min(c, s), min(c, n - e)
+        gb, db_b = _edge_frames(mono, s - cb, s, floor, True)
+        ga, db_a = _edge_frames(mono, e, e + ca, floor, False)
+        dist = np.concatenate([db_b, db_a]) / rec.sr
+        half = int(round(0.5 * rec.sr))
+        # The gap's context spectra (mean log power over 0.5 s / 1 s next to each edge).
+        ctx = {f"ctx_{side}{n}": f.mean(axis=0) for side, f0, dd in (("b", gb, db_b), ("a", ga, db_a))
+               for n, f in (("05", f0[dd <= half]), ("1", f0[dd <= 2 * half]))}  # fmt: skip
+
+        ref = (mono, gap.length, cb, ca, floor, gb, ga, dist)
+
+        def frame_diffs(t: int, ref=ref) -> dict:
+            return _frame_diffs(t, *ref)
+
+        coarse = int(round(cfg.hop_length * rec.sr / cfg.analysis_sr))
+        for cand in cands:
+            t = cand.start_sample
+            diffs = frame_diffs(t)
+            sq, lin = diffs["sq"], diffs["lin"]
+            # Re-placed: the hop-256 position within one coarse hop that the linear
+            # distance (0.5 s, weights to 0, level removed) likes best.
+            moves = []
+            for off in range(-coarse, coarse + 1, rb.BASE_HOP) if moves_wanted else ():
+                u = t + off
+                if 0 <= u - cb and u + gap.length + ca <= n and (u + gap.length <= s or u >= e):
+                    moves.append((lin_cost(frame_diffs(u), 0.5, 0.0, True), u))
+            lin_re, t_re = min(moves) if moves else (math.inf, t)
+            m_re = rb.score_fill(rec.clean, damaged, rec.sr, gap, t_re, cand.gain_db)
+            if with_base:
                 base = rb.reference_results(rec, gap, damaged, _CACHE)["baseline"]["lsd"]
-                per.append(
-                    {"gap": f"{rec.id}@{frac:.0%}", "rank": cand.rank, "cost": cand.cost,
-                     "stft": cand.cost_stft, "chroma": cand.cost_chroma, "gain": cand.gain_db,
-                     "lsd": m["lsd"], "base": base, "sq": sq, "lin": lin, "dist": dist,
-                     "start": t, "gap_start": s, **ctx, **content,
-                     "lin_re": lin_re, "lsd_re": m_re["lsd"]}
-                )  # fmt: skip
-            print(rec.id, frac, file=sys.stderr, flush=True)
+            else:
+                base = math.nan
+            inner = _frames_db(mono[t : t + gap.length], floor)
+            n_half = max(1, int(half / rb.BASE_HOP))
+            content = {"inner": inner.mean(axis=0), "head": inner[:n_half].mean(axis=0),
+                       "tail": inner[-n_half:].mean(axis=0)}  # fmt: skip
+            m = rb.score_fill(rec.clean, damaged, rec.sr, gap, t, cand.gain_db)
+            per.append(
+                {"gap": label, "rank": cand.rank, "cost": cand.cost,
+                 "stft": cand.cost_stft, "chroma": cand.cost_chroma, "gain": cand.gain_db,
+                 "lsd": m["lsd"], "base": base, "sq": sq, "lin": lin, "dist": dist,
+                 "start": t, "gap_start": s, **ctx, **content,
+                 "lin_re": lin_re, "lsd_re": m_re["lsd"]}
+            )  # fmt: skip
+        print(label, file=sys.stderr, flush=True)
+        if label.endswith(("70%", f"{OUTSIDE_FRACTIONS[-1]:.0%}")):  # a recording's last gap
+            np.save(out, np.array(per, dtype=object), allow_pickle=True)  # partial results
     np.save(out, np.array(per, dtype=object), allow_pickle=True)
 
 
@@ -314,6 +372,44 @@ def ranker(path: Path) -> None:
             print(f"| {k} | {lam:g} | {_summary(picks)} |")
 
 
+def _design(groups: dict, k: int) -> tuple[dict, dict]:
+    """Per gap: z-scored features and z-scored LSD over its top ``k``."""
+    x, y = {}, {}
+    for g, ps in groups.items():
+        ps = ps[:k]
+        x[g] = np.stack([_z(np.array([f(p) for p in ps])) for f in FEATURES.values()], 1)
+        y[g] = _z(np.array([p["lsd"] for p in ps]))
+    return x, y
+
+
+def ranker_outside(train: Path, held: Path) -> None:
+    """A ranker fitted on self-made gaps outside both halves (``collect --outside``), scored on
+    another half's gaps (its picks' LSD against J's rank 1 and the baseline)."""
+    tr, ev = _groups(train), _groups(held)
+    print(f"training: {len(tr)} gaps; scored on {len(ev)} gaps")
+    print(f"J alone: {_summary([ps[0] for ps in ev.values()])}")
+    print("| K | model | rank-1 LSD | worse / better |\n|---|---|---|---|")
+    for k in (5, 10, 20):
+        xt, yt = _design(tr, k)
+        xe, _ = _design(ev, k)
+        a, t = np.concatenate(list(xt.values())), np.concatenate(list(yt.values()))
+        models = {}
+        for lam in (1.0, 10.0, 100.0):
+            w = np.linalg.solve(a.T @ a + lam * np.eye(a.shape[1]), a.T @ t)
+            models[f"ridge {lam:g}"] = lambda x, w=w: x @ w
+        try:
+            from sklearn.ensemble import HistGradientBoostingRegressor
+
+            gb = HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, max_depth=3)
+            gb.fit(a, t)
+            models["boosted trees"] = gb.predict
+        except ImportError:
+            pass
+        for name, predict in models.items():
+            picks = [ev[g][int(np.argmin(predict(xe[g])))] for g in ev]
+            print(f"| {k} | {name} | {_summary(picks)} |")
+
+
 def replaced(path: Path) -> None:
     """Re-placing each candidate on the hop-256 grid (within one coarse hop) by the linear
     distance, then re-ranking by J + w lin, against re-ranking at the sample-accurate starts."""
@@ -331,6 +427,210 @@ def replaced(path: Path) -> None:
                     picks.append(best | {"lsd": best["lsd_re"]} if moved else best)
                 label = "re-placed" if moved else "sample-accurate"
                 print(f"| {label} | {k} | {'lin alone' if w > 100 else w} | {_summary(picks)} |")
+
+
+#: J variants whose rank of the baseline's pick is reported by ``baseline-pick`` (why it is missed).
+WHY_VARIANTS = {
+    "default": {},
+    "level counted": {"level_weight": 1.0},
+    "flat weights": {"context_weight_floor": 1.0},
+    "no chroma": {"w_stft": 1.0, "w_chroma": 0.0},
+    "all three": {"level_weight": 1.0, "context_weight_floor": 1.0, "w_stft": 1.0, "w_chroma": 0.0},
+}
+
+
+def _capture_raw(rec, damaged, gap, cfg: SearchConfig, k: int, root: Path):
+    """Run the search and keep its raw coarse costs (every position, before suppression)."""
+    from simdps_studio.search import candidates as cmod
+
+    seen = {}
+    original = cmod._level_rejection
+
+    def spy(raw, config):
+        seen["raw"] = raw
+        return original(raw, config)
+
+    cmod._level_rejection = spy
+    try:
+        cands = find_candidates(
+            damaged, rec.sr, gap, config=cfg, top_k=k, cache_dir=root / "cache" / "features"
+        )
+    finally:
+        cmod._level_rejection = original
+    _src, _m, t, valid, cost_s, cost_c, level = seen["raw"][0]
+    norm_s = cmod._median_over_valid(seen["raw"], 4)
+    norm_c = cmod._median_over_valid(seen["raw"], 5)
+    w1, w2 = cfg.w_stft, cfg.w_chroma
+    j = w1 * cost_s / norm_s + w2 * cost_c / norm_c
+    return cands, {"t": t, "valid": valid, "j": j, "ds": cost_s / norm_s,
+                   "dc": cost_c / norm_c, "level": level}  # fmt: skip
+
+
+def _rms_gain(mono: np.ndarray, gap, t: int, sr: int) -> float:
+    """The RMS-matching gain of 1-s contexts (dB, clamped like the search's)."""
+    c = sr
+    s, e, n = gap.start_sample, gap.end_sample, mono.size
+    ref = np.concatenate([mono[max(0, s - c) : s], mono[e : e + c]])
+    cand = np.concatenate([mono[max(0, t - c) : t], mono[t + gap.length : t + gap.length + c]])
+    r_ref, r_cand = np.sqrt(np.mean(ref**2)), np.sqrt(np.mean(cand**2)) if cand.size else 0.0
+    if r_ref <= 1e-9 or r_cand <= 1e-9 or t + gap.length + c > n:
+        return 0.0
+    return float(np.clip(20 * np.log10(r_ref / r_cand), -6.0, 6.0))
+
+
+def _refine_at(damaged: np.ndarray, sr: int, gap, t0: int, cfg: SearchConfig) -> tuple[int, float]:
+    """The search's sample-accurate refinement (and gain) around ``t0``."""
+    from simdps_studio.search import candidates as cmod
+
+    src = cmod._Source(None, None, damaged, sr, None, True)
+    obs = cmod._observed_edges(damaged, gap, [], sr, cfg)
+    ctx_b = min(cfg.long_context_s * sr, gap.start_sample)
+    ctx_a = min(cfg.long_context_s * sr, damaged.shape[1] - gap.end_sample)
+    return cmod._refine(src, float(t0), gap, [], ctx_b, ctx_a, sr, obs, cfg)
+
+
+def baseline_pick(split: str, out: Path, data: Path | None) -> None:
+    """Is the exhaustive baseline's pick in the search's shortlist, and what does re-ranking the
+    shortlist with exactly the baseline's cost give? Writes per-gap picks (with LSDs) to ``out``
+    (JSON) and prints the tables of ``docs/retrieval.md`` (round 8)."""
+    import json
+
+    root = data or rb.default_data_dir()
+    rows = [r for r in rb.read_manifest() if r["split"] == split]
+    cache_path = root / "cache" / "retrieval_refs.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    cfg = SearchConfig()
+    result = []
+    for row in rows:
+        rec = rb.load_recording(row, root)
+        for frac, gap in zip(rb.GAP_FRACTIONS, rb.gaps_for(rec.clean.shape[1], rec.sr)):
+            rb._SCORED.clear()
+            damaged = rec.clean.copy()
+            damaged[:, gap.start_sample : gap.end_sample] = 0.0
+            refs = rb.reference_results(rec, gap, damaged, cache)
+            b = refs["baseline"]["start"]
+            mono = damaged.mean(axis=0).astype(np.float64)
+            starts, bcost = rb.baseline_costs(damaged, rec.sr, gap)
+            coarse = int(round(cfg.hop_length * rec.sr / cfg.analysis_sr))
+            cands, _raw = _capture_raw(rec, damaged, gap, cfg, 50, root)
+
+            def score(t: int, g: float, rec=rec, damaged=damaged, gap=gap) -> float:
+                return rb.score_fill(rec.clean, damaged, rec.sr, gap, int(t), g)["lsd"]
+
+            def grid_cost(t: float, radius: int, starts=starts, bcost=bcost) -> tuple[float, int]:
+                """Lowest baseline cost on the grid within ``radius`` of ``t`` (nearest if 0)."""
+                if radius == 0:
+                    i = int(np.argmin(np.abs(starts - t)))
+                    return float(bcost[i]), int(starts[i])
+                near = np.flatnonzero(np.abs(starts - t) <= radius)
+                if near.size == 0:
+                    return math.inf, int(t)
+                i = near[int(np.argmin(bcost[near]))]
+                return float(bcost[i]), int(starts[i])
+
+            gap_row = {"gap": f"{rec.id}@{frac:.0%}", "baseline": refs["baseline"]["lsd"],
+                       "oracle": refs["oracle"]["lsd"]}  # fmt: skip
+            gap_row["J rank 1"] = score(cands[0].start_sample, cands[0].gain_db)
+            gap_row["J rank 1, no gain"] = score(cands[0].start_sample, 0.0)
+            gap_row["baseline, RMS gain"] = score(b, _rms_gain(mono, gap, b, rec.sr))
+            for k in (10, 20, 50):
+                top = cands[:k]
+                off = min(abs(c.start_sample - b) for c in top)
+                gap_row[f"off{k}"] = off
+                # Re-ranked by the baseline's cost: at the candidate's own start (nearest grid
+                # position), then re-placed on the grid within one coarse hop / half the gap.
+                at = [grid_cost(c.start_sample, 0)[0] for c in top]
+                c0 = top[int(np.argmin(at))]
+                gap_row[f"K{k} base@start"] = score(c0.start_sample, c0.gain_db)
+                for label, radius in (("hop", coarse), ("half", gap.length // 2)):
+                    moved = [grid_cost(c.start_sample, radius) for c in top]
+                    i = int(np.argmin([m[0] for m in moved]))
+                    u = moved[i][1]
+                    gap_row[f"K{k} base@{label}"] = score(u, 0.0)
+                    gap_row[f"K{k} base@{label}, RMS gain"] = score(
+                        u, _rms_gain(mono, gap, u, rec.sr)
+                    )
+                    gap_row[f"K{k} base@{label} = baseline"] = abs(u - b) <= rb.BASE_HOP // 2
+                    # ... then refined to the sample with the search's own refinement and gain.
+                    t_r, g_r = _refine_at(damaged, rec.sr, gap, u, cfg)
+                    gap_row[f"K{k} base@{label}, refined"] = score(t_r, g_r)
+                    gap_row[f"K{k} base@{label}, refined, no gain"] = score(t_r, 0.0)
+            # Why: the J rank (percentile among valid positions) of the baseline's position.
+            for name, over in WHY_VARIANTS.items():
+                _c, r = _capture_raw(rec, damaged, gap, replace(cfg, **over), 5, root)
+                i = int(np.argmin(np.abs(r["t"] - b)))
+                jv = r["j"][r["valid"]]
+                gap_row[f"why {name}"] = float(np.mean(jv < r["j"][i]))
+                if name == "default":
+                    gap_row["level at baseline"] = float(r["level"][i])
+                    gap_row["level at rank 1"] = float(
+                        r["level"][int(np.argmin(np.abs(r["t"] - cands[0].start_sample)))]
+                    )
+                    gap_row["ds pct"] = float(np.mean(r["ds"][r["valid"]] < r["ds"][i]))
+                    gap_row["dc pct"] = float(np.mean(r["dc"][r["valid"]] < r["dc"][i]))
+            result.append(gap_row)
+            print(gap_row["gap"], f"J {gap_row['J rank 1']:.2f} base {gap_row['baseline']:.2f}",
+                  f"K20 hop {gap_row['K20 base@hop']:.2f} half {gap_row['K20 base@half']:.2f}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+    out.write_text(json.dumps(result, indent=1))
+    report_baseline_pick(out)
+
+
+def report_baseline_pick(path: Path) -> None:
+    """Tables of a ``baseline-pick`` run."""
+    import json
+
+    rows = json.loads(path.read_text())
+    n = len(rows)
+    print(f"{n} gaps\n\n| K | baseline's pick in the shortlist: within 128 / 256 / 1024 / "
+          "22050 samples |\n|---|---|")  # fmt: skip
+    for k in (10, 20, 50):
+        cells = " / ".join(
+            str(sum(r[f"off{k}"] <= tol for r in rows)) for tol in (128, 256, 1024, 22050)
+        )
+        print(f"| {k} | {cells} |")
+    print("\n| pick | rank 1 LSD | better / worse than the baseline | same as the baseline's |")
+    print("|---|---|---|---|")
+
+    def line(key: str) -> None:
+        lsd = np.array([r[key] for r in rows])
+        base = np.array([r["baseline"] for r in rows])
+        same = ""
+        if f"{key} = baseline" in rows[0]:
+            same = str(sum(r[f"{key} = baseline"] for r in rows))
+        b = int(np.sum(base - lsd > rb.MARGIN_DB))
+        w = int(np.sum(lsd - base > rb.MARGIN_DB))
+        print(f"| {key} | {lsd.mean():.2f} | {b} / {w} | {same} |")
+
+    for key in ("J rank 1", "J rank 1, no gain", "baseline", "baseline, RMS gain"):
+        line(key)
+    for k in (10, 20, 50):
+        for v in (
+            "base@start",
+            "base@hop",
+            "base@hop, RMS gain",
+            "base@hop, refined",
+            "base@half",
+            "base@half, RMS gain",
+            "base@half, refined",
+            "base@half, refined, no gain",
+        ):
+            line(f"K{k} {v}")
+    line("oracle")
+    print(
+        "\nPercentile of the baseline's position in J over all valid positions (median / "
+        "share of gaps under 1 %):"
+    )
+    for name in WHY_VARIANTS:
+        v = np.array([r[f"why {name}"] for r in rows])
+        print(f"- {name}: {np.median(v) * 100:.2f} % / {np.mean(v < 0.01) * 100:.0f} %")
+    for key in ("ds pct", "dc pct"):
+        v = np.array([r[key] for r in rows])
+        print(f"- {key}: {np.median(v) * 100:.2f} %")
+    lb = np.array([abs(r["level at baseline"]) for r in rows])
+    l1 = np.array([abs(r["level at rank 1"]) for r in rows])
+    print(f"|level offset| (dB, median): at the baseline's pick {np.median(lb):.2f}, "
+          f"at rank 1 {np.median(l1):.2f}")  # fmt: skip
 
 
 def _groups(path: Path) -> dict:
@@ -357,16 +657,31 @@ def main() -> int:
     c.add_argument("--k", type=int, default=40)
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--data", type=Path, default=None)
-    for cmd in ("fit", "content", "ranker", "replaced"):
+    c.add_argument("--outside", action="store_true", help="self-made gaps outside both halves")
+    c.add_argument("--no-moves", action="store_true", help="skip the hop-256 re-placement")
+    bp = sub.add_parser("baseline-pick")
+    bp.add_argument("--split", default="selection", choices=("selection", "test"))
+    bp.add_argument("--out", type=Path, required=True)
+    bp.add_argument("--data", type=Path, default=None)
+    for cmd in ("fit", "content", "ranker", "replaced", "report-baseline-pick"):
         sub.add_parser(cmd).add_argument("path", type=Path)
+    ro = sub.add_parser("ranker-outside")
+    ro.add_argument("train", type=Path)
+    ro.add_argument("held", type=Path)
     a = ap.parse_args()
-    if a.cmd == "collect":
+    if a.cmd == "baseline-pick":
+        baseline_pick(a.split, a.out, a.data)
+    elif a.cmd == "report-baseline-pick":
+        report_baseline_pick(a.path)
+    elif a.cmd == "ranker-outside":
+        ranker_outside(a.train, a.held)
+    elif a.cmd == "collect":
         root = a.data or rb.default_data_dir()
         cache_path = root / "cache" / "retrieval_refs.json"
         import json
 
         _CACHE.update(json.loads(cache_path.read_text()))
-        collect(a.split, a.k, a.out, a.data)
+        collect(a.split, a.k, a.out, a.data, a.outside, not a.no_moves)
     else:
         {"fit": fit, "content": content, "ranker": ranker, "replaced": replaced}[a.cmd](a.path)
     return 0

@@ -114,8 +114,8 @@ def test_candidates_are_ranked_distinct_and_well_formed(music):
         assert c.cost == pytest.approx(parts + w_fine * c.cost_fine)
         assert abs(c.gain_db) <= cfg.max_gain_db
         d = c.to_dict()
-        assert set(d) >= {"rank", "start_sample", "start_s", "cost", "score", "cost_stft"}
-        assert set(d) >= {"cost_chroma", "cost_seam", "cost_fine", "gain_db", "source"}
+        assert set(d) >= {"rank", "start_sample", "start_s", "cost", "score", "cost_stft", "source"}
+        assert set(d) >= {"cost_chroma", "cost_seam", "cost_fine", "cost_linear", "gain_db"}
     starts = sorted(c.start_sample for c in cands)
     assert min(np.diff(starts)) >= cfg.nms_fraction * gap.length
     assert cfg.to_dict()["long_context_s"] == 3.0
@@ -129,8 +129,9 @@ def test_candidates_are_ranked_distinct_and_well_formed(music):
         {"band_norm": True},
         {"reject_level": True},
         {"w_chroma": 0.0},
+        {"linear_k": 10},
     ],
-    ids=["rerank", "fine", "band_norm", "reject_level", "no_chroma"],
+    ids=["rerank", "fine", "band_norm", "reject_level", "no_chroma", "linear"],
 )
 def test_every_cost_option_keeps_the_planted_repeat_exact(music, changes):
     clean = planted(music)
@@ -150,6 +151,45 @@ def test_every_cost_option_keeps_the_planted_repeat_exact(music, changes):
     if cfg.fine_k:
         # The copy's contexts match the gap's spectra far better than a typical position's.
         assert cands[0].cost_fine < 0.1 < min(c.cost_fine for c in cands[1:])
+    if cfg.linear_k:
+        # Ordered by the linear distance (dB² per bin and frame): the copy's contexts differ
+        # only by the added noise (which still dominates the quiet high bins), an unrelated
+        # passage's by far more.
+        lin = [c.cost_linear for c in cands]
+        assert lin == sorted(lin)
+        assert lin[0] < 0.5 * lin[1]
+    else:
+        assert all(c.cost_linear == 0.0 for c in cands)
+
+
+def test_linear_reranking_is_the_baseline_distance_and_replaces_on_its_grid(music):
+    """The linear distance at the re-placed start equals the sum of squared edge-anchored
+    log-power differences computed directly, and the re-placed start is its minimum nearby."""
+    from simdps_studio.search.candidates import _edge_frames_db, _LinearContexts, _Source
+
+    y = music.astype(np.float32)
+    gap = Gap.from_seconds(GAP_S, GAP_S + 2.0, SR)
+    y = damaged(y, gap)
+    cfg = SearchConfig(linear_k=1, linear_radius_s=0.05)
+    lc = _LinearContexts(y, gap, [], SR, cfg)
+    src = _Source(None, None, y, SR, None, True)
+    t0 = 25 * SR + 300
+    dist, start = lc.replace(src, float(t0), 3 * SR, 3 * SR)
+    assert abs(start - t0) <= int(0.05 * SR) and (start - t0) % lc.hop == 0
+    mono = y.mean(axis=0).astype(np.float64)
+
+    def direct(u: int) -> float:
+        c, n = SR, gap.length
+        fb = _edge_frames_db(mono[u - c : u], SR, lc.floor, True)
+        fa = _edge_frames_db(mono[u + n : u + n + c], SR, lc.floor, False)
+        sq = np.sum((fb - lc.ref_b) ** 2) + np.sum((fa - lc.ref_a) ** 2)
+        return float(sq / ((len(fb) + len(fa)) * fb.shape[1]))
+
+    assert dist == pytest.approx(direct(start), rel=1e-6)
+    around = [
+        direct(start + k * lc.hop) for k in (-1, 1) if abs(start + k * lc.hop - t0) <= 0.05 * SR
+    ]
+    assert all(d >= dist for d in around)
 
 
 def test_fine_distance_removes_the_level_and_weighs_the_edge_most():
@@ -298,6 +338,10 @@ def test_bad_arguments_raise_input_error(music):
         find_candidates(music, SR, Gap(0, music.shape[1] + 1))
     with pytest.raises(InputError):
         SearchConfig(top_k=0)
+    with pytest.raises(InputError, match="linear_k"):
+        SearchConfig(linear_k=-1)
+    with pytest.raises(InputError, match="linear_radius_s"):
+        SearchConfig(linear_radius_s=-0.1)
 
 
 def test_audio_object_and_multichannel_input(music):

@@ -70,6 +70,12 @@ class Candidate:
         side (nearest frames weigh most, level offset removed), at the track's rate and the
         sample-accurate start, scaled to the spread of the mel cost over the re-ranked
         positions (0 for the best fine match among them).
+    cost_linear : float
+        The linear re-ranking's distance (0 when it is off; with ``linear_k`` it orders the
+        re-ranked candidates instead of ``cost``): mean squared difference, dB² per bin and frame,
+        of ~23-ms log-power spectra on a linear frequency scale over ``short_context_s`` on each
+        side, flat weights, level counted (the exhaustive baseline's cost of
+        ``benchmarks/retrieval.py``), at the re-placed start.
     gain_db : float
         Suggested gain that matches the candidate's context RMS to the gap's (clamped).
     source : str or None
@@ -99,6 +105,7 @@ class Candidate:
     short_context_s: float = 1.0
     cost_seam: float = 0.0
     cost_fine: float = 0.0
+    cost_linear: float = 0.0
 
     def to_dict(self) -> dict:
         """JSON-ready dict of all fields."""
@@ -339,7 +346,7 @@ def _search(
     norm_c = _median_over_valid(raw, 5) if w2 else 1.0
 
     rejected = _level_rejection(raw, config)
-    n_coarse = max(top_k, config.rerank_k, config.fine_k)
+    n_coarse = max(top_k, config.rerank_k, config.fine_k, config.linear_k)
     picks = []
     for (src, _m, t, valid, cost_s, cost_c, _level), bad in zip(raw, rejected):
         if not valid.any():
@@ -356,19 +363,32 @@ def _search(
     w3 = config.w_seam if config.rerank_k > 0 else 0.0
     w4 = config.w_fine if config.fine_k > 0 else 0.0
     refined = []
-    for cost, ds, dc, src, t0 in picks:
+    linear = _LinearContexts(samples, gap, others, sr, config) if config.linear_k else None
+    for i, (cost, ds, dc, src, t0) in enumerate(picks):
         check_cancel(cancel)
-        start, gain_db = _refine(src, t0, gap, others, ctx_b_s, ctx_a_s, sr, obs, config)
+        lin = math.inf
+        if linear is not None and i < config.linear_k:
+            # Re-placed by the baseline's cost, then refined to the sample only within half a
+            # grid step (round 8: refining within a coarse hop moves it off the spot that
+            # distance found; an exact repeat still lands on the sample).
+            lin, t1 = linear.replace(src, t0, ctx_b_s, ctx_a_s)
+            if math.isfinite(lin):
+                start, gain_db = _refine(
+                    src, t1, gap, others, ctx_b_s, ctx_a_s, sr, obs, config, linear.hop // 2
+                )
+        if not math.isfinite(lin):
+            start, gain_db = _refine(src, t0, gap, others, ctx_b_s, ctx_a_s, sr, obs, config)
         seam = _seam_cost(obs, src, start, gain_db, gap, sr) if w3 > 0 else 0.0
-        refined.append([cost + w3 * seam, ds, dc, seam, src, start, gain_db, 0.0])
+        refined.append([cost + w3 * seam, ds, dc, seam, src, start, gain_db, 0.0, lin])
     if w4 > 0 and refined:
         fine = _fine_costs(samples, gap, others, sr, refined, config)
         for r, d in zip(refined, fine):
             r[0] += w4 * d
             r[7] = d
-    refined.sort(key=lambda p: p[0])  # stable: without re-ranking the coarse order stands
+    # Stable: without re-ranking the coarse order stands; linearly re-ranked positions first.
+    refined.sort(key=lambda p: (p[8], p[0]))
     result = []
-    for rank, (cost, ds, dc, seam, src, start, gain_db, fine_d) in enumerate(
+    for rank, (cost, ds, dc, seam, src, start, gain_db, fine_d, lin) in enumerate(
         refined[:top_k], start=1
     ):
         result.append(
@@ -383,6 +403,7 @@ def _search(
                 gain_db=gain_db,
                 cost_seam=seam,
                 cost_fine=fine_d,
+                cost_linear=lin if math.isfinite(lin) else 0.0,
                 source=src.name,
                 source_index=src.index,
                 long_context_s=config.long_context_s,
@@ -829,6 +850,69 @@ def _fine_costs(samples, gap: Gap, others: list[Gap], sr: int, refined, config) 
     return [float(x) for x in (f - f.min()) * scale]
 
 
+class _LinearContexts:
+    """The exhaustive baseline's cost, evaluated around a coarse position (``linear_k``).
+
+    The gap's observed contexts (``short_context_s`` on each side, up to the neighbouring gaps)
+    are cut into ~23-ms Hann frames (hop a quarter) anchored at the gap edges; a candidate start
+    ``u`` is compared by the sum of squared log-power differences of its own edge-anchored frames,
+    flat weights, level counted, divided by the number of frames and bins.
+    """
+
+    def __init__(self, samples, gap: Gap, others: list[Gap], sr: int, config: SearchConfig):
+        s, e = gap.start_sample, gap.end_sample
+        lo, hi = neighbour_edges(gap, others, samples.shape[1])
+        c = int(round(config.short_context_s * sr))
+        self.nb, self.na = min(c, s - lo), min(c, hi - e)
+        before, after = mid_block(samples, s - self.nb, s), mid_block(samples, e, e + self.na)
+        peak = max(float(np.max(np.abs(x))) if x.size else 0.0 for x in (before, after))
+        self.n_fft = 1 << max(6, int(round(math.log2(0.023 * sr))))
+        self.hop = self.n_fft // 4
+        self.floor = max(peak * peak * self.n_fft * 1e-8, 1e-20)  # ~80 dB below full scale
+        self.ref_b = _edge_frames_db(before, sr, self.floor, True)
+        self.ref_a = _edge_frames_db(after, sr, self.floor, False)
+        self.gap, self.others, self.sr, self.config = gap, others, sr, config
+        self.steps = int(config.linear_radius_s * sr) // self.hop
+
+    def replace(self, src: _Source, t0: float, ctx_b: float, ctx_a: float) -> tuple[float, int]:
+        """Lowest distance within the radius of ``t0`` (source samples) and its start there
+        (``inf`` and ``t0`` when no valid start is near)."""
+        sr, hop, k0 = self.sr, self.hop, self.steps
+        length = self.gap.length
+        c = int(round(t0 * sr / src.sr))  # in the gap track's samples
+        r = k0 * hop
+        # Frame i of `fb` ends at c + r - i * hop; start u = c + k * hop uses rows r/hop - k + j.
+        fb = _edge_frames_db(_source_mid(src, c - r - self.nb, c + r, sr), sr, self.floor, True)
+        # Frame i of `fa` starts at c + L - r + i * hop; start u uses rows r/hop + k + j.
+        fa = _edge_frames_db(
+            _source_mid(src, c + length - r, c + length + r + self.na, sr), sr, self.floor, False
+        )
+        ks = np.arange(-k0, k0 + 1)
+        dist = np.zeros(ks.size)
+        frames = 0
+        for ref, cand, rows in ((self.ref_b, fb, k0 - ks), (self.ref_a, fa, k0 + ks)):
+            if len(ref) == 0:
+                continue
+            frames += len(ref)
+            # ||g - f||^2 = |g|^2 + |f|^2 - 2 g.f, with every frame pair's dot product at once.
+            dots = cand @ ref.T  # (len(cand), len(ref))
+            energy = np.sum(cand * cand, axis=1)
+            for j in range(len(ref)):
+                dist += energy[rows + j] - 2.0 * dots[rows + j, j]
+            dist += float(np.sum(ref * ref))
+        if frames == 0:
+            return math.inf, int(round(t0))
+        starts = c + ks * hop
+        near = self.config.short_context_s * sr if self.config.near_repeats else None
+        ratio = src.sr / sr
+        ok = _valid_starts(starts * ratio, src, self.gap, self.others, ctx_b, ctx_a, sr, near)
+        if not ok.any():
+            return math.inf, int(round(t0))
+        dist = np.where(ok, dist, np.inf) / (frames * self.ref_b.shape[1])
+        i = int(np.argmin(dist))
+        return float(max(dist[i], 0.0)), int(round(starts[i] * ratio))
+
+
 def _refine(
     src: _Source,
     t0: float,
@@ -839,12 +923,14 @@ def _refine(
     sr: int,
     obs: _Observed,
     config: SearchConfig,
+    half_width: int | None = None,
 ) -> tuple[int, float]:
     """Sample-accurate start near ``t0`` and its suggested gain.
 
     Minimises ``sum |g * candidate - observed|`` over the refinement windows just outside both gap
-    edges, for every start within one coarse hop of ``t0`` that stays valid. Positions are in the
-    gap track's samples here and converted to the source's at the end.
+    edges, for every start within ``half_width`` samples (default: one coarse hop) of ``t0`` that
+    stays valid. Positions are in the gap track's samples here and converted to the source's at
+    the end.
     """
     ratio = src.sr / sr
     t_gap = t0 / ratio  # in gap-track samples
@@ -853,6 +939,7 @@ def _refine(
     if not config.refine:
         return int(round(t0)), gain_db
     h = int(math.ceil(config.hop_length * sr / config.analysis_sr))
+    h = h if half_width is None else half_width
     offsets = np.arange(centre - h, centre + h + 1)
     near = config.short_context_s * sr if config.near_repeats else None
     ok = _valid_starts(offsets * ratio, src, gap, others, ctx_b, ctx_a, sr, near)

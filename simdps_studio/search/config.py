@@ -68,6 +68,15 @@ class SearchConfig:
     fine_level : bool
         Whether the fine distance removes the broadband level offset (compares shapes; the
         suggested gain corrects the level).
+    linear_k : int
+        How many of the best coarse positions are re-ranked by the exhaustive baseline's own cost
+        (0: off): each is re-placed, on a grid of ~6-ms steps within ``linear_radius_s``, where
+        the sum of squared differences of ~23-ms log-power spectra (linear frequency, hop a
+        quarter frame, flat weights, level counted) over ``short_context_s`` on each side is
+        least, and that distance alone orders them (``docs/retrieval.md``, round 8). The
+        re-placed start is not refined further.
+    linear_radius_s : float
+        How far the linear re-ranking may move a coarse position, seconds.
     near_repeats : bool
         Whether a candidate may lie close to the gap: only the passage with its short contexts
         must keep clear of the gap (else the long contexts of both must not overlap, which rules
@@ -112,6 +121,8 @@ class SearchConfig:
     fine_context_s: float = 0.5
     fine_weight_floor: float = 0.0
     fine_level: bool = True
+    linear_k: int = 0
+    linear_radius_s: float = 0.5
     near_repeats: bool = True
     top_k: int = 5
     nms_fraction: float = 0.5
@@ -140,8 +151,10 @@ class SearchConfig:
             problems.append(
                 "context_weight_floor, level_weight and fine_weight_floor must lie in [0, 1]"
             )
-        if self.rerank_k < 0 or self.w_seam < 0 or self.fine_k < 0 or self.w_fine < 0:
-            problems.append("rerank_k, w_seam, fine_k and w_fine must be >= 0")
+        if min(self.rerank_k, self.w_seam, self.fine_k, self.w_fine, self.linear_k) < 0:
+            problems.append("rerank_k, w_seam, fine_k, w_fine and linear_k must be >= 0")
+        if self.linear_radius_s < 0:
+            problems.append("linear_radius_s must be >= 0")
         if self.fine_context_s <= 0:
             problems.append("fine_context_s must be positive")
         if self.top_k < 1:
