@@ -48,6 +48,7 @@ from simdps_studio.gui.actions import (
     gap_and_idle,
 )
 from simdps_studio.gui.analysis import format_time
+from simdps_studio.gui.badges import Badges
 from simdps_studio.gui.dialogs import (
     AboutDialog,
     DetectDialog,
@@ -297,6 +298,7 @@ class MainWindow(QMainWindow):
             "Null test after the last repair or export: every sample outside the repaired spans "
             "is bit-identical to the source."
         )
+        self.badges = Badges(self, self.seam_badge, self.null_badge)
 
         # Signals.
         self.track.gap_drawn.connect(self._gap_drawn)
@@ -578,7 +580,7 @@ class MainWindow(QMainWindow):
         self._name_selected_gap()
         self.show_candidate_mark()
         self.repair_controller.update_takes()
-        self._update_seam_badge()
+        self.badges.update_seam_badge()
         if not self.repair_panel.running:
             self.repair_panel.set_fit_warning(self.gap_fit_warning(self.selected_gap))
 
@@ -597,13 +599,13 @@ class MainWindow(QMainWindow):
 
     def _refresh(self) -> None:
         """Bring every view in line with the session."""
-        self._update_null_badge()
+        self.badges.update_null_badge()
         if self.session is None:
             self.gaps_panel.set_gaps([], 44100, {}, None)
             self.track.set_gaps([], None, set())
             self.repair_panel.omega.show_auto_value(None)
             self._name_selected_gap()
-            self._update_seam_badge()
+            self.badges.update_seam_badge()
             self.update_actions()
             self.update_title()
             return
@@ -1096,52 +1098,6 @@ class MainWindow(QMainWindow):
     def _toggle_repair(self, gap: Gap, enabled: bool) -> None:
         if self.session is not None and self.session.repair_for(gap) is not None:
             self.session.set_repair_enabled(gap, enabled)
-
-    def _update_seam_badge(self) -> None:
-        r = (
-            self.session.repair_for(self.selected_gap)
-            if (self.session and self.selected_gap)
-            else None
-        )
-        if r is None:
-            self._badge(self.seam_badge, "none", "seams: –")
-            return
-        if not r.enabled:  # the checks describe a repair that is not heard or exported now
-            self._badge(self.seam_badge, "none", "seams: – (repair bypassed)")
-            self._badge(self.null_badge, "none", "null test: – (repair bypassed)")
-            return
-        self.set_null_badge(self.workspace.null_ok)
-        grade, db, drop_db = self.workspace.seam(r)
-        if drop_db >= checks.LEVEL_WARN_DB:  # smooth seams do not make a fill that fades good
-            text = f"! fill fades {drop_db:.0f} dB below the music · seams {db:+.1f} dB"
-        else:
-            word = {"ok": "seams smooth", "warn": "seams: listen", "bad": "seam click"}[grade]
-            text = f"{'✓' if grade == 'ok' else '!'} {word} {db:+.1f} dB"
-        self._badge(self.seam_badge, grade, text)
-
-    def set_null_badge(self, ok: bool | None) -> None:
-        """Record the open file's null test (None: none yet) and show it."""
-        if self.workspace is not None:
-            self.workspace.null_ok = ok
-        self._update_null_badge()
-
-    def _update_null_badge(self) -> None:
-        """The null-test badge, from the open file's workspace only: another file's result
-        never shows."""
-        ok = self.workspace.null_ok if self.workspace is not None else None
-        if ok is None:
-            self._badge(self.null_badge, "none", "null test: –")
-        elif ok:
-            self._badge(self.null_badge, "ok", "✓ outside samples unchanged")
-        else:
-            self._badge(self.null_badge, "bad", "✗ outside samples changed")
-
-    @staticmethod
-    def _badge(label: QLabel, state: str, text: str) -> None:
-        label.setText(text)
-        label.setProperty("state", state)
-        label.style().unpolish(label)
-        label.style().polish(label)
 
     def _repair_settings_changed(self) -> None:
         self.repair_controller.update_estimate()

@@ -188,7 +188,7 @@ class RepairController:
             self.window.repair_failed.emit(message)
             return
         self._record_pace(repairs[0])
-        self.window.set_null_badge(made.null_ok)
+        self.window.badges.set_null_badge(made.null_ok)
         secs = repairs[0].info.seconds
         method = repairs[0].method
         # make_repairs stores the number it used, also when the request said "auto".
