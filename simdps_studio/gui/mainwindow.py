@@ -1,18 +1,24 @@
-"""The main window: layout and wiring (docs/architecture.md, sections 2 and 4).
+"""The main window: layout and wiring (docs/architecture.md, sections 1, 2 and 4).
 
 The window lays out the toolbar, the track views, the side panels, the transport and the status
 bar, and wires them to a :class:`~simdps_studio.session.workspace.Workspace` (the session and the
 per-gap working state, with one event per kind of change). It composes the parts that hold the
-logic: the action table (:mod:`~simdps_studio.gui.actions`), file handling
-(:class:`~simdps_studio.gui.files.FileController`) and repairs
-(:class:`~simdps_studio.gui.repair_controller.RepairController`). Every long operation (open,
-search, repair, export, dropout detection, spectrogram) runs on a worker thread through
-:class:`~simdps_studio.gui.workers.TaskRunner`; the GUI thread only draws and edits the document.
+logic:
+
+- the action table (:mod:`~simdps_studio.gui.actions`);
+- file handling (:class:`~simdps_studio.gui.files.FileController`);
+- repairs (:class:`~simdps_studio.gui.repair_controller.RepairController`);
+- the status bar's seam and null-test badges (:class:`~simdps_studio.gui.badges.Badges`);
+- the model, precision, warm start and device
+  (:class:`~simdps_studio.gui.model_controller.ModelController`).
+
+Every long operation (open, search, repair, export, dropout detection, spectrogram) runs on a
+worker thread through :class:`~simdps_studio.gui.workers.TaskRunner`; the GUI thread only draws
+and edits the document.
 """
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 from collections.abc import Callable
@@ -20,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QRect, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QGuiApplication
+from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -58,6 +64,8 @@ from simdps_studio.gui.dialogs import (
     gap_from_times,
 )
 from simdps_studio.gui.files import AUDIO_FILTER, FileController
+from simdps_studio.gui.model_controller import DEFAULT_GPU_TAKES as DEFAULT_GPU_TAKES
+from simdps_studio.gui.model_controller import ModelController
 from simdps_studio.gui.panels import (
     CandidatesPanel,
     GapsPanel,
@@ -78,29 +86,6 @@ log = logging.getLogger(__name__)
 
 #: Candidates searched per gap.
 TOP_K = 8
-#: Takes per run on a CUDA device when the user has not chosen a number (on a CPU: one).
-DEFAULT_GPU_TAKES = 2
-
-
-def _device_label(
-    precision: str = "auto", model: str | None = None, progress=None, cancel=None
-) -> str:
-    """The device and the precision repairs will run in, and why (``about.device_label``)."""
-    from simdps_studio.session.about import device_label
-
-    return device_label(precision, model)
-
-
-def _stored_start_sigma(value: Any) -> float | None:
-    """The remembered warm start: one of :data:`WARM_START_ITEMS`' levels, else None (off)."""
-    try:
-        sigma = float(value)
-    except (TypeError, ValueError):
-        return None
-    levels = [v for _label, v in WARM_START_ITEMS if v is not None]
-    return min(levels, key=lambda v: abs(v - sigma)) if 0 < sigma < 1 else None
-
-
 #: The window's size on first launch, where the screen has room for it.
 PREFERRED_SIZE = QSize(1440, 900)
 
@@ -111,21 +96,6 @@ def first_launch_geometry(available: QRect, preferred: QSize = PREFERRED_SIZE) -
     rect = QRect(0, 0, *preferred.boundedTo(available.size()).toTuple())
     rect.moveCenter(available.center())
     return rect
-
-
-#: Repair → Precision: the menu's entries and the settings' values.
-PRECISION_ITEMS = (
-    ("&Auto (bf16 where measured faster)", "auto"),
-    ("fp&32", "fp32"),
-    ("&bf16", "bf16"),
-)
-#: Repair → Warm start: off (from noise at σ 1) or from the candidate at these noise levels.
-WARM_START_ITEMS = (
-    ("&Off (from noise)", None),
-    ("From the candidate at σ &0.3", 0.3),
-    ("From the candidate at σ 0.&1", 0.1),
-    ("From the candidate at σ 0.0&3", 0.03),
-)
 
 
 class MainWindow(QMainWindow):
@@ -172,6 +142,7 @@ class MainWindow(QMainWindow):
             self.runner,
             Path(recovery_dir) if recovery_dir else recovery.recovery_dir(),
         )
+        self.model_controller = ModelController(self, self.settings, self.runner)
         #: The open session and its per-gap working state (None: no file open).
         self.workspace: Workspace | None = None
         self.pyramid = None
@@ -180,12 +151,6 @@ class MainWindow(QMainWindow):
         self.cursor_sample = 0
         self.mark_in: int | None = None
         self.mark_out: int | None = None
-        self.model_name: str | None = self.settings.value("repair/model", None) or None
-        precision = str(self.settings.value("repair/precision", "auto"))
-        self.precision = precision if precision in dict(map(reversed, PRECISION_ITEMS)) else "auto"
-        self.start_sigma: float | None = _stored_start_sigma(
-            self.settings.value("repair/start_sigma", "")
-        )
         self.last_error = ""
         self.last_preview = None
         self._closing = False
@@ -207,7 +172,7 @@ class MainWindow(QMainWindow):
         self._update_playback_message()
         self._restore_settings()
         self.update_actions()
-        self._probe_device()
+        self.model_controller.probe_device()
 
     @property
     def session(self) -> Session | None:
@@ -224,16 +189,30 @@ class MainWindow(QMainWindow):
         if self.workspace is not None:
             self.workspace.select(gap)
 
-    def _probe_device(self) -> None:
-        """Find the device and the precision repairs will run in (a worker: ``auto`` measures
-        bf16 once per host and model preset)."""
-        self.runner.start(
-            "device",
-            _device_label,
-            self.precision,
-            self.model_name,
-            on_result=self._device_ready,
-        )
+    @property
+    def model_name(self) -> str | None:
+        """The model repairs use (a name or a folder; None: the default)."""
+        return self.model_controller.model_name
+
+    @property
+    def precision(self) -> str:
+        """The precision repairs run in ("auto", "fp32" or "bf16")."""
+        return self.model_controller.precision
+
+    @property
+    def start_sigma(self) -> float | None:
+        """The warm start of SimDPS repairs (None: from noise)."""
+        return self.model_controller.start_sigma
+
+    def set_model(self, name_or_dir: str | None) -> None:
+        """Repair with ``name_or_dir`` (None: the default model); remembered."""
+        self.model_controller.set_model(name_or_dir)
+
+    def _device_ready(self, label: str) -> None:
+        self.model_controller.device_ready(label)
+
+    def _fill_model_menu(self) -> None:
+        self.model_controller.fill_model_menu()
 
     # ================================================================================ UI
 
@@ -312,7 +291,7 @@ class MainWindow(QMainWindow):
         self.cands_panel.audition.connect(self.audition_candidate)
         self.repair_panel.run.connect(lambda: self.run_repair())
         self.repair_panel.compare_sim.connect(lambda: self.run_repair(method="sim"))
-        self.repair_panel.choose_model.connect(self._popup_model_menu)
+        self.repair_panel.choose_model.connect(self.model_controller.popup_model_menu)
         self.repair_panel.stop.connect(self.repair_controller.stop_repair)
         self.repair_panel.take_chosen.connect(self.repair_controller.take_chosen)
         self.repair_panel.settings_changed.connect(self._repair_settings_changed)
@@ -335,9 +314,11 @@ class MainWindow(QMainWindow):
         places = {
             "recent": self._add_recent_menu,
             "model": self._add_model_menu,
-            "speed": self._build_speed_menus,
+            "speed": self.model_controller.build_speed_menus,
         }
         build_menus(self.menuBar(), self.acts, places)
+        self.precision_actions = self.model_controller.precision_actions
+        self.warm_start_actions = self.model_controller.warm_start_actions
         # The transport's Loop button is the menu's action: one checked and enabled state.
         self.transport.loop_btn.setDefaultAction(self.act_loop)
         self._build_toolbar()
@@ -917,64 +898,6 @@ class MainWindow(QMainWindow):
         if warning and self.session.repair_for(gap) is None:
             self.status(f"{warning[0].upper()}{warning[1:]}", 20000)
 
-    def _build_speed_menus(self, menu) -> None:
-        """Repair → Precision and Repair → Warm start: choices kept in the settings."""
-        self.precision_actions: dict[str, QAction] = {}
-        self.warm_start_actions: dict[float | None, QAction] = {}
-        for title, items, chosen, store, on_pick in (
-            (
-                "&Precision",
-                PRECISION_ITEMS,
-                self.precision,
-                self.precision_actions,
-                self.set_precision,
-            ),
-            (
-                "&Warm start",
-                WARM_START_ITEMS,
-                self.start_sigma,
-                self.warm_start_actions,
-                self.set_start_sigma,
-            ),
-        ):
-            sub = menu.addMenu(title)
-            group = QActionGroup(sub)
-            for label, value in items:
-                a = QAction(label, sub, checkable=True)
-                a.setChecked(value == chosen)
-                a.triggered.connect(lambda _on=False, v=value, f=on_pick: f(v))
-                group.addAction(a)
-                sub.addAction(a)
-                store[value] = a
-        self.precision_actions["auto"].setToolTip(
-            "bf16 where this processor has bf16 matrix support and a one-off measurement found "
-            "it at least 1.2× faster; fp32 otherwise"
-        )
-
-    def set_precision(self, precision: str) -> None:
-        """Run repairs in ``precision`` ("auto", "fp32" or "bf16"); remembered."""
-        self.precision = precision
-        self.settings.setValue("repair/precision", precision)
-        self.precision_actions[precision].setChecked(True)
-        self.device_label.setText("device: …")
-        self._probe_device()
-
-    def set_start_sigma(self, start_sigma: float | None) -> None:
-        """Warm-start SimDPS at ``start_sigma`` (None: from noise); remembered."""
-        self.start_sigma = start_sigma
-        self.settings.setValue("repair/start_sigma", "" if start_sigma is None else start_sigma)
-        self.warm_start_actions[start_sigma].setChecked(True)
-        self.repair_controller.update_estimate()
-
-    def _toggle_check_fit(self, on: bool) -> None:
-        self.settings.setValue("repair/check_fit", bool(on))
-        if (
-            self.selected_gap is not None
-            and on
-            and self.workspace.has_candidates(self.selected_gap)
-        ):
-            self._check_fit(self.selected_gap)
-
     def _current_candidate(self):
         return self.workspace.current_candidate() if self.workspace is not None else None
 
@@ -1114,73 +1037,10 @@ class MainWindow(QMainWindow):
             s.setValue("repair/takes", p.takes.value())
         s.setValue("repair/draft", p.draft.isChecked())
         s.setValue("repair/margin_ms", p.margin.value())
-        self._update_model_label()
-
-    def _fill_model_menu(self) -> None:
-        menu = self.model_menu
-        menu.clear()
-        current = self.model_name or engines.DEFAULT_MODEL
-        installed = engines.installed_models()
-        for name in installed:
-            label = name + (" (default)" if name == engines.DEFAULT_MODEL else "")
-            a = menu.addAction(label, lambda name=name: self.set_model(name))
-            a.setCheckable(True)
-            a.setChecked(name == current)
-        if current not in installed:  # a folder chosen elsewhere
-            a = menu.addAction(Path(current).name, lambda: None)
-            a.setCheckable(True)
-            a.setChecked(True)
-            a.setToolTip(current)
-        menu.addSeparator()
-        menu.addAction(self.act_model)
-
-    def _popup_model_menu(self) -> None:
-        """The Repair → Model menu, under the panel's model line (its link)."""
-        label = self.repair_panel.model
-        self.model_menu.popup(label.mapToGlobal(label.rect().bottomLeft()))
-
-    def choose_model(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Model folder (config.json + weights)")
-        if path:
-            self.set_model(path)
-
-    def set_model(self, name_or_dir: str | None) -> None:
-        self.model_name = name_or_dir or None
-        self.settings.setValue("repair/model", self.model_name or "")
-        self._update_model_label()
-        self._probe_device()  # the precision is measured per model preset
-        if self.session is not None and self.selected_gap is not None:
-            self._refresh()  # the warning and Auto's ω belong to the model
-            if self.workspace.has_candidates(self.selected_gap):
-                self._check_fit(self.selected_gap)
-
-    def _update_model_label(self) -> None:
-        name = self.model_name or engines.DEFAULT_MODEL
-        short = Path(name).name if os.sep in name else name
-        installed = engines.model_installed(self.model_name)
-        self.repair_panel.model.setText(
-            f'model: <a href="model">{html.escape(short)}</a>'
-            + ("" if installed else " (not installed)")
-        )
-        self.repair_panel.model.setToolTip(
-            (
-                name
-                if installed
-                else f"{name} is not installed: Auto uses Sim; SimDPS/DPS need a model"
-            )
-            + "\nClick to choose another model"
-        )
+        self.model_controller.update_model_label()
 
     def _takes_edited(self) -> None:
         self._takes_chosen = True
-
-    def _device_ready(self, label: str) -> None:
-        self.device_label.setText(f"device: {label}")
-        takes = self.repair_panel.takes
-        if label.startswith("CUDA") and not self._takes_chosen and takes.value() == 1:
-            takes.setValue(DEFAULT_GPU_TAKES)  # a batch of takes costs little more on a GPU
-            self._takes_chosen = False  # the device's choice, not the user's: not remembered
-        self.repair_controller.update_estimate()  # the pace is remembered per device
 
     # ================================================================================ detect
 
@@ -1388,7 +1248,7 @@ class MainWindow(QMainWindow):
             pass
         # Auto is the default: the measured best for good matches, looser for poor ones.
         p.omega.set_auto(str(s.value("repair/omega_auto", "true")).lower() == "true")
-        self._update_model_label()
+        self.model_controller.update_model_label()
 
     def _save_settings(self) -> None:
         s = self.settings
