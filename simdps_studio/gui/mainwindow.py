@@ -10,7 +10,8 @@ logic:
 - repairs (:class:`~simdps_studio.gui.repair_controller.RepairController`);
 - the status bar's seam and null-test badges (:class:`~simdps_studio.gui.badges.Badges`);
 - the model, precision, warm start and device
-  (:class:`~simdps_studio.gui.model_controller.ModelController`).
+  (:class:`~simdps_studio.gui.model_controller.ModelController`);
+- the remembered settings (:class:`~simdps_studio.gui.settings_store.SettingsStore`).
 
 Every long operation (open, search, repair, export, dropout detection, spectrogram) runs on a
 worker thread through :class:`~simdps_studio.gui.workers.TaskRunner`; the GUI thread only draws
@@ -75,6 +76,9 @@ from simdps_studio.gui.panels import (
 )
 from simdps_studio.gui.playback import PlaybackController, patches_from
 from simdps_studio.gui.repair_controller import RepairController
+from simdps_studio.gui.settings_store import PREFERRED_SIZE as PREFERRED_SIZE
+from simdps_studio.gui.settings_store import SettingsStore
+from simdps_studio.gui.settings_store import first_launch_geometry as first_launch_geometry
 from simdps_studio.gui.theme import icon
 from simdps_studio.gui.views import RepairSpan, TrackView
 from simdps_studio.gui.workers import TaskRunner
@@ -86,16 +90,6 @@ log = logging.getLogger(__name__)
 
 #: Candidates searched per gap.
 TOP_K = 8
-#: The window's size on first launch, where the screen has room for it.
-PREFERRED_SIZE = QSize(1440, 900)
-
-
-def first_launch_geometry(available: QRect, preferred: QSize = PREFERRED_SIZE) -> QRect:
-    """The window's first geometry: ``preferred``, never larger than the screen's ``available``
-    area, centred in it."""
-    rect = QRect(0, 0, *preferred.boundedTo(available.size()).toTuple())
-    rect.moveCenter(available.center())
-    return rect
 
 
 class MainWindow(QMainWindow):
@@ -143,11 +137,11 @@ class MainWindow(QMainWindow):
             Path(recovery_dir) if recovery_dir else recovery.recovery_dir(),
         )
         self.model_controller = ModelController(self, self.settings, self.runner)
+        self.settings_store = SettingsStore(self, self.settings)
         #: The open session and its per-gap working state (None: no file open).
         self.workspace: Workspace | None = None
         self.pyramid = None
         self.path: Path | None = None
-        self._takes_chosen = False  # set by a remembered or edited Takes value
         self.cursor_sample = 0
         self.mark_in: int | None = None
         self.mark_out: int | None = None
@@ -170,7 +164,7 @@ class MainWindow(QMainWindow):
         self.playback.state.connect(self._playback_state)
         self.playback.failed.connect(self._playback_failed)
         self._update_playback_message()
-        self._restore_settings()
+        self.settings_store.restore()
         self.update_actions()
         self.model_controller.probe_device()
 
@@ -294,13 +288,13 @@ class MainWindow(QMainWindow):
         self.repair_panel.choose_model.connect(self.model_controller.popup_model_menu)
         self.repair_panel.stop.connect(self.repair_controller.stop_repair)
         self.repair_panel.take_chosen.connect(self.repair_controller.take_chosen)
-        self.repair_panel.settings_changed.connect(self._repair_settings_changed)
+        self.repair_panel.settings_changed.connect(self.settings_store.repair_settings_changed)
         self.repair_panel.omega.taken_over.connect(
             lambda: self.status(
                 "ω set by hand: Auto is off (tick Auto to let the candidate choose)"
             )
         )
-        self.repair_panel.takes.valueChanged.connect(self._takes_edited)
+        self.repair_panel.takes.valueChanged.connect(self.settings_store.takes_edited)
         self.transport.play_toggled.connect(self.toggle_play)
         self.transport.variant_changed.connect(self._variant_changed)
         self.transport.roll_changed.connect(self._restart_if_playing)
@@ -1022,26 +1016,6 @@ class MainWindow(QMainWindow):
         if self.session is not None and self.session.repair_for(gap) is not None:
             self.session.set_repair_enabled(gap, enabled)
 
-    def _repair_settings_changed(self) -> None:
-        self.repair_controller.update_estimate()
-        if getattr(self, "_restoring", False):
-            return
-        p = self.repair_panel
-        s = self.settings
-        s.setValue("repair/method", p.method_name())
-        s.setValue("repair/omega", p.omega.value())
-        s.setValue("repair/omega_auto", p.omega.is_auto())
-        s.setValue("repair/steps", p.steps_for(False))
-        s.setValue("repair/draft_steps", p.steps_for(True))
-        if self._takes_chosen:  # else the device's default applies next time too
-            s.setValue("repair/takes", p.takes.value())
-        s.setValue("repair/draft", p.draft.isChecked())
-        s.setValue("repair/margin_ms", p.margin.value())
-        self.model_controller.update_model_label()
-
-    def _takes_edited(self) -> None:
-        self._takes_chosen = True
-
     # ================================================================================ detect
 
     def detect_dropouts(self) -> None:
@@ -1196,70 +1170,6 @@ class MainWindow(QMainWindow):
 
     # ================================================================================ settings
 
-    def _restore_settings(self) -> None:
-        self._restoring = True
-        try:
-            self._restore_settings_now()
-        finally:
-            self._restoring = False
-
-    def _restore_settings_now(self) -> None:
-        s = self.settings
-        geom = s.value("window/geometry")
-        if geom is not None:
-            self.restoreGeometry(geom)  # Qt moves it onto the available area if it is off
-        else:
-            self._first_geometry = first_launch_geometry(self.available_geometry())
-            self.setGeometry(self._first_geometry)
-        state = s.value("window/main_splitter")
-        if state is not None:
-            self.main_splitter.restoreState(state)
-        else:
-            em = self.fontMetrics().horizontalAdvance("M")
-            self.main_splitter.setSizes([self.width() - 40 * em, 40 * em])
-        side = s.value("window/side_splitter")
-        if side is not None:
-            self.side_splitter.restoreState(side)
-        else:
-            row = self.fontMetrics().height() + 8
-            # Room for three gaps, the eight candidates and the repair panel.
-            self.side_splitter.setSizes([7 * row, 14 * row, 17 * row])
-        p = self.repair_panel
-        p.set_method(str(s.value("repair/method", "auto")))
-        try:
-            p.omega.set_value(float(s.value("repair/omega", engines.OMEGA_PRESETS["strict"])))
-            saved_takes = s.value("repair/takes")
-            if saved_takes is not None:
-                p.takes.setValue(int(saved_takes))
-                self._takes_chosen = True
-            p.margin.setValue(float(s.value("repair/margin_ms", engines.DIFFUSION_MARGIN_MS)))
-            self.transport.pre.setValue(float(s.value("transport/pre_s", 2.0)))
-            self.transport.post.setValue(float(s.value("transport/post_s", 1.5)))
-        except (TypeError, ValueError):
-            pass
-        p.draft.setChecked(str(s.value("repair/draft", "false")).lower() == "true")
-        self.act_check_fit.setChecked(str(s.value("repair/check_fit", "true")).lower() == "true")
-        try:
-            p.set_steps(
-                int(s.value("repair/steps", engines.FULL_STEPS)),
-                int(s.value("repair/draft_steps", engines.DRAFT_STEPS)),
-            )
-        except (TypeError, ValueError):
-            pass
-        # Auto is the default: the measured best for good matches, looser for poor ones.
-        p.omega.set_auto(str(s.value("repair/omega_auto", "true")).lower() == "true")
-        self.model_controller.update_model_label()
-
-    def _save_settings(self) -> None:
-        s = self.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/main_splitter", self.main_splitter.saveState())
-        s.setValue("window/side_splitter", self.side_splitter.saveState())
-        s.setValue("transport/pre_s", self.transport.pre.value())
-        s.setValue("transport/post_s", self.transport.post.value())
-        self._repair_settings_changed()
-        s.sync()
-
     def available_geometry(self) -> QRect:
         """The screen area the window may take (without panels and docks)."""
         screen = self.screen() or QGuiApplication.primaryScreen()
@@ -1293,7 +1203,7 @@ class MainWindow(QMainWindow):
             return
         self._closing = True
         self.playback.close()
-        self._save_settings()
+        self.settings_store.save()
         self.runner.shutdown()
         self.files.drop_autosave()
         ev.accept()

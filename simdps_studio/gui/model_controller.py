@@ -160,9 +160,11 @@ class ModelController:
         w = self.window
         w.device_label.setText(f"device: {label}")
         takes = w.repair_panel.takes
-        if label.startswith("CUDA") and not w._takes_chosen and takes.value() == 1:
+        if label.startswith("CUDA") and not w.settings_store.takes_chosen and takes.value() == 1:
             takes.setValue(DEFAULT_GPU_TAKES)  # a batch of takes costs little more on a GPU
-            w._takes_chosen = False  # the device's choice, not the user's: not remembered
+            w.settings_store.takes_chosen = (
+                False  # the device's choice, not the user's: not remembered
+            )
         w.repair_controller.update_estimate()  # the pace is remembered per device
 
     def build_speed_menus(self, menu: QMenu) -> None:
