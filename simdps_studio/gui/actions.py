@@ -243,7 +243,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "audition",
         "Au&dition candidate",
-        lambda w: w._audition_current(),
+        lambda w: w.candidate_controller.audition_current(),
         ["P"],
         enabled_when=lambda s: s.gap_selected and s.candidates,
     ),

@@ -11,7 +11,9 @@ logic:
 - the status bar's seam and null-test badges (:class:`~simdps_studio.gui.badges.Badges`);
 - the model, precision, warm start and device
   (:class:`~simdps_studio.gui.model_controller.ModelController`);
-- the remembered settings (:class:`~simdps_studio.gui.settings_store.SettingsStore`).
+- the remembered settings (:class:`~simdps_studio.gui.settings_store.SettingsStore`);
+- the selected gap's candidates: search, fit check, choice, audition
+  (:class:`~simdps_studio.gui.candidate_controller.CandidateController`).
 
 Every long operation (open, search, repair, export, dropout detection, spectrogram) runs on a
 worker thread through :class:`~simdps_studio.gui.workers.TaskRunner`; the GUI thread only draws
@@ -56,6 +58,8 @@ from simdps_studio.gui.actions import (
 )
 from simdps_studio.gui.analysis import format_time
 from simdps_studio.gui.badges import Badges
+from simdps_studio.gui.candidate_controller import TOP_K as TOP_K
+from simdps_studio.gui.candidate_controller import CandidateController
 from simdps_studio.gui.dialogs import (
     AboutDialog,
     DetectDialog,
@@ -87,9 +91,6 @@ from simdps_studio.session.document import Session
 from simdps_studio.session.workspace import Change, Workspace, measure_seams
 
 log = logging.getLogger(__name__)
-
-#: Candidates searched per gap.
-TOP_K = 8
 
 
 class MainWindow(QMainWindow):
@@ -202,6 +203,20 @@ class MainWindow(QMainWindow):
         """Repair with ``name_or_dir`` (None: the default model); remembered."""
         self.model_controller.set_model(name_or_dir)
 
+    def _search(self, gap: Gap) -> None:
+        """Search ``gap``'s candidates (:meth:`CandidateController.search`; tests replace this)."""
+        self.candidate_controller.search(gap)
+
+    def _current_candidate(self):
+        return self.candidate_controller.current_candidate()
+
+    def _candidate_chosen(self, rank: int) -> None:
+        self.candidate_controller.candidate_chosen(rank)
+
+    def audition_candidate(self, rank: int) -> None:
+        """Play the candidate of ``rank`` in place (:meth:`CandidateController.audition_candidate`)."""
+        self.candidate_controller.audition_candidate(rank)
+
     def _device_ready(self, label: str) -> None:
         self.model_controller.device_ready(label)
 
@@ -219,6 +234,7 @@ class MainWindow(QMainWindow):
         self.repair_controller = RepairController(
             self, self.runner, self.repair_panel, self.settings
         )
+        self.candidate_controller = CandidateController(self, self.runner, self.cands_panel)
 
         side = QSplitter(Qt.Vertical)
         side.setChildrenCollapsible(False)
@@ -281,8 +297,8 @@ class MainWindow(QMainWindow):
         self.gaps_panel.selected.connect(self.select_gap)
         self.gaps_panel.enable_toggled.connect(self._toggle_repair)
         self.gaps_panel.delete_requested.connect(self.delete_gap)
-        self.cands_panel.chosen.connect(self._candidate_chosen)
-        self.cands_panel.audition.connect(self.audition_candidate)
+        self.cands_panel.chosen.connect(self.candidate_controller.candidate_chosen)
+        self.cands_panel.audition.connect(self.candidate_controller.audition_candidate)
         self.repair_panel.run.connect(lambda: self.run_repair())
         self.repair_panel.compare_sim.connect(lambda: self.run_repair(method="sim"))
         self.repair_panel.choose_model.connect(self.model_controller.popup_model_menu)
@@ -523,7 +539,7 @@ class MainWindow(QMainWindow):
 
     def _on_candidates(self, change: Change) -> None:
         if change.gap == self.selected_gap:
-            self.show_candidate_mark()
+            self.candidate_controller.show_candidate_mark()
             self.repair_controller.update_takes()  # the labels name candidates by rank
         self.update_actions()
 
@@ -553,7 +569,7 @@ class MainWindow(QMainWindow):
         self.track.set_gaps(s.gaps, self.selected_gap, set(repairs))
         self.gaps_panel.set_gaps(s.gaps, s.audio.sr, repairs, self.selected_gap)
         self._name_selected_gap()
-        self.show_candidate_mark()
+        self.candidate_controller.show_candidate_mark()
         self.repair_controller.update_takes()
         self.badges.update_seam_badge()
         if not self.repair_panel.running:
@@ -725,8 +741,8 @@ class MainWindow(QMainWindow):
             self.cands_panel.set_candidates(
                 self.workspace.candidates(gap), self.workspace.chosen_rank(gap)
             )
-            self.show_candidate_mark()
-            self._check_fit(gap)
+            self.candidate_controller.show_candidate_mark()
+            self.candidate_controller.check_fit(gap)
         else:
             self._search(gap)  # then the fit: the two would only slow each other down
 
@@ -818,182 +834,6 @@ class MainWindow(QMainWindow):
         sample = n if sample is None else min(max(int(sample), 0), n)
         self._seek(sample)
         self.track.set_playhead(sample, follow=True)
-
-    # ================================================================================ candidates
-
-    def _search(self, gap: Gap) -> None:
-        audio = self.session.audio
-        others = self.session.other_gaps(gap)
-        self.cands_panel.clear("Searching the track for similar passages…")
-        self.cands_panel.set_busy("Searching the track for similar passages…", 0.0)
-
-        def done(cands, gap=gap):
-            self.workspace.set_candidates(gap, cands)  # the candidate mark follows
-            if gap == self.selected_gap:
-                if cands:
-                    self.cands_panel.set_candidates(cands, self.workspace.chosen_rank(gap))
-                else:
-                    self.cands_panel.clear("No candidate found for this gap.")
-                self._check_fit(gap)
-            self.candidates_ready.emit(cands)
-
-        def failed(message, gap=gap):
-            self.workspace.set_candidates(gap, [])
-            if gap == self.selected_gap:
-                self.cands_panel.clear(message)
-            self.candidates_ready.emit([])
-
-        self.runner.start(
-            "search",
-            engines.find_candidates,
-            audio,
-            gap,
-            other_gaps=others,
-            top_k=TOP_K,
-            on_result=self.for_this_file(done),
-            on_error=self.for_this_file(failed),
-            on_progress=self.for_this_file(
-                lambda f, m: self.cands_panel.set_busy(m or "Searching…", f)
-            ),
-        )
-
-    def _check_fit(self, gap: Gap) -> None:
-        """Measure the model's fit around ``gap`` in the background (once per gap and model).
-
-        Skipped when switched off, without an installed model, and while a repair runs (the
-        repair measures it first)."""
-        if (
-            self.session is None
-            or not self.act_check_fit.isChecked()
-            or not engines.model_installed(self.model_name)
-            or self.runner.running("repair")
-        ):
-            return
-        self.runner.start(
-            "fit",
-            engines.measure_fit,
-            self.session.audio,
-            gap,
-            self.model_name,
-            other_gaps=self.session.other_gaps(gap),
-            on_result=self.for_this_file(lambda record, gap=gap: self._fit_measured(gap, record)),
-            # Not worth a dialog: the repair measures it again and reports what goes wrong.
-            on_error=lambda message: log.warning("prior-fit check failed: %s", message),
-        )
-
-    def _fit_measured(self, gap: Gap, record: dict | None) -> None:
-        if self.session is None or gap != self.selected_gap or gap not in self.session.gaps:
-            return  # shown by _refresh when that gap is selected again
-        self.show_candidate_mark()  # Auto's ω may now copy
-        if self.repair_panel.running:
-            return
-        warning = self.gap_fit_warning(gap)
-        self.repair_panel.set_fit_warning(warning)
-        if warning and self.session.repair_for(gap) is None:
-            self.status(f"{warning[0].upper()}{warning[1:]}", 20000)
-
-    def _current_candidate(self):
-        return self.workspace.current_candidate() if self.workspace is not None else None
-
-    def show_candidate_mark(self) -> None:
-        """Mark the current candidate on the track and show the ω Auto would take from it."""
-        c = self._current_candidate() if self.selected_gap is not None else None
-        # After a diffusion repair of this gap the prior's fit is known, and Auto may copy.
-        fit = (
-            engines.known_fit(
-                self.model_name,
-                self.session.audio,
-                self.selected_gap,
-                self.session.other_gaps(self.selected_gap),
-            )
-            if c is not None and self.session is not None
-            else None
-        )
-        poor = bool(fit and fit["poor"])
-        self.repair_panel.omega.show_auto_value(
-            engines.resolve_omega("auto", c, poor_fit=poor) if c is not None else None
-        )
-        if c is None or getattr(c, "source", None):
-            self.track.set_candidate(None)
-        else:
-            self.track.set_candidate(c.start_sample, self.selected_gap.length)
-
-    def _candidate_chosen(self, rank: int) -> None:
-        if self.selected_gap is None:
-            return
-        self.workspace.choose_candidate(self.selected_gap, rank)  # the candidate mark follows
-        c = self._current_candidate()
-        if c is not None:
-            self.status(
-                f"Candidate {rank} at {format_time(c.start_s)} (score {c.score:.2f}) "
-                + self._what_a_candidate_guides(self.selected_gap)
-            )
-
-    def _what_a_candidate_guides(self, gap: Gap) -> str:
-        """The end of the message for a candidate chosen for ``gap``: a running repair keeps the
-        candidate it started with (its request is made), so a choice made meanwhile is for the
-        next run."""
-        running = self.repair_controller.running
-        if running is None:
-            return "will guide the repair"
-        run_gap, request = running
-        method = engines.resolve_method(request, run_gap, self.session.audio.sr)
-        if run_gap == gap and method in ("sim", "simdps") and request.guide is None:
-            return (
-                f"will guide the next run (the one running uses candidate {request.candidate_rank})"
-            )
-        return "will guide the next run"
-
-    def _audition_current(self) -> None:
-        if self.workspace is None:
-            return
-        rank = self.cands_panel.current_rank() or self.workspace.chosen_rank(
-            self.selected_gap, default=None
-        )
-        if rank:
-            self.audition_candidate(rank)
-
-    def audition_candidate(self, rank: int) -> None:
-        """Play the candidate in place: pre-roll, the candidate with Sim's crossfades, post-roll.
-
-        Listening commits nothing: the chosen candidate (and so Auto's ω) stays; choosing is a
-        click on the row.
-        """
-        gap = self.selected_gap
-        if self.session is None or gap is None:
-            return
-        cand = next((c for c in self.workspace.candidates(gap) if c.rank == rank), None)
-        if cand is None:
-            return
-        audio = self.session.audio
-        self.runner.start(
-            "preview",
-            lambda progress=None, cancel=None: engines.preview_candidate(audio, gap, cand),
-            on_result=self.for_this_file(lambda rep, rank=rank: self._play_preview(rep, rank)),
-            on_error=self.show_error,
-        )
-
-    def _play_preview(self, repair, rank: int) -> None:
-        from simdps_studio.audio.player import Patch
-
-        self.last_preview = repair
-        self.preview_ready.emit(repair)
-        if not self.playback.available:
-            self.status(f"Candidate {rank} ready — {self.playback.message}")
-            return
-        self.transport.set_b(True)
-        start, end = self._roll_range(repair.gap)
-        self.playback.play(
-            start,
-            end,
-            loop=self.transport.loop_btn.isChecked(),
-            extra_patches=[Patch(repair.span_start_sample, repair.fill)],
-        )
-        chosen = self.workspace.chosen_rank(repair.gap) if self.workspace is not None else None
-        self.status(
-            f"Auditioning candidate {rank} in place"
-            + ("" if rank == chosen else " (click its row to use it)")
-        )
 
     # ================================================================================ repair
 

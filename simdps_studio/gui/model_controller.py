@@ -137,7 +137,7 @@ class ModelController:
         if w.session is not None and w.selected_gap is not None:
             w._refresh()  # the warning and Auto's ω belong to the model
             if w.workspace.has_candidates(w.selected_gap):
-                w._check_fit(w.selected_gap)
+                w.candidate_controller.check_fit(w.selected_gap)
 
     def update_model_label(self) -> None:
         name = self.model_name or engines.DEFAULT_MODEL
@@ -220,4 +220,4 @@ class ModelController:
         self.settings.setValue("repair/check_fit", bool(on))
         w = self.window
         if w.selected_gap is not None and on and w.workspace.has_candidates(w.selected_gap):
-            w._check_fit(w.selected_gap)
+            w.candidate_controller.check_fit(w.selected_gap)
