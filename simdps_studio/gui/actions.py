@@ -151,7 +151,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "detect",
         "De&tect dropouts",
-        lambda w: w.detect_dropouts(),
+        lambda w: w.dropout_controller.detect_dropouts(),
         ["Ctrl+D"],
         icon="detect",
         tip="Find digital silence, level drops and clipping (Ctrl+D)",

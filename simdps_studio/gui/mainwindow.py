@@ -13,7 +13,8 @@ logic:
   (:class:`~simdps_studio.gui.model_controller.ModelController`);
 - the remembered settings (:class:`~simdps_studio.gui.settings_store.SettingsStore`);
 - the selected gap's candidates: search, fit check, choice, audition
-  (:class:`~simdps_studio.gui.candidate_controller.CandidateController`).
+  (:class:`~simdps_studio.gui.candidate_controller.CandidateController`);
+- dropout detection (:class:`~simdps_studio.gui.dropouts.DropoutController`).
 
 Every long operation (open, search, repair, export, dropout detection, spectrogram) runs on a
 worker thread through :class:`~simdps_studio.gui.workers.TaskRunner`; the GUI thread only draws
@@ -68,6 +69,7 @@ from simdps_studio.gui.dialogs import (
     ShortcutsDialog,
     gap_from_times,
 )
+from simdps_studio.gui.dropouts import DropoutController
 from simdps_studio.gui.files import AUDIO_FILTER, FileController
 from simdps_studio.gui.model_controller import DEFAULT_GPU_TAKES as DEFAULT_GPU_TAKES
 from simdps_studio.gui.model_controller import ModelController
@@ -235,6 +237,7 @@ class MainWindow(QMainWindow):
             self, self.runner, self.repair_panel, self.settings
         )
         self.candidate_controller = CandidateController(self, self.runner, self.cands_panel)
+        self.dropout_controller = DropoutController(self, self.runner)
 
         side = QSplitter(Qt.Vertical)
         side.setChildrenCollapsible(False)
@@ -390,6 +393,13 @@ class MainWindow(QMainWindow):
 
     def status(self, message: str, ms: int = 8000) -> None:
         self.statusBar().showMessage(message, ms)
+
+    def choose_suggestions(self, items: list[dict]) -> list[dict]:
+        """Let the user pick which detected regions become gaps (tests replace this method)."""
+        sr = self.session.audio.sr
+        existing = [(g.start_sample / sr, g.end_sample / sr) for g in self.session.gaps]
+        dlg = DetectDialog(items, self, existing=existing)
+        return dlg.checked() if dlg.exec() == QDialog.Accepted else []
 
     def locate_source(self, name: str) -> Path | None:
         """Ask where a recording went (tests replace this, as they do :meth:`ask`)."""
@@ -855,56 +865,6 @@ class MainWindow(QMainWindow):
     def _toggle_repair(self, gap: Gap, enabled: bool) -> None:
         if self.session is not None and self.session.repair_for(gap) is not None:
             self.session.set_repair_enabled(gap, enabled)
-
-    # ================================================================================ detect
-
-    def detect_dropouts(self) -> None:
-        if self.session is None:
-            return
-        self.status("Detecting dropouts…", 0)
-        self.runner.start(
-            "detect",
-            engines.detect_dropouts,
-            self.session.audio,
-            on_result=self.for_this_file(self._detected),
-            on_error=self.show_error,
-        )
-
-    def _detected(self, found: list) -> None:
-        items = [d.to_dict() if hasattr(d, "to_dict") else dict(d) for d in found]
-        if not items:
-            self.status("No dropouts found")
-            self.dropouts_detected.emit(0)
-            return
-        added = self.add_suggestions(self.choose_suggestions(items))
-        self.dropouts_detected.emit(added)
-
-    def choose_suggestions(self, items: list[dict]) -> list[dict]:
-        """Let the user pick which detected regions become gaps (tests replace this method)."""
-        sr = self.session.audio.sr
-        existing = [(g.start_sample / sr, g.end_sample / sr) for g in self.session.gaps]
-        dlg = DetectDialog(items, self, existing=existing)
-        return dlg.checked() if dlg.exec() == QDialog.Accepted else []
-
-    def add_suggestions(self, items: list[dict]) -> int:
-        """Add detected regions as gaps (overlapping ones are skipped); returns how many."""
-        sr = self.session.audio.sr
-        gaps = [
-            Gap(
-                int(d.get("start_sample", round(d["start_s"] * sr))),
-                int(d.get("end_sample", round(d["end_s"] * sr))),
-            )
-            for d in items
-        ]
-        added = self.session.add_gaps(gaps, label="Add detected dropouts")  # one undo step
-        self.status(
-            f"Added {len(added)} gap(s) from the detector"
-            + (" (Ctrl+Z takes them back)" if added else "")
-        )
-        if added:
-            self.select_gap(added[0])
-            self.zoom_to_gap()
-        return len(added)
 
     # ================================================================================ playback
 
