@@ -151,7 +151,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "detect",
         "De&tect dropouts",
-        lambda w: w.detect_dropouts(),
+        lambda w: w.dropout_controller.detect_dropouts(),
         ["Ctrl+D"],
         icon="detect",
         tip="Find digital silence, level drops and clipping (Ctrl+D)",
@@ -243,7 +243,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "audition",
         "Au&dition candidate",
-        lambda w: w._audition_current(),
+        lambda w: w.candidate_controller.audition_current(),
         ["P"],
         enabled_when=lambda s: s.gap_selected and s.candidates,
     ),
@@ -273,11 +273,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
         enabled_when=lambda s: s.repaired,
         checked_when=lambda s: s.repaired and s.bypassed,
     ),
-    _spec("model", "Other model &folder…", lambda w: w.choose_model()),
+    _spec("model", "Other model &folder…", lambda w: w.model_controller.choose_model()),
     _spec(
         "check_fit",
         "Check the model's &fit on selection",
-        lambda w: w._toggle_check_fit(w.act_check_fit.isChecked()),
+        lambda w: w.model_controller.toggle_check_fit(w.act_check_fit.isChecked()),
         checkable=True,
         tip="When a gap is selected, measure how well the model knows the music around it "
         "(one network call): the warning and Auto's ω show before the first repair",

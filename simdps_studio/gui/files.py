@@ -294,7 +294,7 @@ class FileController:
             result = "; ".join(notes)
         else:
             if session is None or session is self.session:  # the badge is the open file's
-                self.window.set_null_badge(bool(null))
+                self.window.badges.set_null_badge(bool(null))
             result = "outside samples unchanged" if null else "NULL TEST FAILED"
         self.window.status(
             f"Exported {Path(record['output']).name} · {result}", 15000 if null else 30000

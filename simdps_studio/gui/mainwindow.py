@@ -1,18 +1,28 @@
-"""The main window: layout and wiring (docs/architecture.md, sections 2 and 4).
+"""The main window: layout and wiring (docs/architecture.md, sections 1, 2 and 4).
 
 The window lays out the toolbar, the track views, the side panels, the transport and the status
 bar, and wires them to a :class:`~simdps_studio.session.workspace.Workspace` (the session and the
 per-gap working state, with one event per kind of change). It composes the parts that hold the
-logic: the action table (:mod:`~simdps_studio.gui.actions`), file handling
-(:class:`~simdps_studio.gui.files.FileController`) and repairs
-(:class:`~simdps_studio.gui.repair_controller.RepairController`). Every long operation (open,
-search, repair, export, dropout detection, spectrogram) runs on a worker thread through
-:class:`~simdps_studio.gui.workers.TaskRunner`; the GUI thread only draws and edits the document.
+logic:
+
+- the action table (:mod:`~simdps_studio.gui.actions`);
+- file handling (:class:`~simdps_studio.gui.files.FileController`);
+- repairs (:class:`~simdps_studio.gui.repair_controller.RepairController`);
+- the status bar's seam and null-test badges (:class:`~simdps_studio.gui.badges.Badges`);
+- the model, precision, warm start and device
+  (:class:`~simdps_studio.gui.model_controller.ModelController`);
+- the remembered settings (:class:`~simdps_studio.gui.settings_store.SettingsStore`);
+- the selected gap's candidates: search, fit check, choice, audition
+  (:class:`~simdps_studio.gui.candidate_controller.CandidateController`);
+- dropout detection (:class:`~simdps_studio.gui.dropouts.DropoutController`).
+
+Every long operation (open, search, repair, export, dropout detection, spectrogram) runs on a
+worker thread through :class:`~simdps_studio.gui.workers.TaskRunner`; the GUI thread only draws
+and edits the document.
 """
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 from collections.abc import Callable
@@ -20,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QRect, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QGuiApplication
+from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -48,6 +58,9 @@ from simdps_studio.gui.actions import (
     gap_and_idle,
 )
 from simdps_studio.gui.analysis import format_time
+from simdps_studio.gui.badges import Badges
+from simdps_studio.gui.candidate_controller import TOP_K as TOP_K
+from simdps_studio.gui.candidate_controller import CandidateController
 from simdps_studio.gui.dialogs import (
     AboutDialog,
     DetectDialog,
@@ -56,7 +69,10 @@ from simdps_studio.gui.dialogs import (
     ShortcutsDialog,
     gap_from_times,
 )
+from simdps_studio.gui.dropouts import DropoutController
 from simdps_studio.gui.files import AUDIO_FILTER, FileController
+from simdps_studio.gui.model_controller import DEFAULT_GPU_TAKES as DEFAULT_GPU_TAKES
+from simdps_studio.gui.model_controller import ModelController
 from simdps_studio.gui.panels import (
     CandidatesPanel,
     GapsPanel,
@@ -66,6 +82,9 @@ from simdps_studio.gui.panels import (
 )
 from simdps_studio.gui.playback import PlaybackController, patches_from
 from simdps_studio.gui.repair_controller import RepairController
+from simdps_studio.gui.settings_store import PREFERRED_SIZE as PREFERRED_SIZE
+from simdps_studio.gui.settings_store import SettingsStore
+from simdps_studio.gui.settings_store import first_launch_geometry as first_launch_geometry
 from simdps_studio.gui.theme import icon
 from simdps_studio.gui.views import RepairSpan, TrackView
 from simdps_studio.gui.workers import TaskRunner
@@ -74,57 +93,6 @@ from simdps_studio.session.document import Session
 from simdps_studio.session.workspace import Change, Workspace, measure_seams
 
 log = logging.getLogger(__name__)
-
-#: Candidates searched per gap.
-TOP_K = 8
-#: Takes per run on a CUDA device when the user has not chosen a number (on a CPU: one).
-DEFAULT_GPU_TAKES = 2
-
-
-def _device_label(
-    precision: str = "auto", model: str | None = None, progress=None, cancel=None
-) -> str:
-    """The device and the precision repairs will run in, and why (``about.device_label``)."""
-    from simdps_studio.session.about import device_label
-
-    return device_label(precision, model)
-
-
-def _stored_start_sigma(value: Any) -> float | None:
-    """The remembered warm start: one of :data:`WARM_START_ITEMS`' levels, else None (off)."""
-    try:
-        sigma = float(value)
-    except (TypeError, ValueError):
-        return None
-    levels = [v for _label, v in WARM_START_ITEMS if v is not None]
-    return min(levels, key=lambda v: abs(v - sigma)) if 0 < sigma < 1 else None
-
-
-#: The window's size on first launch, where the screen has room for it.
-PREFERRED_SIZE = QSize(1440, 900)
-
-
-def first_launch_geometry(available: QRect, preferred: QSize = PREFERRED_SIZE) -> QRect:
-    """The window's first geometry: ``preferred``, never larger than the screen's ``available``
-    area, centred in it."""
-    rect = QRect(0, 0, *preferred.boundedTo(available.size()).toTuple())
-    rect.moveCenter(available.center())
-    return rect
-
-
-#: Repair → Precision: the menu's entries and the settings' values.
-PRECISION_ITEMS = (
-    ("&Auto (bf16 where measured faster)", "auto"),
-    ("fp&32", "fp32"),
-    ("&bf16", "bf16"),
-)
-#: Repair → Warm start: off (from noise at σ 1) or from the candidate at these noise levels.
-WARM_START_ITEMS = (
-    ("&Off (from noise)", None),
-    ("From the candidate at σ &0.3", 0.3),
-    ("From the candidate at σ 0.&1", 0.1),
-    ("From the candidate at σ 0.0&3", 0.03),
-)
 
 
 class MainWindow(QMainWindow):
@@ -171,20 +139,15 @@ class MainWindow(QMainWindow):
             self.runner,
             Path(recovery_dir) if recovery_dir else recovery.recovery_dir(),
         )
+        self.model_controller = ModelController(self, self.settings, self.runner)
+        self.settings_store = SettingsStore(self, self.settings)
         #: The open session and its per-gap working state (None: no file open).
         self.workspace: Workspace | None = None
         self.pyramid = None
         self.path: Path | None = None
-        self._takes_chosen = False  # set by a remembered or edited Takes value
         self.cursor_sample = 0
         self.mark_in: int | None = None
         self.mark_out: int | None = None
-        self.model_name: str | None = self.settings.value("repair/model", None) or None
-        precision = str(self.settings.value("repair/precision", "auto"))
-        self.precision = precision if precision in dict(map(reversed, PRECISION_ITEMS)) else "auto"
-        self.start_sigma: float | None = _stored_start_sigma(
-            self.settings.value("repair/start_sigma", "")
-        )
         self.last_error = ""
         self.last_preview = None
         self._closing = False
@@ -204,9 +167,9 @@ class MainWindow(QMainWindow):
         self.playback.state.connect(self._playback_state)
         self.playback.failed.connect(self._playback_failed)
         self._update_playback_message()
-        self._restore_settings()
+        self.settings_store.restore()
         self.update_actions()
-        self._probe_device()
+        self.model_controller.probe_device()
 
     @property
     def session(self) -> Session | None:
@@ -223,16 +186,44 @@ class MainWindow(QMainWindow):
         if self.workspace is not None:
             self.workspace.select(gap)
 
-    def _probe_device(self) -> None:
-        """Find the device and the precision repairs will run in (a worker: ``auto`` measures
-        bf16 once per host and model preset)."""
-        self.runner.start(
-            "device",
-            _device_label,
-            self.precision,
-            self.model_name,
-            on_result=self._device_ready,
-        )
+    @property
+    def model_name(self) -> str | None:
+        """The model repairs use (a name or a folder; None: the default)."""
+        return self.model_controller.model_name
+
+    @property
+    def precision(self) -> str:
+        """The precision repairs run in ("auto", "fp32" or "bf16")."""
+        return self.model_controller.precision
+
+    @property
+    def start_sigma(self) -> float | None:
+        """The warm start of SimDPS repairs (None: from noise)."""
+        return self.model_controller.start_sigma
+
+    def set_model(self, name_or_dir: str | None) -> None:
+        """Repair with ``name_or_dir`` (None: the default model); remembered."""
+        self.model_controller.set_model(name_or_dir)
+
+    def _search(self, gap: Gap) -> None:
+        """Search ``gap``'s candidates (:meth:`CandidateController.search`; tests replace this)."""
+        self.candidate_controller.search(gap)
+
+    def _current_candidate(self):
+        return self.candidate_controller.current_candidate()
+
+    def _candidate_chosen(self, rank: int) -> None:
+        self.candidate_controller.candidate_chosen(rank)
+
+    def audition_candidate(self, rank: int) -> None:
+        """Play the candidate of ``rank`` in place (:meth:`CandidateController.audition_candidate`)."""
+        self.candidate_controller.audition_candidate(rank)
+
+    def _device_ready(self, label: str) -> None:
+        self.model_controller.device_ready(label)
+
+    def _fill_model_menu(self) -> None:
+        self.model_controller.fill_model_menu()
 
     # ================================================================================ UI
 
@@ -245,6 +236,8 @@ class MainWindow(QMainWindow):
         self.repair_controller = RepairController(
             self, self.runner, self.repair_panel, self.settings
         )
+        self.candidate_controller = CandidateController(self, self.runner, self.cands_panel)
+        self.dropout_controller = DropoutController(self, self.runner)
 
         side = QSplitter(Qt.Vertical)
         side.setChildrenCollapsible(False)
@@ -297,6 +290,7 @@ class MainWindow(QMainWindow):
             "Null test after the last repair or export: every sample outside the repaired spans "
             "is bit-identical to the source."
         )
+        self.badges = Badges(self, self.seam_badge, self.null_badge)
 
         # Signals.
         self.track.gap_drawn.connect(self._gap_drawn)
@@ -306,20 +300,20 @@ class MainWindow(QMainWindow):
         self.gaps_panel.selected.connect(self.select_gap)
         self.gaps_panel.enable_toggled.connect(self._toggle_repair)
         self.gaps_panel.delete_requested.connect(self.delete_gap)
-        self.cands_panel.chosen.connect(self._candidate_chosen)
-        self.cands_panel.audition.connect(self.audition_candidate)
+        self.cands_panel.chosen.connect(self.candidate_controller.candidate_chosen)
+        self.cands_panel.audition.connect(self.candidate_controller.audition_candidate)
         self.repair_panel.run.connect(lambda: self.run_repair())
         self.repair_panel.compare_sim.connect(lambda: self.run_repair(method="sim"))
-        self.repair_panel.choose_model.connect(self._popup_model_menu)
+        self.repair_panel.choose_model.connect(self.model_controller.popup_model_menu)
         self.repair_panel.stop.connect(self.repair_controller.stop_repair)
         self.repair_panel.take_chosen.connect(self.repair_controller.take_chosen)
-        self.repair_panel.settings_changed.connect(self._repair_settings_changed)
+        self.repair_panel.settings_changed.connect(self.settings_store.repair_settings_changed)
         self.repair_panel.omega.taken_over.connect(
             lambda: self.status(
                 "ω set by hand: Auto is off (tick Auto to let the candidate choose)"
             )
         )
-        self.repair_panel.takes.valueChanged.connect(self._takes_edited)
+        self.repair_panel.takes.valueChanged.connect(self.settings_store.takes_edited)
         self.transport.play_toggled.connect(self.toggle_play)
         self.transport.variant_changed.connect(self._variant_changed)
         self.transport.roll_changed.connect(self._restart_if_playing)
@@ -333,9 +327,11 @@ class MainWindow(QMainWindow):
         places = {
             "recent": self._add_recent_menu,
             "model": self._add_model_menu,
-            "speed": self._build_speed_menus,
+            "speed": self.model_controller.build_speed_menus,
         }
         build_menus(self.menuBar(), self.acts, places)
+        self.precision_actions = self.model_controller.precision_actions
+        self.warm_start_actions = self.model_controller.warm_start_actions
         # The transport's Loop button is the menu's action: one checked and enabled state.
         self.transport.loop_btn.setDefaultAction(self.act_loop)
         self._build_toolbar()
@@ -397,6 +393,13 @@ class MainWindow(QMainWindow):
 
     def status(self, message: str, ms: int = 8000) -> None:
         self.statusBar().showMessage(message, ms)
+
+    def choose_suggestions(self, items: list[dict]) -> list[dict]:
+        """Let the user pick which detected regions become gaps (tests replace this method)."""
+        sr = self.session.audio.sr
+        existing = [(g.start_sample / sr, g.end_sample / sr) for g in self.session.gaps]
+        dlg = DetectDialog(items, self, existing=existing)
+        return dlg.checked() if dlg.exec() == QDialog.Accepted else []
 
     def locate_source(self, name: str) -> Path | None:
         """Ask where a recording went (tests replace this, as they do :meth:`ask`)."""
@@ -546,7 +549,7 @@ class MainWindow(QMainWindow):
 
     def _on_candidates(self, change: Change) -> None:
         if change.gap == self.selected_gap:
-            self.show_candidate_mark()
+            self.candidate_controller.show_candidate_mark()
             self.repair_controller.update_takes()  # the labels name candidates by rank
         self.update_actions()
 
@@ -576,9 +579,9 @@ class MainWindow(QMainWindow):
         self.track.set_gaps(s.gaps, self.selected_gap, set(repairs))
         self.gaps_panel.set_gaps(s.gaps, s.audio.sr, repairs, self.selected_gap)
         self._name_selected_gap()
-        self.show_candidate_mark()
+        self.candidate_controller.show_candidate_mark()
         self.repair_controller.update_takes()
-        self._update_seam_badge()
+        self.badges.update_seam_badge()
         if not self.repair_panel.running:
             self.repair_panel.set_fit_warning(self.gap_fit_warning(self.selected_gap))
 
@@ -597,13 +600,13 @@ class MainWindow(QMainWindow):
 
     def _refresh(self) -> None:
         """Bring every view in line with the session."""
-        self._update_null_badge()
+        self.badges.update_null_badge()
         if self.session is None:
             self.gaps_panel.set_gaps([], 44100, {}, None)
             self.track.set_gaps([], None, set())
             self.repair_panel.omega.show_auto_value(None)
             self._name_selected_gap()
-            self._update_seam_badge()
+            self.badges.update_seam_badge()
             self.update_actions()
             self.update_title()
             return
@@ -748,8 +751,8 @@ class MainWindow(QMainWindow):
             self.cands_panel.set_candidates(
                 self.workspace.candidates(gap), self.workspace.chosen_rank(gap)
             )
-            self.show_candidate_mark()
-            self._check_fit(gap)
+            self.candidate_controller.show_candidate_mark()
+            self.candidate_controller.check_fit(gap)
         else:
             self._search(gap)  # then the fit: the two would only slow each other down
 
@@ -842,240 +845,6 @@ class MainWindow(QMainWindow):
         self._seek(sample)
         self.track.set_playhead(sample, follow=True)
 
-    # ================================================================================ candidates
-
-    def _search(self, gap: Gap) -> None:
-        audio = self.session.audio
-        others = self.session.other_gaps(gap)
-        self.cands_panel.clear("Searching the track for similar passages…")
-        self.cands_panel.set_busy("Searching the track for similar passages…", 0.0)
-
-        def done(cands, gap=gap):
-            self.workspace.set_candidates(gap, cands)  # the candidate mark follows
-            if gap == self.selected_gap:
-                if cands:
-                    self.cands_panel.set_candidates(cands, self.workspace.chosen_rank(gap))
-                else:
-                    self.cands_panel.clear("No candidate found for this gap.")
-                self._check_fit(gap)
-            self.candidates_ready.emit(cands)
-
-        def failed(message, gap=gap):
-            self.workspace.set_candidates(gap, [])
-            if gap == self.selected_gap:
-                self.cands_panel.clear(message)
-            self.candidates_ready.emit([])
-
-        self.runner.start(
-            "search",
-            engines.find_candidates,
-            audio,
-            gap,
-            other_gaps=others,
-            top_k=TOP_K,
-            on_result=self.for_this_file(done),
-            on_error=self.for_this_file(failed),
-            on_progress=self.for_this_file(
-                lambda f, m: self.cands_panel.set_busy(m or "Searching…", f)
-            ),
-        )
-
-    def _check_fit(self, gap: Gap) -> None:
-        """Measure the model's fit around ``gap`` in the background (once per gap and model).
-
-        Skipped when switched off, without an installed model, and while a repair runs (the
-        repair measures it first)."""
-        if (
-            self.session is None
-            or not self.act_check_fit.isChecked()
-            or not engines.model_installed(self.model_name)
-            or self.runner.running("repair")
-        ):
-            return
-        self.runner.start(
-            "fit",
-            engines.measure_fit,
-            self.session.audio,
-            gap,
-            self.model_name,
-            other_gaps=self.session.other_gaps(gap),
-            on_result=self.for_this_file(lambda record, gap=gap: self._fit_measured(gap, record)),
-            # Not worth a dialog: the repair measures it again and reports what goes wrong.
-            on_error=lambda message: log.warning("prior-fit check failed: %s", message),
-        )
-
-    def _fit_measured(self, gap: Gap, record: dict | None) -> None:
-        if self.session is None or gap != self.selected_gap or gap not in self.session.gaps:
-            return  # shown by _refresh when that gap is selected again
-        self.show_candidate_mark()  # Auto's ω may now copy
-        if self.repair_panel.running:
-            return
-        warning = self.gap_fit_warning(gap)
-        self.repair_panel.set_fit_warning(warning)
-        if warning and self.session.repair_for(gap) is None:
-            self.status(f"{warning[0].upper()}{warning[1:]}", 20000)
-
-    def _build_speed_menus(self, menu) -> None:
-        """Repair → Precision and Repair → Warm start: choices kept in the settings."""
-        self.precision_actions: dict[str, QAction] = {}
-        self.warm_start_actions: dict[float | None, QAction] = {}
-        for title, items, chosen, store, on_pick in (
-            (
-                "&Precision",
-                PRECISION_ITEMS,
-                self.precision,
-                self.precision_actions,
-                self.set_precision,
-            ),
-            (
-                "&Warm start",
-                WARM_START_ITEMS,
-                self.start_sigma,
-                self.warm_start_actions,
-                self.set_start_sigma,
-            ),
-        ):
-            sub = menu.addMenu(title)
-            group = QActionGroup(sub)
-            for label, value in items:
-                a = QAction(label, sub, checkable=True)
-                a.setChecked(value == chosen)
-                a.triggered.connect(lambda _on=False, v=value, f=on_pick: f(v))
-                group.addAction(a)
-                sub.addAction(a)
-                store[value] = a
-        self.precision_actions["auto"].setToolTip(
-            "bf16 where this processor has bf16 matrix support and a one-off measurement found "
-            "it at least 1.2× faster; fp32 otherwise"
-        )
-
-    def set_precision(self, precision: str) -> None:
-        """Run repairs in ``precision`` ("auto", "fp32" or "bf16"); remembered."""
-        self.precision = precision
-        self.settings.setValue("repair/precision", precision)
-        self.precision_actions[precision].setChecked(True)
-        self.device_label.setText("device: …")
-        self._probe_device()
-
-    def set_start_sigma(self, start_sigma: float | None) -> None:
-        """Warm-start SimDPS at ``start_sigma`` (None: from noise); remembered."""
-        self.start_sigma = start_sigma
-        self.settings.setValue("repair/start_sigma", "" if start_sigma is None else start_sigma)
-        self.warm_start_actions[start_sigma].setChecked(True)
-        self.repair_controller.update_estimate()
-
-    def _toggle_check_fit(self, on: bool) -> None:
-        self.settings.setValue("repair/check_fit", bool(on))
-        if (
-            self.selected_gap is not None
-            and on
-            and self.workspace.has_candidates(self.selected_gap)
-        ):
-            self._check_fit(self.selected_gap)
-
-    def _current_candidate(self):
-        return self.workspace.current_candidate() if self.workspace is not None else None
-
-    def show_candidate_mark(self) -> None:
-        """Mark the current candidate on the track and show the ω Auto would take from it."""
-        c = self._current_candidate() if self.selected_gap is not None else None
-        # After a diffusion repair of this gap the prior's fit is known, and Auto may copy.
-        fit = (
-            engines.known_fit(
-                self.model_name,
-                self.session.audio,
-                self.selected_gap,
-                self.session.other_gaps(self.selected_gap),
-            )
-            if c is not None and self.session is not None
-            else None
-        )
-        poor = bool(fit and fit["poor"])
-        self.repair_panel.omega.show_auto_value(
-            engines.resolve_omega("auto", c, poor_fit=poor) if c is not None else None
-        )
-        if c is None or getattr(c, "source", None):
-            self.track.set_candidate(None)
-        else:
-            self.track.set_candidate(c.start_sample, self.selected_gap.length)
-
-    def _candidate_chosen(self, rank: int) -> None:
-        if self.selected_gap is None:
-            return
-        self.workspace.choose_candidate(self.selected_gap, rank)  # the candidate mark follows
-        c = self._current_candidate()
-        if c is not None:
-            self.status(
-                f"Candidate {rank} at {format_time(c.start_s)} (score {c.score:.2f}) "
-                + self._what_a_candidate_guides(self.selected_gap)
-            )
-
-    def _what_a_candidate_guides(self, gap: Gap) -> str:
-        """The end of the message for a candidate chosen for ``gap``: a running repair keeps the
-        candidate it started with (its request is made), so a choice made meanwhile is for the
-        next run."""
-        running = self.repair_controller.running
-        if running is None:
-            return "will guide the repair"
-        run_gap, request = running
-        method = engines.resolve_method(request, run_gap, self.session.audio.sr)
-        if run_gap == gap and method in ("sim", "simdps") and request.guide is None:
-            return (
-                f"will guide the next run (the one running uses candidate {request.candidate_rank})"
-            )
-        return "will guide the next run"
-
-    def _audition_current(self) -> None:
-        if self.workspace is None:
-            return
-        rank = self.cands_panel.current_rank() or self.workspace.chosen_rank(
-            self.selected_gap, default=None
-        )
-        if rank:
-            self.audition_candidate(rank)
-
-    def audition_candidate(self, rank: int) -> None:
-        """Play the candidate in place: pre-roll, the candidate with Sim's crossfades, post-roll.
-
-        Listening commits nothing: the chosen candidate (and so Auto's ω) stays; choosing is a
-        click on the row.
-        """
-        gap = self.selected_gap
-        if self.session is None or gap is None:
-            return
-        cand = next((c for c in self.workspace.candidates(gap) if c.rank == rank), None)
-        if cand is None:
-            return
-        audio = self.session.audio
-        self.runner.start(
-            "preview",
-            lambda progress=None, cancel=None: engines.preview_candidate(audio, gap, cand),
-            on_result=self.for_this_file(lambda rep, rank=rank: self._play_preview(rep, rank)),
-            on_error=self.show_error,
-        )
-
-    def _play_preview(self, repair, rank: int) -> None:
-        from simdps_studio.audio.player import Patch
-
-        self.last_preview = repair
-        self.preview_ready.emit(repair)
-        if not self.playback.available:
-            self.status(f"Candidate {rank} ready — {self.playback.message}")
-            return
-        self.transport.set_b(True)
-        start, end = self._roll_range(repair.gap)
-        self.playback.play(
-            start,
-            end,
-            loop=self.transport.loop_btn.isChecked(),
-            extra_patches=[Patch(repair.span_start_sample, repair.fill)],
-        )
-        chosen = self.workspace.chosen_rank(repair.gap) if self.workspace is not None else None
-        self.status(
-            f"Auditioning candidate {rank} in place"
-            + ("" if rank == chosen else " (click its row to use it)")
-        )
-
     # ================================================================================ repair
 
     def request(self) -> engines.RepairRequest:
@@ -1096,185 +865,6 @@ class MainWindow(QMainWindow):
     def _toggle_repair(self, gap: Gap, enabled: bool) -> None:
         if self.session is not None and self.session.repair_for(gap) is not None:
             self.session.set_repair_enabled(gap, enabled)
-
-    def _update_seam_badge(self) -> None:
-        r = (
-            self.session.repair_for(self.selected_gap)
-            if (self.session and self.selected_gap)
-            else None
-        )
-        if r is None:
-            self._badge(self.seam_badge, "none", "seams: –")
-            return
-        if not r.enabled:  # the checks describe a repair that is not heard or exported now
-            self._badge(self.seam_badge, "none", "seams: – (repair bypassed)")
-            self._badge(self.null_badge, "none", "null test: – (repair bypassed)")
-            return
-        self.set_null_badge(self.workspace.null_ok)
-        grade, db, drop_db = self.workspace.seam(r)
-        if drop_db >= checks.LEVEL_WARN_DB:  # smooth seams do not make a fill that fades good
-            text = f"! fill fades {drop_db:.0f} dB below the music · seams {db:+.1f} dB"
-        else:
-            word = {"ok": "seams smooth", "warn": "seams: listen", "bad": "seam click"}[grade]
-            text = f"{'✓' if grade == 'ok' else '!'} {word} {db:+.1f} dB"
-        self._badge(self.seam_badge, grade, text)
-
-    def set_null_badge(self, ok: bool | None) -> None:
-        """Record the open file's null test (None: none yet) and show it."""
-        if self.workspace is not None:
-            self.workspace.null_ok = ok
-        self._update_null_badge()
-
-    def _update_null_badge(self) -> None:
-        """The null-test badge, from the open file's workspace only: another file's result
-        never shows."""
-        ok = self.workspace.null_ok if self.workspace is not None else None
-        if ok is None:
-            self._badge(self.null_badge, "none", "null test: –")
-        elif ok:
-            self._badge(self.null_badge, "ok", "✓ outside samples unchanged")
-        else:
-            self._badge(self.null_badge, "bad", "✗ outside samples changed")
-
-    @staticmethod
-    def _badge(label: QLabel, state: str, text: str) -> None:
-        label.setText(text)
-        label.setProperty("state", state)
-        label.style().unpolish(label)
-        label.style().polish(label)
-
-    def _repair_settings_changed(self) -> None:
-        self.repair_controller.update_estimate()
-        if getattr(self, "_restoring", False):
-            return
-        p = self.repair_panel
-        s = self.settings
-        s.setValue("repair/method", p.method_name())
-        s.setValue("repair/omega", p.omega.value())
-        s.setValue("repair/omega_auto", p.omega.is_auto())
-        s.setValue("repair/steps", p.steps_for(False))
-        s.setValue("repair/draft_steps", p.steps_for(True))
-        if self._takes_chosen:  # else the device's default applies next time too
-            s.setValue("repair/takes", p.takes.value())
-        s.setValue("repair/draft", p.draft.isChecked())
-        s.setValue("repair/margin_ms", p.margin.value())
-        self._update_model_label()
-
-    def _fill_model_menu(self) -> None:
-        menu = self.model_menu
-        menu.clear()
-        current = self.model_name or engines.DEFAULT_MODEL
-        installed = engines.installed_models()
-        for name in installed:
-            label = name + (" (default)" if name == engines.DEFAULT_MODEL else "")
-            a = menu.addAction(label, lambda name=name: self.set_model(name))
-            a.setCheckable(True)
-            a.setChecked(name == current)
-        if current not in installed:  # a folder chosen elsewhere
-            a = menu.addAction(Path(current).name, lambda: None)
-            a.setCheckable(True)
-            a.setChecked(True)
-            a.setToolTip(current)
-        menu.addSeparator()
-        menu.addAction(self.act_model)
-
-    def _popup_model_menu(self) -> None:
-        """The Repair → Model menu, under the panel's model line (its link)."""
-        label = self.repair_panel.model
-        self.model_menu.popup(label.mapToGlobal(label.rect().bottomLeft()))
-
-    def choose_model(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Model folder (config.json + weights)")
-        if path:
-            self.set_model(path)
-
-    def set_model(self, name_or_dir: str | None) -> None:
-        self.model_name = name_or_dir or None
-        self.settings.setValue("repair/model", self.model_name or "")
-        self._update_model_label()
-        self._probe_device()  # the precision is measured per model preset
-        if self.session is not None and self.selected_gap is not None:
-            self._refresh()  # the warning and Auto's ω belong to the model
-            if self.workspace.has_candidates(self.selected_gap):
-                self._check_fit(self.selected_gap)
-
-    def _update_model_label(self) -> None:
-        name = self.model_name or engines.DEFAULT_MODEL
-        short = Path(name).name if os.sep in name else name
-        installed = engines.model_installed(self.model_name)
-        self.repair_panel.model.setText(
-            f'model: <a href="model">{html.escape(short)}</a>'
-            + ("" if installed else " (not installed)")
-        )
-        self.repair_panel.model.setToolTip(
-            (
-                name
-                if installed
-                else f"{name} is not installed: Auto uses Sim; SimDPS/DPS need a model"
-            )
-            + "\nClick to choose another model"
-        )
-
-    def _takes_edited(self) -> None:
-        self._takes_chosen = True
-
-    def _device_ready(self, label: str) -> None:
-        self.device_label.setText(f"device: {label}")
-        takes = self.repair_panel.takes
-        if label.startswith("CUDA") and not self._takes_chosen and takes.value() == 1:
-            takes.setValue(DEFAULT_GPU_TAKES)  # a batch of takes costs little more on a GPU
-            self._takes_chosen = False  # the device's choice, not the user's: not remembered
-        self.repair_controller.update_estimate()  # the pace is remembered per device
-
-    # ================================================================================ detect
-
-    def detect_dropouts(self) -> None:
-        if self.session is None:
-            return
-        self.status("Detecting dropouts…", 0)
-        self.runner.start(
-            "detect",
-            engines.detect_dropouts,
-            self.session.audio,
-            on_result=self.for_this_file(self._detected),
-            on_error=self.show_error,
-        )
-
-    def _detected(self, found: list) -> None:
-        items = [d.to_dict() if hasattr(d, "to_dict") else dict(d) for d in found]
-        if not items:
-            self.status("No dropouts found")
-            self.dropouts_detected.emit(0)
-            return
-        added = self.add_suggestions(self.choose_suggestions(items))
-        self.dropouts_detected.emit(added)
-
-    def choose_suggestions(self, items: list[dict]) -> list[dict]:
-        """Let the user pick which detected regions become gaps (tests replace this method)."""
-        sr = self.session.audio.sr
-        existing = [(g.start_sample / sr, g.end_sample / sr) for g in self.session.gaps]
-        dlg = DetectDialog(items, self, existing=existing)
-        return dlg.checked() if dlg.exec() == QDialog.Accepted else []
-
-    def add_suggestions(self, items: list[dict]) -> int:
-        """Add detected regions as gaps (overlapping ones are skipped); returns how many."""
-        sr = self.session.audio.sr
-        gaps = [
-            Gap(
-                int(d.get("start_sample", round(d["start_s"] * sr))),
-                int(d.get("end_sample", round(d["end_s"] * sr))),
-            )
-            for d in items
-        ]
-        added = self.session.add_gaps(gaps, label="Add detected dropouts")  # one undo step
-        self.status(
-            f"Added {len(added)} gap(s) from the detector"
-            + (" (Ctrl+Z takes them back)" if added else "")
-        )
-        if added:
-            self.select_gap(added[0])
-            self.zoom_to_gap()
-        return len(added)
 
     # ================================================================================ playback
 
@@ -1380,70 +970,6 @@ class MainWindow(QMainWindow):
 
     # ================================================================================ settings
 
-    def _restore_settings(self) -> None:
-        self._restoring = True
-        try:
-            self._restore_settings_now()
-        finally:
-            self._restoring = False
-
-    def _restore_settings_now(self) -> None:
-        s = self.settings
-        geom = s.value("window/geometry")
-        if geom is not None:
-            self.restoreGeometry(geom)  # Qt moves it onto the available area if it is off
-        else:
-            self._first_geometry = first_launch_geometry(self.available_geometry())
-            self.setGeometry(self._first_geometry)
-        state = s.value("window/main_splitter")
-        if state is not None:
-            self.main_splitter.restoreState(state)
-        else:
-            em = self.fontMetrics().horizontalAdvance("M")
-            self.main_splitter.setSizes([self.width() - 40 * em, 40 * em])
-        side = s.value("window/side_splitter")
-        if side is not None:
-            self.side_splitter.restoreState(side)
-        else:
-            row = self.fontMetrics().height() + 8
-            # Room for three gaps, the eight candidates and the repair panel.
-            self.side_splitter.setSizes([7 * row, 14 * row, 17 * row])
-        p = self.repair_panel
-        p.set_method(str(s.value("repair/method", "auto")))
-        try:
-            p.omega.set_value(float(s.value("repair/omega", engines.OMEGA_PRESETS["strict"])))
-            saved_takes = s.value("repair/takes")
-            if saved_takes is not None:
-                p.takes.setValue(int(saved_takes))
-                self._takes_chosen = True
-            p.margin.setValue(float(s.value("repair/margin_ms", engines.DIFFUSION_MARGIN_MS)))
-            self.transport.pre.setValue(float(s.value("transport/pre_s", 2.0)))
-            self.transport.post.setValue(float(s.value("transport/post_s", 1.5)))
-        except (TypeError, ValueError):
-            pass
-        p.draft.setChecked(str(s.value("repair/draft", "false")).lower() == "true")
-        self.act_check_fit.setChecked(str(s.value("repair/check_fit", "true")).lower() == "true")
-        try:
-            p.set_steps(
-                int(s.value("repair/steps", engines.FULL_STEPS)),
-                int(s.value("repair/draft_steps", engines.DRAFT_STEPS)),
-            )
-        except (TypeError, ValueError):
-            pass
-        # Auto is the default: the measured best for good matches, looser for poor ones.
-        p.omega.set_auto(str(s.value("repair/omega_auto", "true")).lower() == "true")
-        self._update_model_label()
-
-    def _save_settings(self) -> None:
-        s = self.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/main_splitter", self.main_splitter.saveState())
-        s.setValue("window/side_splitter", self.side_splitter.saveState())
-        s.setValue("transport/pre_s", self.transport.pre.value())
-        s.setValue("transport/post_s", self.transport.post.value())
-        self._repair_settings_changed()
-        s.sync()
-
     def available_geometry(self) -> QRect:
         """The screen area the window may take (without panels and docks)."""
         screen = self.screen() or QGuiApplication.primaryScreen()
@@ -1477,7 +1003,7 @@ class MainWindow(QMainWindow):
             return
         self._closing = True
         self.playback.close()
-        self._save_settings()
+        self.settings_store.save()
         self.runner.shutdown()
         self.files.drop_autosave()
         ev.accept()

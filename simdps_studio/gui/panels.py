@@ -665,7 +665,7 @@ class RepairPanel(QWidget):
         self.takes = QSpinBox()
         self.takes.setRange(1, 8)
         # One take by default: on a CPU each take costs a whole repair's time; on CUDA the
-        # window raises it to two, which run as one batch (MainWindow._device_ready).
+        # window raises it to two, which run as one batch (ModelController.device_ready).
         self.takes.setValue(1)
         self.takes.setToolTip(
             "Independent takes, each with its own seed, to compare.\nOn a CPU each take adds "

@@ -188,7 +188,7 @@ class RepairController:
             self.window.repair_failed.emit(message)
             return
         self._record_pace(repairs[0])
-        self.window.set_null_badge(made.null_ok)
+        self.window.badges.set_null_badge(made.null_ok)
         secs = repairs[0].info.seconds
         method = repairs[0].method
         # make_repairs stores the number it used, also when the request said "auto".
@@ -207,7 +207,7 @@ class RepairController:
         warning = engines.fit_warning(repairs[0].info)
         if gap == self.selected_gap:  # else it shows when that gap is selected (_refresh)
             self.repair_panel.set_fit_warning(warning)
-        self.window.show_candidate_mark()  # Auto's value may now know the prior's fit
+        self.window.candidate_controller.show_candidate_mark()  # Auto's value may now know the prior's fit
         done = f"Repaired gap with {with_omega}" + (f" in {secs:.1f} s" if secs else "")
         self.window.status(f"{done}: {warning}" if warning else done, 20000 if warning else 8000)
         self.window.repair_finished.emit(repairs)
