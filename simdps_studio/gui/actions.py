@@ -242,14 +242,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "loop",
         "&Loop gap",
-        lambda w: w._restart_if_playing(),
+        lambda w: w.transport_controller.restart_if_playing(),
         ["L"],
         icon="loop",
         tip="Loop the selected gap with pre- and post-roll (L)",
         checkable=True,
         enabled_when=lambda s: s.gap_selected and s.can_play,
     ),
-    _spec("ab", "Toggle &A/B", lambda w: w.toggle_ab(), ["B"]),
+    _spec("ab", "Toggle &A/B", lambda w: w.transport_controller.toggle_ab(), ["B"]),
     _spec(
         "audition",
         "Au&dition candidate",

@@ -124,12 +124,12 @@ class GapEditor:
             self.window.track.zoom_to_samples(gap.start_sample, gap.end_sample)
 
     def set_mark_in(self) -> None:
-        self.window.mark_in = self.window._playhead_or_cursor()
+        self.window.mark_in = self.window.transport_controller.playhead_or_cursor()
         self.window.status(f"Mark in at {format_time(self.window.mark_in / self.session.audio.sr)}")
         self.window.update_actions()
 
     def set_mark_out(self) -> None:
-        self.window.mark_out = self.window._playhead_or_cursor()
+        self.window.mark_out = self.window.transport_controller.playhead_or_cursor()
         self.window.status(
             f"Mark out at {format_time(self.window.mark_out / self.session.audio.sr)}"
         )
@@ -157,7 +157,7 @@ class GapEditor:
             start, end = sorted((self.window.mark_in, self.window.mark_out))
         else:  # half a second from the cursor, inside the track
             n = self.session.audio.n_samples
-            start = max(min(self.window._playhead_or_cursor(), n - sr // 2), 0)
+            start = max(min(self.window.transport_controller.playhead_or_cursor(), n - sr // 2), 0)
             end = min(start + sr // 2, n)
         times = self.window.ask_gap_times(start / sr, end / sr, new=old is None)
         if times is None:
@@ -187,7 +187,7 @@ class GapEditor:
             return
         t0, t1 = self.window.track.visible_range_s()
         step = round(fraction * (t1 - t0) * self.session.audio.sr) or (1 if fraction > 0 else -1)
-        self.cursor_to(self.window._playhead_or_cursor() + step)
+        self.cursor_to(self.window.transport_controller.playhead_or_cursor() + step)
 
     def cursor_to(self, sample: int | None) -> None:
         """Put the cursor at ``sample`` (None: the end of the track) and keep it in view."""
@@ -195,5 +195,5 @@ class GapEditor:
             return
         n = self.session.audio.n_samples
         sample = n if sample is None else min(max(int(sample), 0), n)
-        self.window._seek(sample)
+        self.window.transport_controller.seek(sample)
         self.window.track.set_playhead(sample, follow=True)

@@ -15,7 +15,10 @@ logic:
 - the selected gap's candidates: search, fit check, choice, audition
   (:class:`~simdps_studio.gui.candidate_controller.CandidateController`);
 - dropout detection (:class:`~simdps_studio.gui.dropouts.DropoutController`);
-- gap editing, the marks and the cursor (:class:`~simdps_studio.gui.gap_editor.GapEditor`).
+- gap editing, the marks and the cursor (:class:`~simdps_studio.gui.gap_editor.GapEditor`);
+- the transport: play, loop, A/B, seek, the playhead
+  (:class:`~simdps_studio.gui.transport_controller.TransportController`, beside the sound's
+  :class:`~simdps_studio.gui.playback.PlaybackController`).
 
 Every long operation (open, search, repair, export, dropout detection, spectrogram) runs on a
 worker thread through :class:`~simdps_studio.gui.workers.TaskRunner`; the GUI thread only draws
@@ -86,6 +89,7 @@ from simdps_studio.gui.settings_store import PREFERRED_SIZE as PREFERRED_SIZE
 from simdps_studio.gui.settings_store import SettingsStore
 from simdps_studio.gui.settings_store import first_launch_geometry as first_launch_geometry
 from simdps_studio.gui.theme import icon
+from simdps_studio.gui.transport_controller import TransportController
 from simdps_studio.gui.views import RepairSpan, TrackView
 from simdps_studio.gui.workers import TaskRunner
 from simdps_studio.session import checks, engines, recovery
@@ -162,11 +166,11 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self._build_actions()
         self.playback = PlaybackController(self, enabled=playback)
-        self.playback.position.connect(self._playhead_moved)
+        self.playback.position.connect(self.transport_controller.playhead_moved)
         self.playback.levels.connect(self.transport.meter.set_levels)
-        self.playback.state.connect(self._playback_state)
-        self.playback.failed.connect(self._playback_failed)
-        self._update_playback_message()
+        self.playback.state.connect(self.transport_controller.playback_state)
+        self.playback.failed.connect(self.transport_controller.playback_failed)
+        self.transport_controller.update_playback_message()
         self.settings_store.restore()
         self.update_actions()
         self.model_controller.probe_device()
@@ -239,6 +243,7 @@ class MainWindow(QMainWindow):
         self.candidate_controller = CandidateController(self, self.runner, self.cands_panel)
         self.dropout_controller = DropoutController(self, self.runner)
         self.gap_editor = GapEditor(self)
+        self.transport_controller = TransportController(self)
 
         side = QSplitter(Qt.Vertical)
         side.setChildrenCollapsible(False)
@@ -297,7 +302,7 @@ class MainWindow(QMainWindow):
         self.track.gap_drawn.connect(self.gap_editor.gap_drawn)
         self.track.gap_clicked.connect(self.gap_editor.select_gap)
         self.track.gap_edited.connect(self.gap_editor.gap_edited)
-        self.track.seek.connect(self._seek)
+        self.track.seek.connect(self.transport_controller.seek)
         self.gaps_panel.selected.connect(self.gap_editor.select_gap)
         self.gaps_panel.enable_toggled.connect(self.gap_editor.toggle_repair)
         self.gaps_panel.delete_requested.connect(self.gap_editor.delete_gap)
@@ -315,9 +320,9 @@ class MainWindow(QMainWindow):
             )
         )
         self.repair_panel.takes.valueChanged.connect(self.settings_store.takes_edited)
-        self.transport.play_toggled.connect(self.toggle_play)
-        self.transport.variant_changed.connect(self._variant_changed)
-        self.transport.roll_changed.connect(self._restart_if_playing)
+        self.transport.play_toggled.connect(self.transport_controller.toggle_play)
+        self.transport.variant_changed.connect(self.transport_controller.variant_changed)
+        self.transport.roll_changed.connect(self.transport_controller.restart_if_playing)
 
     def _build_actions(self) -> None:
         """The actions of :data:`actions.ACTIONS` (as ``act_<name>``), the menus and the toolbar."""
@@ -478,7 +483,7 @@ class MainWindow(QMainWindow):
         self.track.set_audio(session.audio, pyramid)
         self.playback.set_audio(session.audio)
         self.transport.set_position(0.0, session.audio.duration_s)
-        self._update_playback_message()
+        self.transport_controller.update_playback_message()
         if session.gaps:
             self.workspace.select(session.gaps[0])
         self._refresh()
@@ -737,81 +742,12 @@ class MainWindow(QMainWindow):
 
     # ================================================================================ playback
 
-    def _update_playback_message(self) -> None:
-        if self.playback.available:
-            self.transport.set_playback_message("")
-        else:
-            self.transport.set_playback_message(self.playback.message)
-        self.update_actions()  # Play and Loop follow the output
-
-    def _playback_failed(self, message: str) -> None:
-        self._update_playback_message()
-        self.show_error(message)
-
-    def _roll_range(self, gap: Gap) -> tuple[int, int]:
-        sr = self.session.audio.sr
-        start = max(0, gap.start_sample - int(self.transport.pre.value() * sr))
-        end = min(
-            self.session.audio.n_samples, gap.end_sample + int(self.transport.post.value() * sr)
-        )
-        return start, end
-
     def toggle_play(self) -> None:
-        if self.session is None:
-            return
-        if self.playback.playing:
-            self.playback.stop()
-            return
-        if not self.playback.available:
-            self.status(self.playback.message)
-            return
-        if self.transport.loop_btn.isChecked() and self.selected_gap is not None:
-            start, end = self._roll_range(self.selected_gap)
-            self.playback.play(start, end, loop=True)
-        else:
-            self.playback.play(0, None, from_sample=self.cursor_sample)
-
-    def _restart_if_playing(self) -> None:
-        if self.playback.playing:
-            self.playback.stop()
-            self.toggle_play()
-
-    def toggle_ab(self) -> None:
-        self.transport.set_b(not self.transport.is_b())
-
-    def _variant_changed(self, b: bool) -> None:
-        self.playback.set_variant_b(b)
-        self.track.set_show_repairs(b)
-        self.status("B: repaired" if b else "A: original")
+        """Play or stop (:meth:`TransportController.toggle_play`; tests replace this)."""
+        self.transport_controller.toggle_play()
 
     def _seek(self, sample: int) -> None:
-        self.cursor_sample = sample
-        self.track.set_playhead(sample)
-        if self.session is not None:
-            self.transport.set_position(
-                sample / self.session.audio.sr, self.session.audio.duration_s
-            )
-        if self.playback.playing and not self.transport.loop_btn.isChecked():
-            self.playback.stop()
-            self.playback.play(0, None, from_sample=sample)
-
-    def _playhead_or_cursor(self) -> int:
-        return self.playback.position_sample() if self.playback.playing else self.cursor_sample
-
-    def _playhead_moved(self, sample: int) -> None:
-        if self.session is None:
-            return
-        self.track.set_playhead(sample, follow=not self.transport.loop_btn.isChecked())
-        self.transport.set_position(sample / self.session.audio.sr, self.session.audio.duration_s)
-
-    def _playback_state(self, playing: bool) -> None:
-        self.transport.set_playing(playing)
-        self.update_actions()  # Stop (Esc) follows playback
-        if not playing and self.session is not None:
-            self.track.set_playhead(self.cursor_sample)
-            self.transport.set_position(
-                self.cursor_sample / self.session.audio.sr, self.session.audio.duration_s
-            )
+        self.transport_controller.seek(sample)
 
     # ================================================================================ help
 
