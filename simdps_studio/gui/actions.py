@@ -144,7 +144,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "delete",
         "&Delete gap",
-        lambda w: w._delete_selected(),
+        lambda w: w.gap_editor.delete_selected(),
         [K.Delete],
         enabled_when=gap_selected,
     ),
@@ -157,27 +157,37 @@ ACTIONS: tuple[ActionSpec, ...] = (
         tip="Find digital silence, level drops and clipping (Ctrl+D)",
         enabled_when=file_open,
     ),
-    _spec("mark_in", "Mark &in at playhead", lambda w: w._mark_in(), ["I"], enabled_when=file_open),
     _spec(
-        "mark_out", "Mark &out at playhead", lambda w: w._mark_out(), ["O"], enabled_when=file_open
+        "mark_in",
+        "Mark &in at playhead",
+        lambda w: w.gap_editor.set_mark_in(),
+        ["I"],
+        enabled_when=file_open,
+    ),
+    _spec(
+        "mark_out",
+        "Mark &out at playhead",
+        lambda w: w.gap_editor.set_mark_out(),
+        ["O"],
+        enabled_when=file_open,
     ),
     _spec(
         "add_gap",
         "&Add gap from marks",
-        lambda w: w._add_gap_from_marks(),
+        lambda w: w.gap_editor.add_gap_from_marks(),
         ["G"],
         enabled_when=lambda s: s.file_open and s.marks_set,
     ),
     _spec(
         "gap_times",
         "Gap ti&mes…",
-        lambda w: w.edit_gap_times(),
+        lambda w: w.gap_editor.edit_gap_times(),
         ["Ctrl+G"],
         tip="Type the selected gap's start and end, or a new gap's (Ctrl+G)",
         enabled_when=file_open,
     ),
-    _spec("prev_gap", "&Previous gap", lambda w: w._step_gap(-1), ["["]),
-    _spec("next_gap", "&Next gap", lambda w: w._step_gap(1), ["]"]),
+    _spec("prev_gap", "&Previous gap", lambda w: w.gap_editor.step_gap(-1), ["["]),
+    _spec("next_gap", "&Next gap", lambda w: w.gap_editor.step_gap(1), ["]"]),
     _spec(
         "zoom_in",
         "Zoom &in",
@@ -202,7 +212,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "zoom_gap",
         "Zoom to &gap",
-        lambda w: w.zoom_to_gap(),
+        lambda w: w.gap_editor.zoom_to_gap(),
         ["F"],
         icon="zoom_gap",
         enabled_when=gap_selected,
@@ -232,14 +242,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "loop",
         "&Loop gap",
-        lambda w: w._restart_if_playing(),
+        lambda w: w.transport_controller.restart_if_playing(),
         ["L"],
         icon="loop",
         tip="Loop the selected gap with pre- and post-roll (L)",
         checkable=True,
         enabled_when=lambda s: s.gap_selected and s.can_play,
     ),
-    _spec("ab", "Toggle &A/B", lambda w: w.toggle_ab(), ["B"]),
+    _spec("ab", "Toggle &A/B", lambda w: w.transport_controller.toggle_ab(), ["B"]),
     _spec(
         "audition",
         "Au&dition candidate",
@@ -266,7 +276,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "bypass",
         "&Bypass repair",
-        lambda w: w._bypass_selected(),
+        lambda w: w.gap_editor.bypass_selected(),
         ["Ctrl+B"],
         checkable=True,
         tip="Hear and export the selected gap without its repair (Ctrl+B)",
@@ -294,7 +304,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "cursor_back",
         "Cursor &back",
-        lambda w: w._move_cursor(-CURSOR_STEP),
+        lambda w: w.gap_editor.move_cursor(-CURSOR_STEP),
         ["Left"],
         track=True,
         enabled_when=file_open,
@@ -302,7 +312,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "cursor_forward",
         "Cursor &forward",
-        lambda w: w._move_cursor(CURSOR_STEP),
+        lambda w: w.gap_editor.move_cursor(CURSOR_STEP),
         ["Right"],
         track=True,
         enabled_when=file_open,
@@ -310,7 +320,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "cursor_back_more",
         "Cursor back &more",
-        lambda w: w._move_cursor(-CURSOR_BIG_STEP),
+        lambda w: w.gap_editor.move_cursor(-CURSOR_BIG_STEP),
         ["Shift+Left"],
         track=True,
         enabled_when=file_open,
@@ -318,7 +328,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "cursor_forward_more",
         "Cursor forward m&ore",
-        lambda w: w._move_cursor(CURSOR_BIG_STEP),
+        lambda w: w.gap_editor.move_cursor(CURSOR_BIG_STEP),
         ["Shift+Right"],
         track=True,
         enabled_when=file_open,
@@ -326,7 +336,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "cursor_start",
         "Cursor to &start",
-        lambda w: w._cursor_to(0),
+        lambda w: w.gap_editor.cursor_to(0),
         ["Home"],
         track=True,
         enabled_when=file_open,
@@ -334,7 +344,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "cursor_end",
         "Cursor to &end",
-        lambda w: w._cursor_to(None),
+        lambda w: w.gap_editor.cursor_to(None),
         ["End"],
         track=True,
         enabled_when=file_open,

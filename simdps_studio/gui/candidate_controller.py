@@ -230,7 +230,7 @@ class CandidateController:
             self.window.status(f"Candidate {rank} ready — {self.window.playback.message}")
             return
         self.window.transport.set_b(True)
-        start, end = self.window._roll_range(repair.gap)
+        start, end = self.window.transport_controller.roll_range(repair.gap)
         self.window.playback.play(
             start,
             end,

@@ -77,5 +77,5 @@ class DropoutController:
         )
         if added:
             self.window.select_gap(added[0])
-            self.window.zoom_to_gap()
+            self.window.gap_editor.zoom_to_gap()
         return len(added)

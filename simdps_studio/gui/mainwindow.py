@@ -14,7 +14,11 @@ logic:
 - the remembered settings (:class:`~simdps_studio.gui.settings_store.SettingsStore`);
 - the selected gap's candidates: search, fit check, choice, audition
   (:class:`~simdps_studio.gui.candidate_controller.CandidateController`);
-- dropout detection (:class:`~simdps_studio.gui.dropouts.DropoutController`).
+- dropout detection (:class:`~simdps_studio.gui.dropouts.DropoutController`);
+- gap editing, the marks and the cursor (:class:`~simdps_studio.gui.gap_editor.GapEditor`);
+- the transport: play, loop, A/B, seek, the playhead
+  (:class:`~simdps_studio.gui.transport_controller.TransportController`, beside the sound's
+  :class:`~simdps_studio.gui.playback.PlaybackController`).
 
 Every long operation (open, search, repair, export, dropout detection, spectrogram) runs on a
 worker thread through :class:`~simdps_studio.gui.workers.TaskRunner`; the GUI thread only draws
@@ -46,7 +50,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from simdps_studio.core.errors import InputError
 from simdps_studio.core.types import Gap
 from simdps_studio.gui.actions import (
     ACTIONS,
@@ -67,10 +70,10 @@ from simdps_studio.gui.dialogs import (
     ExportOptions,
     GapTimesDialog,
     ShortcutsDialog,
-    gap_from_times,
 )
 from simdps_studio.gui.dropouts import DropoutController
 from simdps_studio.gui.files import AUDIO_FILTER, FileController
+from simdps_studio.gui.gap_editor import GapEditor
 from simdps_studio.gui.model_controller import DEFAULT_GPU_TAKES as DEFAULT_GPU_TAKES
 from simdps_studio.gui.model_controller import ModelController
 from simdps_studio.gui.panels import (
@@ -86,6 +89,7 @@ from simdps_studio.gui.settings_store import PREFERRED_SIZE as PREFERRED_SIZE
 from simdps_studio.gui.settings_store import SettingsStore
 from simdps_studio.gui.settings_store import first_launch_geometry as first_launch_geometry
 from simdps_studio.gui.theme import icon
+from simdps_studio.gui.transport_controller import TransportController
 from simdps_studio.gui.views import RepairSpan, TrackView
 from simdps_studio.gui.workers import TaskRunner
 from simdps_studio.session import checks, engines, recovery
@@ -162,11 +166,11 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self._build_actions()
         self.playback = PlaybackController(self, enabled=playback)
-        self.playback.position.connect(self._playhead_moved)
+        self.playback.position.connect(self.transport_controller.playhead_moved)
         self.playback.levels.connect(self.transport.meter.set_levels)
-        self.playback.state.connect(self._playback_state)
-        self.playback.failed.connect(self._playback_failed)
-        self._update_playback_message()
+        self.playback.state.connect(self.transport_controller.playback_state)
+        self.playback.failed.connect(self.transport_controller.playback_failed)
+        self.transport_controller.update_playback_message()
         self.settings_store.restore()
         self.update_actions()
         self.model_controller.probe_device()
@@ -238,6 +242,8 @@ class MainWindow(QMainWindow):
         )
         self.candidate_controller = CandidateController(self, self.runner, self.cands_panel)
         self.dropout_controller = DropoutController(self, self.runner)
+        self.gap_editor = GapEditor(self)
+        self.transport_controller = TransportController(self)
 
         side = QSplitter(Qt.Vertical)
         side.setChildrenCollapsible(False)
@@ -293,13 +299,13 @@ class MainWindow(QMainWindow):
         self.badges = Badges(self, self.seam_badge, self.null_badge)
 
         # Signals.
-        self.track.gap_drawn.connect(self._gap_drawn)
-        self.track.gap_clicked.connect(self.select_gap)
-        self.track.gap_edited.connect(self._gap_edited)
-        self.track.seek.connect(self._seek)
-        self.gaps_panel.selected.connect(self.select_gap)
-        self.gaps_panel.enable_toggled.connect(self._toggle_repair)
-        self.gaps_panel.delete_requested.connect(self.delete_gap)
+        self.track.gap_drawn.connect(self.gap_editor.gap_drawn)
+        self.track.gap_clicked.connect(self.gap_editor.select_gap)
+        self.track.gap_edited.connect(self.gap_editor.gap_edited)
+        self.track.seek.connect(self.transport_controller.seek)
+        self.gaps_panel.selected.connect(self.gap_editor.select_gap)
+        self.gaps_panel.enable_toggled.connect(self.gap_editor.toggle_repair)
+        self.gaps_panel.delete_requested.connect(self.gap_editor.delete_gap)
         self.cands_panel.chosen.connect(self.candidate_controller.candidate_chosen)
         self.cands_panel.audition.connect(self.candidate_controller.audition_candidate)
         self.repair_panel.run.connect(lambda: self.run_repair())
@@ -314,9 +320,9 @@ class MainWindow(QMainWindow):
             )
         )
         self.repair_panel.takes.valueChanged.connect(self.settings_store.takes_edited)
-        self.transport.play_toggled.connect(self.toggle_play)
-        self.transport.variant_changed.connect(self._variant_changed)
-        self.transport.roll_changed.connect(self._restart_if_playing)
+        self.transport.play_toggled.connect(self.transport_controller.toggle_play)
+        self.transport.variant_changed.connect(self.transport_controller.variant_changed)
+        self.transport.roll_changed.connect(self.transport_controller.restart_if_playing)
 
     def _build_actions(self) -> None:
         """The actions of :data:`actions.ACTIONS` (as ``act_<name>``), the menus and the toolbar."""
@@ -407,6 +413,22 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, f"Where is {name} now?", start, AUDIO_FILTER)
         return Path(path) if path else None
 
+    def ask_gap_times(self, start_s: float, end_s: float, *, new: bool):
+        """(start_s, end_s) from :class:`GapTimesDialog`, or None when cancelled (tests replace
+        this, as they do :meth:`ask`)."""
+        audio = self.session.audio
+        dialog = GapTimesDialog(
+            start_s,
+            end_s,
+            audio.duration_s,
+            new=new,
+            parent=self,
+            sr=audio.sr,
+            old=None if new else self.selected_gap,
+            n_samples=audio.n_samples,
+        )
+        return dialog.times() if dialog.exec() == QDialog.Accepted else None
+
     # ================================================================================ files
 
     def open_path(self, path: str | os.PathLike) -> None:
@@ -461,7 +483,7 @@ class MainWindow(QMainWindow):
         self.track.set_audio(session.audio, pyramid)
         self.playback.set_audio(session.audio)
         self.transport.set_position(0.0, session.audio.duration_s)
-        self._update_playback_message()
+        self.transport_controller.update_playback_message()
         if session.gaps:
             self.workspace.select(session.gaps[0])
         self._refresh()
@@ -678,172 +700,28 @@ class MainWindow(QMainWindow):
 
     # ================================================================================ gaps
 
-    def _gap_drawn(self, start: int, end: int) -> None:
-        self.add_gap(Gap(start, end))
-
     def add_gap(self, gap: Gap) -> bool:
-        if self.session is None:
-            return False
-        repairs_before = len(self.session.repairs)
-        try:
-            self.selected_gap = gap
-            self.session.add_gap(gap)
-        except InputError as e:
-            self.selected_gap = None
-            self._refresh()
-            self.show_error(str(e))
-            return False
-        dropped = repairs_before - len(self.session.repairs)
-        self.status(
-            f"Added gap {gap.describe(self.session.audio.sr)}"
-            + (
-                "; the repair beside it was removed (its crossfade reached into the new gap: "
-                "run it again, or Ctrl+Z)"
-                if dropped
-                else ""
-            ),
-            20000 if dropped else 8000,
-        )
-        self.select_gap(gap)
-        return True
+        """Add ``gap`` and select it (:meth:`GapEditor.add_gap`); False when refused."""
+        return self.gap_editor.add_gap(gap)
 
     def _gap_edited(self, old: Gap, new: Gap) -> None:
-        if self.session is None:
-            return
-        try:
-            self.selected_gap = new
-            self.session.move_gap(old, new)
-        except InputError as e:
-            self.selected_gap = old
-            self.track.restore_gap(old)  # the dragged region goes back where the gap is
-            self._refresh()
-            self.show_error(str(e))
-            return
-        self.select_gap(new)
+        self.gap_editor.gap_edited(old, new)
 
     def delete_gap(self, gap: Gap) -> None:
-        if self.session is not None and gap in self.session.gaps:
-            self.session.remove_gap(gap)
-            self.status("Gap removed (Ctrl+Z brings it back)")
-
-    def _delete_selected(self) -> None:
-        if self.selected_gap is not None:
-            self.delete_gap(self.selected_gap)
-
-    def _step_gap(self, step: int) -> None:
-        if self.session is None or not self.session.gaps:
-            return
-        gaps = list(self.session.gaps)
-        i = gaps.index(self.selected_gap) + step if self.selected_gap in gaps else 0
-        self.select_gap(gaps[i % len(gaps)])
-        self.zoom_to_gap()
+        self.gap_editor.delete_gap(gap)
 
     def select_gap(self, gap: Gap | None) -> None:
-        """Make ``gap`` the one the panels work on; search its candidates if not done yet."""
-        if self.session is None or gap not in self.session.gaps:
-            return
-        if gap == self.selected_gap:
-            self._draw_gaps_and_state()
-            self.update_actions()
-        else:
-            self.workspace.select(gap)  # the views that show the selection follow
-        if self.workspace.has_candidates(gap):
-            self.cands_panel.set_candidates(
-                self.workspace.candidates(gap), self.workspace.chosen_rank(gap)
-            )
-            self.candidate_controller.show_candidate_mark()
-            self.candidate_controller.check_fit(gap)
-        else:
-            self._search(gap)  # then the fit: the two would only slow each other down
-
-    def zoom_to_gap(self) -> None:
-        if self.selected_gap is not None:
-            self.track.zoom_to_samples(self.selected_gap.start_sample, self.selected_gap.end_sample)
-
-    def _mark_in(self) -> None:
-        self.mark_in = self._playhead_or_cursor()
-        self.status(f"Mark in at {format_time(self.mark_in / self.session.audio.sr)}")
-        self.update_actions()
-
-    def _mark_out(self) -> None:
-        self.mark_out = self._playhead_or_cursor()
-        self.status(f"Mark out at {format_time(self.mark_out / self.session.audio.sr)}")
-        self.update_actions()
-
-    def _add_gap_from_marks(self) -> None:
-        if self.mark_in is None or self.mark_out is None:
-            return
-        a, b = sorted((self.mark_in, self.mark_out))
-        if self.add_gap(Gap(a, b)):
-            self.mark_in = self.mark_out = None
-
-    def ask_gap_times(self, start_s: float, end_s: float, *, new: bool):
-        """(start_s, end_s) from :class:`GapTimesDialog`, or None when cancelled (tests replace
-        this, as they do :meth:`ask`)."""
-        audio = self.session.audio
-        dialog = GapTimesDialog(
-            start_s,
-            end_s,
-            audio.duration_s,
-            new=new,
-            parent=self,
-            sr=audio.sr,
-            old=None if new else self.selected_gap,
-            n_samples=audio.n_samples,
-        )
-        return dialog.times() if dialog.exec() == QDialog.Accepted else None
-
-    def edit_gap_times(self) -> None:
-        """Edit > Gap times: move the selected gap's edges, or add a gap, by typing its times.
-
-        A new gap starts from the marks when both are set, else from the cursor (0.5 s long).
-        """
-        if self.session is None:
-            return
-        sr = self.session.audio.sr
-        old = self.selected_gap
-        if old is not None:
-            start, end = old.start_sample, old.end_sample
-        elif self.mark_in is not None and self.mark_out is not None:
-            start, end = sorted((self.mark_in, self.mark_out))
-        else:  # half a second from the cursor, inside the track
-            n = self.session.audio.n_samples
-            start = max(min(self._playhead_or_cursor(), n - sr // 2), 0)
-            end = min(start + sr // 2, n)
-        times = self.ask_gap_times(start / sr, end / sr, new=old is None)
-        if times is None:
-            return
-        gap = gap_from_times(*times, sr, old, n_samples=self.session.audio.n_samples)
-        if old is None:
-            if self.add_gap(gap):
-                self.mark_in = self.mark_out = None
-        elif gap != old:
-            self._gap_edited(old, gap)
+        """Make ``gap`` the one the panels work on (:meth:`GapEditor.select_gap`)."""
+        self.gap_editor.select_gap(gap)
 
     def _bypass_selected(self) -> None:
-        gap = self.selected_gap
-        if self.session is not None and gap is not None:
-            repair = self.session.repair_for(gap)
-            if repair is not None:
-                self._toggle_repair(gap, not repair.enabled)
-                self.status("Repair bypassed" if repair.enabled else "Repair applied")
+        self.gap_editor.bypass_selected()
 
-    def _move_cursor(self, fraction: float) -> None:
-        """Move the cursor by ``fraction`` of the visible width (at least one sample)."""
-        if self.session is None:
-            return
-        t0, t1 = self.track.visible_range_s()
-        step = round(fraction * (t1 - t0) * self.session.audio.sr) or (1 if fraction > 0 else -1)
-        self._cursor_to(self._playhead_or_cursor() + step)
+    def _toggle_repair(self, gap: Gap, enabled: bool) -> None:
+        self.gap_editor.toggle_repair(gap, enabled)
 
     def _cursor_to(self, sample: int | None) -> None:
-        """Put the cursor at ``sample`` (None: the end of the track) and keep it in view."""
-        if self.session is None:
-            return
-        n = self.session.audio.n_samples
-        sample = n if sample is None else min(max(int(sample), 0), n)
-        self._seek(sample)
-        self.track.set_playhead(sample, follow=True)
+        self.gap_editor.cursor_to(sample)
 
     # ================================================================================ repair
 
@@ -862,87 +740,14 @@ class MainWindow(QMainWindow):
         else:
             self.repair_controller.stop_repair()
 
-    def _toggle_repair(self, gap: Gap, enabled: bool) -> None:
-        if self.session is not None and self.session.repair_for(gap) is not None:
-            self.session.set_repair_enabled(gap, enabled)
-
     # ================================================================================ playback
 
-    def _update_playback_message(self) -> None:
-        if self.playback.available:
-            self.transport.set_playback_message("")
-        else:
-            self.transport.set_playback_message(self.playback.message)
-        self.update_actions()  # Play and Loop follow the output
-
-    def _playback_failed(self, message: str) -> None:
-        self._update_playback_message()
-        self.show_error(message)
-
-    def _roll_range(self, gap: Gap) -> tuple[int, int]:
-        sr = self.session.audio.sr
-        start = max(0, gap.start_sample - int(self.transport.pre.value() * sr))
-        end = min(
-            self.session.audio.n_samples, gap.end_sample + int(self.transport.post.value() * sr)
-        )
-        return start, end
-
     def toggle_play(self) -> None:
-        if self.session is None:
-            return
-        if self.playback.playing:
-            self.playback.stop()
-            return
-        if not self.playback.available:
-            self.status(self.playback.message)
-            return
-        if self.transport.loop_btn.isChecked() and self.selected_gap is not None:
-            start, end = self._roll_range(self.selected_gap)
-            self.playback.play(start, end, loop=True)
-        else:
-            self.playback.play(0, None, from_sample=self.cursor_sample)
-
-    def _restart_if_playing(self) -> None:
-        if self.playback.playing:
-            self.playback.stop()
-            self.toggle_play()
-
-    def toggle_ab(self) -> None:
-        self.transport.set_b(not self.transport.is_b())
-
-    def _variant_changed(self, b: bool) -> None:
-        self.playback.set_variant_b(b)
-        self.track.set_show_repairs(b)
-        self.status("B: repaired" if b else "A: original")
+        """Play or stop (:meth:`TransportController.toggle_play`; tests replace this)."""
+        self.transport_controller.toggle_play()
 
     def _seek(self, sample: int) -> None:
-        self.cursor_sample = sample
-        self.track.set_playhead(sample)
-        if self.session is not None:
-            self.transport.set_position(
-                sample / self.session.audio.sr, self.session.audio.duration_s
-            )
-        if self.playback.playing and not self.transport.loop_btn.isChecked():
-            self.playback.stop()
-            self.playback.play(0, None, from_sample=sample)
-
-    def _playhead_or_cursor(self) -> int:
-        return self.playback.position_sample() if self.playback.playing else self.cursor_sample
-
-    def _playhead_moved(self, sample: int) -> None:
-        if self.session is None:
-            return
-        self.track.set_playhead(sample, follow=not self.transport.loop_btn.isChecked())
-        self.transport.set_position(sample / self.session.audio.sr, self.session.audio.duration_s)
-
-    def _playback_state(self, playing: bool) -> None:
-        self.transport.set_playing(playing)
-        self.update_actions()  # Stop (Esc) follows playback
-        if not playing and self.session is not None:
-            self.track.set_playhead(self.cursor_sample)
-            self.transport.set_position(
-                self.cursor_sample / self.session.audio.sr, self.session.audio.duration_s
-            )
+        self.transport_controller.seek(sample)
 
     # ================================================================================ help
 
