@@ -260,11 +260,40 @@ def _lpc_burg(x: np.ndarray, order: int) -> np.ndarray | None:
 
 
 def _lpc_least_squares(x: np.ndarray, order: int) -> np.ndarray | None:
-    """Prediction-error filter ``a`` (``a[0] == 1``) minimising the forward prediction error."""
+    return lpc_least_squares(x, order)
+
+
+def lpc_least_squares(
+    x: np.ndarray, order: int, *, keep: np.ndarray | None = None
+) -> np.ndarray | None:
+    """Prediction-error filter minimising the forward prediction error (least squares).
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (n,)
+    order : int
+    keep : numpy.ndarray of bool, shape (n - order,), optional
+        Which predictions (of ``x[order:]``) the fit uses; the others (e.g. a seam under test)
+        are left out.
+
+    Returns
+    -------
+    numpy.ndarray, shape (order + 1,), or None
+        ``a`` with ``a[0] == 1``; the residual is ``x[n] + sum_k a[k] x[n - k]``
+        (:func:`lpc_residual`). None if the fit is not finite.
+    """
     rows = np.lib.stride_tricks.sliding_window_view(x, order + 1)  # (n - order, order + 1)
-    coef, *_ = np.linalg.lstsq(rows[:, :-1], rows[:, -1], rcond=None)  # oldest first
+    fit = rows if keep is None else rows[keep]
+    coef, *_ = np.linalg.lstsq(fit[:, :-1], fit[:, -1], rcond=None)  # oldest first
     a = np.concatenate([[1.0], -coef[::-1]])
     return a if np.all(np.isfinite(a)) else None
+
+
+def lpc_residual(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """The prediction error of filter ``a`` over ``x``, shape (n - order,): ``x[order:]`` minus
+    its prediction from the ``order`` samples before each."""
+    rows = np.lib.stride_tricks.sliding_window_view(x, len(a))  # (n - order, order + 1)
+    return rows @ a[::-1]
 
 
 def _zero_input_response(x: np.ndarray, a: np.ndarray, n_samples: int) -> np.ndarray | None:

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from simdps_studio.audio.dsp import lpc_least_squares, lpc_residual
 from simdps_studio.core.progress import sub_progress
 from simdps_studio.core.types import Audio, Gap
 from simdps_studio.session.band import BAND_NULL_TOLERANCE, band_null_residual
@@ -91,12 +92,12 @@ class VerifiedRepair:
 def _lpc_residual(x: np.ndarray, order: int, exclude: slice) -> np.ndarray:
     """Prediction error of an order-``order`` linear predictor fitted (least squares) on ``x``
     outside ``exclude``; shape (n - order,). Tonal structure is predictable, a click is not."""
-    rows = np.lib.stride_tricks.sliding_window_view(x, order + 1)  # (n - order, order + 1)
-    past, now = rows[:, :-1][:, ::-1], rows[:, -1]
-    keep = np.ones(len(now), bool)
+    keep = np.ones(len(x) - order, bool)
     keep[max(0, exclude.start - order) : max(0, exclude.stop)] = False
-    coef, *_ = np.linalg.lstsq(past[keep], now[keep], rcond=None)
-    return now - past @ coef
+    a = lpc_least_squares(x, order, keep=keep)
+    if a is None:  # no finite fit: the signal itself is what no predictor explains
+        return np.asarray(x[order:], dtype=np.float64)
+    return lpc_residual(x, a)
 
 
 def seam_ratio_db(
