@@ -237,7 +237,7 @@ def ar_extrapolate(
     peak = float(np.max(np.abs(ctx)))
     p = min(int(order), ctx.size // 3)
     while p >= 1:
-        a = _lpc_burg(ctx, p) if fit == "burg" else _lpc_least_squares(ctx, p)
+        a = _lpc_burg(ctx, p) if fit == "burg" else lpc_least_squares(ctx, p)
         pred = None if a is None else _zero_input_response(ctx, a, n_samples)
         if pred is not None and np.max(np.abs(pred), initial=0.0) <= max_growth * peak:
             return pred + dc
@@ -257,10 +257,6 @@ def _lpc_burg(x: np.ndarray, order: int) -> np.ndarray | None:
     except (FloatingPointError, ValueError, librosa.util.exceptions.ParameterError):
         return None
     return a if np.all(np.isfinite(a)) else None
-
-
-def _lpc_least_squares(x: np.ndarray, order: int) -> np.ndarray | None:
-    return lpc_least_squares(x, order)
 
 
 def lpc_least_squares(

@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING
 from simdps_studio.core.types import Gap
 from simdps_studio.gui.analysis import format_time
 from simdps_studio.gui.panels import CandidatesPanel
+from simdps_studio.gui.window_part import WindowPart
 from simdps_studio.gui.workers import TaskRunner
 from simdps_studio.session import engines
-from simdps_studio.session.document import Session
-from simdps_studio.session.workspace import Workspace
 
 if TYPE_CHECKING:
     from simdps_studio.gui.mainwindow import MainWindow
@@ -30,7 +29,7 @@ log = logging.getLogger(__name__)
 TOP_K = 8
 
 
-class CandidateController:
+class CandidateController(WindowPart):
     """The selected gap's candidates: search, fit check, choice, mark and audition.
 
     Parameters
@@ -52,18 +51,6 @@ class CandidateController:
         self.window = window
         self.runner = runner
         self.cands_panel = cands_panel
-
-    @property
-    def session(self) -> Session | None:
-        return self.window.session
-
-    @property
-    def workspace(self) -> Workspace | None:
-        return self.window.workspace
-
-    @property
-    def selected_gap(self) -> Gap | None:
-        return self.window.selected_gap
 
     def search(self, gap: Gap) -> None:
         audio = self.session.audio

@@ -11,15 +11,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from simdps_studio.core.types import Gap
+from simdps_studio.gui.window_part import WindowPart
 from simdps_studio.gui.workers import TaskRunner
 from simdps_studio.session import engines
-from simdps_studio.session.document import Session
 
 if TYPE_CHECKING:
     from simdps_studio.gui.mainwindow import MainWindow
 
 
-class DropoutController:
+class DropoutController(WindowPart):
     """Edit → Detect dropouts: the detector's regions become gaps.
 
     Parameters
@@ -34,10 +34,6 @@ class DropoutController:
     def __init__(self, window: MainWindow, runner: TaskRunner) -> None:
         self.window = window
         self.runner = runner
-
-    @property
-    def session(self) -> Session | None:
-        return self.window.session
 
     def detect_dropouts(self) -> None:
         if self.session is None:

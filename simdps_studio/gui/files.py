@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox
 from simdps_studio.core.errors import SimDPSError
 from simdps_studio.core.progress import sub_progress
 from simdps_studio.gui.dialogs import ExportDialog, ExportOptions
+from simdps_studio.gui.window_part import WindowPart
 from simdps_studio.gui.workers import TaskRunner
 from simdps_studio.session import recovery
 from simdps_studio.session.document import Session
@@ -88,7 +89,7 @@ def _export_job(session, options: ExportOptions, *, progress=None, cancel=None):
     )
 
 
-class FileController:
+class FileController(WindowPart):
     """Open, save and export one window's file; its recent files, autosave and recovery.
 
     Parameters
@@ -120,11 +121,6 @@ class FileController:
             int(self.settings.value("autosave/seconds", AUTOSAVE_S)) * 1000
         )
         self._autosave_timer.timeout.connect(self.autosave_now)
-
-    @property
-    def session(self) -> Session | None:
-        """The window's open document."""
-        return self.window.session
 
     def watch(self, session: Session) -> None:
         """Autosave the newly installed ``session`` after its edits (at once if it is dirty)."""

@@ -15,13 +15,13 @@ from simdps_studio.core.errors import InputError
 from simdps_studio.core.types import Gap
 from simdps_studio.gui.analysis import format_time
 from simdps_studio.gui.dialogs import gap_from_times
-from simdps_studio.session.document import Session
+from simdps_studio.gui.window_part import WindowPart
 
 if TYPE_CHECKING:
     from simdps_studio.gui.mainwindow import MainWindow
 
 
-class GapEditor:
+class GapEditor(WindowPart):
     """The user's edits of the gaps, and the cursor.
 
     Parameters
@@ -34,10 +34,6 @@ class GapEditor:
 
     def __init__(self, window: MainWindow) -> None:
         self.window = window
-
-    @property
-    def session(self) -> Session | None:
-        return self.window.session
 
     def gap_drawn(self, start: int, end: int) -> None:
         self.add_gap(Gap(start, end))

@@ -19,6 +19,7 @@ from simdps_studio.core.errors import InputError
 from simdps_studio.core.progress import format_duration
 from simdps_studio.core.types import Gap
 from simdps_studio.gui.panels import RepairPanel, method_label
+from simdps_studio.gui.window_part import WindowPart
 from simdps_studio.gui.workers import TaskRunner
 from simdps_studio.session import engines
 from simdps_studio.session.about import split_device_label
@@ -26,7 +27,6 @@ from simdps_studio.session.checks import VerifiedRepair, repair_and_verify
 from simdps_studio.session.document import Session
 from simdps_studio.session.pace import PaceRecord, estimate_seconds
 from simdps_studio.session.repair import Repair
-from simdps_studio.session.workspace import Workspace
 
 if TYPE_CHECKING:
     from simdps_studio.gui.mainwindow import MainWindow
@@ -72,7 +72,7 @@ def take_label(number: int, repair: Repair, cands: list, seam=None) -> str:
     return text
 
 
-class RepairController:
+class RepairController(WindowPart):
     """Repairs of the window's selected gap, its takes and the time estimate.
 
     Parameters
@@ -102,18 +102,6 @@ class RepairController:
         self.settings = settings
         #: The gap and request of the repair running now (None: none runs).
         self.running: tuple[Gap, engines.RepairRequest] | None = None
-
-    @property
-    def session(self) -> Session | None:
-        return self.window.session
-
-    @property
-    def workspace(self) -> Workspace | None:
-        return self.window.workspace
-
-    @property
-    def selected_gap(self) -> Gap | None:
-        return self.window.selected_gap
 
     def request(self):
         """The RepairRequest the panel describes (with the chosen candidate)."""

@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from simdps_studio.core.types import Gap
-from simdps_studio.session.document import Session
+from simdps_studio.gui.window_part import WindowPart
 
 if TYPE_CHECKING:
     from simdps_studio.gui.mainwindow import MainWindow
 
 
-class TransportController:
+class TransportController(WindowPart):
     """Playback as the transport bar, the track and the actions use it.
 
     Parameters
@@ -30,10 +30,6 @@ class TransportController:
 
     def __init__(self, window: MainWindow) -> None:
         self.window = window
-
-    @property
-    def session(self) -> Session | None:
-        return self.window.session
 
     def update_playback_message(self) -> None:
         if self.window.playback.available:
