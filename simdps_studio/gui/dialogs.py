@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from simdps_studio.core.types import Gap, bits_for_subtype
 from simdps_studio.gui.analysis import format_time
+from simdps_studio.gui.file_dialogs import ask_save_path
 from simdps_studio.gui.panels import format_length
 from simdps_studio.gui.theme import icon
 
@@ -174,7 +174,7 @@ class ExportDialog(QDialog):
         self.dither.setEnabled(bool(st) and reducing)
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
+        path = ask_save_path(
             self, "Export as", self.path.text(), "Audio (*.wav *.flac *.aiff *.w64)"
         )
         if path:

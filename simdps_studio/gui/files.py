@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QDialog, QMessageBox
 
 from simdps_studio.core.errors import SimDPSError
 from simdps_studio.core.progress import sub_progress
 from simdps_studio.gui.dialogs import ExportDialog, ExportOptions
+from simdps_studio.gui.file_dialogs import ask_open_path
 from simdps_studio.gui.window_part import WindowPart
 from simdps_studio.gui.workers import TaskRunner
 from simdps_studio.session import recovery
@@ -136,9 +137,7 @@ class FileController(WindowPart):
     def open_dialog(self) -> None:
         """File > Open: choose a recording or a project."""
         start = str(self.settings.value("files/last_dir", str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(
-            self.window, "Open audio or project", start, AUDIO_FILTER
-        )
+        path = ask_open_path(self.window, "Open audio or project", start, AUDIO_FILTER)
         if path:
             self.open_path(path)
 

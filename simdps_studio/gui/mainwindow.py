@@ -37,7 +37,6 @@ from PySide6.QtCore import QRect, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -72,6 +71,7 @@ from simdps_studio.gui.dialogs import (
     ShortcutsDialog,
 )
 from simdps_studio.gui.dropouts import DropoutController
+from simdps_studio.gui.file_dialogs import ask_open_path
 from simdps_studio.gui.files import AUDIO_FILTER, FileController
 from simdps_studio.gui.gap_editor import GapEditor
 from simdps_studio.gui.model_controller import DEFAULT_GPU_TAKES as DEFAULT_GPU_TAKES
@@ -410,7 +410,7 @@ class MainWindow(QMainWindow):
     def locate_source(self, name: str) -> Path | None:
         """Ask where a recording went (tests replace this, as they do :meth:`ask`)."""
         start = str(self.settings.value("files/last_dir", str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self, f"Where is {name} now?", start, AUDIO_FILTER)
+        path = ask_open_path(self, f"Where is {name} now?", start, AUDIO_FILTER)
         return Path(path) if path else None
 
     def ask_gap_times(self, start_s: float, end_s: float, *, new: bool):
