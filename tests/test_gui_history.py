@@ -155,9 +155,13 @@ def test_spectrogram_settings_change_what_is_computed_and_survive_a_new_window(
     assert (lo, hi) == pytest.approx(mel.axis_range(SR))
     assert (SR, 512, "mel") in view._spec_maps
     assert view._spec_maps[(SR, 512, "mel")].row_hz[0] < 30.0  # below the log scale's floor
-    ticks = view.hz_axis.tickValues(lo, hi, 300)[0][1]
-    assert view.hz_axis.tickStrings(ticks, 1, 1)[:3] == ["50", "100", "200"]
+    ticks = view.hz_axis.tickValues(lo, hi, 3000)[0][1]
+    labels = ["50", "100", "200", "500", "1k", "2k", "5k", "10k"]
+    assert view.hz_axis.tickStrings(ticks, 1, 1) == labels
     assert ticks[1] == pytest.approx(mel.to_axis(100.0))
+    # A short axis leaves out the labels crowded at the bottom, not those at the top.
+    short = view.hz_axis.tickStrings(view.hz_axis.tickValues(lo, hi, 150)[0][1], 1, 1)
+    assert short[-3:] == ["2k", "5k", "10k"] and "50" not in short
     assert view.spec_info.text() == "mel frequency, Hz · FFT 512"
     # The readout turns the pointer's height into Hz on the new scale.
     assert view.level_at(5.0, 1000.0) is not None

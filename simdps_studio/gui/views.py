@@ -56,13 +56,15 @@ class TimeAxis(pg.AxisItem):
 
 class FrequencyAxis(pg.AxisItem):
     """The spectrogram's frequency axis, in its scale's unit (log10 Hz, Hz or mel), labelled in
-    Hz: at round values spread in octaves on the log and mel scales, at even steps on the
-    linear one."""
+    Hz: at round values on the log and mel scales (from the top down, leaving out those too
+    close to the one above to be read), at even steps on the linear one."""
 
     _MAJOR = (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
     #: Linear scale: tick steps in Hz, the smallest that leaves :data:`_MIN_GAP_PX` between.
     _STEPS = (100, 200, 500, 1000, 2000, 5000, 10000, 20000)
     _MIN_GAP_PX = 28
+    #: The least distance between two labels (a label's height and a little air).
+    _MIN_LABEL_PX = 16
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -78,10 +80,16 @@ class FrequencyAxis(pg.AxisItem):
             span = max(maxVal - minVal, 1e-9)
             step = next((s for s in self._STEPS if size * s / span >= self._MIN_GAP_PX), 50000)
             hz = np.arange(math.ceil(minVal / step) * step, maxVal + 1e-9, step)
-        else:
-            hz = np.array(self._MAJOR, dtype=float)
-        vals = self.freq_scale.to_axis(hz)
-        return [(1.0, [float(v) for v in vals if minVal <= v <= maxVal])]
+            vals = self.freq_scale.to_axis(hz)
+            return [(1.0, [float(v) for v in vals if minVal <= v <= maxVal])]
+        px_per_unit = size / max(maxVal - minVal, 1e-12)
+        kept: list[float] = []
+        for v in self.freq_scale.to_axis(np.array(self._MAJOR[::-1], dtype=float)):
+            if minVal <= v <= maxVal and (
+                not kept or (kept[-1] - v) * px_per_unit >= self._MIN_LABEL_PX
+            ):
+                kept.append(float(v))
+        return [(1.0, kept[::-1])]
 
     def tickStrings(self, values, scale, spacing):
         out = []
