@@ -173,3 +173,24 @@ def test_spectrogram_settings_change_what_is_computed_and_survive_a_new_window(
     open_file(qtbot, w2, wav_path)
     qtbot.waitUntil(lambda: w2.track.spec_n_fft == 512, timeout=10000)
     assert w2.track.spec_vb.viewRange()[1] == pytest.approx(mel.axis_range(SR))
+
+
+def test_the_frequency_axis_labels_each_scale_in_hz(qtbot):
+    from simdps_studio.gui.views import FrequencyAxis
+
+    axis = FrequencyAxis("left")
+    linear = FrequencyScale("linear")
+    axis.set_frequency_scale(linear)
+    lo, hi = linear.axis_range(44100)
+
+    def labels(size_px: int) -> list[str]:
+        return axis.tickStrings(axis.tickValues(lo, hi, size_px)[0][1], 1, 1)
+
+    # Even steps, as many as fit 28 px apart.
+    assert labels(300) == ["0", "5k", "10k", "15k", "20k"]
+    assert labels(600) == [f"{k}k" if k else "0" for k in range(0, 23, 2)]
+    log = FrequencyScale("log")
+    axis.set_frequency_scale(log)
+    lo, hi = log.axis_range(44100)
+    assert labels(1000) == ["50", "100", "200", "500", "1k", "2k", "5k", "10k", "20k"]
+    assert labels(60)[-1] == "20k" and len(labels(60)) < 5  # a short axis: fewer, readable
