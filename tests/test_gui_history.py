@@ -105,6 +105,12 @@ def test_the_history_list_follows_every_change_and_goes_to_a_clicked_step(qtbot,
     assert w.session.gaps == () and not w.act_undo.isEnabled()
     w.add_gap(B)
     assert _rows(w) == [("Opened song.wav", "past"), (LABELS[2], "current")]
+    # A hidden list catches up when shown again.
+    w.act_history.trigger()
+    assert w.history_panel.isHidden() and not w.act_history.isChecked()
+    w.undo()
+    w.act_history.trigger()
+    assert _rows(w) == [("Opened song.wav", "current"), (LABELS[2], "undone")]
     # Closing the file empties the list; closing the dock unticks View → History.
     w.session.dirty = False
     w.close_file()
@@ -117,10 +123,11 @@ def test_the_history_is_saved_with_the_project(qtbot, make_window, song):
     w = make_window()
     open_file(qtbot, w, song)
     _edit(w)
+    w.show_history(True)  # the dock's visibility is remembered too
     w.go_to_step(2)  # two steps undone: they come back as undone
     shown = _rows(w)
+    assert len(shown) == 5
     assert w.save()
-    w.show_history(True)  # the dock's visibility is remembered too
     w.close()
     w2 = make_window()
     assert w2.history_panel.isVisible() and w2.act_history.isChecked()

@@ -50,10 +50,23 @@ class HistoryPanel(QDockWidget):
         self.list.itemActivated.connect(self._chosen)
         self.setWidget(self.list)
         self.entries: list[HistoryEntry] = []
+        self._stale = False
 
     def set_history(self, entries: list[HistoryEntry]) -> None:
-        """Show ``entries`` (empty: no file open) and scroll to the current step."""
+        """Show ``entries`` (empty: no file open) and scroll to the current step; while the
+        dock is hidden, only keep them (a full list takes ~15 ms to fill: not on every edit)."""
         self.entries = list(entries)
+        self._stale = self.isHidden()
+        if not self._stale:
+            self._fill()
+
+    def showEvent(self, ev) -> None:
+        super().showEvent(ev)
+        if self._stale:
+            self._stale = False
+            self._fill()
+
+    def _fill(self) -> None:
         self.list.clear()
         current = None
         for entry in self.entries:
