@@ -15,6 +15,10 @@ the virtual screen (``-screen 0 1280x800x24`` shows a 1280×800 laptop), e.g.
     for s in 1280x800 1440x900 1920x1080; do xvfb-run -a -s "-screen 0 1920x1200x24" \
         .venv/bin/python scripts/screenshot.py --method sim --size $s \
         --out docs/screens/window-$s.png; done
+
+``--history`` shows View → History with a bypass undone after the repair (one step dimmed);
+``--spectrogram FFT:SCALE`` (e.g. ``4096:mel``, FFT 0 = Auto) sets the spectrogram's settings
+and shows their dialog in the picture.
 """
 
 from __future__ import annotations
@@ -30,6 +34,32 @@ ROOT = Path(__file__).resolve().parents[1]
 ALSA_CONF = "pcm.!default { type null }\nctl.!default { type null }\n"
 
 
+def draw_dialog(image, dialog, over) -> None:
+    """Draw ``dialog`` with a title bar (no window manager draws one here) into ``image``, at
+    the right of the widget ``over``."""
+    from PySide6.QtCore import QRect, Qt
+    from PySide6.QtGui import QColor, QPainter
+    from PySide6.QtWidgets import QApplication
+
+    from simdps_studio.gui.theme import COLORS
+
+    QApplication.processEvents()
+    content, bar = dialog.grab(), 26
+    area = QRect(over.mapTo(over.window(), over.rect().topLeft()), over.size())
+    frame = QRect(0, 0, content.width(), content.height() + bar)
+    frame.moveCenter(area.center())
+    frame.moveRight(area.right() - 24)
+    painter = QPainter(image)
+    painter.fillRect(frame.x(), frame.y(), frame.width(), bar, QColor(COLORS.panel_alt))
+    painter.setPen(QColor(COLORS.text))
+    title = QRect(frame.x(), frame.y(), frame.width(), bar)
+    painter.drawText(title, Qt.AlignCenter, dialog.windowTitle())
+    painter.drawPixmap(frame.x(), frame.y() + bar, content)
+    painter.setPen(QColor(COLORS.border))
+    painter.drawRect(frame.adjusted(0, 0, -1, -1))
+    painter.end()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
@@ -42,6 +72,8 @@ def main() -> int:
     )
     ap.add_argument("--method", default="auto")
     ap.add_argument("--view", default="19.8:25.2", help="visible range in seconds, START:END")
+    ap.add_argument("--history", action="store_true", help="show the History list")
+    ap.add_argument("--spectrogram", default=None, help="FFT:SCALE, with the settings dialog")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="simdps-shot-"))
@@ -59,6 +91,7 @@ def main() -> int:
     from PySide6.QtWidgets import QMessageBox
 
     from simdps_studio.core.types import Gap
+    from simdps_studio.gui.analysis import SpectrogramSettings
     from simdps_studio.gui.app import create_app
     from simdps_studio.gui.mainwindow import MainWindow
 
@@ -72,6 +105,9 @@ def main() -> int:
     if args.size:
         width, height = (int(v) for v in args.size.split("x"))
         w.resize(width, height)
+    if args.spectrogram:
+        fft, scale = args.spectrogram.split(":")
+        w.set_spectrogram_settings(SpectrogramSettings(int(fft), scale))
     w.show()
     state = {"rc": 1}
 
@@ -97,6 +133,10 @@ def main() -> int:
         start_s, end_s = (float(v) for v in args.view.split(":"))
         w.track.set_visible_range(start_s, end_s)
         w._seek(round(21.2 * sr))
+        if args.history:
+            w.show_history(True)
+            w.gap_editor.bypass_selected()
+            w.undo()  # an undone step: dimmed in the list
         QTimer.singleShot(500, when_idle)
 
     def when_idle() -> None:
@@ -111,6 +151,8 @@ def main() -> int:
         app.processEvents()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         image = w.grab()
+        if args.spectrogram:  # the dialog is a window of its own: drawn over the spectrogram
+            draw_dialog(image, w.spectrogram_settings(), w.track.spec)
         # Save beside the target and move into place, so a failed save never leaves a broken PNG.
         partial = args.out.with_name(args.out.stem + ".partial.png")
         if not image.save(str(partial)):

@@ -232,6 +232,21 @@ ACTIONS: tuple[ActionSpec, ...] = (
         enabled_when=file_open,
     ),
     _spec(
+        "history",
+        "&History",
+        lambda w: w.show_history(w.act_history.isChecked()),
+        ["Ctrl+Shift+H"],
+        checkable=True,
+        tip="Show the undo history as a list: a click goes back (or forward) to a step "
+        "(Ctrl+Shift+H)",
+    ),
+    _spec(
+        "spectrogram_settings",
+        "S&pectrogram settings…",
+        lambda w: w.spectrogram_settings(),
+        tip="FFT size (time against frequency detail) and frequency scale: log, linear or mel",
+    ),
+    _spec(
         "play",
         "&Play / stop",
         lambda w: w.toggle_play(),
@@ -396,6 +411,9 @@ MENUS: tuple[tuple[str, tuple[Entry, ...]], ...] = (
                     "cursor_end",
                 ),
             ),
+            None,
+            "history",
+            "spectrogram_settings",
         ),
     ),
     ("&Playback", ("play", "loop", "ab", "audition")),

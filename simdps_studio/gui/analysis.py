@@ -1,6 +1,6 @@
-"""Numeric helpers behind the views (numpy only, no Qt): the visible-range spectrogram and time
-formatting. Kept pure so they are tested without a window. (The seam grade is a repair check:
-``session/checks.py``.)
+"""Numeric helpers behind the views (numpy only, no Qt): the visible-range spectrogram, its
+settings (FFT size, frequency scale) and time formatting. Kept pure so they are tested without
+a window. (The seam grade is a repair check: ``session/checks.py``.)
 """
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ import numpy as np
 
 #: Lowest frequency shown by the spectrogram, in Hz.
 SPEC_F_MIN_HZ = 30.0
-#: Rows of the log-frequency spectrogram.
+#: Rows of the spectrogram (on every frequency scale).
 SPEC_ROWS = 288
+#: FFT sizes the spectrogram settings offer besides Auto (:func:`fft_size_for`).
+SPEC_FFT_SIZES = (512, 1024, 2048, 4096, 8192)
+#: The spectrogram's frequency scales: log (octaves equally tall), linear (Hz), mel (HTK).
+FREQ_SCALES = ("log", "linear", "mel")
 #: Most FFT frames averaged into one spectrogram column when zoomed far out.
 SPEC_FRAMES_PER_COLUMN = 3
 
@@ -39,8 +43,98 @@ def fft_size_for(sr: int, samples_per_column: float) -> int:
 
 
 @dataclass(frozen=True)
-class LogFrequencyMap:
-    """Maps an rfft power spectrum onto log-spaced frequency rows for display.
+class FrequencyScale:
+    """The spectrogram's vertical axis: where a frequency lies on it, in the scale's own unit
+    (log10 of Hz for ``log``, Hz for ``linear``, mel for ``mel``).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`FREQ_SCALES`.
+    """
+
+    name: str = "log"
+
+    def __post_init__(self) -> None:
+        if self.name not in FREQ_SCALES:
+            raise ValueError(f"unknown frequency scale {self.name!r} (one of {FREQ_SCALES})")
+
+    @property
+    def f_min_hz(self) -> float:
+        """The lowest frequency shown: :data:`SPEC_F_MIN_HZ` on the log scale (0 Hz has no
+        place on it), else 0 Hz."""
+        return SPEC_F_MIN_HZ if self.name == "log" else 0.0
+
+    def to_axis(self, hz):
+        """Axis position of ``hz`` (a float or an array of any shape)."""
+        hz = np.asarray(hz, dtype=float)
+        if self.name == "log":
+            return np.log10(np.maximum(hz, 1e-3))
+        if self.name == "mel":
+            return 2595.0 * np.log10(1.0 + hz / 700.0)
+        return hz
+
+    def to_hz(self, y):
+        """Frequency in Hz at axis position ``y`` (the inverse of :meth:`to_axis`)."""
+        y = np.asarray(y, dtype=float)
+        if self.name == "log":
+            return 10.0**y
+        if self.name == "mel":
+            return 700.0 * (10.0 ** (y / 2595.0) - 1.0)
+        return y
+
+    def axis_range(self, sr: int) -> tuple[float, float]:
+        """The axis positions of the lowest frequency shown and of Nyquist."""
+        return float(self.to_axis(self.f_min_hz)), float(self.to_axis(sr / 2))
+
+
+@dataclass(frozen=True)
+class SpectrogramSettings:
+    """How the spectrogram is computed and drawn (View → Spectrogram settings).
+
+    Parameters
+    ----------
+    fft_size : int
+        FFT length in samples, one of :data:`SPEC_FFT_SIZES`; 0 is Auto (:func:`fft_size_for`:
+        ~46 ms zoomed in, ~93 ms zoomed out).
+    scale : str
+        Frequency scale, one of :data:`FREQ_SCALES`.
+    """
+
+    fft_size: int = 0
+    scale: str = "log"
+
+    def __post_init__(self) -> None:
+        if self.fft_size != 0 and self.fft_size not in SPEC_FFT_SIZES:
+            raise ValueError(f"FFT size {self.fft_size} is not one of {SPEC_FFT_SIZES} or 0")
+        FrequencyScale(self.scale)  # checks the name
+
+    @classmethod
+    def from_stored(cls, fft_size: object, scale: object) -> SpectrogramSettings:
+        """Settings from stored values; anything not understood (an edited or older settings
+        file) falls back to that field's default."""
+        try:
+            size = int(fft_size)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            size = 0
+        return cls(
+            size if size in SPEC_FFT_SIZES else 0,
+            str(scale) if str(scale) in FREQ_SCALES else "log",
+        )
+
+    @property
+    def frequency_scale(self) -> FrequencyScale:
+        return FrequencyScale(self.scale)
+
+    def n_fft(self, sr: int, samples_per_column: float) -> int:
+        """The FFT length for a view of ``samples_per_column`` samples per screen column."""
+        return self.fft_size or fft_size_for(sr, samples_per_column)
+
+
+@dataclass(frozen=True)
+class FrequencyMap:
+    """Maps an rfft power spectrum onto frequency rows for display (equally tall on the
+    frequency scale: log, linear or mel).
 
     A row wider than an FFT bin takes the *maximum* of the bins in its band (so a tone keeps its
     level however wide the row); a narrower row interpolates linearly between the two nearest
@@ -55,7 +149,7 @@ class LogFrequencyMap:
     wide_starts : numpy.ndarray of int
         First bin of each wide row (ascending, contiguous bands).
     row_hz : numpy.ndarray, shape (n_rows,)
-        Centre frequency of each row.
+        Centre frequency of each row (the middle of its band on the scale).
     """
 
     weights: np.ndarray
@@ -71,19 +165,23 @@ class LogFrequencyMap:
         return out
 
 
-def log_frequency_map(
-    sr: int, n_fft: int, *, n_rows: int = SPEC_ROWS, f_min_hz: float = SPEC_F_MIN_HZ
-) -> LogFrequencyMap:
-    """The :class:`LogFrequencyMap` for ``n_rows`` geometric bands from ``f_min_hz`` to Nyquist."""
+def frequency_map(
+    sr: int, n_fft: int, scale: FrequencyScale | None = None, *, n_rows: int = SPEC_ROWS
+) -> FrequencyMap:
+    """The :class:`FrequencyMap` for ``n_rows`` bands equally tall on ``scale`` (default log),
+    from the scale's lowest frequency to Nyquist."""
+    scale = scale or FrequencyScale()
     n_bins = n_fft // 2 + 1
-    edges = np.geomspace(f_min_hz, sr / 2, n_rows + 1)
-    centres = np.sqrt(edges[:-1] * edges[1:])
+    lo_axis, hi_axis = scale.axis_range(sr)
+    axis_edges = np.linspace(lo_axis, hi_axis, n_rows + 1)
+    edges = scale.to_hz(axis_edges)
+    centres = scale.to_hz((axis_edges[:-1] + axis_edges[1:]) / 2)
     bin_hz = sr / n_fft
     w = np.zeros((n_rows, n_bins), np.float32)
     wide, starts = [], []
     for r in range(n_rows):
-        lo = max(math.ceil(edges[r] / bin_hz), starts[-1] + 1 if starts else 0)
-        hi = min(math.floor(edges[r + 1] / bin_hz), n_bins - 1)
+        lo = max(math.ceil(edges[r] / bin_hz - 1e-9), starts[-1] + 1 if starts else 0)
+        hi = min(math.floor(edges[r + 1] / bin_hz + 1e-9), n_bins - 1)
         if hi >= lo:
             wide.append(r)
             starts.append(lo)
@@ -92,7 +190,13 @@ def log_frequency_map(
             k = min(int(pos), n_bins - 2)
             frac = pos - k
             w[r, k], w[r, k + 1] = 1.0 - frac, frac
-    return LogFrequencyMap(w, np.array(wide, int), np.array(starts, int), centres)
+    return FrequencyMap(w, np.array(wide, int), np.array(starts, int), centres)
+
+
+def log_frequency_map(sr: int, n_fft: int, *, n_rows: int = SPEC_ROWS) -> FrequencyMap:
+    """The log-scale :class:`FrequencyMap`: ``n_rows`` geometric bands from
+    :data:`SPEC_F_MIN_HZ` to Nyquist."""
+    return frequency_map(sr, n_fft, FrequencyScale("log"), n_rows=n_rows)
 
 
 def column_frame_starts(
@@ -114,11 +218,12 @@ def spectrogram_columns(
     end_sample: int,
     n_cols: int,
     *,
-    freq_map: LogFrequencyMap | None = None,
+    freq_map: FrequencyMap | None = None,
     n_fft: int | None = None,
     cancel=None,
 ) -> tuple[np.ndarray, int]:
-    """Log-frequency spectrogram of the visible range, one column per screen column.
+    """Spectrogram of the visible range, one column per screen column, one row per band of
+    ``freq_map`` (default: the log scale's).
 
     Only the frames the screen can show are computed (at most :data:`SPEC_FRAMES_PER_COLUMN` per
     column, averaged), so its cost depends on the window's width, not on the track's length.

@@ -18,7 +18,9 @@ logic:
 - gap editing, the marks and the cursor (:class:`~simdps_studio.gui.gap_editor.GapEditor`);
 - the transport: play, loop, A/B, seek, the playhead
   (:class:`~simdps_studio.gui.transport_controller.TransportController`, beside the sound's
-  :class:`~simdps_studio.gui.playback.PlaybackController`).
+  :class:`~simdps_studio.gui.playback.PlaybackController`);
+- the History list (:class:`~simdps_studio.gui.history_panel.HistoryPanel`, a dock) and the
+  spectrogram's settings (:class:`~simdps_studio.gui.spectrogram_dialog.SpectrogramDialog`).
 
 Every long operation (open, search, repair, export, dropout detection, spectrogram) runs on a
 worker thread through :class:`~simdps_studio.gui.workers.TaskRunner`; the GUI thread only draws
@@ -59,7 +61,7 @@ from simdps_studio.gui.actions import (
     fill_toolbar,
     gap_and_idle,
 )
-from simdps_studio.gui.analysis import format_time
+from simdps_studio.gui.analysis import SpectrogramSettings, format_time
 from simdps_studio.gui.badges import Badges
 from simdps_studio.gui.candidate_controller import TOP_K as TOP_K
 from simdps_studio.gui.candidate_controller import CandidateController
@@ -74,6 +76,7 @@ from simdps_studio.gui.dropouts import DropoutController
 from simdps_studio.gui.file_dialogs import ask_open_path
 from simdps_studio.gui.files import AUDIO_FILTER, FileController
 from simdps_studio.gui.gap_editor import GapEditor
+from simdps_studio.gui.history_panel import HistoryPanel
 from simdps_studio.gui.model_controller import DEFAULT_GPU_TAKES as DEFAULT_GPU_TAKES
 from simdps_studio.gui.model_controller import ModelController
 from simdps_studio.gui.panels import (
@@ -88,6 +91,7 @@ from simdps_studio.gui.repair_controller import RepairController
 from simdps_studio.gui.settings_store import PREFERRED_SIZE as PREFERRED_SIZE
 from simdps_studio.gui.settings_store import SettingsStore
 from simdps_studio.gui.settings_store import first_launch_geometry as first_launch_geometry
+from simdps_studio.gui.spectrogram_dialog import SpectrogramDialog
 from simdps_studio.gui.theme import icon
 from simdps_studio.gui.transport_controller import TransportController
 from simdps_studio.gui.views import RepairSpan, TrackView
@@ -275,6 +279,9 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.main_splitter, 1)
         lay.addWidget(self.transport)
         self.setCentralWidget(central)
+        self.history_panel = HistoryPanel(self)
+        self.addDockWidget(Qt.LeftDockWidgetArea, self.history_panel)
+        self.history_panel.hide()  # View → History (or the stored setting) shows it
 
         # Status bar: last action on the left, the two repair checks on the right.
         sb = self.statusBar()
@@ -323,6 +330,7 @@ class MainWindow(QMainWindow):
         self.transport.play_toggled.connect(self.transport_controller.toggle_play)
         self.transport.variant_changed.connect(self.transport_controller.variant_changed)
         self.transport.roll_changed.connect(self.transport_controller.restart_if_playing)
+        self.history_panel.step_chosen.connect(self.go_to_step)
 
     def _build_actions(self) -> None:
         """The actions of :data:`actions.ACTIONS` (as ``act_<name>``), the menus and the toolbar."""
@@ -340,6 +348,8 @@ class MainWindow(QMainWindow):
         self.warm_start_actions = self.model_controller.warm_start_actions
         # The transport's Loop button is the menu's action: one checked and enabled state.
         self.transport.loop_btn.setDefaultAction(self.act_loop)
+        # View → History stays ticked while the dock is shown (closed by its own button too).
+        self.history_panel.toggleViewAction().toggled.connect(self.act_history.setChecked)
         self._build_toolbar()
         self.files.update_recent_menu()
 
@@ -560,6 +570,7 @@ class MainWindow(QMainWindow):
     def _on_document(self, _change: Change) -> None:
         self.update_actions()
         self.update_title()
+        self._show_history()
         self.files.edited()
 
     def _on_selection(self, change: Change) -> None:
@@ -623,6 +634,7 @@ class MainWindow(QMainWindow):
     def _refresh(self) -> None:
         """Bring every view in line with the session."""
         self.badges.update_null_badge()
+        self._show_history()
         if self.session is None:
             self.gaps_panel.set_gaps([], 44100, {}, None)
             self.track.set_gaps([], None, set())
@@ -697,6 +709,33 @@ class MainWindow(QMainWindow):
     def redo(self) -> None:
         if self.session is not None and self.session.redo():
             self.status(f"Redone: {self.session.state.label}")
+
+    def go_to_step(self, index: int) -> None:
+        """History list: undo or redo to step ``index`` in one change; the views follow as
+        after undo and redo (the workspace's events)."""
+        if self.session is not None and self.session.go_to(index):
+            self.status(f"Went to step: {self.session.history()[index].label}")
+
+    def show_history(self, visible: bool) -> None:
+        """View → History: show or hide the History list."""
+        self.history_panel.setVisible(visible)
+
+    def _show_history(self) -> None:
+        self.history_panel.set_history(self.session.history() if self.session else [])
+
+    def spectrogram_settings(self) -> SpectrogramDialog:
+        """View → Spectrogram settings (non-modal: the spectrogram shows each change)."""
+        sr = self.session.audio.sr if self.session is not None else None
+        dialog = SpectrogramDialog(self.track.spec_settings, sr, self)
+        dialog.settings_changed.connect(self.set_spectrogram_settings)
+        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def set_spectrogram_settings(self, settings: SpectrogramSettings) -> None:
+        """Compute the spectrogram with ``settings`` from now on, and keep them."""
+        self.track.set_spectrogram_settings(settings)
+        self.settings_store.spectrogram_settings_changed(settings)
 
     # ================================================================================ gaps
 

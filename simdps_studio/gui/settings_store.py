@@ -1,8 +1,9 @@
-"""The main window's remembered settings: its geometry and splitters, the repair panel's
-settings and the transport's rolls, kept in QSettings (docs/architecture.md, section 2).
+"""The main window's remembered settings: its geometry and splitters, the History list's
+visibility, the repair panel's settings, the spectrogram's settings and the transport's rolls,
+kept in QSettings (docs/architecture.md, section 2).
 
-:class:`SettingsStore` restores them when the window is built, stores the repair settings each
-time the panel changes one, and stores the rest when the window closes.
+:class:`SettingsStore` restores them when the window is built, stores the repair and the
+spectrogram settings each time one changes, and stores the rest when the window closes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRect, QSettings, QSize
 
+from simdps_studio.gui.analysis import SpectrogramSettings
 from simdps_studio.session import engines
 
 if TYPE_CHECKING:
@@ -29,7 +31,8 @@ def first_launch_geometry(available: QRect, preferred: QSize = PREFERRED_SIZE) -
 
 
 class SettingsStore:
-    """The window's settings in QSettings (``window/...``, ``repair/...``, ``transport/...``).
+    """The window's settings in QSettings (``window/...``, ``repair/...``, ``spectrogram/...``,
+    ``transport/...``).
 
     Parameters
     ----------
@@ -67,6 +70,18 @@ class SettingsStore:
     def takes_edited(self) -> None:
         self.takes_chosen = True
 
+    def spectrogram_settings_changed(self, settings: SpectrogramSettings) -> None:
+        """Keep the spectrogram's settings for the next start (0: Auto's FFT size)."""
+        self.settings.setValue("spectrogram/fft_size", settings.fft_size)
+        self.settings.setValue("spectrogram/scale", settings.scale)
+
+    def spectrogram_settings(self) -> SpectrogramSettings:
+        """The spectrogram's stored settings (the defaults where none or unreadable)."""
+        s = self.settings
+        return SpectrogramSettings.from_stored(
+            s.value("spectrogram/fft_size", 0), s.value("spectrogram/scale", "log")
+        )
+
     def restore(self) -> None:
         """Bring the window and its panels back as they were left (the repair settings are
         not stored again while they are set)."""
@@ -97,6 +112,8 @@ class SettingsStore:
             row = w.fontMetrics().height() + 8
             # Room for three gaps, the eight candidates and the repair panel.
             w.side_splitter.setSizes([7 * row, 14 * row, 17 * row])
+        w.history_panel.setVisible(str(s.value("window/history", "false")).lower() == "true")
+        w.track.set_spectrogram_settings(self.spectrogram_settings())
         p = w.repair_panel
         p.set_method(str(s.value("repair/method", "auto")))
         try:
@@ -129,6 +146,7 @@ class SettingsStore:
         s.setValue("window/geometry", w.saveGeometry())
         s.setValue("window/main_splitter", w.main_splitter.saveState())
         s.setValue("window/side_splitter", w.side_splitter.saveState())
+        s.setValue("window/history", not w.history_panel.isHidden())
         s.setValue("transport/pre_s", w.transport.pre.value())
         s.setValue("transport/post_s", w.transport.post.value())
         self.repair_settings_changed()

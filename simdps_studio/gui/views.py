@@ -1,11 +1,12 @@
-"""The track views: overview strip, waveform (every channel) and log-frequency spectrogram.
+"""The track views: overview strip, waveform (every channel) and spectrogram.
 
 All three share one time axis in seconds. The waveform is drawn from the min/max
 :class:`~simdps_studio.audio.peaks.PeakPyramid`: one min/max pair per screen column whatever the
 zoom, raw samples once a column holds fewer than two, so a one-hour file scrolls as smoothly as a
 short one. The spectrogram is computed for the visible range only, on a worker thread, after the
 view stops moving for a moment; meanwhile the previous image stays in place (it is positioned in
-seconds × log-Hz, so it pans and zooms with the view).
+seconds × the frequency scale's unit, so it pans and zooms with the view). Its FFT size and
+frequency scale (log, linear, mel) are :class:`~simdps_studio.gui.analysis.SpectrogramSettings`.
 
 Mouse: drag with the left button to select a gap (waveform or spectrogram), drag a gap's edges to
 adjust it, click to place the playhead, wheel to zoom around the pointer, Shift+wheel or
@@ -24,7 +25,12 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidg
 
 from simdps_studio.audio.peaks import PeakPyramid
 from simdps_studio.core.types import Audio, Gap, native_to_float
-from simdps_studio.gui.analysis import SPEC_F_MIN_HZ, format_time, log_frequency_map
+from simdps_studio.gui.analysis import (
+    FrequencyScale,
+    SpectrogramSettings,
+    format_time,
+    frequency_map,
+)
 from simdps_studio.gui.theme import COLORS, qcolor
 
 #: Vertical distance between channel lanes (a lane spans -1..1).
@@ -48,19 +54,47 @@ class TimeAxis(pg.AxisItem):
         return [format_time(v, decimals=decimals) if v >= 0 else "" for v in values]
 
 
-class LogHzAxis(pg.AxisItem):
-    """A log10(Hz) axis labelled in Hz at musical-looking round values."""
+class FrequencyAxis(pg.AxisItem):
+    """The spectrogram's frequency axis, in its scale's unit (log10 Hz, Hz or mel), labelled in
+    Hz: at round values on the log and mel scales (from the top down, leaving out those too
+    close to the one above to be read), at even steps on the linear one."""
 
     _MAJOR = (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
+    #: Linear scale: tick steps in Hz, the smallest that leaves :data:`_MIN_GAP_PX` between.
+    _STEPS = (100, 200, 500, 1000, 2000, 5000, 10000, 20000)
+    _MIN_GAP_PX = 28
+    #: The least distance between two labels (a label's height and a little air).
+    _MIN_LABEL_PX = 16
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.freq_scale = FrequencyScale()
+
+    def set_frequency_scale(self, scale: FrequencyScale) -> None:
+        self.freq_scale = scale
+        self.picture = None  # drawn again with the new ticks
+        self.update()
 
     def tickValues(self, minVal, maxVal, size):
-        vals = [math.log10(f) for f in self._MAJOR if minVal <= math.log10(f) <= maxVal]
-        return [(1.0, vals)]
+        if self.freq_scale.name == "linear":
+            span = max(maxVal - minVal, 1e-9)
+            step = next((s for s in self._STEPS if size * s / span >= self._MIN_GAP_PX), 50000)
+            hz = np.arange(math.ceil(minVal / step) * step, maxVal + 1e-9, step)
+            vals = self.freq_scale.to_axis(hz)
+            return [(1.0, [float(v) for v in vals if minVal <= v <= maxVal])]
+        px_per_unit = size / max(maxVal - minVal, 1e-12)
+        kept: list[float] = []
+        for v in self.freq_scale.to_axis(np.array(self._MAJOR[::-1], dtype=float)):
+            if minVal <= v <= maxVal and (
+                not kept or (kept[-1] - v) * px_per_unit >= self._MIN_LABEL_PX
+            ):
+                kept.append(float(v))
+        return [(1.0, kept[::-1])]
 
     def tickStrings(self, values, scale, spacing):
         out = []
         for v in values:
-            hz = 10**v
+            hz = round(float(self.freq_scale.to_hz(v)))
             out.append(f"{hz / 1000:g}k" if hz >= 1000 else f"{hz:g}")
         return out
 
@@ -331,7 +365,10 @@ class TrackView(QWidget):
         self._margin_items: list = []
         self._candidate: tuple[int, int] | None = None
         self._syncing = False
-        self._spec_weights: dict[tuple[int, int], np.ndarray] = {}
+        self.spec_settings = SpectrogramSettings()
+        #: The FFT length of the image shown (None: none yet).
+        self.spec_n_fft: int | None = None
+        self._spec_maps: dict[tuple[int, int, str], object] = {}
         self._spec_image: np.ndarray | None = None
         self._spec_rect: tuple[float, float] | None = None
         self.redraw_count = 0
@@ -433,7 +470,7 @@ class TrackView(QWidget):
 
         # Spectrogram.
         self.spec_vb = EditViewBox()
-        self.hz_axis = LogHzAxis("left")
+        self.hz_axis = FrequencyAxis("left")
         self.spec = pg.PlotWidget(viewBox=self.spec_vb, axisItems={"left": self.hz_axis})
         self.spec.setObjectName("spectrogram")
         sp = self.spec.getPlotItem()
@@ -474,7 +511,7 @@ class TrackView(QWidget):
 
         wave_head, self.wave_info, self.wave_readout = self._header("WAVEFORM")
         spec_head, self.spec_info, self.spec_readout = self._header("SPECTROGRAM")
-        self.spec_info.setText("log frequency, Hz")
+        self._describe_spectrogram()
 
         wave_box = QWidget()
         wl = QVBoxLayout(wave_box)
@@ -551,7 +588,7 @@ class TrackView(QWidget):
         self.audio, self.pyramid = audio, pyramid
         self.spans = []
         self._candidate = None
-        self._spec_image = None
+        self._spec_image = self.spec_n_fft = None
         plot = self.wave.getPlotItem()
         for item in self._curves + self._rep_curves + self._lane_lines:
             plot.removeItem(item)
@@ -578,9 +615,7 @@ class TrackView(QWidget):
         bottom = -(audio.channels - 1) * LANE - 1.08
         self.wave_vb.setYRange(bottom, 1.08, padding=0)
         self.wave_vb.setLimits(yMin=bottom, yMax=1.08)
-        f_lo, f_hi = math.log10(SPEC_F_MIN_HZ), math.log10(audio.sr / 2)
-        self.spec_vb.setYRange(f_lo, f_hi, padding=0)
-        self.spec_vb.setLimits(yMin=f_lo, yMax=f_hi)
+        self._set_frequency_range()
         self.ov_vb.setXRange(0, duration, padding=0)
         self.ov_vb.setYRange(-1.05, 1.05, padding=0)
         self.ov_box.setBounds((0, duration))
@@ -594,6 +629,37 @@ class TrackView(QWidget):
         self._draw_overview()
         self.zoom_full()
         self.redraw_waveform()
+
+    def _set_frequency_range(self) -> None:
+        """The spectrogram's vertical range: the scale's lowest frequency to Nyquist."""
+        f_lo, f_hi = self.spec_settings.frequency_scale.axis_range(self.sr)
+        self.spec_vb.setLimits(yMin=None, yMax=None)  # else the old limits clamp the new range
+        self.spec_vb.setYRange(f_lo, f_hi, padding=0)
+        self.spec_vb.setLimits(yMin=f_lo, yMax=f_hi)
+
+    def _describe_spectrogram(self) -> None:
+        """The header: the scale and the FFT size (Auto's choice once an image is drawn)."""
+        settings = self.spec_settings
+        if settings.fft_size:
+            fft = f"FFT {settings.fft_size}"
+        else:
+            fft = f"FFT {self.spec_n_fft} (auto)" if self.spec_n_fft else "FFT auto"
+        self.spec_info.setText(f"{settings.scale} frequency, Hz · {fft}")
+
+    def set_spectrogram_settings(self, settings: SpectrogramSettings) -> None:
+        """Compute and draw the spectrogram with ``settings`` (FFT size, frequency scale) from
+        now on: the axis follows the scale and the visible range is computed again at once."""
+        if settings == self.spec_settings:
+            return
+        self.spec_settings = settings
+        self.hz_axis.set_frequency_scale(settings.frequency_scale)
+        self._describe_spectrogram()
+        # The image in place was drawn on the old scale: it would sit at the wrong heights.
+        self._spec_image = self._spec_rect = self.spec_n_fft = None
+        self.spec_img.clear()
+        if self.audio is not None:
+            self._set_frequency_range()
+            self._start_spectrogram()
 
     def set_spans(self, spans: list[RepairSpan]) -> None:
         """Repaired spans (drawn in the repair colour when the B variant is shown)."""
@@ -910,7 +976,7 @@ class TrackView(QWidget):
     def _start_spectrogram(self) -> None:
         if self.audio is None or self.runner is None:
             return
-        from simdps_studio.gui.analysis import fft_size_for, spectrogram_columns
+        from simdps_studio.gui.analysis import spectrogram_columns
 
         t0, t1 = self.visible_range_s()
         sr, n = self.sr, self.audio.n_samples
@@ -918,11 +984,12 @@ class TrackView(QWidget):
         if b - a < 64:
             return
         n_cols = min(2400, max(64, int(self.spec_vb.width())))
-        n_fft = fft_size_for(sr, (b - a) / n_cols)
-        key = (sr, n_fft)
-        if key not in self._spec_weights:
-            self._spec_weights[key] = log_frequency_map(sr, n_fft)
-        weights = self._spec_weights[key]
+        settings = self.spec_settings
+        n_fft = settings.n_fft(sr, (b - a) / n_cols)
+        key = (sr, n_fft, settings.scale)
+        if key not in self._spec_maps:
+            self._spec_maps[key] = frequency_map(sr, n_fft, settings.frequency_scale)
+        freq_map = self._spec_maps[key]
         # The worker reads a snapshot: the spans list is replaced, never mutated.
         spans, show, audio = list(self.spans), self.show_repairs, self.audio
 
@@ -941,20 +1008,22 @@ class TrackView(QWidget):
             return out
 
         def job(progress=None, cancel=None):
-            db, _ = spectrogram_columns(
-                read, n, sr, a, b, n_cols, freq_map=weights, n_fft=n_fft, cancel=cancel
+            db, used = spectrogram_columns(
+                read, n, sr, a, b, n_cols, freq_map=freq_map, n_fft=n_fft, cancel=cancel
             )
-            return db, a / sr, b / sr
+            return db, a / sr, b / sr, settings, used
 
         self.runner.start("spectrogram", job, on_result=self._spectrogram_ready)
 
     def _spectrogram_ready(self, value) -> None:
-        db, t0, t1 = value
-        if self.audio is None:
+        db, t0, t1, settings, n_fft = value
+        if self.audio is None or settings != self.spec_settings:  # computed before a change
             return
         self._spec_image = db
         self._spec_rect = (t0, t1)
-        f_lo, f_hi = math.log10(SPEC_F_MIN_HZ), math.log10(self.sr / 2)
+        self.spec_n_fft = n_fft
+        self._describe_spectrogram()
+        f_lo, f_hi = settings.frequency_scale.axis_range(self.sr)
         lo, hi = self.colorbar.levels()
         self.spec_img.setImage(db, autoLevels=False, levels=(lo, hi))
         self.spec_img.setRect(QRectF(t0, f_lo, t1 - t0, f_hi - f_lo))
@@ -1001,7 +1070,7 @@ class TrackView(QWidget):
             self.spec_readout.setText("")
             return
         p = self.spec_vb.mapSceneToView(pos)
-        hz = 10 ** p.y()
+        hz = float(self.spec_settings.frequency_scale.to_hz(p.y()))
         text = f"{format_time(max(p.x(), 0.0))}   {hz:7.0f} Hz"
         level = self.level_at(p.x(), hz)
         if level is not None:
@@ -1014,9 +1083,10 @@ class TrackView(QWidget):
             return None
         t0, t1 = self._spec_rect
         n_cols, n_rows = self._spec_image.shape
-        f_lo, f_hi = math.log10(SPEC_F_MIN_HZ), math.log10(self.sr / 2)
+        scale = self.spec_settings.frequency_scale
+        f_lo, f_hi = scale.axis_range(self.sr)
         col = int((t - t0) / max(t1 - t0, 1e-12) * n_cols)
-        row = int((math.log10(max(hz, 1e-3)) - f_lo) / (f_hi - f_lo) * n_rows)
+        row = math.floor((float(scale.to_axis(hz)) - f_lo) / (f_hi - f_lo) * n_rows)
         if 0 <= col < n_cols and 0 <= row < n_rows:
             return float(self._spec_image[col, row])
         return None

@@ -19,6 +19,10 @@ from simdps_studio.session.repair import METHOD_LABELS, Repair
 #: Undo entries kept (states share fills, so this bounds metadata only).
 MAX_UNDO = 200
 
+#: Where a step of the history stands: before the current one, the current one, or undone
+#: (redo brings it back until a new edit drops it).
+HISTORY_STATUSES = ("past", "current", "undone")
+
 
 def repairs_clear_of(
     repairs: tuple[Repair, ...] | list[Repair], gaps: tuple[Gap, ...] | list[Gap]
@@ -45,6 +49,27 @@ class State:
     def repair_for(self, gap: Gap) -> Repair | None:
         """The repair of ``gap``, if any."""
         return next((r for r in self.repairs if r.gap == gap), None)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One step of the undo history, as the History list shows it.
+
+    Attributes
+    ----------
+    index : int
+        Position in :meth:`Session.history` (0: the oldest step kept); :meth:`Session.go_to`
+        takes it.
+    label : str
+        What the step did ("Add gap …", "SimDPS repair"); the first step says which file was
+        opened.
+    status : str
+        One of :data:`HISTORY_STATUSES`.
+    """
+
+    index: int
+    label: str
+    status: str
 
 
 @dataclass
@@ -114,6 +139,32 @@ class Session:
     @property
     def can_redo(self) -> bool:
         return bool(self.redo_stack)
+
+    def timeline(self) -> list[State]:
+        """Every state of the history, oldest first: the undo stack, the current state, then
+        the undone ones in the order redo brings them back."""
+        return [*self.undo_stack, self.state, *reversed(self.redo_stack)]
+
+    def history(self) -> list[HistoryEntry]:
+        """The undo history as named steps, oldest first, each marked past, current or undone.
+
+        The state before any edit has no label of its own; it is named after the opened file.
+        """
+        current = len(self.undo_stack)
+        opened = f"Opened {self.source_path.name}" if self.source_path else "Opened recording"
+        return [
+            HistoryEntry(
+                i,
+                state.label or opened,
+                "past" if i < current else "current" if i == current else "undone",
+            )
+            for i, state in enumerate(self.timeline())
+        ]
+
+    @property
+    def history_index(self) -> int:
+        """The current step's index in :meth:`history`."""
+        return len(self.undo_stack)
 
     # ----------------------------------------------------------------- edits
 
@@ -222,6 +273,28 @@ class Session:
             return False
         self.undo_stack.append(self.state)
         self.state = self.redo_stack.pop()
+        self._changed()
+        return True
+
+    def go_to(self, index: int) -> bool:
+        """Undo or redo to step ``index`` of :meth:`history` in one change (the listeners are
+        called once); False when it is the current step already.
+
+        Nothing is lost: the steps after ``index`` become the redo stack, until a new edit.
+
+        Raises
+        ------
+        InputError
+            If there is no step ``index``.
+        """
+        states = self.timeline()
+        if not 0 <= index < len(states):
+            raise InputError(f"no step {index} in the history (0 to {len(states) - 1})")
+        if index == self.history_index:
+            return False
+        self.undo_stack = states[:index]
+        self.state = states[index]
+        self.redo_stack = states[index + 1 :][::-1]
         self._changed()
         return True
 
